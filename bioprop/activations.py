@@ -1,0 +1,63 @@
+"""Transfer functions φ of rate populations, each in two forms.
+
+Every activation exists once, as an :class:`Activation` record holding
+
+* ``fn`` / ``derivative``: NumPy functions on arrays, used by the learning rules and
+  the reference engine;
+* ``brian2_expr``: the same function as a Brian2 expression template in ``{x}``, used by
+  :mod:`bioprop.populations` to write the population's equations.
+
+The registry :data:`ACTIVATIONS` maps the names used in model files to the records.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Activation", "ACTIVATIONS", "get_activation"]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A transfer function r = φ(v) with its derivative and Brian2 form."""
+
+    name: str
+    fn: Callable[[np.ndarray], np.ndarray]
+    derivative: Callable[[np.ndarray], np.ndarray]
+    brian2_expr: str  # a template: brian2_expr.format(x='v')
+
+
+def _logistic(v):
+    return 0.5 * (1.0 + np.tanh(0.5 * v))  # tanh form never overflows
+
+
+def _logistic_derivative(v):
+    s = _logistic(v)
+    return s * (1.0 - s)
+
+
+def _tanh_derivative(v):
+    return 1.0 - np.tanh(v) ** 2
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        Activation("tanh", np.tanh, _tanh_derivative, "tanh({x})"),
+        Activation("logistic", _logistic, _logistic_derivative, "0.5*(1 + tanh(0.5*{x}))"),
+        Activation("relu", lambda v: np.maximum(v, 0.0), lambda v: (v > 0).astype(v.dtype),
+                   "clip({x}, 0, inf)"),
+        Activation("linear", lambda v: v, np.ones_like, "{x}"),
+    )
+}
+
+
+def get_activation(name: str) -> Activation:
+    """Return the activation called `name`, or raise a ValueError naming the choices."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"Unknown activation {name!r}. Expected one of: "
+                         f"{', '.join(sorted(ACTIVATIONS))}") from None

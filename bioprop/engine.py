@@ -1,0 +1,353 @@
+"""The Brian2 engine: layered populations that learn by target propagation in time.
+
+Each layer is a pair of Brian2 groups (:mod:`bioprop.populations`) of B·N neurons,
+B trials side by side. Dense pathways (:mod:`bioprop.pathways`) are network
+operations that apply one shared weight matrix to the (B, N) view of a group.
+One ``Network.run`` covers a whole epoch: a controller operation switches the
+stimulus and the phase inside the run, so no Python loop calls ``run`` per trial.
+
+The phases of one training trial (durations from the protocol's ``[phases]``):
+
+``forward``
+    the input is clamped to the sample; somas settle on h_l = f_l(h_{l-1}) and each
+    apical dendrite on g_{l+1}(h_{l+1}). At the end a_l, h_l and g(h) are latched.
+``noise_a``, ``noise_b``
+    noise ε is injected as a nudge into the odd (then the even) layers below the
+    top target, whose somas are held at their forward state, so each of them fires
+    h + ε. The layer above integrates it, f(h + ε), and the noisy layer's dendrite
+    settles on the reconstruction g(f(h + ε)). Alternating the parity keeps every
+    auto-encoder local to its own pair of layers (ALGORITHMS.md, feedback objectives).
+``settle`` (``alternating`` schedule only)
+    after the feedback weights changed, the dendrites settle again on g(h).
+``target``
+    somas are held at their forward state; the top layer is nudged onto the top
+    target, and each layer's dendrite nudges its rate by rule(h, g(ĥ), g(h)) − h.
+    The rates settle top-down on the targets ĥ_l.
+
+At the end of the trial the settled quantities go to the same update functions as
+in the reference engine (:mod:`bioprop.rules.updates`). Within one time step the
+operations run bottom-up for the feedforward pathway, then top-down for the
+feedback pathway; with dt = τ (Euler) each phase therefore settles exactly in one
+step, which is the engine's fastest setting.
+"""
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass
+
+import numpy as np
+
+from .learner import BatchTrace, Learner, batches
+from .pathways import dense_operation
+from .populations import apical_dendrite, clamped_input, rate_soma
+from .rules import feedback_grads, forward_grads, sample_noise, teach
+from .spec import parse_duration
+
+__all__ = ["Brian2Engine", "trial_phases"]
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    steps: int
+
+
+def trial_phases(phases_spec, schedule: str, dt) -> list[Phase]:
+    """The phases of one training trial, each as a whole number of time steps."""
+    def steps(key):
+        return max(1, int(round(float(parse_duration(getattr(phases_spec, key)) / dt))))
+
+    sequence = [Phase("forward", steps("forward")), Phase("noise_a", steps("feedback")),
+                Phase("noise_b", steps("feedback"))]
+    if schedule == "alternating":
+        sequence.append(Phase("settle", steps("feedback")))
+    sequence.append(Phase("target", steps("target")))
+    return sequence
+
+
+class _Layer:
+    """The groups of one layer and (B, N) views of their state arrays."""
+
+    def __init__(self, soma=None, apical=None, clamp=None, batch=1, activation=None,
+                 feedback_activation=None):
+        self.soma, self.apical, self.clamp = soma, apical, clamp
+        self.activation, self.feedback_activation = activation, feedback_activation
+        view = lambda group, var: group.variables[var].get_value().reshape(batch, -1)
+        if clamp is not None:
+            self.rate = view(clamp, "r")
+            return
+        self.v, self.I_ff, self.I_nudge = (view(soma, k) for k in ("v", "I_ff", "I_nudge"))
+        self.rate = np.zeros_like(self.v)
+        if apical is not None:
+            self.u, self.I_fb = view(apical, "u"), view(apical, "I_fb")
+
+    def read_rate(self):
+        """r = φ(v) + I_nudge, as it is now (a buffer, valid until the next call)."""
+        if self.clamp is not None:
+            return self.rate
+        self.rate[...] = self.activation.fn(self.v)
+        self.rate += self.I_nudge
+        return self.rate
+
+    def g(self):
+        return self.feedback_activation.fn(self.u)
+
+
+class Brian2Engine(Learner):
+    """Train a LayeredModel as Brian2 populations simulated in time.
+
+    Parameters
+    ----------
+    model : LayeredModel
+    spec : ModelSpec
+    protocol : ProtocolSpec
+        Supplies the phase durations, dt and the codegen target.
+    batch_size : int
+        B, the number of trials simulated side by side.
+    """
+
+    name = "brian2"
+
+    def __init__(self, model, spec, protocol, batch_size: int):
+        super().__init__(model, spec, batch_size)
+        if self.rule.target == "bp":
+            raise ValueError(f"{spec.source}: rule.target = 'bp' runs in the reference engine "
+                             "only; set engine.name = \"reference\" in the protocol "
+                             "(or --set engine.name=reference)")
+        import brian2
+
+        self.brian2 = brian2
+        brian2.prefs.codegen.target = protocol.engine.codegen
+        self.dt = parse_duration(protocol.phases.dt)
+        self.train_phases = trial_phases(protocol.phases, self.rule.schedule, self.dt)
+        self.eval_phases = self.train_phases[:1]
+        self._build(spec)
+
+    # ------------------------------------------------------------------ build
+    def _build(self, spec):
+        b2, B, model, t = self.brian2, self.batch_size, self.model, self.top
+        dtype = self.dtype
+        L = model.n_layers
+        layers = [_Layer(clamp=clamped_input("input", B * model.sizes[0], dt=self.dt, dtype=dtype), batch=B)]
+        groups = [layers[0].clamp]
+        for l in range(1, L + 1):
+            ls = spec.layers[l - 1]
+            soma = rate_soma(f"{ls.name}_soma", B * model.sizes[l], parse_duration(ls.tau),
+                             model.activations[l], dt=self.dt, order=10 * l,
+                             dtype=dtype)
+            apical = None
+            if l < t:  # layers below the top target receive feedback
+                apical = apical_dendrite(f"{ls.name}_apical", B * model.sizes[l],
+                                         parse_duration(ls.tau_apical), model.activations[l],
+                                         dt=self.dt, order=1000 - 10 * l + 1,
+                                         dtype=dtype)
+                groups.append(apical)
+            groups.append(soma)
+            layers.append(_Layer(soma, apical, batch=B, activation=model.activations[l],
+                                 feedback_activation=model.activations[l]))
+        self.layers = layers
+        self.phase = None
+        self._noisy: set[int] = set()
+
+        ops = [b2.NetworkOperation(self._on_step_start, dt=self.dt, when="start", name="controller"),
+               b2.NetworkOperation(self._on_step_end, dt=self.dt, when="end", name="phase_end")]
+        for l in range(1, L + 1):
+            ops.append(dense_operation(model.forward[l], layers[l - 1].read_rate, layers[l].I_ff,
+                                       self._gate_forward(l), name=f"forward_{l}", dt=self.dt,
+                                       order=10 * l - 1))
+        for l in range(1, t):
+            ops.append(dense_operation(model.feedback[l + 1], layers[l + 1].read_rate,
+                                       layers[l].I_fb, self._gate_feedback(l),
+                                       name=f"feedback_{l + 1}", dt=self.dt, order=1000 - 10 * l))
+            ops.append(b2.NetworkOperation(self._nudge_operation(l), dt=self.dt, when="groups",
+                                           order=1000 - 10 * l + 2, name=f"nudge_{l}"))
+        self.network = b2.Network(*groups, *ops)
+        self.network.run(0 * b2.ms)  # prepare the code objects before gc.freeze
+        # Network.run calls gc.collect(); freezing the long-lived objects makes that cheap.
+        gc.collect()
+        gc.freeze()
+
+    def _gate_forward(self, l):
+        # During noise phases only the layers above a noisy layer integrate; all
+        # other somas (and every soma in the target phase) hold their forward state.
+        def active():
+            p = self.phase
+            return p == "forward" or (p in ("noise_a", "noise_b") and (l - 1) in self._noisy)
+        return active
+
+    def _gate_feedback(self, l):
+        def active():
+            p = self.phase
+            return p in ("forward", "settle", "target") or l in self._noisy
+        return active
+
+    def _nudge_operation(self, l):
+        layer = self.layers[l]
+
+        def nudge():
+            if self.phase == "target":
+                target = self.target_rule(self._h[l], layer.g(), self._g_forward[l])
+                np.subtract(target, self._h[l], out=layer.I_nudge)
+        return nudge
+
+    # --------------------------------------------------------------- running
+    def _schedule(self, phases):
+        names, starts, ends = [], set(), set()
+        for phase in phases:
+            starts.add(len(names))
+            names.extend([phase.name] * phase.steps)
+            ends.add(len(names) - 1)
+        return names, starts, ends
+
+    def _run(self, x, y, phases, train: bool, rng, progress):
+        """Simulate len(x) / B trials with one Network.run."""
+        self._x, self._y, self._rng, self._train, self._progress = x, y, rng, train, progress
+        self._names, self._starts, self._ends = self._schedule(phases)
+        self._step, self._trial = -1, 0
+        n_steps = len(self._names) * (len(x) // self.batch_size)
+        self._outputs = np.empty((len(x), self.model.sizes[-1]), self.dtype)
+        self._loss_sum, self._correct = 0.0, 0
+        self.network.run(n_steps * self.dt, namespace={})
+        return self._outputs
+
+    def _on_step_start(self):
+        self._step += 1
+        s = self._step % len(self._names)
+        if s == 0:
+            self._begin_trial()
+        if s in self._starts:
+            self._begin_phase(self._names[s])
+
+    def _on_step_end(self):
+        s = self._step % len(self._names)
+        if s in self._ends:
+            self._end_phase(self._names[s])
+        if s == len(self._names) - 1:
+            self._trial += 1
+
+    def _begin_trial(self):
+        B, i = self.batch_size, self._trial
+        rows = slice(i * B, (i + 1) * B)
+        self.layers[0].rate[...] = self._x[rows]
+        for layer in self.layers[1:]:
+            layer.I_nudge[...] = 0.0
+        if self._train:
+            self._ytarget = self.targets_of(self._y[rows])
+            self._noise = [None] + sample_noise(self._rng, B, self.noisy_layer_sizes(),
+                                                self.rule.noise, self.dtype)
+            self._trace = BatchTrace(a=[None], h=[self._x[rows]], noise=self._noise,
+                                     upper=[None, None], u=[None, None], recon=[None, None])
+
+    def _hold_forward_state(self, l):
+        layer = self.layers[l]
+        layer.v[...] = self._a[l]
+        layer.I_ff[...] = self._a[l]
+
+    def _begin_phase(self, name):
+        self.phase = name
+        t = self.top
+        if name in ("noise_a", "noise_b"):
+            parity = 1 if name == "noise_a" else 0
+            self._noisy = {l for l in range(1, t) if l % 2 == parity}
+            for l in range(1, self.model.n_layers + 1):
+                self.layers[l].I_nudge[...] = 0.0
+                if l not in self._noisy and (l - 1) not in self._noisy:
+                    continue
+                if l in self._noisy:
+                    self._hold_forward_state(l)
+                    self.layers[l].I_nudge[...] = self._noise[l]
+        else:
+            self._noisy = set()
+        if name in ("settle", "target"):
+            for l in range(1, self.model.n_layers + 1):
+                self._hold_forward_state(l)
+                self.layers[l].I_nudge[...] = 0.0
+        if name == "target":
+            self.layers[t].I_nudge[...] = self._teaching.target - self._h[t]
+
+    def _end_phase(self, name):
+        layers, t, L = self.layers, self.top, self.model.n_layers
+        if name == "forward":
+            self._a = [None] + [layers[l].v.copy() for l in range(1, L + 1)]
+            self._h = [self._x[self._trial * self.batch_size:][:self.batch_size]] + \
+                [layers[l].read_rate().copy() for l in range(1, L + 1)]
+            rows = slice(self._trial * self.batch_size, (self._trial + 1) * self.batch_size)
+            self._outputs[rows] = self._h[L]
+            if self._train:
+                self._teaching = teach(self.model, self.loss_fn, self._ytarget, self._a, self._h,
+                                       self.rule.top, self.rule.target_step)
+        if name in ("forward", "settle") and self._train:
+            self._g_forward = [None] + [layers[l].g().copy() for l in range(1, t)]
+        if name in ("noise_a", "noise_b"):
+            trace = self._trace
+            for l in sorted(self._noisy):
+                trace.upper.append(None)  # placeholders, filled by index below
+            for l in sorted(self._noisy):
+                self._set(trace.upper, l + 1, layers[l + 1].read_rate().copy())
+                self._set(trace.u, l + 1, layers[l].u.copy())
+                self._set(trace.recon, l + 1, layers[l].g().copy())
+            if name == "noise_b":
+                self._feedback_update()
+        if name == "target":
+            self._forward_update()
+        if name == self._names[-1]:
+            self._finish_trial()
+
+    @staticmethod
+    def _set(lst, index, value):
+        while len(lst) <= index:
+            lst.append(None)
+        lst[index] = value
+
+    def _feedback_update(self):
+        trace = self._trace
+        trace.feedback_grads, trace.feedback_losses = feedback_grads(
+            self.model, self.objective, self._h, self._noise, trace.upper, trace.u, trace.recon,
+            self.top)
+        if self.rule.schedule == "alternating":
+            self.apply_feedback(trace.feedback_grads)
+
+    def _forward_update(self):
+        t, trace = self.top, self._trace
+        targets = [None] + [self.layers[l].read_rate().copy() for l in range(1, t + 1)]
+        grads = forward_grads(self.model, self._a, self._h, targets, t)
+        if self._teaching.output_grads is not None:
+            grads.append(self._teaching.output_grads)
+        if self.rule.schedule == "parallel":
+            self.apply_feedback(trace.feedback_grads)
+        self.apply_forward(grads)
+        trace.a, trace.h, trace.targets = self._a, self._h, targets
+        trace.forward_grads, trace.loss = grads, self._teaching.loss
+
+    def _finish_trial(self):
+        if self._train:
+            rows = slice(self._trial * self.batch_size, (self._trial + 1) * self.batch_size)
+            batch_loss, correct = self.score(self._h[-1], self._y[rows], self._teaching.loss)
+            self._loss_sum += batch_loss
+            self._correct += correct
+            self.last_trace = self._trace
+        if self._progress is not None:
+            self._progress(self.batch_size)
+
+    # ---------------------------------------------------------------- public
+    def train_epoch(self, x, y, rng, progress=None) -> dict:
+        order = np.concatenate(batches(len(x), self.batch_size, rng, drop_last=True))
+        xs = np.ascontiguousarray(x[order], dtype=self.dtype)
+        ys = y[order]
+        self._run(xs, ys, self.train_phases, True, rng, progress)
+        n = len(order)
+        return {"loss": self._loss_sum / n, "accuracy": self._correct / n}
+
+    def train_batch(self, x, y, rng) -> BatchTrace:
+        """Train on exactly one batch of B samples; returns its trace."""
+        if len(x) != self.batch_size:
+            raise ValueError(f"train_batch needs exactly {self.batch_size} samples, got {len(x)}")
+        self._run(np.ascontiguousarray(x, dtype=self.dtype), y, self.train_phases, True, rng, None)
+        return self.last_trace
+
+    def predict(self, x):
+        B = self.batch_size
+        n = len(x)
+        padded = np.zeros((-(-n // B) * B, x.shape[1]), self.dtype)
+        padded[:n] = x
+        return self._run(padded, None, self.eval_phases, False, None, None)[:n].copy()

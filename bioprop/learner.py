@@ -1,0 +1,115 @@
+"""The contract both engines fulfil, and the parts of training they share.
+
+A :class:`Learner` owns a :class:`~bioprop.model.LayeredModel`, the rule chosen
+by the model file (looked up in the registries of :mod:`bioprop.rules`) and one
+optimizer per pathway. An engine subclasses it and supplies how one batch's
+activity is obtained: algebraically (:mod:`bioprop.reference`) or by simulating
+populations in time (:mod:`bioprop.engine`). Everything after the activity,
+gradients and optimizer steps, is here and in :mod:`bioprop.rules`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .rules import FEEDBACK_OBJECTIVES, LOSSES, TARGET_RULES, make_optimizer, one_hot, top_layer
+
+__all__ = ["Learner", "BatchTrace", "batches"]
+
+
+@dataclass
+class BatchTrace:
+    """Everything one training batch produced, for tests and diagnostics.
+
+    Lists are indexed by layer; entries an engine does not produce are None.
+    """
+
+    a: list
+    h: list
+    targets: list = field(default_factory=list)
+    noise: list = field(default_factory=list)
+    upper: list = field(default_factory=list)
+    u: list = field(default_factory=list)
+    recon: list = field(default_factory=list)
+    forward_grads: list = field(default_factory=list)
+    feedback_grads: list = field(default_factory=list)
+    feedback_losses: list = field(default_factory=list)
+    loss: np.ndarray | None = None
+
+
+def batches(n: int, batch_size: int, rng: np.random.Generator | None, drop_last: bool):
+    """Index arrays of the batches of one epoch, shuffled when `rng` is given."""
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    stop = n - n % batch_size if drop_last else n
+    return [order[i:i + batch_size] for i in range(0, stop, batch_size)]
+
+
+class Learner:
+    """Shared state and steps of a training engine.
+
+    Parameters
+    ----------
+    model : LayeredModel
+    spec : ModelSpec
+        Supplies the rule, loss and optimizers.
+    batch_size : int
+    """
+
+    name = "abstract"
+
+    def __init__(self, model, spec, batch_size: int):
+        self.model, self.spec, self.batch_size = model, spec, batch_size
+        rule = spec.rule
+        self.rule = rule
+        self.target_rule = TARGET_RULES.get(rule.target)
+        self.objective = FEEDBACK_OBJECTIVES[rule.feedback]
+        self.loss_fn = LOSSES[spec.network.loss]
+        self.top = top_layer(model.n_layers, rule.top)
+        self.dtype = model.forward[1].weight.dtype
+        opt = spec.optimizer
+        self.forward_optimizer = make_optimizer(opt.forward.name, model.forward_params(), opt.forward.lr)
+        self.feedback_optimizer = make_optimizer(opt.feedback.name, model.feedback_params(),
+                                                 opt.feedback.lr)
+        self.last_trace: BatchTrace | None = None
+
+    # ---- what an engine provides
+    def train_epoch(self, x, y, rng, progress=None) -> dict:
+        """Train on every full batch of (x, y) once, in the order `rng` shuffles them."""
+        raise NotImplementedError
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The output activity h_L for every row of `x`."""
+        raise NotImplementedError
+
+    # ---- shared steps
+    def targets_of(self, y):
+        """The loss's target array: one-hot labels, or the regression targets themselves."""
+        if y.ndim == 1:
+            return one_hot(y, self.model.sizes[-1], self.dtype)
+        return y.astype(self.dtype, copy=False)
+
+    def noisy_layer_sizes(self):
+        """Sizes of the layers 1..t−1 that receive noise to train g_2..g_t."""
+        return self.model.sizes[1:self.top]
+
+    def apply_feedback(self, grads):
+        self.feedback_optimizer.step([g for pair in grads[2:] for g in pair])
+
+    def apply_forward(self, grads):
+        self.forward_optimizer.step([g for pair in grads[1:] for g in pair])
+
+    def evaluate(self, x, y) -> dict:
+        """Mean loss and accuracy (classification) on a data set."""
+        out = self.predict(x)
+        loss, _ = self.loss_fn(out, self.targets_of(y))
+        result = {"loss": float(loss.mean())}
+        if y.ndim == 1:
+            result["accuracy"] = float((out.argmax(axis=1) == y).mean())
+        return result
+
+    @staticmethod
+    def score(out, y, loss):
+        """Summed loss and number correct of one batch, for running epoch figures."""
+        correct = int((out.argmax(axis=1) == y).sum()) if y.ndim == 1 else 0
+        return float(loss.sum()), correct

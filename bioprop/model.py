@@ -1,0 +1,93 @@
+"""The parameters of a layered network and its algebraic forward and feedback maps.
+
+:class:`LayeredModel` is what both engines train: the layer sizes and transfer
+functions, the feedforward projections W_l, b_l (l = 1..L) and the feedback
+projections Q_l, c_l (l = 2..L). It knows the maps f_l and g_l of ALGORITHMS.md
+as functions on (B, N) arrays; the Brian2 engine evaluates the same maps through
+population dynamics.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activations import Activation, get_activation
+from .pathways import DenseProjection, init_dense
+
+__all__ = ["LayeredModel", "build_model"]
+
+
+@dataclass
+class LayeredModel:
+    """A network h_0 = x → h_1 → ... → h_L with learned inverses g_l.
+
+    Attributes
+    ----------
+    names, sizes : list
+        Layer names and sizes, index 0 being the input layer.
+    activations : list of Activation
+        φ_l for l = 1..L (index 0 unused, ``None``).
+    forward : list of DenseProjection
+        ``forward[l]`` is W_l, b_l; ``forward[0]`` is ``None``.
+    feedback : list of DenseProjection
+        ``feedback[l]`` is Q_l, c_l for l ≥ 2; ``feedback[0]`` and ``feedback[1]`` are ``None``.
+    """
+
+    names: list
+    sizes: list
+    activations: list
+    forward: list
+    feedback: list = field(default_factory=list)
+
+    @property
+    def n_layers(self) -> int:
+        """L, the number of layers above the input."""
+        return len(self.sizes) - 1
+
+    def f(self, l: int, h_lower: np.ndarray):
+        """f_l(h_{l-1}): returns (a_l, h_l)."""
+        a = self.forward[l].drive(h_lower)
+        return a, self.activations[l].fn(a)
+
+    def g(self, l: int, h_upper: np.ndarray):
+        """g_l(h_l) = ψ_{l-1}(Q_l h_l + c_l): returns (pre-activation, reconstruction)."""
+        u = self.feedback[l].drive(h_upper)
+        return u, self.activations[l - 1].fn(u)
+
+    def forward_pass(self, x: np.ndarray):
+        """All layers' pre-activations and rates: lists indexed by layer (a[0] is None)."""
+        a, h = [None], [x]
+        for l in range(1, self.n_layers + 1):
+            a_l, h_l = self.f(l, h[-1])
+            a.append(a_l)
+            h.append(h_l)
+        return a, h
+
+    def forward_params(self):
+        return [p for proj in self.forward[1:] for p in proj.params]
+
+    def feedback_params(self):
+        return [p for proj in self.feedback[2:] for p in proj.params]
+
+    def copy(self) -> "LayeredModel":
+        clone = lambda p: None if p is None else DenseProjection(p.weight.copy(), p.bias.copy())
+        return LayeredModel(list(self.names), list(self.sizes), list(self.activations),
+                            [clone(p) for p in self.forward], [clone(p) for p in self.feedback])
+
+
+def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
+                dtype=np.float64, init: str = "orthogonal", gain: float = 1.0) -> LayeredModel:
+    """A new model with initial weights drawn from `rng`.
+
+    Parameters
+    ----------
+    names, sizes : sequences of length L+1, the input layer first.
+    activation_names : sequence of length L, φ_1..φ_L.
+    """
+    acts: list[Activation | None] = [None] + [get_activation(a) for a in activation_names]
+    forward = [None] + [init_dense(rng, sizes[l], sizes[l - 1], dtype, init, gain)
+                        for l in range(1, len(sizes))]
+    feedback = [None, None] + [init_dense(rng, sizes[l - 1], sizes[l], dtype, init, gain)
+                               for l in range(2, len(sizes))]
+    return LayeredModel(list(names), list(sizes), acts, forward, feedback)

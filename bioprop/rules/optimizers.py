@@ -1,0 +1,71 @@
+"""Optimizers, applied separately to the forward and the feedback pathway.
+
+Each optimizer updates a list of parameter arrays in place from a list of
+gradients of the same shapes. Its state (``state_dict``) is plain arrays, so a
+checkpoint can store it. ``sgd`` is the biologically plausible choice; Lee 2015
+used ``rmsprop`` and Bartunov 2018 ``adam``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["SGD", "RMSprop", "Adam", "OPTIMIZERS", "make_optimizer"]
+
+
+class SGD:
+    """Plain gradient descent, with optional momentum."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.0):
+        self.params, self.lr, self.momentum = params, lr, momentum
+        self.velocity = [np.zeros_like(p) for p in params]
+
+    def step(self, grads):
+        for p, g, v in zip(self.params, grads, self.velocity):
+            if self.momentum:
+                v *= self.momentum
+                v += g
+                g = v
+            p -= self.lr * g
+
+
+class RMSprop:
+    """RMSprop (Tieleman & Hinton 2012) as used by Lee 2015."""
+
+    def __init__(self, params, lr: float, decay: float = 0.9, eps: float = 1e-8):
+        self.params, self.lr, self.decay, self.eps = params, lr, decay, eps
+        self.mean_square = [np.zeros_like(p) for p in params]
+
+    def step(self, grads):
+        for p, g, ms in zip(self.params, grads, self.mean_square):
+            ms *= self.decay
+            ms += (1.0 - self.decay) * g * g
+            p -= self.lr * g / (np.sqrt(ms) + self.eps)
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015) as used by Bartunov 2018."""
+
+    def __init__(self, params, lr: float, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8):
+        self.params, self.lr, self.beta1, self.beta2, self.eps = params, lr, beta1, beta2, eps
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+        self.t = 0
+
+    def step(self, grads):
+        self.t += 1
+        correction = np.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            v *= self.beta2
+            v += (1 - self.beta2) * g * g
+            p -= self.lr * correction * m / (np.sqrt(v) + self.eps)
+
+
+OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+
+
+def make_optimizer(name: str, params, lr: float, **options):
+    """Build the optimizer called `name` over `params`."""
+    return OPTIMIZERS[name](params, lr, **options)

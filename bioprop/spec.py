@@ -1,0 +1,483 @@
+"""Typed model and protocol specs, read from TOML and validated once.
+
+A model file says *what* network learns *how*: its layers, the learning rule and
+the optimizers. A protocol file says how it is run: data, training length, the
+phases of a trial in simulated time, the engine and what to record.
+
+Every table maps onto a frozen dataclass below; the dataclass fields are the
+only allowed keys, and their annotations the allowed types. An error names the
+file, the dotted key, what was expected and, for a typo, the likely key::
+
+    models/default.toml: unknown key 'rule.targte'. Expected one of: feedback, ...
+    Did you mean 'target'?
+
+Durations are strings with Brian2 units (``tau = "10 ms"``) and become Brian2
+quantities. :func:`apply_overrides` implements ``--set key=value``.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+
+__all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "ModelSpec", "DataSpec",
+           "TrainingSpec", "PhasesSpec", "EngineSpec", "RecordSpec", "ProtocolSpec",
+           "load_model", "load_protocol", "parse_model", "parse_protocol", "apply_overrides",
+           "parse_override", "to_toml", "default_model_path", "default_protocol_path"]
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+
+
+class SpecError(ValueError):
+    """A model or protocol file that cannot be used, with the file and key at fault."""
+
+
+class Duration(str):
+    """Marks a field given as a string with Brian2 time units, e.g. ``"10 ms"``."""
+
+
+def _choices(registry_loader):
+    return field(default=None, metadata={"choices": registry_loader})
+
+
+# ---------------------------------------------------------------- model tables
+@dataclass(frozen=True)
+class LayerSpec:
+    """One population above the input."""
+
+    name: str
+    size: int
+    #: population kind; only ``rate`` exists yet (populations.POPULATIONS)
+    population: str = "rate"
+    #: transfer function φ (activations.ACTIVATIONS)
+    activation: str = "tanh"
+    #: membrane time constant of the basal (somatic) compartment
+    tau: Duration = Duration("10 ms")
+    #: time constant of the apical compartment that computes g_{l+1}
+    tau_apical: Duration = Duration("10 ms")
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """The learning rule: a target rule combined with a feedback objective."""
+
+    #: target rule (rules.TARGET_RULES), or ``bp`` for the exact-gradient baseline
+    target: str = "dtp"
+    #: feedback objective (rules.FEEDBACK_OBJECTIVES)
+    feedback: str = "dtp"
+    #: the layer that takes the loss-gradient step: ``output`` or ``penultimate``
+    top: str = "output"
+    #: η̂, the size of the top target step
+    target_step: float = 0.3
+    #: σ, the standard deviation of the noise injected to train the inverses
+    noise: float = 0.36
+    #: ``alternating`` (Lee 2015: inverses first, then forward) or ``parallel``
+    schedule: str = "alternating"
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    name: str = "rmsprop"
+    lr: float = 1e-3
+
+
+@dataclass(frozen=True)
+class OptimizersSpec:
+    forward: OptimizerSpec = OptimizerSpec()
+    feedback: OptimizerSpec = OptimizerSpec()
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str = "model"
+    #: size of the clamped input population
+    input_size: int = 64
+    #: output loss (rules.LOSSES)
+    loss: str = "softmax_cross_entropy"
+    #: initial weights: ``orthogonal`` or ``glorot``
+    init: str = "orthogonal"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A whole model file."""
+
+    network: NetworkSpec
+    layers: tuple[LayerSpec, ...]
+    rule: RuleSpec = RuleSpec()
+    optimizer: OptimizersSpec = OptimizersSpec()
+    source: str = "<string>"
+
+    @property
+    def sizes(self):
+        return [self.network.input_size] + [layer.size for layer in self.layers]
+
+    @property
+    def names(self):
+        return ["input"] + [layer.name for layer in self.layers]
+
+
+# ------------------------------------------------------------- protocol tables
+@dataclass(frozen=True)
+class DataSpec:
+    #: datasets.DATASETS name
+    dataset: str = "digits"
+    #: use only the first n training / test samples (0: all)
+    n_train: int = 0
+    n_test: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    epochs: int = 10
+    batch_size: int = 32
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class PhasesSpec:
+    """The phases of one trial in simulated time (DESIGN.md, "One model, two executions")."""
+
+    #: simulation time step
+    dt: Duration = Duration("5 ms")
+    #: forward settling, input clamped
+    forward: Duration = Duration("40 ms")
+    #: each of the two noise-injection half-phases that train the inverses
+    feedback: Duration = Duration("20 ms")
+    #: target delivery through the apical input
+    target: Duration = Duration("40 ms")
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    #: ``brian2`` (the product) or ``reference`` (plain NumPy, no time)
+    name: str = "brian2"
+    #: Brian2 code generation target: ``numpy`` or ``cython``
+    codegen: str = "numpy"
+    #: floating point type of the weights and activity
+    dtype: str = "float64"
+    #: BLAS threads; 1 avoids oversubscription on a shared machine (see README)
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    #: run file; ``{model}`` and ``{seed}`` are filled in
+    path: str = "runs/{model}-seed{seed}.h5"
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """A whole protocol file."""
+
+    data: DataSpec = DataSpec()
+    training: TrainingSpec = TrainingSpec()
+    phases: PhasesSpec = PhasesSpec()
+    engine: EngineSpec = EngineSpec()
+    record: RecordSpec = RecordSpec()
+    source: str = "<string>"
+
+
+# Allowed values of string keys are the registries themselves, looked up lazily so
+# that spec.py never duplicates a list of names.
+def _registry_choices():
+    from .activations import ACTIVATIONS
+    from .populations import POPULATIONS
+    from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
+    return {
+        "population": POPULATIONS, "activation": ACTIVATIONS,
+        "rule.target": [*TARGET_RULES, "bp"], "rule.feedback": FEEDBACK_OBJECTIVES,
+        "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "parallel"],
+        "optimizer.name": OPTIMIZERS, "network.loss": LOSSES,
+        "network.init": ["orthogonal", "glorot"],
+        "engine.name": ["brian2", "reference"], "engine.codegen": ["numpy", "cython"],
+        "engine.dtype": ["float64", "float32"],
+    }
+
+
+def _choice_key(key: str) -> str | None:
+    parts = key.split(".")
+    if parts[0] == "layers":
+        return parts[-1]
+    if parts[0] == "optimizer":
+        return "optimizer." + parts[-1]
+    return key
+
+
+# ------------------------------------------------------------------ conversion
+def _fail(source, key, message):
+    raise SpecError(f"{source}: {key}: {message}" if key else f"{source}: {message}")
+
+
+def _suggest(name, options):
+    close = difflib.get_close_matches(name, options, n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _type_name(tp):
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(cls, data, source, prefix=""):
+    if not isinstance(data, dict):
+        _fail(source, prefix.rstrip("."), f"expected a table, got {data!r}")
+    names = [f.name for f in fields(cls) if f.name != "source"]
+    for key in data:
+        if key not in names:
+            raise SpecError(f"{source}: unknown key {prefix + key!r}. Expected one of: "
+                            f"{', '.join(names)}.{_suggest(key, names)}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in fields(cls):
+        if f.name == "source" or f.name not in data:
+            continue
+        values[f.name] = _convert_value(hints[f.name], data[f.name], source, prefix + f.name)
+    try:
+        return cls(**values)
+    except TypeError as err:  # a required key is missing
+        missing = [f.name for f in fields(cls) if f.name not in values and f.name != "source"
+                   and f.default is f.default_factory]  # noqa: E721
+        _fail(source, prefix.rstrip("."), f"missing required key(s) {missing}: {err}")
+
+
+def _convert_value(tp, value, source, key):
+    origin = typing.get_origin(tp)
+    if is_dataclass(tp):
+        return _convert(tp, value, source, key + ".")
+    if origin is tuple:
+        item = typing.get_args(tp)[0]
+        if not isinstance(value, list):
+            _fail(source, key, f"expected an array of tables, got {type(value).__name__}")
+        return tuple(_convert_value(item, v, source, f"{key}.{i}") for i, v in enumerate(value))
+    if tp is Duration:
+        if not isinstance(value, str):
+            _fail(source, key, f"expected a duration with units such as \"10 ms\", got {value!r}")
+        parse_duration(value, source, key)
+        return Duration(value)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        _fail(source, key, f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    return value
+
+
+_DURATION = re.compile(r"^\s*([-+0-9.eE]+)\s*\*?\s*(ms|us|second|s|msecond|usecond)\s*$")
+
+
+def parse_duration(text: str, source="<string>", key=""):
+    """``"10 ms"`` → ``10*ms``, a Brian2 quantity; anything else is a SpecError."""
+    import brian2
+
+    match = _DURATION.match(text)
+    if not match:
+        _fail(source, key, f"expected a duration with units such as \"10 ms\", got {text!r}")
+    unit = {"ms": brian2.ms, "msecond": brian2.ms, "us": brian2.us, "usecond": brian2.us,
+            "s": brian2.second, "second": brian2.second}[match.group(2)]
+    value = float(match.group(1)) * unit
+    if value <= 0 * brian2.second:
+        _fail(source, key, f"a duration must be positive, got {text!r}")
+    return value
+
+
+# ------------------------------------------------------------------ validation
+def _check_choices(spec_dict_items, source):
+    choices = _registry_choices()
+    for key, value in spec_dict_items:
+        allowed = choices.get(_choice_key(key))
+        if allowed is not None and value not in allowed:
+            raise SpecError(f"{source}: {key}: unknown value {value!r}. Expected one of: "
+                            f"{', '.join(sorted(allowed))}.{_suggest(str(value), list(allowed))}")
+
+
+def _flatten(obj, prefix=""):
+    for f in fields(obj):
+        if f.name == "source":
+            continue
+        value = getattr(obj, f.name)
+        key = prefix + f.name
+        if is_dataclass(value):
+            yield from _flatten(value, key + ".")
+        elif isinstance(value, tuple):
+            for i, item in enumerate(value):
+                yield from _flatten(item, f"{key}.{i}.")
+        else:
+            yield key, value
+
+
+def _validate_model(spec: ModelSpec):
+    src = spec.source
+    _check_choices(_flatten(spec), src)
+    if not spec.layers:
+        _fail(src, "layers", "a model needs at least one layer above the input")
+    if spec.network.input_size < 1:
+        _fail(src, "network.input_size", f"must be positive, got {spec.network.input_size}")
+    names = [layer.name for layer in spec.layers]
+    for i, layer in enumerate(spec.layers):
+        if layer.size < 1:
+            _fail(src, f"layers.{i}.size", f"must be positive, got {layer.size}")
+        if names.count(layer.name) > 1 or layer.name == "input":
+            _fail(src, f"layers.{i}.name", f"layer names must be unique and not 'input': {layer.name!r}")
+    if spec.rule.top == "penultimate" and len(spec.layers) < 2:
+        _fail(src, "rule.top", "'penultimate' needs at least two layers")
+    if not spec.rule.noise >= 0:
+        _fail(src, "rule.noise", f"must be ≥ 0, got {spec.rule.noise}")
+    return spec
+
+
+def _validate_protocol(spec: ProtocolSpec):
+    src = spec.source
+    _check_choices(_flatten(spec), src)
+    for key in ("epochs", "batch_size"):
+        if getattr(spec.training, key) < 1:
+            _fail(src, f"training.{key}", f"must be positive, got {getattr(spec.training, key)}")
+    for key in ("dt", "forward", "feedback", "target"):
+        parse_duration(getattr(spec.phases, key), src, f"phases.{key}")
+    dt = parse_duration(spec.phases.dt)
+    for key in ("forward", "feedback", "target"):
+        if parse_duration(getattr(spec.phases, key)) < dt * 0.999:
+            _fail(src, f"phases.{key}", f"a phase must last at least one time step (dt = {spec.phases.dt})")
+    return spec
+
+
+def check_compatible(model: ModelSpec, protocol: ProtocolSpec, n_features: int, n_outputs: int):
+    """Errors for a model whose shapes do not fit the data, or whose τ does not fit dt."""
+    if model.network.input_size != n_features:
+        _fail(model.source, "network.input_size",
+              f"is {model.network.input_size}, but dataset {protocol.data.dataset!r} has "
+              f"{n_features} input features (from {protocol.source})")
+    if model.layers[-1].size != n_outputs:
+        _fail(model.source, f"layers.{len(model.layers) - 1}.size",
+              f"the output layer {model.layers[-1].name!r} has {model.layers[-1].size} neurons, "
+              f"but dataset {protocol.data.dataset!r} has {n_outputs} outputs")
+    dt = parse_duration(protocol.phases.dt)
+    for i, layer in enumerate(model.layers):
+        for key in ("tau", "tau_apical"):
+            tau = parse_duration(getattr(layer, key), model.source, f"layers.{i}.{key}")
+            if dt > tau * 1.000001:
+                _fail(protocol.source, "phases.dt",
+                      f"dt = {protocol.phases.dt} is longer than layers.{i}.{key} = "
+                      f"{getattr(layer, key)} in {model.source}; forward Euler needs dt ≤ τ "
+                      f"(dt = τ is the one-step-per-phase setting)")
+
+
+# ------------------------------------------------------------------- loading
+def _read_toml(path) -> tuple[dict, str]:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such file")
+    text = path.read_text()
+    try:
+        return tomllib.loads(text), str(path)
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{path}: not valid TOML: {err}") from None
+
+
+def parse_model(data: dict, source="<string>") -> ModelSpec:
+    """Build a validated ModelSpec from a dict of TOML tables."""
+    return _validate_model(replace(_convert(ModelSpec, data, source), source=source))
+
+
+def parse_protocol(data: dict, source="<string>") -> ProtocolSpec:
+    """Build a validated ProtocolSpec from a dict of TOML tables."""
+    return _validate_protocol(replace(_convert(ProtocolSpec, data, source), source=source))
+
+
+def default_model_path() -> Path:
+    return PACKAGE_ROOT / "data" / "default_model.toml"
+
+
+def default_protocol_path() -> Path:
+    return PACKAGE_ROOT / "data" / "default_protocol.toml"
+
+
+def load_model(path=None, overrides=()) -> ModelSpec:
+    """Read, override and validate a model file (the embedded default when `path` is None)."""
+    data, source = _read_toml(path or default_model_path())
+    return parse_model(apply_overrides(data, overrides, source, _MODEL_TABLES), source)
+
+
+def load_protocol(path=None, overrides=()) -> ProtocolSpec:
+    """Read, override and validate a protocol file (the embedded default when `path` is None)."""
+    data, source = _read_toml(path or default_protocol_path())
+    return parse_protocol(apply_overrides(data, overrides, source, _PROTOCOL_TABLES), source)
+
+
+_MODEL_TABLES = {f.name for f in fields(ModelSpec)} - {"source"}
+_PROTOCOL_TABLES = {f.name for f in fields(ProtocolSpec)} - {"source"}
+
+
+# ----------------------------------------------------------------- overrides
+def parse_override(text: str) -> tuple[str, object]:
+    """``"rule.target=tp"`` → ``("rule.target", "tp")``; the value is read as TOML, else as a string."""
+    if "=" not in text:
+        raise SpecError(f"--set {text!r}: expected key=value, e.g. --set rule.target=tp")
+    key, raw = (s.strip() for s in text.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(data: dict, overrides, source, tables) -> dict:
+    """Apply the ``key=value`` overrides that belong to this file's tables.
+
+    Keys whose first part is not one of `tables` belong to the other file and are
+    left alone. Layers are addressed by index or by name: ``layers.hidden1.size``.
+    """
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, value = parse_override(item) if isinstance(item, str) else item
+        parts = key.split(".")
+        if parts[0] not in tables:
+            continue
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                index = _layer_index(node, part, source, ".".join(parts[: i + 1]))
+                node = node[index]
+            else:
+                node = node.setdefault(part, {} if part != "layers" else [])
+        if isinstance(node, list):
+            raise SpecError(f"--set {key}: name a key inside the layer, e.g. layers.0.size")
+        node[parts[-1]] = value
+    return data
+
+
+def _layer_index(layers, part, source, key):
+    if part.isdigit() and int(part) < len(layers):
+        return int(part)
+    names = [layer.get("name") for layer in layers]
+    if part in names:
+        return names.index(part)
+    raise SpecError(f"{source}: --set {key}: no layer {part!r}. Layers are "
+                    f"{', '.join(map(str, names))} (or indices 0..{len(layers) - 1})."
+                    f"{_suggest(part, [n for n in names if n])}")
+
+
+def to_toml(spec) -> str:
+    """The resolved spec as TOML text, for the run file's provenance."""
+    import tomli_w
+
+    def as_dict(obj):
+        out = {}
+        for f in fields(obj):
+            if f.name == "source":
+                continue
+            value = getattr(obj, f.name)
+            if is_dataclass(value):
+                value = as_dict(value)
+            elif isinstance(value, tuple):
+                value = [as_dict(v) for v in value]
+            elif isinstance(value, Duration):
+                value = str(value)
+            out[f.name] = value
+        return out
+
+    return tomli_w.dumps(as_dict(spec))
