@@ -19,9 +19,8 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-import types
 import typing
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 
 __all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "ModelSpec", "DataSpec",
@@ -38,10 +37,6 @@ class SpecError(ValueError):
 
 class Duration(str):
     """Marks a field given as a string with Brian2 time units, e.g. ``"10 ms"``."""
-
-
-def _choices(registry_loader):
-    return field(default=None, metadata={"choices": registry_loader})
 
 
 # ---------------------------------------------------------------- model tables
@@ -386,12 +381,19 @@ def parse_protocol(data: dict, source="<string>") -> ProtocolSpec:
     return _validate_protocol(replace(_convert(ProtocolSpec, data, source), source=source))
 
 
+def _shipped(package: str, name: str) -> Path:
+    from importlib.resources import files
+    return Path(str(files(package) / name))
+
+
 def default_model_path() -> Path:
-    return PACKAGE_ROOT / "data" / "default_model.toml"
+    """models/default.toml, shipped inside the package as ``bioprop.models``."""
+    return _shipped("bioprop.models", "default.toml")
 
 
 def default_protocol_path() -> Path:
-    return PACKAGE_ROOT / "data" / "default_protocol.toml"
+    """protocols/default.toml, shipped inside the package as ``bioprop.protocols``."""
+    return _shipped("bioprop.protocols", "default.toml")
 
 
 def load_model(path=None, overrides=()) -> ModelSpec:

@@ -1,0 +1,1 @@
+"""The analysis of run files (later issues: metrics, figures)."""

@@ -1,0 +1,83 @@
+"""The ``bioprop`` command line: ``run`` and ``bench``.
+
+Each command is a thin layer over the Python API; every error a user can cause
+(bad TOML, missing data, an existing run file, divergence) is printed as one
+message naming the file and key, with no traceback, and a non-zero exit status.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def _run(args) -> int:
+    from .training import run
+
+    result = run(args.model, args.protocol, output=args.output, force=args.force,
+                 overrides=args.set, progress=not args.quiet)
+    rows = [("engine", result.engine), ("epochs", str(result.epochs))]
+    if result.test_accuracy is not None:
+        rows.append(("test accuracy", f"{100 * result.test_accuracy:.2f} %"))
+    rows += [("test loss", f"{result.test_loss:.4f}"),
+             ("training time", f"{result.wall_time:.1f} s"),
+             ("samples / s", f"{result.samples_per_second:,.0f}"),
+             ("run file", str(result.path))]
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"  {k:<{width}}  {v}" for k, v in rows))
+    return 0
+
+
+def _bench(args) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args)
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="bioprop", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train a model under a protocol and write a run file")
+    run.add_argument("model", nargs="?", help="model TOML (default: the embedded DTP digits model)")
+    run.add_argument("protocol", nargs="?", help="protocol TOML (default: the embedded protocol)")
+    run.add_argument("-o", "--output", help="run file (.h5); default from the protocol's record.path")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override an entry of the model or protocol, e.g. --set rule.target=tp")
+    run.add_argument("--force", action="store_true", help="replace an existing run file")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=_run)
+
+    bench = sub.add_parser("bench", help="speed benchmark: Brian2 engine against the reference")
+    bench.add_argument("--sizes", default="784,240,240,240,240,240,240,240,10",
+                       help="layer sizes, input first (default: Lee 2015's 784-7x240-10)")
+    bench.add_argument("--batch-size", type=int, default=100)
+    bench.add_argument("--batches", type=int, default=20, help="batches per measurement")
+    bench.add_argument("--repeats", type=int, default=3, help="measurements; medians are reported")
+    bench.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    bench.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    bench.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``bioprop`` console script."""
+    from .spec import SpecError
+    from .training import DivergenceError
+
+    args = _parser().parse_args(argv)
+    expected = [SpecError, DivergenceError, FileExistsError, FileNotFoundError]
+    try:
+        return args.func(args)
+    except tuple(expected) as err:
+        print(f"bioprop {args.command}: error: {err}", file=sys.stderr)
+        return 1 if isinstance(err, DivergenceError) else 2
+    except KeyboardInterrupt:
+        print(f"bioprop {args.command}: interrupted; finished epochs are in the run file",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Run a protocol: data → engine → epochs → run file.
+
+:func:`run` is what ``bioprop run`` calls. It loads the data, builds the model and
+the engine named in the protocol, trains for the protocol's epochs with a progress
+bar, and streams per-epoch figures and provenance to one HDF5 run file
+(:mod:`bioprop.record`). A run that diverges stops with :class:`DivergenceError`;
+its finished epochs stay in the file.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .model import build_model
+from .spec import (ModelSpec, ProtocolSpec, check_compatible, load_model, load_protocol, to_toml)
+
+__all__ = ["run", "make_engine", "RunResult", "DivergenceError", "ENGINES"]
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss or weight."""
+
+
+def _reference(model, spec, protocol):
+    from .reference import ReferenceEngine
+    return ReferenceEngine(model, spec, protocol.training.batch_size)
+
+
+def _brian2(model, spec, protocol):
+    from .engine import Brian2Engine
+    return Brian2Engine(model, spec, protocol, protocol.training.batch_size)
+
+
+#: engine name → builder(model, model_spec, protocol_spec)
+ENGINES = {"brian2": _brian2, "reference": _reference}
+
+
+def make_engine(model_spec: ModelSpec, protocol: ProtocolSpec, rng: np.random.Generator):
+    """A freshly initialised model inside the engine the protocol names."""
+    model = build_model(model_spec.names, model_spec.sizes,
+                        [layer.activation for layer in model_spec.layers], rng,
+                        dtype=np.dtype(protocol.engine.dtype), init=model_spec.network.init)
+    return ENGINES[protocol.engine.name](model, model_spec, protocol)
+
+
+@dataclass
+class RunResult:
+    """What a finished run reports."""
+
+    path: Path
+    engine: str
+    epochs: int
+    test_accuracy: float | None
+    test_loss: float
+    wall_time: float
+    samples_per_second: float
+    history: list = field(default_factory=list)
+
+
+def _resolve(model, protocol, overrides):
+    if not isinstance(model, ModelSpec):
+        model = load_model(model, overrides)
+    if not isinstance(protocol, ProtocolSpec):
+        protocol = load_protocol(protocol, overrides)
+    return model, protocol
+
+
+def _finite(engine, metrics):
+    values = [metrics["loss"]] + [float(np.abs(p).max()) for p in engine.model.forward_params()]
+    return all(math.isfinite(v) for v in values)
+
+
+def run(model=None, protocol=None, *, output=None, force: bool = False, overrides=(),
+        progress: bool = True) -> RunResult:
+    """Train a model under a protocol and record the run.
+
+    Parameters
+    ----------
+    model : ModelSpec, path or None
+        None is the embedded default (a DTP rate network for the digits data).
+    protocol : ProtocolSpec, path or None
+    output : path, optional
+        The run file; default from the protocol's ``record.path``.
+    force : bool
+        Replace an existing run file. Without it an existing file is an error.
+    overrides : sequence of "key=value"
+        Applied to the model and protocol files, as ``--set`` does.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    RunResult
+    """
+    from threadpoolctl import threadpool_limits
+
+    from .datasets import load_dataset
+    from .record import RunRecorder, provenance
+
+    model_spec, protocol = _resolve(model, protocol, overrides)
+    data_spec, training = protocol.data, protocol.training
+    data = load_dataset(data_spec.dataset, seed=training.seed, n_train=data_spec.n_train or None,
+                        n_test=data_spec.n_test or None)
+    check_compatible(model_spec, protocol, data.n_features, data.n_outputs)
+    path = Path(output or protocol.record.path.format(model=model_spec.network.name,
+                                                      seed=training.seed))
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    init_rng, train_rng = (np.random.default_rng(s)
+                           for s in np.random.SeedSequence(training.seed).spawn(2))
+    with threadpool_limits(protocol.engine.threads):
+        engine = make_engine(model_spec, protocol, init_rng)
+        attrs = provenance(model_toml=to_toml(model_spec), protocol_toml=to_toml(protocol),
+                           seed=training.seed, engine=engine.name,
+                           codegen_target=protocol.engine.codegen if engine.name == "brian2" else "")
+        with RunRecorder(path, attrs, force=force) as recorder:
+            _declare(recorder, data.task)
+            history, wall = _train(engine, data, training, train_rng, recorder, progress, path)
+            recorder.set_attrs(status="complete")
+    final = history[-1]
+    n_seen = sum(h["n_samples"] for h in history)
+    return RunResult(path, engine.name, len(history), final.get("test_accuracy"),
+                     final["test_loss"], wall, n_seen / wall if wall else float("nan"), history)
+
+
+def _declare(recorder, task):
+    train = {"loss": {"units": "1", "long_name": "mean training loss"},
+             "wall_time": {"units": "s", "long_name": "wall-clock time of the epoch"},
+             "samples_per_second": {"units": "1/s", "long_name": "training throughput"}}
+    evaluation = {"loss": {"units": "1", "long_name": "mean test loss"}}
+    if task == "classification":
+        train["accuracy"] = {"units": "1", "long_name": "training accuracy"}
+        evaluation["accuracy"] = {"units": "1", "long_name": "test accuracy"}
+    recorder.declare("train", train, dims=("epoch",))
+    recorder.declare("eval", evaluation, dims=("epoch",))
+
+
+def _train(engine, data, training, rng, recorder, show_progress, path):
+    from tqdm.auto import tqdm
+
+    n_batches = len(data.x_train) // training.batch_size
+    history, wall = [], 0.0
+    bar = tqdm(total=training.epochs * n_batches * training.batch_size, unit="sample",
+               disable=not show_progress, desc=f"{engine.name} {data.name}")
+    try:
+        for epoch in range(1, training.epochs + 1):
+            start = time.perf_counter()
+            metrics = engine.train_epoch(data.x_train, data.y_train, rng, progress=bar.update)
+            elapsed = time.perf_counter() - start
+            if not _finite(engine, metrics):
+                recorder.set_attrs(status="diverged")
+                raise DivergenceError(
+                    f"training diverged in epoch {epoch} (loss = {metrics['loss']}); the "
+                    f"{epoch - 1} finished epoch(s) are in {path}. Try a smaller learning rate "
+                    f"(optimizer.forward.lr, optimizer.feedback.lr) or rule.target_step.")
+            test = engine.evaluate(data.x_test, data.y_test)
+            wall += elapsed
+            n = n_batches * training.batch_size
+            row = {"epoch": epoch, "train_loss": metrics["loss"], "test_loss": test["loss"],
+                   "wall_time": elapsed, "n_samples": n, "samples_per_second": n / elapsed}
+            train_values = {"loss": metrics["loss"], "wall_time": elapsed,
+                            "samples_per_second": n / elapsed}
+            if "accuracy" in test:
+                row.update(train_accuracy=metrics["accuracy"], test_accuracy=test["accuracy"])
+                train_values["accuracy"] = metrics["accuracy"]
+            recorder.append("train", epoch, train_values)
+            recorder.append("eval", epoch, test)
+            recorder.flush()
+            history.append(row)
+            bar.set_postfix(loss=f"{metrics['loss']:.3f}",
+                            acc=f"{metrics.get('accuracy', float('nan')):.3f}",
+                            test=f"{test.get('accuracy', test['loss']):.3f}")
+    finally:
+        bar.close()
+    return history, wall

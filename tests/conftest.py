@@ -1,0 +1,43 @@
+"""Shared fixtures: small specs and models for both engines."""
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from bioprop.model import build_model
+from bioprop.spec import parse_model, parse_protocol
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    # The suite runs on 2 shared cores; BLAS threads only add contention.
+    with threadpool_limits(1):
+        yield
+
+
+def small_model_spec(sizes=(6, 5, 4, 4, 3), activations=None, **rule):
+    activations = activations or ["tanh"] * (len(sizes) - 2) + ["linear"]
+    layers = [{"name": f"l{i}", "size": n, "activation": a}
+              for i, (n, a) in enumerate(zip(sizes[1:], activations), start=1)]
+    return parse_model({"network": {"input_size": sizes[0]}, "layers": layers, "rule": rule,
+                        "optimizer": {"forward": {"name": "sgd", "lr": 0.1},
+                                      "feedback": {"name": "sgd", "lr": 0.1}}})
+
+
+def phases(dt="10 ms", length="10 ms"):
+    return parse_protocol({"phases": {"dt": dt, "forward": length, "feedback": length,
+                                      "target": length}})
+
+
+def model_for(spec, seed=0):
+    return build_model(spec.names, spec.sizes, [l.activation for l in spec.layers],
+                       np.random.default_rng(seed))
+
+
+def assert_close(actual, expected, rtol, what=""):
+    """Relative max-norm error, with a message that says how far off and where."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    scale = max(np.abs(expected).max(), 1e-12)
+    err = np.abs(actual - expected).max() / scale
+    where = np.unravel_index(np.abs(actual - expected).argmax(), expected.shape)
+    assert err < rtol, (f"{what}: relative error {err:.3g} ≥ {rtol:g} (worst at index {where}: "
+                        f"{actual[where]!r} vs {expected[where]!r})")
