@@ -69,15 +69,16 @@ class _Layer:
     """The groups of one layer and (B, N) views of their state arrays."""
 
     def __init__(self, soma=None, apical=None, clamp=None, batch=1, activation=None,
-                 feedback_activation=None):
+                 feedback_activation=None, clock=None):
         self.soma, self.apical, self.clamp = soma, apical, clamp
+        self.clock, self._stamp = clock, None
         self.activation, self.feedback_activation = activation, feedback_activation
         view = lambda group, var: group.variables[var].get_value().reshape(batch, -1)
         if clamp is not None:
             self.rate = view(clamp, "r")
             return
         self.v, self.I_ff, self.I_nudge = (view(soma, k) for k in ("v", "I_ff", "I_nudge"))
-        self.rate = np.zeros_like(self.v)
+        self.rate, self.phi_v = np.zeros_like(self.v), np.zeros_like(self.v)
         if apical is not None:
             self.u, self.I_fb = view(apical, "u"), view(apical, "I_fb")
 
@@ -85,9 +86,12 @@ class _Layer:
         """r = φ(v) + I_nudge, as it is now (a buffer, valid until the next call)."""
         if self.clamp is not None:
             return self.rate
-        self.rate[...] = self.activation.fn(self.v)
-        self.rate += self.I_nudge
-        return self.rate
+        # Every read within a time step comes after this soma's state update, so
+        # φ(v) is computed once per step however many pathways read the rate.
+        if self._stamp != self.clock():
+            self.phi_v[...] = self.activation.fn(self.v)
+            self._stamp = self.clock()
+        return np.add(self.phi_v, self.I_nudge, out=self.rate)
 
     def g(self):
         return self.feedback_activation.fn(self.u)
@@ -144,10 +148,12 @@ class Brian2Engine(Learner):
                 groups.append(apical)
             groups.append(soma)
             layers.append(_Layer(soma, apical, batch=B, activation=model.activations[l],
-                                 feedback_activation=model.activations[l]))
+                                 feedback_activation=model.activations[l],
+                                 clock=lambda: self._tick))
         self.layers = layers
         self.phase = None
         self._noisy: set[int] = set()
+        self._tick = 0  # time steps ever simulated: never reset, so caches never go stale
 
         ops = [b2.NetworkOperation(self._on_step_start, dt=self.dt, when="start", name="controller"),
                b2.NetworkOperation(self._on_step_end, dt=self.dt, when="end", name="phase_end")]
@@ -212,6 +218,7 @@ class Brian2Engine(Learner):
 
     def _on_step_start(self):
         self._step += 1
+        self._tick += 1
         s = self._step % len(self._names)
         if s == 0:
             self._begin_trial()

@@ -34,12 +34,21 @@ class RMSprop:
     def __init__(self, params, lr: float, decay: float = 0.9, eps: float = 1e-8):
         self.params, self.lr, self.decay, self.eps = params, lr, decay, eps
         self.mean_square = [np.zeros_like(p) for p in params]
+        self._scratch = [np.empty_like(p) for p in params]
 
     def step(self, grads):
-        for p, g, ms in zip(self.params, grads, self.mean_square):
+        # In place, through one scratch array per parameter: these element-wise
+        # passes over every weight cost as much as a matrix product at batch 100.
+        for p, g, ms, tmp in zip(self.params, grads, self.mean_square, self._scratch):
+            np.multiply(g, g, out=tmp)
+            tmp *= 1.0 - self.decay
             ms *= self.decay
-            ms += (1.0 - self.decay) * g * g
-            p -= self.lr * g / (np.sqrt(ms) + self.eps)
+            ms += tmp
+            np.sqrt(ms, out=tmp)
+            tmp += self.eps
+            np.divide(g, tmp, out=tmp)
+            tmp *= self.lr
+            p -= tmp
 
 
 class Adam:

@@ -1,0 +1,120 @@
+"""Model and protocol files: loading, overrides, and the wording of every error."""
+import pytest
+
+from bioprop.spec import (SpecError, check_compatible, load_model, load_protocol, parse_model,
+                          parse_override)
+
+GOOD_MODEL = """
+[network]
+name = "tiny"
+input_size = 4
+
+[[layers]]
+name = "hidden"
+size = 3
+
+[[layers]]
+name = "out"
+size = 2
+activation = "linear"
+"""
+
+
+def _write(tmp_path, text, name="model.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_embedded_defaults_load():
+    model, protocol = load_model(), load_protocol()
+    assert model.sizes == [64, 128, 128, 10]
+    assert model.rule.target == "dtp" and model.rule.feedback == "dtp"
+    assert protocol.data.dataset == "digits" and protocol.engine.name == "brian2"
+    assert protocol.engine.codegen == "numpy"
+
+
+def test_typo_key_names_file_key_and_suggestion(tmp_path):
+    path = _write(tmp_path, GOOD_MODEL + '\n[rule]\ntargte = "tp"\n')
+    with pytest.raises(SpecError) as err:
+        load_model(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "unknown key 'rule.targte'" in message
+    assert "Did you mean 'target'?" in message
+
+
+def test_typo_in_layer_key(tmp_path):
+    path = _write(tmp_path, GOOD_MODEL.replace('size = 3', 'sise = 3'))
+    with pytest.raises(SpecError, match=r"unknown key 'layers\.0\.sise'.*Did you mean 'size'"):
+        load_model(path)
+
+
+def test_wrong_type(tmp_path):
+    path = _write(tmp_path, GOOD_MODEL.replace('size = 3', 'size = "three"'))
+    with pytest.raises(SpecError, match=r"layers\.0\.size: expected int, got str 'three'"):
+        load_model(path)
+
+
+def test_unknown_registry_value(tmp_path):
+    path = _write(tmp_path, GOOD_MODEL.replace('activation = "linear"', 'activation = "tahn"'))
+    with pytest.raises(SpecError, match=r"layers\.1\.activation: unknown value 'tahn'.*tanh"):
+        load_model(path)
+
+
+def test_duration_needs_units(tmp_path):
+    path = _write(tmp_path, GOOD_MODEL.replace('size = 3', 'size = 3\ntau = 10'))
+    with pytest.raises(SpecError, match=r"layers\.0\.tau: expected a duration with units"):
+        load_model(path)
+
+
+def test_mismatched_shapes_name_file_and_key(tmp_path):
+    model = load_model(_write(tmp_path, GOOD_MODEL))
+    protocol = load_protocol()
+    with pytest.raises(SpecError) as err:
+        check_compatible(model, protocol, n_features=64, n_outputs=2)
+    assert "network.input_size" in str(err.value) and "64 input features" in str(err.value)
+    assert str(tmp_path / "model.toml") in str(err.value)
+    with pytest.raises(SpecError, match=r"layers\.1\.size: the output layer 'out' has 2 neurons"):
+        check_compatible(model, protocol, n_features=4, n_outputs=10)
+
+
+def test_dt_longer_than_tau_is_refused(tmp_path):
+    model = load_model(_write(tmp_path, GOOD_MODEL))
+    protocol = load_protocol(overrides=["phases.dt=20 ms"])
+    with pytest.raises(SpecError, match=r"phases\.dt.*dt = 20 ms is longer than layers\.0\.tau"):
+        check_compatible(model, protocol, 4, 2)
+
+
+def test_missing_file():
+    with pytest.raises(SpecError, match="nope.toml: no such file"):
+        load_model("nope.toml")
+
+
+def test_overrides_reach_model_and_protocol():
+    overrides = ["rule.target=tp", "layers.hidden2.size=64", "layers.0.activation=relu",
+                 "engine.codegen=cython", "training.epochs=2", "rule.target_step=0.1"]
+    model, protocol = load_model(overrides=overrides), load_protocol(overrides=overrides)
+    assert model.rule.target == "tp" and model.rule.target_step == 0.1
+    assert model.sizes == [64, 128, 64, 10]
+    assert model.layers[0].activation == "relu"
+    assert protocol.engine.codegen == "cython" and protocol.training.epochs == 2
+
+
+def test_override_errors():
+    with pytest.raises(SpecError, match="expected key=value"):
+        parse_override("rule.target")
+    with pytest.raises(SpecError, match="no layer 'hiden1'.*Did you mean 'hidden1'"):
+        load_model(overrides=["layers.hiden1.size=3"])
+    with pytest.raises(SpecError, match="unknown key 'rule.iterations'"):
+        load_model(overrides=["rule.iterations=5"])
+
+
+def test_bad_toml_syntax(tmp_path):
+    with pytest.raises(SpecError, match="not valid TOML"):
+        load_model(_write(tmp_path, "[network\n"))
+
+
+def test_parse_model_requires_layers():
+    with pytest.raises(SpecError, match="layers"):
+        parse_model({"network": {"input_size": 3}, "layers": []})
