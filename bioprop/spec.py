@@ -383,7 +383,12 @@ def parse_protocol(data: dict, source="<string>") -> ProtocolSpec:
 
 def _shipped(package: str, name: str) -> Path:
     from importlib.resources import files
-    return Path(str(files(package) / name))
+    try:
+        return Path(str(files(package) / name))
+    except ModuleNotFoundError:
+        # Run from a source checkout that shadows the install: models/ and
+        # protocols/ sit beside the bioprop/ folder.
+        return PACKAGE_ROOT.parent / package.split(".")[-1] / name
 
 
 def default_model_path() -> Path:

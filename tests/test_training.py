@@ -1,0 +1,129 @@
+"""End to end: bioprop.run and the CLI on the digits data, and the run file they write."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import bioprop
+from bioprop.cli import main
+from bioprop.record import RunFileExistsError
+from bioprop.training import DivergenceError
+
+QUICK = ["training.epochs=2", "data.n_train=256", "data.n_test=128", "training.batch_size=32",
+         'phases.dt="10 ms"', 'phases.forward="10 ms"', 'phases.feedback="10 ms"',
+         'phases.target="10 ms"']
+
+
+def test_short_digits_training_in_brian2_engine(tmp_path):
+    """The default network on the full digits split, 5 epochs, Brian2 engine at its
+    default phases: it must exceed 90% test accuracy (chance is 10%)."""
+    result = bioprop.run(output=tmp_path / "run.h5", progress=False,
+                         overrides=["training.epochs=5"])
+    assert result.engine == "brian2"
+    assert result.epochs == 5
+    assert result.test_accuracy > 0.90, result.history
+    losses = [row["train_loss"] for row in result.history]
+    assert losses[-1] < losses[0]
+
+
+def test_run_file_opens_in_xarray_with_named_dims(tmp_path):
+    path = tmp_path / "run.h5"
+    bioprop.run(output=path, progress=False, overrides=QUICK)
+    tree = xr.open_datatree(path, engine="h5netcdf")
+    assert tree["train"]["loss"].dims == ("epoch",)
+    assert list(tree["train"]["epoch"].values) == [1, 2]
+    assert tree["eval"]["accuracy"].dims == ("epoch",)
+    assert np.all((tree["eval"]["accuracy"].values >= 0) & (tree["eval"]["accuracy"].values <= 1))
+    attrs = tree.attrs
+    for key in ("model_toml", "protocol_toml", "seed", "platform", "codegen_target", "status"):
+        assert key in attrs, key
+    assert attrs["status"] == "complete"
+    assert attrs["codegen_target"] == "numpy"
+    assert 'target = "dtp"' in attrs["model_toml"]
+    assert "epochs = 2" in attrs["protocol_toml"]  # the overrides are what is recorded
+
+
+def test_same_seed_same_run(tmp_path):
+    a = bioprop.run(output=tmp_path / "a.h5", progress=False, overrides=QUICK)
+    b = bioprop.run(output=tmp_path / "b.h5", progress=False, overrides=QUICK)
+    assert [r["train_loss"] for r in a.history] == [r["train_loss"] for r in b.history]
+    c = bioprop.run(output=tmp_path / "c.h5", progress=False, overrides=QUICK + ["training.seed=2"])
+    assert [r["train_loss"] for r in a.history] != [r["train_loss"] for r in c.history]
+
+
+def test_existing_run_file_is_not_overwritten(tmp_path):
+    path = tmp_path / "run.h5"
+    path.write_bytes(b"precious")
+    with pytest.raises(RunFileExistsError, match="--force"):
+        bioprop.run(output=path, progress=False, overrides=QUICK)
+    assert path.read_bytes() == b"precious"
+    bioprop.run(output=path, progress=False, overrides=QUICK, force=True)
+    assert path.read_bytes() != b"precious"
+
+
+def test_real_divergence_stops_with_clear_message(tmp_path):
+    """A step η̂ of 1e307 overflows the weights in the first epoch: NaN, caught, one message."""
+    path = tmp_path / "run.h5"
+    huge = QUICK + ["optimizer.forward.name=sgd", "optimizer.forward.lr=10.0",
+                    "rule.target_step=1e307"]
+    with pytest.raises(DivergenceError, match=r"diverged in epoch 1 .*0 finished epoch.*learning rate"):
+        bioprop.run(output=path, progress=False, overrides=huge)
+    tree = xr.open_datatree(path, engine="h5netcdf")
+    assert tree.attrs["status"] == "diverged"
+    assert tree["train"]["loss"].size == 0
+
+
+def test_divergence_keeps_finished_epochs(tmp_path, monkeypatch):
+    """A weight that turns NaN in epoch 3 stops the run; epochs 1 and 2 stay in the file."""
+    from bioprop.reference import ReferenceEngine
+
+    original, calls = ReferenceEngine.train_epoch, []
+
+    def poisoned(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 3:
+            self.model.forward[1].weight[0, 0] = np.nan
+        return result
+
+    monkeypatch.setattr(ReferenceEngine, "train_epoch", poisoned)
+    path = tmp_path / "run.h5"
+    with pytest.raises(DivergenceError, match=r"diverged in epoch 3 .*2 finished epoch"):
+        bioprop.run(output=path, progress=False,
+                    overrides=QUICK + ["training.epochs=5", "engine.name=reference"])
+    tree = xr.open_datatree(path, engine="h5netcdf")
+    assert tree.attrs["status"] == "diverged"
+    assert list(tree["train"]["epoch"].values) == [1, 2]
+    assert np.all(np.isfinite(tree["train"]["loss"].values))
+
+
+def test_cli_run_prints_summary(tmp_path, capsys):
+    code = main(["run", "-o", str(tmp_path / "cli.h5"), "-q"] + sum([["--set", o] for o in QUICK], []))
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "test accuracy" in out and "samples / s" in out and str(tmp_path / "cli.h5") in out
+
+
+def test_cli_bad_key_is_one_clear_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bioprop.cli", "run", "-o", str(tmp_path / "x.h5"),
+                           "--set", "rule.targte=tp"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "unknown key 'rule.targte'" in proc.stderr and "Did you mean 'target'" in proc.stderr
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_cli_existing_file_without_force(tmp_path):
+    path = tmp_path / "run.h5"
+    path.write_bytes(b"x")
+    proc = subprocess.run([sys.executable, "-m", "bioprop.cli", "run", "-o", str(path), "-q"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "--force" in proc.stderr
+
+
+def test_reference_engine_and_bp_baseline(tmp_path):
+    result = bioprop.run(output=tmp_path / "bp.h5", progress=False,
+                         overrides=QUICK + ["engine.name=reference", "rule.target=bp"])
+    assert result.engine == "reference" and result.test_accuracy > 0.5
