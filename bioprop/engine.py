@@ -120,6 +120,8 @@ class Brian2Engine(Learner):
                              "(or --set engine.name=reference)")
         import brian2
 
+        # Divergence is detected (and reported once) by the training loop.
+        brian2.BrianLogger.suppress_name("invalid_values")
         self.brian2 = brian2
         brian2.prefs.codegen.target = protocol.engine.codegen
         self.dt = parse_duration(protocol.phases.dt)
@@ -130,20 +132,22 @@ class Brian2Engine(Learner):
     # ------------------------------------------------------------------ build
     def _build(self, spec):
         b2, B, model, t = self.brian2, self.batch_size, self.model, self.top
+        # One clock for every object: Brian2 then advances a single clock per step.
+        self.clock = b2.Clock(self.dt, name="trial_clock*")
         dtype = self.dtype
         L = model.n_layers
-        layers = [_Layer(clamp=clamped_input("input", B * model.sizes[0], dt=self.dt, dtype=dtype), batch=B)]
+        layers = [_Layer(clamp=clamped_input("input", B * model.sizes[0], clock=self.clock, dtype=dtype), batch=B)]
         groups = [layers[0].clamp]
         for l in range(1, L + 1):
             ls = spec.layers[l - 1]
             soma = rate_soma(f"{ls.name}_soma", B * model.sizes[l], parse_duration(ls.tau),
-                             model.activations[l], dt=self.dt, order=10 * l,
+                             model.activations[l], clock=self.clock, order=10 * l,
                              dtype=dtype)
             apical = None
             if l < t:  # layers below the top target receive feedback
                 apical = apical_dendrite(f"{ls.name}_apical", B * model.sizes[l],
                                          parse_duration(ls.tau_apical), model.activations[l],
-                                         dt=self.dt, order=1000 - 10 * l + 1,
+                                         clock=self.clock, order=1000 - 10 * l + 1,
                                          dtype=dtype)
                 groups.append(apical)
             groups.append(soma)
@@ -155,17 +159,17 @@ class Brian2Engine(Learner):
         self._noisy: set[int] = set()
         self._tick = 0  # time steps ever simulated: never reset, so caches never go stale
 
-        ops = [b2.NetworkOperation(self._on_step_start, dt=self.dt, when="start", name="controller"),
-               b2.NetworkOperation(self._on_step_end, dt=self.dt, when="end", name="phase_end")]
+        ops = [b2.NetworkOperation(self._on_step_start, clock=self.clock, when="start", name="controller"),
+               b2.NetworkOperation(self._on_step_end, clock=self.clock, when="end", name="phase_end")]
         for l in range(1, L + 1):
             ops.append(dense_operation(model.forward[l], layers[l - 1].read_rate, layers[l].I_ff,
-                                       self._gate_forward(l), name=f"forward_{l}", dt=self.dt,
+                                       self._gate_forward(l), name=f"forward_{l}", clock=self.clock,
                                        order=10 * l - 1))
         for l in range(1, t):
             ops.append(dense_operation(model.feedback[l + 1], layers[l + 1].read_rate,
                                        layers[l].I_fb, self._gate_feedback(l),
-                                       name=f"feedback_{l + 1}", dt=self.dt, order=1000 - 10 * l))
-            ops.append(b2.NetworkOperation(self._nudge_operation(l), dt=self.dt, when="groups",
+                                       name=f"feedback_{l + 1}", clock=self.clock, order=1000 - 10 * l))
+            ops.append(b2.NetworkOperation(self._nudge_operation(l), clock=self.clock, when="groups",
                                            order=1000 - 10 * l + 2, name=f"nudge_{l}"))
         self.network = b2.Network(*groups, *ops)
         self.network.run(0 * b2.ms)  # prepare the code objects before gc.freeze

@@ -84,7 +84,7 @@ def init_dense(rng: np.random.Generator, n_post: int, n_pre: int, dtype=np.float
 
 
 def dense_operation(projection: DenseProjection, read_pre, write_post, active, *,
-                    name: str, dt, when: str = "groups", order: int = 0):
+                    name: str, clock, when: str = "groups", order: int = 0):
     """A Brian2 operation that applies `projection` once per time step.
 
     Parameters
@@ -96,7 +96,7 @@ def dense_operation(projection: DenseProjection, read_pre, write_post, active, *
         A (B, N) view of the postsynaptic group's input variable, written in place.
     active : callable () -> bool
         The phase gate: while it is false the input is left as it is.
-    name, dt, when, order
+    name, clock, when, order
         Brian2 scheduling: the engine orders the operations so that one time step
         carries activity through the whole pathway.
     """
@@ -106,4 +106,4 @@ def dense_operation(projection: DenseProjection, read_pre, write_post, active, *
         if active():
             projection.drive(read_pre(), out=write_post)
 
-    return NetworkOperation(apply, dt=dt, when=when, order=order, name=name)
+    return NetworkOperation(apply, clock=clock, when=when, order=order, name=name)

@@ -52,36 +52,36 @@ tau : second (shared, constant)
 """
 
 
-def _group(equations, n, name, order, dtype, dt, method="euler"):
+def _group(equations, n, name, order, dtype, clock, method="euler"):
     from brian2 import NeuronGroup
 
     # Euler with dt = τ moves v onto its input in one step: the one-step-per-phase
     # setting reproduces the algebraic forward pass exactly.
-    return NeuronGroup(n, equations, method=method, name=name, order=order, dt=dt,
+    return NeuronGroup(n, equations, method=method, name=name, order=order, clock=clock,
                        dtype=np.dtype(dtype).type)
 
 
-def rate_soma(name: str, n: int, tau, activation: Activation, *, dt, order: int = 0,
+def rate_soma(name: str, n: int, tau, activation: Activation, *, clock, order: int = 0,
               dtype="float64"):
     """The somatic compartment of a rate layer: B·N neurons, r = φ(v) + I_nudge."""
-    group = _group(SOMA_EQUATIONS.format(phi=activation.brian2_expr.format(x='v')), n, name, order, dtype, dt)
+    group = _group(SOMA_EQUATIONS.format(phi=activation.brian2_expr.format(x='v')), n, name, order, dtype, clock)
     group.tau = tau
     return group
 
 
-def apical_dendrite(name: str, n: int, tau, activation: Activation, *, dt, order: int = 0,
+def apical_dendrite(name: str, n: int, tau, activation: Activation, *, clock, order: int = 0,
                     dtype="float64"):
     """The apical compartment of a rate layer, computing the feedback pathway's g = ψ(u)."""
-    group = _group(APICAL_EQUATIONS.format(psi=activation.brian2_expr.format(x='u')), n, name, order, dtype, dt)
+    group = _group(APICAL_EQUATIONS.format(psi=activation.brian2_expr.format(x='u')), n, name, order, dtype, clock)
     group.tau = tau
     return group
 
 
-def clamped_input(name: str, n: int, *, dt, dtype="float64"):
+def clamped_input(name: str, n: int, *, clock, dtype="float64"):
     """The input layer: rates set from the data, no dynamics."""
     from brian2 import NeuronGroup
 
-    return NeuronGroup(n, "r : 1", name=name, dt=dt, dtype=np.dtype(dtype).type)
+    return NeuronGroup(n, "r : 1", name=name, clock=clock, dtype=np.dtype(dtype).type)
 
 
 POPULATIONS = {"rate": rate_soma}

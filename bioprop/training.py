@@ -58,6 +58,8 @@ class RunResult:
     test_loss: float
     wall_time: float
     samples_per_second: float
+    #: one dict per epoch: epoch, loss, accuracy (train), test_loss, test_accuracy,
+    #: wall_time, n_samples, samples_per_second
     history: list = field(default_factory=list)
 
 
@@ -140,40 +142,48 @@ def _declare(recorder, task):
 
 
 def _train(engine, data, training, rng, recorder, show_progress, path):
+    """Train every epoch; returns the per-epoch rows and the summed training time."""
     from tqdm.auto import tqdm
 
-    n_batches = len(data.x_train) // training.batch_size
-    history, wall = [], 0.0
-    bar = tqdm(total=training.epochs * n_batches * training.batch_size, unit="sample",
-               disable=not show_progress, desc=f"{engine.name} {data.name}")
-    try:
+    n = (len(data.x_train) // training.batch_size) * training.batch_size
+    history = []
+    bar = tqdm(total=training.epochs * n, unit="sample", disable=not show_progress,
+               desc=f"{engine.name} {data.name}")
+    # Overflow on the way to divergence is expected; it is reported once, below.
+    with bar, np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(1, training.epochs + 1):
-            start = time.perf_counter()
-            metrics = engine.train_epoch(data.x_train, data.y_train, rng, progress=bar.update)
-            elapsed = time.perf_counter() - start
-            if not _finite(engine, metrics):
+            row = _epoch(engine, data, rng, bar, epoch, n)
+            if not _finite(engine, row):
                 recorder.set_attrs(status="diverged")
                 raise DivergenceError(
-                    f"training diverged in epoch {epoch} (loss = {metrics['loss']}); the "
+                    f"training diverged in epoch {epoch} (loss = {row['loss']}); the "
                     f"{epoch - 1} finished epoch(s) are in {path}. Try a smaller learning rate "
                     f"(optimizer.forward.lr, optimizer.feedback.lr) or rule.target_step.")
-            test = engine.evaluate(data.x_test, data.y_test)
-            wall += elapsed
-            n = n_batches * training.batch_size
-            row = {"epoch": epoch, "train_loss": metrics["loss"], "test_loss": test["loss"],
-                   "wall_time": elapsed, "n_samples": n, "samples_per_second": n / elapsed}
-            train_values = {"loss": metrics["loss"], "wall_time": elapsed,
-                            "samples_per_second": n / elapsed}
-            if "accuracy" in test:
-                row.update(train_accuracy=metrics["accuracy"], test_accuracy=test["accuracy"])
-                train_values["accuracy"] = metrics["accuracy"]
-            recorder.append("train", epoch, train_values)
-            recorder.append("eval", epoch, test)
-            recorder.flush()
+            _record(recorder, row)
             history.append(row)
-            bar.set_postfix(loss=f"{metrics['loss']:.3f}",
-                            acc=f"{metrics.get('accuracy', float('nan')):.3f}",
-                            test=f"{test.get('accuracy', test['loss']):.3f}")
-    finally:
-        bar.close()
-    return history, wall
+    return history, sum(row["wall_time"] for row in history)
+
+
+def _epoch(engine, data, rng, bar, epoch, n):
+    start = time.perf_counter()
+    metrics = engine.train_epoch(data.x_train, data.y_train, rng, progress=bar.update)
+    elapsed = time.perf_counter() - start
+    test = engine.evaluate(data.x_test, data.y_test)
+    bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics.get('accuracy', float('nan')):.3f}",
+                    test=f"{test.get('accuracy', test['loss']):.3f}")
+    row = {"epoch": epoch, "loss": metrics["loss"], "test_loss": test["loss"],
+           "wall_time": elapsed, "n_samples": n, "samples_per_second": n / elapsed}
+    if "accuracy" in test:
+        row.update(accuracy=metrics["accuracy"], test_accuracy=test["accuracy"])
+    return row
+
+
+def _record(recorder, row):
+    """Append one epoch's figures and flush, so a killed run keeps this epoch."""
+    train_keys = ("loss", "accuracy", "wall_time", "samples_per_second")
+    recorder.append("train", row["epoch"], {k: row[k] for k in train_keys if k in row})
+    evaluation = {"loss": row["test_loss"]}
+    if "test_accuracy" in row:
+        evaluation["accuracy"] = row["test_accuracy"]
+    recorder.append("eval", row["epoch"], evaluation)
+    recorder.flush()

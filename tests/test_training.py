@@ -24,7 +24,7 @@ def test_short_digits_training_in_brian2_engine(tmp_path):
     assert result.engine == "brian2"
     assert result.epochs == 5
     assert result.test_accuracy > 0.90, result.history
-    losses = [row["train_loss"] for row in result.history]
+    losses = [row["loss"] for row in result.history]
     assert losses[-1] < losses[0]
 
 
@@ -48,9 +48,9 @@ def test_run_file_opens_in_xarray_with_named_dims(tmp_path):
 def test_same_seed_same_run(tmp_path):
     a = bioprop.run(output=tmp_path / "a.h5", progress=False, overrides=QUICK)
     b = bioprop.run(output=tmp_path / "b.h5", progress=False, overrides=QUICK)
-    assert [r["train_loss"] for r in a.history] == [r["train_loss"] for r in b.history]
+    assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
     c = bioprop.run(output=tmp_path / "c.h5", progress=False, overrides=QUICK + ["training.seed=2"])
-    assert [r["train_loss"] for r in a.history] != [r["train_loss"] for r in c.history]
+    assert [r["loss"] for r in a.history] != [r["loss"] for r in c.history]
 
 
 def test_existing_run_file_is_not_overwritten(tmp_path):
