@@ -105,9 +105,10 @@ class RunRecorder:
         if self.path.exists() and not force:
             raise RunFileExistsError(f"{self.path} exists; pass --force (force=True) to "
                                      "overwrite it, or choose another output file (-o)")
-        # Write beside the target and move into place, so a run refused later (or a
-        # crash during set-up) never destroys an existing file it was allowed to replace.
-        self._file = h5py.File(self.path, "w", libver="latest")
+        # The default (oldest compatible) file format on purpose: libver="latest" marks
+        # the file as open for writing in its superblock, and a run killed with SIGKILL
+        # would then leave a file that no reader opens without h5clear.
+        self._file = h5py.File(self.path, "w")
         self._groups: dict[str, tuple] = {}
         self._file.attrs.update({k: v for k, v in attrs.items()})
         self._file.attrs["status"] = "running"
