@@ -236,9 +236,12 @@ class Brian2Engine(Learner):
         if s == len(self._names) - 1:
             self._trial += 1
 
+    def _rows(self):
+        """The rows of the current trial's batch in the run's data."""
+        return slice(self._trial * self.batch_size, (self._trial + 1) * self.batch_size)
+
     def _begin_trial(self):
-        B, i = self.batch_size, self._trial
-        rows = slice(i * B, (i + 1) * B)
+        B, rows = self.batch_size, self._rows()
         self.layers[0].rate[...] = self._x[rows]
         for layer in self.layers[1:]:
             layer.I_nudge[...] = 0.0
@@ -246,8 +249,9 @@ class Brian2Engine(Learner):
             self._ytarget = self.targets_of(self._y[rows])
             self._noise = [None] + sample_noise(self._rng, B, self.noisy_layer_sizes(),
                                                 self.rule.noise, self.dtype)
+            empty = [None] * (self.top + 1)
             self._trace = BatchTrace(a=[None], h=[self._x[rows]], noise=self._noise,
-                                     upper=[None, None], u=[None, None], recon=[None, None])
+                                     upper=list(empty), u=list(empty), recon=list(empty))
 
     def _hold_forward_state(self, l):
         layer = self.layers[l]
@@ -279,10 +283,9 @@ class Brian2Engine(Learner):
     def _end_phase(self, name):
         layers, t, L = self.layers, self.top, self.model.n_layers
         if name == "forward":
+            rows = self._rows()
             self._a = [None] + [layers[l].v.copy() for l in range(1, L + 1)]
-            self._h = [self._x[self._trial * self.batch_size:][:self.batch_size]] + \
-                [layers[l].read_rate().copy() for l in range(1, L + 1)]
-            rows = slice(self._trial * self.batch_size, (self._trial + 1) * self.batch_size)
+            self._h = [self._x[rows]] + [layers[l].read_rate().copy() for l in range(1, L + 1)]
             self._outputs[rows] = self._h[L]
             if self._train:
                 self._teaching = teach(self.model, self.loss_fn, self._ytarget, self._a, self._h,
@@ -291,24 +294,16 @@ class Brian2Engine(Learner):
             self._g_forward = [None] + [layers[l].g().copy() for l in range(1, t)]
         if name in ("noise_a", "noise_b"):
             trace = self._trace
-            for l in sorted(self._noisy):
-                trace.upper.append(None)  # placeholders, filled by index below
-            for l in sorted(self._noisy):
-                self._set(trace.upper, l + 1, layers[l + 1].read_rate().copy())
-                self._set(trace.u, l + 1, layers[l].u.copy())
-                self._set(trace.recon, l + 1, layers[l].g().copy())
+            for l in self._noisy:  # g_{l+1} reconstructs noisy layer l
+                trace.upper[l + 1] = layers[l + 1].read_rate().copy()
+                trace.u[l + 1] = layers[l].u.copy()
+                trace.recon[l + 1] = layers[l].g().copy()
             if name == "noise_b":
                 self._feedback_update()
         if name == "target":
             self._forward_update()
         if name == self._names[-1]:
             self._finish_trial()
-
-    @staticmethod
-    def _set(lst, index, value):
-        while len(lst) <= index:
-            lst.append(None)
-        lst[index] = value
 
     def _feedback_update(self):
         trace = self._trace
@@ -332,8 +327,7 @@ class Brian2Engine(Learner):
 
     def _finish_trial(self):
         if self._train:
-            rows = slice(self._trial * self.batch_size, (self._trial + 1) * self.batch_size)
-            batch_loss, correct = self.score(self._h[-1], self._y[rows], self._teaching.loss)
+            batch_loss, correct = self.score(self._h[-1], self._y[self._rows()], self._teaching.loss)
             self._loss_sum += batch_loss
             self._correct += correct
             self.last_trace = self._trace
