@@ -23,42 +23,47 @@ import time
 
 import numpy as np
 
-__all__ = ["main", "measure", "matmul_timer"]
+__all__ = ["main", "measure", "cost_split"]
+
+
+def _timed(spent, key, function):
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[key] += time.perf_counter() - start
+    return wrapper
 
 
 @contextlib.contextmanager
-def matmul_timer():
-    """Count the seconds spent inside the dense projections' products.
+def cost_split():
+    """Count the seconds spent in each kind of work while the block runs.
 
-    Wraps :meth:`DenseProjection.drive` (the forward and feedback currents) and
-    :func:`dense_grads` (the weight gradients), which hold every matrix product of
-    a training step.
+    ``matmul``: :meth:`DenseProjection.drive` and :func:`dense_grads`, which hold every
+    matrix product of a step; ``optimizer``: the optimizer steps; ``noise``: drawing ε;
+    ``brian2``: Brian2's code objects (state updates). The rest is element-wise work
+    and Python in the engine.
     """
-    from . import pathways
+    import brian2.core.base
+
+    from . import engine, learner, pathways, reference
     from .rules import updates
 
-    spent = [0.0]
-    original_drive, original_grads = pathways.DenseProjection.drive, updates.dense_grads
-
-    def drive(self, pre, out=None):
-        start = time.perf_counter()
-        try:
-            return original_drive(self, pre, out)
-        finally:
-            spent[0] += time.perf_counter() - start
-
-    def grads(delta, pre):
-        start = time.perf_counter()
-        try:
-            return original_grads(delta, pre)
-        finally:
-            spent[0] += time.perf_counter() - start
-
-    pathways.DenseProjection.drive, updates.dense_grads = drive, grads
+    spent = dict.fromkeys(("matmul", "optimizer", "noise", "brian2"), 0.0)
+    targets = [(pathways.DenseProjection, "drive", "matmul"), (updates, "dense_grads", "matmul"),
+               (learner.Learner, "apply_forward", "optimizer"),
+               (learner.Learner, "apply_feedback", "optimizer"),
+               (engine, "sample_noise", "noise"), (reference, "sample_noise", "noise"),
+               (brian2.core.base.BrianObject, "run", "brian2")]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in targets]
+    for (owner, name, key), (_, _, function) in zip(targets, originals):
+        setattr(owner, name, _timed(spent, key, function))
     try:
         yield spent
     finally:
-        pathways.DenseProjection.drive, updates.dense_grads = original_drive, original_grads
+        for owner, name, function in originals:
+            setattr(owner, name, function)
 
 
 def _specs(sizes, batch, dtype, one_step: bool):
@@ -78,7 +83,7 @@ def _specs(sizes, batch, dtype, one_step: bool):
 def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one_step=False):
     """Build an engine and return a function that times one pass over `n_batches` batches.
 
-    The function returns (samples per second, seconds inside matrix products, seconds).
+    The function returns (samples per second, {kind of work: seconds}, seconds).
     """
     from .spec import ProtocolSpec
     from .training import make_engine
@@ -93,11 +98,11 @@ def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one
     y = rng.integers(0, sizes[-1], len(x))
 
     def once():
-        with matmul_timer() as spent:
+        with cost_split() as spent:
             start = time.perf_counter()
             engine.train_epoch(x, y, rng)
             elapsed = time.perf_counter() - start
-        return len(x) / elapsed, spent[0], elapsed
+        return len(x) / elapsed, spent, elapsed
 
     once()  # warm-up: code generation, caches, first-touch allocations
     return once
@@ -123,13 +128,19 @@ def main(args) -> int:
                 for i in threadpool_info() if i["user_api"] == "blas"]
 
     med = {name: statistics.median(r[0] for r in rs) for name, rs in results.items()}
-    outside = {name: statistics.median(1 - r[1] / r[2] for r in rs) for name, rs in results.items()}
+    share = {name: {k: statistics.median(r[1][k] / r[2] for r in rs) for k in rs[0][1]}
+             for name, rs in results.items()}
+    outside = {name: 1 - s["matmul"] for name, s in share.items()}
     ref = med["(a) reference"]
     print(f"network {'-'.join(map(str, sizes))}, DTP, batch {args.batch_size}, {args.dtype}, "
           f"{args.batches} batches x {args.repeats} repeats (medians)")
-    print(f"{'':34s} {'samples/s':>10s} {'x reference':>12s} {'time outside matmul':>20s}")
+    kinds = list(share["(a) reference"])
+    print(f"{'':32s} {'samples/s':>9s} {'x ref':>6s}   share of time: "
+          + " ".join(f"{k:>9s}" for k in kinds + ["rest"]))
     for name in results:
-        print(f"{name:34s} {med[name]:10.0f} {med[name] / ref:12.2f} {100 * outside[name]:19.0f}%")
+        rest = 1 - sum(share[name].values())
+        print(f"{name:32s} {med[name]:9.0f} {med[name] / ref:6.2f}                  "
+              + " ".join(f"{100 * share[name][k]:8.0f}%" for k in kinds) + f" {100 * rest:8.0f}%")
     print(f"(d) share outside matrix products, one step per phase: "
           f"{100 * outside['(c) brian2, one step per phase']:.0f}%  (goal <= 30%)")
     print(f"goal (c) >= 0.5 x (a): {'met' if med['(c) brian2, one step per phase'] >= 0.5 * ref else 'NOT met'}"

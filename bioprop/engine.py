@@ -72,6 +72,7 @@ class _Layer:
                  feedback_activation=None, clock=None):
         self.soma, self.apical, self.clamp = soma, apical, clamp
         self.clock, self._stamp = clock, None
+        self.held = None  # the forward rate h while the soma is held at v = a, else None
         self.activation, self.feedback_activation = activation, feedback_activation
         view = lambda group, var: group.variables[var].get_value().reshape(batch, -1)
         if clamp is not None:
@@ -86,6 +87,8 @@ class _Layer:
         """r = φ(v) + I_nudge, as it is now (a buffer, valid until the next call)."""
         if self.clamp is not None:
             return self.rate
+        if self.held is not None:  # v = a exactly, so φ(v) = h: no need to evaluate φ
+            return np.add(self.held, self.I_nudge, out=self.rate)
         # Every read within a time step comes after this soma's state update, so
         # φ(v) is computed once per step however many pathways read the rate.
         if self._stamp != self.clock():
@@ -257,26 +260,26 @@ class Brian2Engine(Learner):
         layer = self.layers[l]
         layer.v[...] = self._a[l]
         layer.I_ff[...] = self._a[l]
+        layer.held = self._h[l]
 
     def _begin_phase(self, name):
         self.phase = name
         t = self.top
+        self._noisy = set()
         if name in ("noise_a", "noise_b"):
             parity = 1 if name == "noise_a" else 0
             self._noisy = {l for l in range(1, t) if l % 2 == parity}
-            for l in range(1, self.model.n_layers + 1):
-                self.layers[l].I_nudge[...] = 0.0
-                if l not in self._noisy and (l - 1) not in self._noisy:
-                    continue
-                if l in self._noisy:
-                    self._hold_forward_state(l)
-                    self.layers[l].I_nudge[...] = self._noise[l]
-        else:
-            self._noisy = set()
-        if name in ("settle", "target"):
-            for l in range(1, self.model.n_layers + 1):
+        for l in range(1, self.model.n_layers + 1):
+            layer = self.layers[l]
+            layer.I_nudge[...] = 0.0
+            # A soma integrates its input only in the forward phase, or when the layer
+            # below it is noisy; otherwise it is held at its forward state.
+            if name == "forward" or (l - 1) in self._noisy:
+                layer.held = None
+            else:
                 self._hold_forward_state(l)
-                self.layers[l].I_nudge[...] = 0.0
+        for l in self._noisy:
+            self.layers[l].I_nudge[...] = self._noise[l]
         if name == "target":
             self.layers[t].I_nudge[...] = self._teaching.target - self._h[t]
 
