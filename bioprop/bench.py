@@ -66,14 +66,15 @@ def cost_split():
             setattr(owner, name, function)
 
 
-def _specs(sizes, batch, dtype, one_step: bool):
+def _specs(engine_name, sizes, batch, dtype, one_step: bool):
     from .spec import load_protocol, parse_model
 
     layers = [{"name": f"hidden{i}", "size": n} for i, n in enumerate(sizes[1:-1], start=1)]
     layers.append({"name": "output", "size": sizes[-1], "activation": "linear"})
     model = parse_model({"network": {"name": "bench", "input_size": sizes[0]}, "layers": layers,
                          "rule": {"target": "dtp", "feedback": "dtp"}}, "<bench>")
-    overrides = [f"training.batch_size={batch}", f'engine.dtype="{dtype}"']
+    overrides = [f"training.batch_size={batch}", f'engine.dtype="{dtype}"',
+                 f"engine.name={engine_name}"]
     if one_step:
         overrides += ['phases.dt="10 ms"', 'phases.forward="10 ms"', 'phases.feedback="10 ms"',
                       'phases.target="10 ms"']
@@ -85,13 +86,9 @@ def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one
 
     The function returns (samples per second, {kind of work: seconds}, seconds).
     """
-    from .spec import ProtocolSpec
     from .training import make_engine
-    from dataclasses import replace
 
-    model, protocol = _specs(sizes, batch, dtype, one_step)
-    protocol = replace(protocol, engine=replace(protocol.engine, name=engine_name))
-    assert isinstance(protocol, ProtocolSpec)
+    model, protocol = _specs(engine_name, sizes, batch, dtype, one_step)
     rng = np.random.default_rng(0)
     engine = make_engine(model, protocol, rng)
     x = rng.random((n_batches * batch, sizes[0])).astype(dtype)

@@ -126,7 +126,7 @@ class Brian2Engine(Learner):
         # Divergence is detected (and reported once) by the training loop.
         brian2.BrianLogger.suppress_name("invalid_values")
         self.brian2 = brian2
-        brian2.prefs.codegen.target = protocol.engine.codegen
+        self.codegen = protocol.engine.codegen
         self.dt = parse_duration(protocol.phases.dt)
         self.train_phases = trial_phases(protocol.phases, self.rule.schedule, self.dt)
         self.eval_phases = self.train_phases[:1]
@@ -139,7 +139,8 @@ class Brian2Engine(Learner):
         self.clock = b2.Clock(self.dt, name="trial_clock*")
         dtype = self.dtype
         L = model.n_layers
-        layers = [_Layer(clamp=clamped_input("input", B * model.sizes[0], clock=self.clock, dtype=dtype), batch=B)]
+        layers = [_Layer(clamp=clamped_input("input", B * model.sizes[0], clock=self.clock,
+                                             dtype=dtype), batch=B)]
         groups = [layers[0].clamp]
         for l in range(1, L + 1):
             ls = spec.layers[l - 1]
@@ -162,20 +163,24 @@ class Brian2Engine(Learner):
         self._noisy: set[int] = set()
         self._tick = 0  # time steps ever simulated: never reset, so caches never go stale
 
-        ops = [b2.NetworkOperation(self._on_step_start, clock=self.clock, when="start", name="controller"),
-               b2.NetworkOperation(self._on_step_end, clock=self.clock, when="end", name="phase_end")]
+        ops = [b2.NetworkOperation(self._on_step_start, clock=self.clock, when="start",
+                                   name="controller"),
+               b2.NetworkOperation(self._on_step_end, clock=self.clock, when="end",
+                                   name="phase_end")]
         for l in range(1, L + 1):
             ops.append(dense_operation(model.forward[l], layers[l - 1].read_rate, layers[l].I_ff,
-                                       self._gate_forward(l), name=f"forward_{l}", clock=self.clock,
-                                       order=10 * l - 1))
+                                       self._gate_forward(l), name=f"forward_{l}",
+                                       clock=self.clock, order=10 * l - 1))
         for l in range(1, t):
             ops.append(dense_operation(model.feedback[l + 1], layers[l + 1].read_rate,
                                        layers[l].I_fb, self._gate_feedback(l),
-                                       name=f"feedback_{l + 1}", clock=self.clock, order=1000 - 10 * l))
-            ops.append(b2.NetworkOperation(self._nudge_operation(l), clock=self.clock, when="groups",
-                                           order=1000 - 10 * l + 2, name=f"nudge_{l}"))
+                                       name=f"feedback_{l + 1}", clock=self.clock,
+                                       order=1000 - 10 * l))
+            ops.append(b2.NetworkOperation(self._nudge_operation(l), clock=self.clock,
+                                           when="groups", order=1000 - 10 * l + 2,
+                                           name=f"nudge_{l}"))
         self.network = b2.Network(*groups, *ops)
-        self.network.run(0 * b2.ms)  # prepare the code objects before gc.freeze
+        self._simulate(0 * b2.ms)  # prepare the code objects before gc.freeze
         # Network.run calls gc.collect(); freezing the long-lived objects makes that cheap.
         gc.collect()
         gc.freeze()
@@ -220,8 +225,13 @@ class Brian2Engine(Learner):
         n_steps = len(self._names) * (len(x) // self.batch_size)
         self._outputs = np.empty((len(x), self.model.sizes[-1]), self.dtype)
         self._loss_sum, self._correct = 0.0, 0
-        self.network.run(n_steps * self.dt, namespace={})
+        self._simulate(n_steps * self.dt)
         return self._outputs
+
+    def _simulate(self, duration):
+        # The codegen target is a global Brian2 preference: set it for this network's run.
+        self.brian2.prefs.codegen.target = self.codegen
+        self.network.run(duration, namespace={})
 
     def _on_step_start(self):
         self._step += 1

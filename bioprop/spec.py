@@ -20,7 +20,7 @@ import difflib
 import re
 import tomllib
 import typing
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import MISSING, dataclass, fields, is_dataclass, replace
 from pathlib import Path
 
 __all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "ModelSpec", "DataSpec",
@@ -231,12 +231,12 @@ def _convert(cls, data, source, prefix=""):
         if f.name == "source" or f.name not in data:
             continue
         values[f.name] = _convert_value(hints[f.name], data[f.name], source, prefix + f.name)
-    try:
-        return cls(**values)
-    except TypeError as err:  # a required key is missing
-        missing = [f.name for f in fields(cls) if f.name not in values and f.name != "source"
-                   and f.default is f.default_factory]  # noqa: E721
-        _fail(source, prefix.rstrip("."), f"missing required key(s) {missing}: {err}")
+    missing = [f.name for f in fields(cls) if f.name not in values
+               and f.default is MISSING and f.default_factory is MISSING]
+    if missing:
+        where = prefix.rstrip(".") or "top level"
+        _fail(source, where, f"missing required key(s): {', '.join(missing)}")
+    return cls(**values)
 
 
 def _convert_value(tp, value, source, key):

@@ -14,7 +14,8 @@ def write_idx(path: Path, array: np.ndarray, compress=False):
     """An independent idx writer: magic 0x0000 08 <ndim>, big-endian sizes, bytes."""
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
     payload = header + array.astype(np.uint8).tobytes()
-    (gzip.open if compress else open)(path, "wb").write(payload)
+    with (gzip.open if compress else open)(path, "wb") as f:
+        f.write(payload)
 
 
 def _fake_mnist(folder: Path, compress: bool, rng):

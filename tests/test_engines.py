@@ -79,3 +79,20 @@ def test_bp_is_refused_by_brian2_engine():
     spec = small_model_spec(target="bp")
     with pytest.raises(ValueError, match="reference engine"):
         Brian2Engine(model_for(spec), spec, phases(), 4)
+
+
+def test_cython_target_matches_numpy_target():
+    """The codegen target changes how Brian2 runs the state updates, not what they compute."""
+    from dataclasses import replace
+
+    protocol = phases(dt="5 ms", length="50 ms")
+    cython = replace(protocol, engine=replace(protocol.engine, codegen="cython"))
+    spec = small_model_spec()
+    model = model_for(spec)
+    x, y = np.random.default_rng(5).random((4, 6)), np.array([0, 1, 2, 1])
+    traces = [Brian2Engine(model.copy(), spec, p, 4).train_batch(x, y, np.random.default_rng(3))
+              for p in (protocol, cython)]
+    for name in ("h", "targets", "recon"):
+        for l, (p, q) in enumerate(zip(getattr(traces[0], name), getattr(traces[1], name))):
+            if p is not None:
+                assert_close(q, p, 1e-12, f"{name}[{l}]")

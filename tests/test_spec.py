@@ -118,3 +118,10 @@ def test_bad_toml_syntax(tmp_path):
 def test_parse_model_requires_layers():
     with pytest.raises(SpecError, match="layers"):
         parse_model({"network": {"input_size": 3}, "layers": []})
+
+
+def test_missing_required_keys(tmp_path):
+    with pytest.raises(SpecError, match=r"model.toml: top level: missing required key\(s\): network"):
+        load_model(_write(tmp_path, "[[layers]]\nname = 'a'\nsize = 2\n"))
+    with pytest.raises(SpecError, match=r"layers\.0: missing required key\(s\): size"):
+        load_model(_write(tmp_path, GOOD_MODEL.replace("size = 3\n", "")))
