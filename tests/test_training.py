@@ -1,5 +1,6 @@
 """End to end: bioprop.run and the CLI on the digits data, and the run file they write."""
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -127,3 +128,15 @@ def test_reference_engine_and_bp_baseline(tmp_path):
     result = bioprop.run(output=tmp_path / "bp.h5", progress=False,
                          overrides=QUICK + ["engine.name=reference", "rule.target=bp"])
     assert result.engine == "reference" and result.test_accuracy > 0.5
+
+
+def test_teacher_regression_learns(tmp_path):
+    """The student-teacher task (squared error, no accuracy) in the Brian2 engine."""
+    root = Path(__file__).resolve().parent.parent
+    result = bioprop.run(root / "models" / "teacher.toml", root / "protocols" / "teacher.toml",
+                         output=tmp_path / "t.h5", progress=False, overrides=["training.epochs=8"])
+    assert result.test_accuracy is None
+    losses = [row["test_loss"] for row in result.history]
+    assert losses[-1] < 0.3 * losses[0], losses
+    tree = xr.open_datatree(tmp_path / "t.h5", engine="h5netcdf")
+    assert "accuracy" not in tree["eval"] and tree["eval"]["loss"].sizes["epoch"] == 8
