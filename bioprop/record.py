@@ -28,7 +28,6 @@ __all__ = ["FORMAT_VERSION", "RunFileExistsError", "RunRecorder", "provenance", 
 
 #: Bumped whenever the layout changes in a way an old reader would misread.
 FORMAT_VERSION = 1
-_STRING = None  # set lazily to h5py's variable-length string dtype
 
 
 class RunFileExistsError(FileExistsError):
