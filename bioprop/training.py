@@ -86,7 +86,8 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
         None is the embedded default (a DTP rate network for the digits data).
     protocol : ProtocolSpec, path or None
     output : path, optional
-        The run file; default from the protocol's ``record.path``.
+        The run file. By default the protocol's ``record.path``, numbered ``-2``, ``-3``...
+        if that file exists.
     force : bool
         Replace an existing run file. Without it an existing file is an error.
     overrides : sequence of "key=value"
@@ -108,8 +109,11 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
     data = load_dataset(data_spec.dataset, seed=training.seed, n_train=data_spec.n_train or None,
                         n_test=data_spec.n_test or None)
     check_compatible(model_spec, protocol, data.n_features, data.n_outputs)
-    path = Path(output or protocol.record.path.format(model=model_spec.network.name,
-                                                      seed=training.seed))
+    if output is None:
+        path = _free_path(Path(protocol.record.path.format(model=model_spec.network.name,
+                                                           seed=training.seed)))
+    else:
+        path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
 
     init_rng, train_rng = (np.random.default_rng(s)
@@ -127,6 +131,19 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
     n_seen = sum(h["n_samples"] for h in history)
     return RunResult(path, engine.name, len(history), final.get("test_accuracy"),
                      final["test_loss"], wall, n_seen / wall if wall else float("nan"), history)
+
+
+def _free_path(path: Path) -> Path:
+    """The templated default run file, or the first ``name-2.h5``, ``name-3.h5``... not taken.
+
+    Only an explicit output path can collide (and then needs ``force``): repeating a
+    default run must neither fail nor overwrite the earlier one.
+    """
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
 
 
 def _declare(recorder, task):

@@ -140,3 +140,13 @@ def test_teacher_regression_learns(tmp_path):
     assert losses[-1] < 0.3 * losses[0], losses
     tree = xr.open_datatree(tmp_path / "t.h5", engine="h5netcdf")
     assert "accuracy" not in tree["eval"] and tree["eval"]["loss"].sizes["epoch"] == 8
+
+
+def test_default_run_path_never_collides(tmp_path, monkeypatch):
+    """Without -o, a repeated run gets the next free name; the first file is kept."""
+    monkeypatch.chdir(tmp_path)
+    first = bioprop.run(progress=False, overrides=QUICK)
+    second = bioprop.run(progress=False, overrides=QUICK)
+    assert first.path == Path("runs/dtp-digits-seed1.h5")
+    assert second.path == Path("runs/dtp-digits-seed1-2.h5")
+    assert first.path.exists() and second.path.exists()
