@@ -11,21 +11,29 @@ The phases of one training trial (durations from the protocol's ``[phases]``):
 ``forward``
     the input is clamped to the sample; somas settle on h_l = f_l(h_{l-1}) and each
     apical dendrite on g_{l+1}(h_{l+1}). At the end a_l, h_l and g(h) are latched.
-``noise_a``, ``noise_b``
+``noise_a``, ``noise_b`` (once per feedback iteration)
     noise ε is injected as a nudge into the odd (then the even) layers below the
     top target, whose somas are held at their forward state, so each of them fires
     h + ε. The layer above integrates it, f(h + ε), and the noisy layer's dendrite
     settles on the reconstruction g(f(h + ε)). Alternating the parity keeps every
     auto-encoder local to its own pair of layers (ALGORITHMS.md, feedback objectives).
+    The feedback weights are updated at the end of ``noise_b``.
 ``settle`` (``alternating`` schedule only)
     after the feedback weights changed, the dendrites settle again on g(h).
 ``target``
     somas are held at their forward state; the top layer is nudged onto the top
-    target, and each layer's dendrite nudges its rate by rule(h, g(ĥ), g(h)) − h.
-    The rates settle top-down on the targets ĥ_l.
+    target. With an inverse rule (tp, dtp) each dendrite integrates the feedback
+    pathway and nudges its rate by rule(h, g(ĥ), g(h)) − h; with a difference rule
+    (bp, fa, dfa, gn) each dendrite integrates the rule's map of the nudges above
+    and the nudge is the dendrite's potential. The rates settle top-down on ĥ_l.
 
-At the end of the trial the settled quantities go to the same update functions as
-in the reference engine (:mod:`bioprop.rules.updates`). Within one time step the
+Phase order: ``forward, (noise_a, noise_b) × n, settle, target`` for the
+``alternating`` schedule, ``forward, target, (noise_a, noise_b) × n`` for
+``parallel`` (targets from the feedback weights as they were at the start of the
+batch), ``forward, target`` for difference rules, and ``forward, (noise_a,
+noise_b) × n`` while the feedback pathway is pre-trained. At the end of the trial
+the settled quantities go to the same update functions as in the reference engine
+(:mod:`bioprop.rules.updates`). Within one time step the
 operations run bottom-up for the feedforward pathway, then top-down for the
 feedback pathway; with dt = τ (Euler) each phase therefore settles exactly in one
 step, which is the engine's fastest setting.
@@ -40,7 +48,7 @@ import numpy as np
 from .learner import BatchTrace, Learner, batches
 from .pathways import dense_operation
 from .populations import apical_dendrite, clamped_input, rate_soma
-from .rules import feedback_grads, forward_grads, sample_noise, teach
+from .rules import DifferenceContext, feedback_grads, forward_grads, teach
 from .spec import parse_duration
 
 __all__ = ["Brian2Engine", "trial_phases"]
@@ -52,17 +60,21 @@ class Phase:
     steps: int
 
 
-def trial_phases(phases_spec, schedule: str, dt) -> list[Phase]:
+def trial_phases(phases_spec, dt, *, schedule: str, trains_feedback: bool,
+                 feedback_iterations: int = 1, learn_forward: bool = True) -> list[Phase]:
     """The phases of one training trial, each as a whole number of time steps."""
-    def steps(key):
-        return max(1, int(round(float(parse_duration(getattr(phases_spec, key)) / dt))))
+    def phase(name, key):
+        return Phase(name, max(1, int(round(float(parse_duration(getattr(phases_spec, key)) / dt)))))
 
-    sequence = [Phase("forward", steps("forward")), Phase("noise_a", steps("feedback")),
-                Phase("noise_b", steps("feedback"))]
-    if schedule == "alternating":
-        sequence.append(Phase("settle", steps("feedback")))
-    sequence.append(Phase("target", steps("target")))
-    return sequence
+    feedback = [phase(n, "feedback") for n in ("noise_a", "noise_b")] * feedback_iterations
+    if not trains_feedback:
+        feedback = []
+    if not learn_forward:
+        return [phase("forward", "forward"), *feedback]
+    if schedule == "parallel" or not feedback:
+        return [phase("forward", "forward"), phase("target", "target"), *feedback]
+    return [phase("forward", "forward"), *feedback, phase("settle", "feedback"),
+            phase("target", "target")]
 
 
 class _Layer:
@@ -117,10 +129,12 @@ class Brian2Engine(Learner):
 
     def __init__(self, model, spec, protocol, batch_size: int):
         super().__init__(model, spec, batch_size)
-        if self.rule.target == "bp":
-            raise ValueError(f"{spec.source}: rule.target = 'bp' runs in the reference engine "
-                             "only; set engine.name = \"reference\" in the protocol "
-                             "(or --set engine.name=reference)")
+        for key, unsupported in (("iterations", self.rule.iterations > 1),
+                                 ("layer_norm", self.rule.layer_norm)):
+            if unsupported:
+                raise ValueError(f"{spec.source}: rule.{key} = {getattr(self.rule, key)} runs in "
+                                 "the reference engine only so far; set engine.name = "
+                                 "\"reference\" (or --set engine.name=reference)")
         import brian2
 
         # Divergence is detected (and reported once) by the training loop.
@@ -128,7 +142,10 @@ class Brian2Engine(Learner):
         self.brian2 = brian2
         self.codegen = protocol.engine.codegen
         self.dt = parse_duration(protocol.phases.dt)
-        self.train_phases = trial_phases(protocol.phases, self.rule.schedule, self.dt)
+        options = dict(schedule=self.rule.schedule, trains_feedback=self.trains_feedback,
+                       feedback_iterations=self.rule.feedback_iterations)
+        self.train_phases = trial_phases(protocol.phases, self.dt, **options)
+        self.pretrain_phases = trial_phases(protocol.phases, self.dt, learn_forward=False, **options)
         self.eval_phases = self.train_phases[:1]
         self._build(spec)
 
@@ -172,10 +189,15 @@ class Brian2Engine(Learner):
                                        self._gate_forward(l), name=f"forward_{l}",
                                        clock=self.clock, order=10 * l - 1))
         for l in range(1, t):
-            ops.append(dense_operation(model.feedback[l + 1], layers[l + 1].read_rate,
-                                       layers[l].I_fb, self._gate_feedback(l),
-                                       name=f"feedback_{l + 1}", clock=self.clock,
-                                       order=1000 - 10 * l))
+            if self.target_rule.uses_inverse:
+                ops.append(dense_operation(model.feedback[l + 1], layers[l + 1].read_rate,
+                                           layers[l].I_fb, self._gate_feedback(l),
+                                           name=f"feedback_{l + 1}", clock=self.clock,
+                                           order=1000 - 10 * l))
+            else:
+                ops.append(b2.NetworkOperation(self._difference_operation(l), clock=self.clock,
+                                               when="groups", order=1000 - 10 * l,
+                                               name=f"feedback_{l + 1}"))
             ops.append(b2.NetworkOperation(self._nudge_operation(l), clock=self.clock,
                                            when="groups", order=1000 - 10 * l + 2,
                                            name=f"nudge_{l}"))
@@ -200,13 +222,29 @@ class Brian2Engine(Learner):
         return active
 
     def _nudge_operation(self, l):
-        layer = self.layers[l]
+        layer, rule = self.layers[l], self.target_rule
 
         def nudge():
-            if self.phase == "target":
-                target = self.target_rule(self._h[l], layer.g(), self._g_forward[l])
+            if self.phase != "target":
+                return
+            if rule.uses_inverse:
+                target, _ = rule.fn(self._h[l], layer.g(), self._g_forward[l])
                 np.subtract(target, self._h[l], out=layer.I_nudge)
+            else:  # the dendrite carries the change itself
+                layer.I_nudge[...] = layer.u
         return nudge
+
+    def _difference_operation(self, l):
+        """The dendrite of layer l integrates rule(e_{l+1}) where e_k is layer k's nudge."""
+        layer = self.layers[l]
+
+        def feedback():
+            if self.phase == "target":
+                ctx = DifferenceContext(self.model, self._a, self.top,
+                                        [None] + [lay.I_nudge for lay in self.layers[1:]],
+                                        self.rule.damping, self.model.fixed)
+                layer.I_fb[...] = self.target_rule.fn(ctx, l + 1)
+        return feedback
 
     # --------------------------------------------------------------- running
     def _schedule(self, phases):
@@ -217,9 +255,10 @@ class Brian2Engine(Learner):
             ends.add(len(names) - 1)
         return names, starts, ends
 
-    def _run(self, x, y, phases, train: bool, rng, progress):
+    def _run(self, x, y, phases, train: bool, rng, progress, learn_forward=True):
         """Simulate len(x) / B trials with one Network.run."""
         self._x, self._y, self._rng, self._train, self._progress = x, y, rng, train, progress
+        self._learn_forward = learn_forward
         self._names, self._starts, self._ends = self._schedule(phases)
         self._step, self._trial = -1, 0
         n_steps = len(self._names) * (len(x) // self.batch_size)
@@ -247,6 +286,9 @@ class Brian2Engine(Learner):
         if s in self._ends:
             self._end_phase(self._names[s])
         if s == len(self._names) - 1:
+            if self._train and self._learn_forward:
+                self._forward_update()
+            self._finish_trial()
             self._trial += 1
 
     def _rows(self):
@@ -260,10 +302,10 @@ class Brian2Engine(Learner):
             layer.I_nudge[...] = 0.0
         if self._train:
             self._ytarget = self.targets_of(self._y[rows])
-            self._noise = [None] + sample_noise(self._rng, B, self.noisy_layer_sizes(),
-                                                self.rule.noise, self.dtype)
+            self._noises, self._iteration = self.draw_noise(self._rng, B), 0
             empty = [None] * (self.top + 1)
-            self._trace = BatchTrace(a=[None], h=[self._x[rows]], noise=self._noise,
+            self._trace = BatchTrace(a=[None], h=[self._x[rows]],
+                                     noise=self._noises[-1] if self._noises else [],
                                      upper=list(empty), u=list(empty), recon=list(empty))
 
     def _hold_forward_state(self, l):
@@ -289,7 +331,7 @@ class Brian2Engine(Learner):
             else:
                 self._hold_forward_state(l)
         for l in self._noisy:
-            self.layers[l].I_nudge[...] = self._noise[l]
+            self.layers[l].I_nudge[...] = self._noises[self._iteration][l]
         if name == "target":
             self.layers[t].I_nudge[...] = self._teaching.target - self._h[t]
 
@@ -303,7 +345,7 @@ class Brian2Engine(Learner):
             if self._train:
                 self._teaching = teach(self.model, self.loss_fn, self._ytarget, self._a, self._h,
                                        self.rule.top, self.rule.target_step)
-        if name in ("forward", "settle") and self._train:
+        if name in ("forward", "settle") and self._train and self.trains_feedback:
             self._g_forward = [None] + [layers[l].g().copy() for l in range(1, t)]
         if name in ("noise_a", "noise_b"):
             trace = self._trace
@@ -314,32 +356,26 @@ class Brian2Engine(Learner):
             if name == "noise_b":
                 self._feedback_update()
         if name == "target":
-            self._forward_update()
-        if name == self._names[-1]:
-            self._finish_trial()
+            self._trace.targets = [None] + [layers[l].read_rate().copy() for l in range(1, t + 1)]
 
     def _feedback_update(self):
-        trace = self._trace
+        trace, eps = self._trace, self._noises[self._iteration]
         trace.feedback_grads, trace.feedback_losses = feedback_grads(
-            self.model, self.objective, self._h, self._noise, trace.upper, trace.u, trace.recon,
-            self.top)
-        if self.rule.schedule == "alternating":
-            self.apply_feedback(trace.feedback_grads)
+            self.model, self.objective, self._h, eps, trace.upper, trace.u, trace.recon, self.top)
+        self.apply_feedback(trace.feedback_grads)
+        self._iteration += 1
 
     def _forward_update(self):
-        t, trace = self.top, self._trace
-        targets = [None] + [self.layers[l].read_rate().copy() for l in range(1, t + 1)]
-        grads = forward_grads(self.model, self._a, self._h, targets, t)
+        trace = self._trace
+        grads = forward_grads(self.model, self._a, self._h, trace.targets, self.top)
         if self._teaching.output_grads is not None:
             grads.append(self._teaching.output_grads)
-        if self.rule.schedule == "parallel":
-            self.apply_feedback(trace.feedback_grads)
         self.apply_forward(grads)
-        trace.a, trace.h, trace.targets = self._a, self._h, targets
-        trace.forward_grads, trace.loss = grads, self._teaching.loss
+        trace.forward_grads = grads
 
     def _finish_trial(self):
         if self._train:
+            self._trace.a, self._trace.h, self._trace.loss = self._a, self._h, self._teaching.loss
             batch_loss, correct = self.score(self._h[-1], self._y[self._rows()], self._teaching.loss)
             self._loss_sum += batch_loss
             self._correct += correct
@@ -348,19 +384,22 @@ class Brian2Engine(Learner):
             self._progress(self.batch_size)
 
     # ---------------------------------------------------------------- public
-    def train_epoch(self, x, y, rng, progress=None) -> dict:
+    def train_epoch(self, x, y, rng, progress=None, learn_forward=True) -> dict:
         order = np.concatenate(batches(len(x), self.batch_size, rng, drop_last=True))
         xs = np.ascontiguousarray(x[order], dtype=self.dtype)
         ys = y[order]
-        self._run(xs, ys, self.train_phases, True, rng, progress)
+        phases = self.train_phases if learn_forward else self.pretrain_phases
+        self._run(xs, ys, phases, True, rng, progress, learn_forward)
         n = len(order)
         return {"loss": self._loss_sum / n, "accuracy": self._correct / n}
 
-    def train_batch(self, x, y, rng) -> BatchTrace:
+    def train_batch(self, x, y, rng, learn_forward=True) -> BatchTrace:
         """Train on exactly one batch of B samples; returns its trace."""
         if len(x) != self.batch_size:
             raise ValueError(f"train_batch needs exactly {self.batch_size} samples, got {len(x)}")
-        self._run(np.ascontiguousarray(x, dtype=self.dtype), y, self.train_phases, True, rng, None)
+        phases = self.train_phases if learn_forward else self.pretrain_phases
+        self._run(np.ascontiguousarray(x, dtype=self.dtype), y, phases, True, rng, None,
+                  learn_forward)
         return self.last_trace
 
     def predict(self, x):

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .rules import FEEDBACK_OBJECTIVES, LOSSES, TARGET_RULES, make_optimizer, one_hot, top_layer
+from .rules import (FEEDBACK_OBJECTIVES, LOSSES, TARGET_RULES, make_optimizer, one_hot,
+                    propagate_targets, sample_noise, top_layer)
 
 __all__ = ["Learner", "BatchTrace", "batches"]
 
@@ -36,6 +37,7 @@ class BatchTrace:
     feedback_grads: list = field(default_factory=list)
     feedback_losses: list = field(default_factory=list)
     loss: np.ndarray | None = None
+    residuals: list = field(default_factory=list)
 
 
 def batches(n: int, batch_size: int, rng: np.random.Generator | None, drop_last: bool):
@@ -62,7 +64,9 @@ class Learner:
         self.model, self.spec, self.batch_size = model, spec, batch_size
         rule = spec.rule
         self.rule = rule
-        self.target_rule = TARGET_RULES.get(rule.target)
+        self.target_rule = TARGET_RULES[rule.target]
+        #: difference rules (bp, fa, dfa, gn) do not use the learned inverses
+        self.trains_feedback = self.target_rule.uses_inverse
         self.objective = FEEDBACK_OBJECTIVES[rule.feedback]
         self.loss_fn = LOSSES[spec.network.loss]
         self.top = top_layer(model.n_layers, rule.top)
@@ -74,8 +78,11 @@ class Learner:
         self.last_trace: BatchTrace | None = None
 
     # ---- what an engine provides
-    def train_epoch(self, x, y, rng, progress=None) -> dict:
-        """Train on every full batch of (x, y) once, in the order `rng` shuffles them."""
+    def train_epoch(self, x, y, rng, progress=None, learn_forward: bool = True) -> dict:
+        """Train on every full batch of (x, y) once, in the order `rng` shuffles them.
+
+        With ``learn_forward=False`` only the feedback pathway learns (pre-training).
+        """
         raise NotImplementedError
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -92,6 +99,23 @@ class Learner:
     def noisy_layer_sizes(self):
         """Sizes of the layers 1..t−1 that receive noise to train g_2..g_t."""
         return self.model.sizes[1:self.top]
+
+    def draw_noise(self, rng, batch):
+        """The noise of every feedback iteration of one batch, drawn in a fixed order.
+
+        Returns a list (one entry per iteration) of lists indexed by layer.
+        """
+        if not self.trains_feedback:
+            return []
+        return [[None] + sample_noise(rng, batch, self.noisy_layer_sizes(), self.rule.noise,
+                                      self.dtype)
+                for _ in range(self.rule.feedback_iterations)]
+
+    def targets_from(self, a, h, teaching):
+        """The algebraic targets of the model's rule (the reference; diagnostics)."""
+        return propagate_targets(self.model, self.target_rule, a, h, teaching.target, self.top,
+                                 iterations=self.rule.iterations, damping=self.rule.damping,
+                                 layer_norm=self.rule.layer_norm)
 
     def apply_feedback(self, grads):
         self.feedback_optimizer.step([g for pair in grads[2:] for g in pair])

@@ -32,6 +32,9 @@ class LayeredModel:
         ``forward[l]`` is W_l, b_l; ``forward[0]`` is ``None``.
     feedback : list of DenseProjection
         ``feedback[l]`` is Q_l, c_l for l ≥ 2; ``feedback[0]`` and ``feedback[1]`` are ``None``.
+    fixed : dict
+        Fixed random feedback matrices, never trained: ``fixed["fa"][l]`` (the shape of
+        W_l) and ``fixed["dfa"][l]`` (n_top × n_l), for the ``fa`` and ``dfa`` rules.
     """
 
     names: list
@@ -39,6 +42,7 @@ class LayeredModel:
     activations: list
     forward: list
     feedback: list = field(default_factory=list)
+    fixed: dict = field(default_factory=dict)
 
     @property
     def n_layers(self) -> int:
@@ -73,21 +77,32 @@ class LayeredModel:
     def copy(self) -> "LayeredModel":
         clone = lambda p: None if p is None else DenseProjection(p.weight.copy(), p.bias.copy())
         return LayeredModel(list(self.names), list(self.sizes), list(self.activations),
-                            [clone(p) for p in self.forward], [clone(p) for p in self.feedback])
+                            [clone(p) for p in self.forward], [clone(p) for p in self.feedback],
+                            {k: {l: m.copy() for l, m in v.items()} for k, v in self.fixed.items()})
 
 
 def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
-                dtype=np.float64, init: str = "orthogonal", gain: float = 1.0) -> LayeredModel:
+                dtype=np.float64, init: str = "orthogonal", gain: float = 1.0,
+                top: int | None = None) -> LayeredModel:
     """A new model with initial weights drawn from `rng`.
 
     Parameters
     ----------
     names, sizes : sequences of length L+1, the input layer first.
     activation_names : sequence of length L, φ_1..φ_L.
+    top : int, optional
+        The layer t that carries the top target (default L); sets the shape of the
+        fixed ``dfa`` matrices.
     """
     acts: list[Activation | None] = [None] + [get_activation(a) for a in activation_names]
     forward = [None] + [init_dense(rng, sizes[l], sizes[l - 1], dtype, init, gain)
                         for l in range(1, len(sizes))]
     feedback = [None, None] + [init_dense(rng, sizes[l - 1], sizes[l], dtype, init, gain)
                                for l in range(2, len(sizes))]
-    return LayeredModel(list(names), list(sizes), acts, forward, feedback)
+    top = len(sizes) - 1 if top is None else top
+    # Drawn after the learned weights, so adding them changed no earlier run's weights.
+    fixed = {"fa": {l: init_dense(rng, sizes[l], sizes[l - 1], dtype, init, gain).weight
+                    for l in range(2, len(sizes))},
+             "dfa": {l: init_dense(rng, sizes[top], sizes[l], dtype, init, gain).weight
+                     for l in range(1, top)}}
+    return LayeredModel(list(names), list(sizes), acts, forward, feedback, fixed)

@@ -60,7 +60,7 @@ class LayerSpec:
 class RuleSpec:
     """The learning rule: a target rule combined with a feedback objective."""
 
-    #: target rule (rules.TARGET_RULES), or ``bp`` for the exact-gradient baseline
+    #: target rule (rules.TARGET_RULES): tp, dtp, iterative, or a baseline bp, fa, dfa, gn
     target: str = "dtp"
     #: feedback objective (rules.FEEDBACK_OBJECTIVES)
     feedback: str = "dtp"
@@ -72,7 +72,16 @@ class RuleSpec:
     noise: float = 0.36
     #: ``alternating`` (Lee 2015: inverses first, then forward) or ``parallel``
     schedule: str = "alternating"
-
+    #: K, the refinement steps of the ``iterative`` rule (K = 1 is ``dtp``)
+    iterations: int = 1
+    #: scale each layer's change by its influence on the top (rules.updates.normalise_layers)
+    layer_norm: bool = False
+    #: λ, the damping of the ``gn`` target
+    damping: float = 1e-3
+    #: feedback-weight updates per batch, each on fresh noise
+    feedback_iterations: int = 1
+    #: epochs that train only the feedback pathway before forward learning starts
+    feedback_pretrain_epochs: int = 0
 
 @dataclass(frozen=True)
 class OptimizerSpec:
@@ -185,7 +194,7 @@ def _registry_choices():
     from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
     return {
         "population": POPULATIONS, "activation": ACTIVATIONS,
-        "rule.target": [*TARGET_RULES, "bp"], "rule.feedback": FEEDBACK_OBJECTIVES,
+        "rule.target": TARGET_RULES, "rule.feedback": FEEDBACK_OBJECTIVES,
         "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "parallel"],
         "optimizer.name": OPTIMIZERS, "network.loss": LOSSES,
         "network.init": ["orthogonal", "glorot"],
@@ -320,6 +329,14 @@ def _validate_model(spec: ModelSpec):
         _fail(src, "rule.top", "'penultimate' needs at least two layers")
     if not spec.rule.noise >= 0:
         _fail(src, "rule.noise", f"must be ≥ 0, got {spec.rule.noise}")
+    for key in ("iterations", "feedback_iterations"):
+        if getattr(spec.rule, key) < 1:
+            _fail(src, f"rule.{key}", f"must be ≥ 1, got {getattr(spec.rule, key)}")
+    if spec.rule.feedback_pretrain_epochs < 0:
+        _fail(src, "rule.feedback_pretrain_epochs", "must be ≥ 0")
+    if spec.rule.iterations > 1 and spec.rule.target != "iterative":
+        _fail(src, "rule.iterations", f"only the 'iterative' rule iterates; rule.target is "
+              f"{spec.rule.target!r}")
     return spec
 
 

@@ -52,11 +52,44 @@ def test_continuous_time_matches_reference(schedule, top):
 
 
 @pytest.mark.parametrize("schedule,top", CASES)
-@pytest.mark.parametrize("target,feedback", [("dtp", "dtp"), ("tp", "denoising")])
+@pytest.mark.parametrize("target,feedback", [("dtp", "dtp"), ("tp", "denoising"),
+                                             ("bp", "dtp"), ("fa", "dtp"), ("dfa", "dtp"),
+                                             ("gn", "dtp")])
 def test_one_step_per_phase_is_exact(schedule, top, target, feedback):
     """dt = τ with Euler settles each phase in one step: agreement to rounding error."""
     ref, eng, tr, te = _both(schedule, top, phases(), target, feedback)
     _compare(ref, eng, tr, te, rtol=1e-10)
+
+
+@pytest.mark.parametrize("target", ["bp", "fa", "dfa", "gn", "tp"])
+def test_continuous_time_matches_reference_for_every_rule(target):
+    ref, eng, tr, te = _both("alternating", "output", phases(dt="0.5 ms", length="200 ms"),
+                             target)
+    _compare(ref, eng, tr, te, rtol=1e-3)
+
+
+@pytest.mark.parametrize("schedule", ["alternating", "parallel"])
+def test_several_feedback_iterations_match_reference(schedule):
+    spec = small_model_spec(schedule=schedule, feedback_iterations=3)
+    model = model_for(spec)
+    ref, eng = ReferenceEngine(model.copy(), spec, 4), Brian2Engine(model.copy(), spec, phases(), 4)
+    x, y = np.random.default_rng(5).random((4, 6)), np.array([0, 1, 2, 1])
+    tr, te = (e.train_batch(x, y, np.random.default_rng(3)) for e in (ref, eng))
+    _compare(ref, eng, tr, te, rtol=1e-10)
+
+
+def test_feedback_pretraining_leaves_forward_weights_alone():
+    spec = small_model_spec()
+    model = model_for(spec)
+    ref, eng = ReferenceEngine(model.copy(), spec, 4), Brian2Engine(model.copy(), spec, phases(), 4)
+    x, y = np.random.default_rng(5).random((4, 6)), np.array([0, 1, 2, 1])
+    for e in (ref, eng):
+        e.train_batch(x, y, np.random.default_rng(3), learn_forward=False)
+    for l in range(1, 5):
+        np.testing.assert_array_equal(eng.model.forward[l].weight, model.forward[l].weight)
+    for l in range(2, 5):
+        assert not np.allclose(eng.model.feedback[l].weight, model.feedback[l].weight)
+        assert_close(eng.model.feedback[l].weight, ref.model.feedback[l].weight, 1e-10, f"Q_{l}")
 
 
 def test_short_phases_do_not_settle():
@@ -75,9 +108,11 @@ def test_predict_matches_reference_with_padding():
     assert_close(eng.predict(x), ReferenceEngine(model, spec, 4).predict(x), 1e-6, "h_L")
 
 
-def test_bp_is_refused_by_brian2_engine():
-    spec = small_model_spec(target="bp")
-    with pytest.raises(ValueError, match="reference engine"):
+@pytest.mark.parametrize("rule", [{"target": "iterative", "iterations": 3},
+                                  {"target": "dtp", "layer_norm": True}])
+def test_reference_only_options_are_refused_by_brian2_engine(rule):
+    spec = small_model_spec(**rule)
+    with pytest.raises(ValueError, match="reference engine only"):
         Brian2Engine(model_for(spec), spec, phases(), 4)
 
 

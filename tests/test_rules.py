@@ -37,7 +37,8 @@ def test_exact_inverses_give_gauss_newton_target(rule):
     a, h = model.forward_pass(x)
     y = one_hot(np.array([0, 2, 4]), 5)
     teaching = teach(model, LOSSES["softmax_cross_entropy"], y, a, h, "output", 0.5)
-    targets = propagate_targets(model, TARGET_RULES[rule], h, teaching.target, model.n_layers)
+    targets, _ = propagate_targets(model, TARGET_RULES[rule], a, h, teaching.target,
+                                   model.n_layers)
     e = teaching.target - h[-1]
     for l in range(1, model.n_layers):
         for i in range(len(x)):
@@ -52,7 +53,7 @@ def test_gauss_newton_oracle_is_not_vacuous():
     x = np.random.default_rng(1).standard_normal((1, 5))
     a, h = model.forward_pass(x)
     teaching = teach(model, LOSSES["squared_error"], np.zeros((1, 5)), a, h, "output", 0.5)
-    targets = propagate_targets(model, TARGET_RULES["dtp"], h, teaching.target, 3)
+    targets, _ = propagate_targets(model, TARGET_RULES["dtp"], a, h, teaching.target, 3)
     gn = gauss_newton_target(output_jacobian(model, a, 1, 0), teaching.target[0] - h[-1][0], 1e-12)
     with pytest.raises(AssertionError):
         assert_close(targets[1][0] - h[1][0], gn, 1e-3, "layer 1")

@@ -106,8 +106,12 @@ def test_override_errors():
         parse_override("rule.target")
     with pytest.raises(SpecError, match="no layer 'hiden1'.*Did you mean 'hidden1'"):
         load_model(overrides=["layers.hiden1.size=3"])
-    with pytest.raises(SpecError, match="unknown key 'rule.iterations'"):
+    with pytest.raises(SpecError, match="unknown key 'rule.iteratons'.*Did you mean 'iterations'"):
+        load_model(overrides=["rule.iteratons=5"])
+    with pytest.raises(SpecError, match="rule.iterations: only the 'iterative' rule iterates"):
         load_model(overrides=["rule.iterations=5"])
+    with pytest.raises(SpecError, match="rule.feedback_iterations: must be ≥ 1"):
+        load_model(overrides=["rule.feedback_iterations=0"])
 
 
 def test_bad_toml_syntax(tmp_path):

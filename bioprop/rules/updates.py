@@ -7,7 +7,8 @@ settled to. Either way the algorithm is written once, here.
 
 * :func:`top_layer` — which layer carries the top target (ALGORITHMS.md, "Top target").
 * :func:`teach` — the loss, and the top target ĥ_t = h_t − η̂ ∂ℓ/∂h_t.
-* :func:`propagate_targets` — ĥ_{l-1} = rule(h_{l-1}, g_l(ĥ_l), g_l(h_l)), l = t..2.
+* :func:`propagate_targets` — ĥ_{l-1} from ĥ_l by the target rule, l = t..2.
+* :func:`normalise_layers` — the optional layer normalisation of the changes.
 * :func:`forward_grads` — the local forward update, gradient of ½‖f_l(h_{l-1}) − ĥ_l‖².
 * :func:`feedback_grads` — each feedback objective's gradient through Q_l, c_l.
 """
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..pathways import dense_grads
-from .targets import top_target
+from .targets import DifferenceContext, top_target
 
-__all__ = ["top_layer", "Teaching", "teach", "propagate_targets", "forward_grads",
-           "feedback_grads"]
+__all__ = ["top_layer", "Teaching", "teach", "propagate_targets", "normalise_layers",
+           "forward_grads", "feedback_grads"]
 
 
 def top_layer(n_layers: int, top: str) -> int:
@@ -56,15 +57,73 @@ def teach(model, loss_fn, y, a, h, top: str, step: float) -> Teaching:
     return Teaching(loss, t, top_target(h[t], dloss_dh_lower, step), dense_grads(delta, h[t]))
 
 
-def propagate_targets(model, rule, h, top_target_value, t):
-    """Send the top target down with `rule`, algebraically. Returns targets[0..t] (0..1 None)."""
-    targets = [None] * (t + 1)
+def propagate_targets(model, rule, a, h, top_target_value, t, *, iterations: int = 1,
+                      damping: float = 1e-3, layer_norm: bool = False):
+    """Send the top target down with `rule`, algebraically.
+
+    Parameters
+    ----------
+    model : LayeredModel
+    rule : TargetRule
+    a, h : lists
+        The forward pass.
+    top_target_value : ndarray
+        ĥ_t.
+    t : int
+        The layer that carries the top target.
+    iterations, damping : options of ``iterative`` (K) and ``gn`` (λ)
+    layer_norm : bool
+        Rescale each layer's change by its influence on the top (:func:`normalise_layers`).
+
+    Returns
+    -------
+    targets : list
+        targets[l] = ĥ_l for l = 1..t (index 0 is None).
+    residuals : list
+        For ``iterative``, residuals[l] = ‖f_{l+1}(x^k) − ĥ_{l+1}‖ for k = 0..K; else None.
+    """
+    targets, residuals = [None] * (t + 1), [None] * (t + 1)
     targets[t] = top_target_value
-    for l in range(t, 1, -1):
-        _, g_target = model.g(l, targets[l])
-        _, g_forward = model.g(l, h[l])
-        targets[l - 1] = rule(h[l - 1], g_target, g_forward)
-    return targets
+    if rule.uses_inverse:
+        for l in range(t, 1, -1):
+            targets[l - 1], residuals[l - 1] = rule.fn(
+                h[l - 1], model.g(l, targets[l])[1], model.g(l, h[l])[1],
+                f=lambda x, l=l: model.f(l, x)[1], g=lambda y, l=l: model.g(l, y)[1],
+                target_upper=targets[l], iterations=iterations)
+    else:
+        ctx = DifferenceContext(model, a, t, [None] * (t + 1), damping, model.fixed)
+        ctx.e[t] = top_target_value - h[t]
+        for l in range(t, 1, -1):
+            ctx.e[l - 1] = rule.fn(ctx, l)
+            targets[l - 1] = h[l - 1] + ctx.e[l - 1]
+    if layer_norm:
+        targets = normalise_layers(model, h, targets, t)
+    return targets, residuals
+
+
+def normalise_layers(model, h, targets, t):
+    """Scale each layer's change by the square of its influence on the top layer.
+
+    For each sample and layer l < t, with Δ_l = ĥ_l − h_l and F the forward map
+    from layer l to layer t, the influence is
+
+        s_l = ‖F(h_l + Δ_l) − h_t‖ / ‖Δ_l‖,
+
+    measured with forward passes only, and the change becomes s_l² Δ_l. Why the
+    square: if ∂h_t/∂h_l = s U with U orthogonal, a Gauss–Newton-like change
+    U⁻¹e/s becomes the gradient-like change sUᵀe (Bengio 2020, section 5): more
+    influential layers take larger steps, as in gradient descent.
+    """
+    out = list(targets)
+    for l in range(1, t):
+        delta = targets[l] - h[l]
+        moved = targets[l]
+        for k in range(l + 1, t + 1):
+            moved = model.f(k, moved)[1]
+        norm = np.linalg.norm(delta, axis=1, keepdims=True)
+        influence = np.linalg.norm(moved - h[t], axis=1, keepdims=True) / np.where(norm > 0, norm, 1)
+        out[l] = h[l] + influence ** 2 * delta
+    return out
 
 
 def forward_grads(model, a, h, targets, t):
