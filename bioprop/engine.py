@@ -48,7 +48,7 @@ import numpy as np
 from .learner import BatchTrace, Learner, batches
 from .pathways import dense_operation
 from .populations import apical_dendrite, clamped_input, rate_soma
-from .rules import DifferenceContext, feedback_grads, forward_grads, teach
+from .rules import DifferenceContext, forward_grads, teach
 from .spec import parse_duration
 
 __all__ = ["Brian2Engine", "trial_phases"]
@@ -61,12 +61,18 @@ class Phase:
 
 
 def trial_phases(phases_spec, dt, *, schedule: str, trains_feedback: bool,
-                 feedback_iterations: int = 1, learn_forward: bool = True) -> list[Phase]:
-    """The phases of one training trial, each as a whole number of time steps."""
+                 feedback_iterations: int = 1, learn_forward: bool = True,
+                 settle_each_iteration: bool = False) -> list[Phase]:
+    """The phases of one training trial, each as a whole number of time steps.
+
+    `settle_each_iteration` puts a ``settle`` phase before every feedback iteration,
+    for objectives that need g_l(h_l) at the current feedback weights.
+    """
     def phase(name, key):
         return Phase(name, max(1, int(round(float(parse_duration(getattr(phases_spec, key)) / dt)))))
 
-    feedback = [phase(n, "feedback") for n in ("noise_a", "noise_b")] * feedback_iterations
+    names = (["settle"] if settle_each_iteration else []) + ["noise_a", "noise_b"]
+    feedback = [phase(n, "feedback") for n in names] * feedback_iterations
     if not trains_feedback:
         feedback = []
     if not learn_forward:
@@ -130,7 +136,8 @@ class Brian2Engine(Learner):
     def __init__(self, model, spec, protocol, batch_size: int):
         super().__init__(model, spec, batch_size)
         for key, unsupported in (("iterations", self.rule.iterations > 1),
-                                 ("layer_norm", self.rule.layer_norm)):
+                                 ("layer_norm", self.rule.layer_norm),
+                                 ("feedback", not self.objective.local)):
             if unsupported:
                 raise ValueError(f"{spec.source}: rule.{key} = {getattr(self.rule, key)} runs in "
                                  "the reference engine only so far; set engine.name = "
@@ -143,7 +150,8 @@ class Brian2Engine(Learner):
         self.codegen = protocol.engine.codegen
         self.dt = parse_duration(protocol.phases.dt)
         options = dict(schedule=self.rule.schedule, trains_feedback=self.trains_feedback,
-                       feedback_iterations=self.rule.feedback_iterations)
+                       feedback_iterations=self.rule.feedback_iterations,
+                       settle_each_iteration="clean" in self.objective.points)
         self.train_phases = trial_phases(protocol.phases, self.dt, **options)
         self.pretrain_phases = trial_phases(protocol.phases, self.dt, learn_forward=False, **options)
         self.eval_phases = self.train_phases[:1]
@@ -216,9 +224,14 @@ class Brian2Engine(Learner):
         return active
 
     def _gate_feedback(self, l):
+        # The dendrite of layer l integrates g_{l+1} when layer l is noisy (the noisy
+        # point) and, for objectives that use it, when layer l+1 is (h_{l+1} + δ).
+        upper_noise = self.objective.needs_upper_noise
+
         def active():
             p = self.phase
-            return p in ("forward", "settle", "target") or l in self._noisy
+            return (p in ("forward", "settle", "target") or l in self._noisy
+                    or (upper_noise and (l + 1) in self._noisy))
         return active
 
     def _nudge_operation(self, l):
@@ -303,10 +316,9 @@ class Brian2Engine(Learner):
         if self._train:
             self._ytarget = self.targets_of(self._y[rows])
             self._noises, self._iteration = self.draw_noise(self._rng, B), 0
-            empty = [None] * (self.top + 1)
             self._trace = BatchTrace(a=[None], h=[self._x[rows]],
                                      noise=self._noises[-1] if self._noises else [],
-                                     upper=list(empty), u=list(empty), recon=list(empty))
+                                     points=[None, None] + [{} for _ in range(2, self.top + 1)])
 
     def _hold_forward_state(self, l):
         layer = self.layers[l]
@@ -315,12 +327,17 @@ class Brian2Engine(Learner):
         layer.held = self._h[l]
 
     def _begin_phase(self, name):
-        self.phase = name
         t = self.top
+        if name == "noise_a" and "clean" in self.objective.points:
+            # The network still holds the settled state of the phase before: g_l(h_l)
+            # at the feedback weights this iteration starts from.
+            for l in range(2, t + 1):
+                self._latch_point("clean", l)
+        self.phase = name
         self._noisy = set()
         if name in ("noise_a", "noise_b"):
             parity = 1 if name == "noise_a" else 0
-            self._noisy = {l for l in range(1, t) if l % 2 == parity}
+            self._noisy = {l for l in self.noisy_layers() if l % 2 == parity}
         for l in range(1, self.model.n_layers + 1):
             layer = self.layers[l]
             layer.I_nudge[...] = 0.0
@@ -348,21 +365,26 @@ class Brian2Engine(Learner):
         if name in ("forward", "settle") and self._train and self.trains_feedback:
             self._g_forward = [None] + [layers[l].g().copy() for l in range(1, t)]
         if name in ("noise_a", "noise_b"):
-            trace = self._trace
-            for l in self._noisy:  # g_{l+1} reconstructs noisy layer l
-                trace.upper[l + 1] = layers[l + 1].read_rate().copy()
-                trace.u[l + 1] = layers[l].u.copy()
-                trace.recon[l + 1] = layers[l].g().copy()
+            for l in self._noisy:
+                if l + 1 <= t:  # g_{l+1} reconstructs noisy layer l
+                    self._latch_point("noisy", l + 1)
+                if self.objective.needs_upper_noise and l >= 2:  # g_l sees h_l + δ
+                    self._latch_point("upper_noisy", l)
             if name == "noise_b":
                 self._feedback_update()
         if name == "target":
             self._trace.targets = [None] + [layers[l].read_rate().copy() for l in range(1, t + 1)]
 
+    def _latch_point(self, name, l):
+        """Record g_l's input, the dendrite of layer l−1 and its reconstruction, as they are."""
+        dendrite = self.layers[l - 1]
+        self._trace.points[l][name] = (self.layers[l].read_rate().copy(), dendrite.u.copy(),
+                                       dendrite.g().copy())
+
     def _feedback_update(self):
         trace, eps = self._trace, self._noises[self._iteration]
-        trace.feedback_grads, trace.feedback_losses = feedback_grads(
-            self.model, self.objective, self._h, eps, trace.upper, trace.u, trace.recon, self.top)
-        self.apply_feedback(trace.feedback_grads)
+        trace.feedback_grads, trace.feedback_losses = self.feedback_update(self._h, eps,
+                                                                           trace.points)
         self._iteration += 1
 
     def _forward_update(self):

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .rules import (FEEDBACK_OBJECTIVES, LOSSES, TARGET_RULES, make_optimizer, one_hot,
-                    propagate_targets, sample_noise, top_layer)
+from .rules import (FEEDBACK_OBJECTIVES, LOSSES, TARGET_RULES, feedback_grads, make_optimizer,
+                    one_hot, propagate_targets, sample_noise, top_layer)
 
 __all__ = ["Learner", "BatchTrace", "batches"]
 
@@ -30,9 +30,8 @@ class BatchTrace:
     h: list
     targets: list = field(default_factory=list)
     noise: list = field(default_factory=list)
-    upper: list = field(default_factory=list)
-    u: list = field(default_factory=list)
-    recon: list = field(default_factory=list)
+    #: points[l][name] = (input, u, recon) of the feedback objective (last iteration)
+    points: list = field(default_factory=list)
     forward_grads: list = field(default_factory=list)
     feedback_grads: list = field(default_factory=list)
     feedback_losses: list = field(default_factory=list)
@@ -96,9 +95,10 @@ class Learner:
             return one_hot(y, self.model.sizes[-1], self.dtype)
         return y.astype(self.dtype, copy=False)
 
-    def noisy_layer_sizes(self):
-        """Sizes of the layers 1..t−1 that receive noise to train g_2..g_t."""
-        return self.model.sizes[1:self.top]
+    def noisy_layers(self):
+        """The layers that receive noise: 1..t−1 (ε for g_2..g_t), and t too when the
+        objective also perturbs the upper layer (δ of ``ldrl``)."""
+        return list(range(1, self.top + (1 if self.objective.needs_upper_noise else 0)))
 
     def draw_noise(self, rng, batch):
         """The noise of every feedback iteration of one batch, drawn in a fixed order.
@@ -107,8 +107,8 @@ class Learner:
         """
         if not self.trains_feedback:
             return []
-        return [[None] + sample_noise(rng, batch, self.noisy_layer_sizes(), self.rule.noise,
-                                      self.dtype)
+        sizes = [self.model.sizes[l] for l in self.noisy_layers()]
+        return [[None] + sample_noise(rng, batch, sizes, self.rule.noise, self.dtype)
                 for _ in range(self.rule.feedback_iterations)]
 
     def targets_from(self, a, h, teaching):
@@ -116,6 +116,13 @@ class Learner:
         return propagate_targets(self.model, self.target_rule, a, h, teaching.target, self.top,
                                  iterations=self.rule.iterations, damping=self.rule.damping,
                                  layer_norm=self.rule.layer_norm)
+
+    def feedback_update(self, h, noise, points):
+        """Gradients of the feedback objective at `points`, applied; returns (grads, losses)."""
+        grads, losses = feedback_grads(self.model, self.objective, h, noise, points, self.top,
+                                       self.rule.noise)
+        self.apply_feedback(grads)
+        return grads, losses
 
     def apply_feedback(self, grads):
         self.feedback_optimizer.step([g for pair in grads[2:] for g in pair])

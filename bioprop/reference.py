@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .learner import BatchTrace, Learner, batches
-from .rules import feedback_grads, forward_grads, teach
+from .rules import forward_grads, teach
 
 __all__ = ["ReferenceEngine"]
 
@@ -67,16 +67,36 @@ class ReferenceEngine(Learner):
         return trace
 
     def _feedback_iteration(self, h, eps, trace):
-        """One update of every g_l on the noisy points h_{l-1} + ε_{l-1}."""
+        """One update of every g_l at the points its objective asks for."""
         model, t = self.model, self.top
-        upper, u, recon = [None] * (t + 1), [None] * (t + 1), [None] * (t + 1)
+        points = [None, None] + [{} for _ in range(2, t + 1)]
         for l in range(2, t + 1):
-            _, upper[l] = model.f(l, h[l - 1] + eps[l - 1])
-            u[l], recon[l] = model.g(l, upper[l])
-        trace.feedback_grads, trace.feedback_losses = feedback_grads(
-            model, self.objective, h, eps, upper, u, recon, t)
-        trace.upper, trace.u, trace.recon = upper, u, recon
-        self.apply_feedback(trace.feedback_grads)
+            for name in self.objective.points:
+                upper = self._point(name, l, h, eps)
+                u, recon = model.g(l, upper)
+                points[l][name] = (upper, u, recon)
+        trace.feedback_grads, trace.feedback_losses = self.feedback_update(h, eps, points)
+        trace.points = points
+
+    def _point(self, name, l, h, eps):
+        """The input of g_l at the named point (rules.feedback)."""
+        model = self.model
+        if name == "clean":
+            return h[l]
+        if name == "upper_noisy":
+            return h[l] + eps[l]
+        noisy = model.f(l, h[l - 1] + eps[l - 1])[1]
+        if name == "noisy":
+            return noisy
+        # drl: up to the top layer t, then back down to l by the DTP difference rule
+        up = [None] * (self.top + 1)
+        up[l] = noisy
+        for k in range(l + 1, self.top + 1):
+            up[k] = model.f(k, up[k - 1])[1]
+        down = up[self.top]
+        for k in range(self.top, l, -1):
+            down = h[k - 1] + model.g(k, down)[1] - model.g(k, h[k])[1]
+        return down
 
     def predict(self, x):
         return self.model.forward_pass(x.astype(self.dtype, copy=False))[1][-1]

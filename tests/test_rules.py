@@ -86,50 +86,125 @@ def test_bp_matches_finite_differences():
             assert_close(grads[l][k], numeric, 1e-6, f"layer {l} param {k}")
 
 
-def test_objectives_match_hand_computed_2x2_case():
+def _hand_2x2():
     """A 2-neuron layer pair, f(x) = tanh(W x), g(y) = tanh(Q y), worked out element by element."""
-    W = np.array([[0.5, -0.3], [0.2, 0.8]])
-    Q = np.array([[1.1, 0.4], [-0.6, 0.9]])
-    h, eps = np.array([[0.3, -0.1]]), np.array([[0.05, 0.2]])
-    x1, x2 = 0.35, 0.1  # h + eps
-    y1 = math.tanh(0.5 * x1 - 0.3 * x2)
-    y2 = math.tanh(0.2 * x1 + 0.8 * x2)
-    r1 = math.tanh(1.1 * y1 + 0.4 * y2)
-    r2 = math.tanh(-0.6 * y1 + 0.9 * y2)
-    expected = {"dtp": 0.5 * ((r1 - x1) ** 2 + (r2 - x2) ** 2),
-                "denoising": 0.5 * ((r1 - 0.3) ** 2 + (r2 + 0.1) ** 2)}
-    recon = np.tanh(np.tanh((h + eps) @ W.T) @ Q.T)
+    import math
+
+    W = [[0.5, -0.3], [0.2, 0.8]]
+    Q = [[1.1, 0.4], [-0.6, 0.9]]
+    f = lambda x: [math.tanh(W[0][0] * x[0] + W[0][1] * x[1]), math.tanh(W[1][0] * x[0] + W[1][1] * x[1])]
+    g = lambda y: [math.tanh(Q[0][0] * y[0] + Q[0][1] * y[1]), math.tanh(Q[1][0] * y[0] + Q[1][1] * y[1])]
+    h, eps, delta = [0.3, -0.1], [0.05, 0.2], [-0.1, 0.15]
+    return np.array(W), np.array(Q), h, eps, delta, f, g
+
+
+def test_objectives_match_hand_computed_2x2_case():
+    W, Q, h, eps, delta, f, g = _hand_2x2()
+    noisy_in = [h[0] + eps[0], h[1] + eps[1]]
+    r_noisy, r_clean = g(f(noisy_in)), g(f(h))
+    h_up = f(h)
+    r_up = g([h_up[0] + delta[0], h_up[1] + delta[1]])
+    sq = lambda v: v[0] ** 2 + v[1] ** 2
+    expected = {
+        "dtp": sq([r_noisy[i] - noisy_in[i] for i in range(2)]),
+        "denoising": sq([r_noisy[i] - h[i] for i in range(2)]),
+        "ldrl": -2 * sum(eps[i] * (r_noisy[i] - r_clean[i]) for i in range(2))
+                + sq([r_up[i] - r_clean[i] for i in range(2)]),
+        # drl at the top layer (no layers above): r = f(h + ε), so the point is the noisy one
+        "drl": sq([r_noisy[i] - r_clean[i] - eps[i] for i in range(2)]) / 0.5 ** 2,
+    }
+    gq = lambda y: np.tanh(np.asarray(y) @ Q.T)
+    recon = {"noisy": gq([f(noisy_in)]), "clean": gq([h_up]), "drl": gq([f(noisy_in)]),
+             "upper_noisy": gq([[h_up[0] + delta[0], h_up[1] + delta[1]]])}
     for name, value in expected.items():
-        loss, _ = FEEDBACK_OBJECTIVES[name](h, eps, recon)
+        loss, grads = FEEDBACK_OBJECTIVES[name].fn(np.array([h]), np.array([eps]), recon, sigma=0.5)
         assert loss.shape == (1,)
         assert abs(loss[0] - value) < 1e-12, (name, loss[0], value)
+        assert set(grads) == set(FEEDBACK_OBJECTIVES[name].points)
 
 
-@pytest.mark.parametrize("objective", ["dtp", "denoising"])
-def test_feedback_training_learns_the_inverse(objective):
-    """On a fixed tanh layer, training g_2 lowers its loss and its reconstruction error."""
+@pytest.mark.parametrize("name", ["dtp", "denoising", "ldrl", "drl"])
+def test_objective_gradients_match_finite_differences(name):
+    """feedback_grads (the objective's gradients chained through ψ and Q) against a numerical
+    derivative of the objective's loss with respect to Q and c."""
+    from bioprop.reference import ReferenceEngine
+    from conftest import small_model_spec, model_for
+
+    spec = small_model_spec(feedback=name)
+    engine = ReferenceEngine(model_for(spec), spec, 3)
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 6))
+    _, h = engine.model.forward_pass(x)
+    eps = engine.draw_noise(rng, 3)[0]
+
+    def loss_and_grads():
+        points = [None, None] + [{} for _ in range(2, engine.top + 1)]
+        for l in range(2, engine.top + 1):
+            for point in engine.objective.points:
+                upper = engine._point(point, l, h, eps)
+                points[l][point] = (upper, *engine.model.g(l, upper))
+        grads, losses = feedback_grads(engine.model, engine.objective, h, eps, points,
+                                       engine.top, 0.36)
+        return losses, grads
+
+    # Each layer's loss, differentiated with respect to its own pathway only: for drl the
+    # lower layers' points also pass through the g above, which that layer does not train.
+    _, grads = loss_and_grads()
+    for l in range(2, engine.top + 1):
+        for k, param in enumerate(engine.model.feedback[l].params):
+            idx = (0, 0)[: param.ndim]
+            saved = param[idx]
+            param[idx] = saved + 1e-6
+            up = loss_and_grads()[0][l]
+            param[idx] = saved - 1e-6
+            down = loss_and_grads()[0][l]
+            param[idx] = saved
+            numeric = (up - down) / 2e-6
+            assert abs(grads[l][k][idx] - numeric) < 1e-6 * max(1, abs(numeric)), (l, k, numeric)
+
+
+def _train_feedback(objective, steps=300):
     rng = np.random.default_rng(4)
     model = build_model(["x", "a", "b"], [8, 10, 12], ["tanh", "tanh"], rng)
     opt = make_optimizer("adam", model.feedback_params(), 0.01)
     data = rng.uniform(-1, 1, (256, 8))
     _, h = model.forward_pass(data)
-
-    def reconstruction_error():
-        return np.linalg.norm(model.g(2, h[2])[1] - h[1]) / np.linalg.norm(h[1])
-
-    before_error, losses = reconstruction_error(), []
-    for step in range(300):
+    obj = FEEDBACK_OBJECTIVES[objective]
+    before = (np.linalg.norm(model.g(2, h[2])[1] - h[1]) / np.linalg.norm(h[1]),
+              _angle(model.feedback[2].weight, model.forward[2].weight.T))
+    losses = []
+    for step in range(steps):
         batch = rng.integers(0, len(data), 32)
         hb = [None, h[1][batch], h[2][batch]]
-        noise = [None, 0.1 * rng.standard_normal((32, 10))]
-        _, up = model.f(2, hb[1] + noise[1])
-        u, recon = model.g(2, up)
-        grads, loss = feedback_grads(model, FEEDBACK_OBJECTIVES[objective], hb, noise,
-                                     [None, None, up], [None, None, u], [None, None, recon], 2)
+        noise = [None, 0.1 * rng.standard_normal((32, 10)), 0.1 * rng.standard_normal((32, 12))]
+        inputs = {"noisy": model.f(2, hb[1] + noise[1])[1], "clean": hb[2],
+                  "upper_noisy": hb[2] + noise[2], "drl": model.f(2, hb[1] + noise[1])[1]}
+        points = [None, None, {p: (inputs[p], *model.g(2, inputs[p])) for p in obj.points}]
+        grads, loss = feedback_grads(model, obj, hb, noise, points, 2, 0.1)
         opt.step([g for pair in grads[2:] for g in pair])
         losses.append(loss[2])
+    after = (np.linalg.norm(model.g(2, h[2])[1] - h[1]) / np.linalg.norm(h[1]),
+             _angle(model.feedback[2].weight, model.forward[2].weight.T))
+    return losses, before, after
+
+
+def _angle(u, v):
+    return np.degrees(np.arccos(np.sum(u * v) / (np.linalg.norm(u) * np.linalg.norm(v))))
+
+
+@pytest.mark.parametrize("objective", ["dtp", "denoising", "drl"])
+def test_feedback_training_learns_the_inverse(objective):
+    """On a fixed tanh layer, training g_2 lowers its loss and its reconstruction error."""
+    losses, before, after = _train_feedback(objective)
     assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
-    assert reconstruction_error() < 0.5 * before_error
+    assert after[0] < 0.5 * before[0], (before, after)
+
+
+def test_ldrl_learns_the_transpose():
+    """L-DRL's optimum is J_g = J_fᵀ (Ernoult 2022): its loss falls and Q turns towards Wᵀ."""
+    losses, before, after = _train_feedback("ldrl")
+    assert np.mean(losses[-20:]) < np.mean(losses[:20]) - 0.01
+    assert after[1] < before[1] - 30, (before, after)
 
 
 def test_bp_update_descends_the_loss():

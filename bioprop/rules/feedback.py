@@ -1,42 +1,106 @@
-"""Feedback objectives: the layer-local auto-encoder losses that train g_l.
+"""Feedback objectives: the auto-encoder losses that train each feedback pathway g_l.
 
-Each objective takes the lower layer's clean forward activity h_{l-1}, the noise
-ε injected into it, and the reconstruction g_l(f_l(h_{l-1} + ε)) that the
-feedback pathway produced; it returns the per-sample loss and the gradient of
-that loss with respect to the reconstruction. The chain rule through ψ and Q_l
-is the pathway's business (:func:`bioprop.pathways.dense_grads`), so each
-objective exists only here.
+An objective evaluates g_l at one or more named **points**, each an input to the
+feedback pathway (an activity of layer l):
 
-===============  ==========================================  ============
-name             loss per sample                             source
-===============  ==========================================  ============
-``dtp``          ½‖g_l(f_l(h+ε)) − (h+ε)‖²  (noise-preserving)  Lee 2015, eq. 14
-``denoising``    ½‖g_l(f_l(h+ε)) − h‖²                        Bengio 2014
-===============  ==========================================  ============
+=================  ==========================================================
+point              input to g_l
+=================  ==========================================================
+``noisy``          f_l(h_{l-1} + ε), the layer's response to noise below it
+``clean``          h_l, the forward activity
+``upper_noisy``    h_l + δ, with δ the noise injected into layer l itself
+``drl``            the DTP reconstruction at layer l of f(h_{l-1} + ε) sent up to
+                   the top and back down through the feedback layers above
+=================  ==========================================================
+
+Its function takes the clean lower activity h_{l-1}, the noise ε (and δ) and the
+reconstructions g_l(point), and returns the per-sample loss and the gradient of
+the loss with respect to each reconstruction. The chain rule through ψ and Q_l
+is the pathway's (:func:`bioprop.rules.updates.feedback_grads`), so every
+objective is written once, here. The registry is :data:`FEEDBACK_OBJECTIVES`.
+
+=============  =============================================================  ================
+name           loss per sample                                                source
+=============  =============================================================  ================
+``dtp``        ‖g(f(h+ε)) − (h+ε)‖²  (noise-preserving)                        Lee 2015, eq. 14
+``denoising``  ‖g(f(h+ε)) − h‖²                                                 Bengio 2014
+``ldrl``       −2⟨ε, g(f(h+ε)) − g(h_l)⟩ + ‖g(h_l+δ) − g(h_l)‖²                  Ernoult 2022
+``drl``        ‖h + g(r) − g(h_l) − (h+ε)‖² / σ², r the ``drl`` point          Meulemans 2020
+=============  =============================================================  ================
+
+``drl`` is not local: its point r needs the forward pathway from layer l−1 to the
+top and the feedback pathways of every layer above l. The others need only the
+activity of layers l−1 and l.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 
-__all__ = ["dtp_objective", "denoising_objective", "FEEDBACK_OBJECTIVES", "sample_noise"]
+__all__ = ["FeedbackObjective", "FEEDBACK_OBJECTIVES", "sample_noise"]
 
 
-def _half_squared(recon, target):
-    diff = recon - target
-    return 0.5 * (diff ** 2).sum(axis=1), diff
+def _squared(diff):
+    return (diff ** 2).sum(axis=1), 2.0 * diff
 
 
-def dtp_objective(h_lower, noise, recon):
+def dtp_objective(h_lower, noise, recon, **_):
     """Noise-preserving reconstruction: g∘f must return the noisy point itself."""
-    return _half_squared(recon, h_lower + noise)
+    loss, grad = _squared(recon["noisy"] - (h_lower + noise))
+    return loss, {"noisy": grad}
 
 
-def denoising_objective(h_lower, noise, recon):
+def denoising_objective(h_lower, noise, recon, **_):
     """Denoising reconstruction: g∘f must return the clean point."""
-    return _half_squared(recon, h_lower)
+    loss, grad = _squared(recon["noisy"] - h_lower)
+    return loss, {"noisy": grad}
 
 
-FEEDBACK_OBJECTIVES = {"dtp": dtp_objective, "denoising": denoising_objective}
+def ldrl_objective(h_lower, noise, recon, **_):
+    """Local difference reconstruction (Ernoult et al. 2022, eq. 9).
+
+    The first term aligns the feedback Jacobian with the forward one (its expectation
+    over ε is −2σ² tr(J_g J_f)); the second keeps the feedback Jacobian small.
+    """
+    change = recon["noisy"] - recon["clean"]
+    spread = recon["upper_noisy"] - recon["clean"]
+    loss = -2.0 * (noise * change).sum(axis=1) + (spread ** 2).sum(axis=1)
+    return loss, {"noisy": -2.0 * noise, "clean": 2.0 * noise - 2.0 * spread,
+                  "upper_noisy": 2.0 * spread}
+
+
+def drl_objective(h_lower, noise, recon, *, sigma, **_):
+    """Difference reconstruction (Meulemans et al. 2020, DTPDRL): non-local, see module."""
+    diff = (recon["drl"] - recon["clean"]) - noise
+    loss, grad = _squared(diff)
+    scale = 1.0 / sigma ** 2
+    return scale * loss, {"drl": scale * grad, "clean": -scale * grad}
+
+
+@dataclass(frozen=True)
+class FeedbackObjective:
+    """A feedback objective: its function and the points where it evaluates g_l."""
+
+    name: str
+    fn: Callable
+    points: tuple
+    source: str
+    #: does it need noise δ injected into layer l itself (as well as ε in layer l−1)?
+    needs_upper_noise: bool = False
+    #: does it use only the activity of layers l−1 and l?
+    local: bool = True
+
+
+FEEDBACK_OBJECTIVES = {o.name: o for o in (
+    FeedbackObjective("dtp", dtp_objective, ("noisy",), "Lee et al. 2015"),
+    FeedbackObjective("denoising", denoising_objective, ("noisy",), "Bengio 2014"),
+    FeedbackObjective("ldrl", ldrl_objective, ("noisy", "clean", "upper_noisy"),
+                      "Ernoult et al. 2022", needs_upper_noise=True),
+    FeedbackObjective("drl", drl_objective, ("drl", "clean"), "Meulemans et al. 2020",
+                      local=False),
+)}
 
 
 def sample_noise(rng: np.random.Generator, batch: int, sizes, sigma: float, dtype=np.float64):

@@ -139,24 +139,32 @@ def forward_grads(model, a, h, targets, t):
     return grads
 
 
-def feedback_grads(model, objective, h, noise, upper, u, recon, t):
+def feedback_grads(model, objective, h, noise, points, t, sigma: float):
     """Feedback gradients [gQ_l, gc_l] for l = 2..t, and the per-layer mean losses.
 
     Parameters
     ----------
+    objective : FeedbackObjective
     h : list of arrays
-        Clean forward rates, h[l-1] the point that was perturbed.
+        Clean forward rates.
     noise : list of arrays
-        noise[l-1] is the ε injected into layer l−1.
-    upper : list of arrays
-        upper[l] = f_l(h_{l-1} + ε), the input the feedback projection saw.
-    u, recon : lists of arrays
-        u[l] = Q_l upper[l] + c_l and recon[l] = ψ_{l-1}(u[l]).
+        noise[l] is the noise injected into layer l.
+    points : list of dicts
+        points[l][name] = (input, u, recon): the input the feedback projection of
+        layer l saw at that point, its pre-activation u = Q_l input + c_l and the
+        reconstruction ψ_{l-1}(u).
+    sigma : float
+        The noise's standard deviation (``drl`` divides by σ²).
     """
     grads, losses = [None, None], [None, None]
     for l in range(2, t + 1):
-        loss, grad_recon = objective(h[l - 1], noise[l - 1], recon[l])
-        delta = grad_recon * model.activations[l - 1].derivative(u[l])
-        grads.append(dense_grads(delta, upper[l]))
+        recon = {name: point[2] for name, point in points[l].items()}
+        loss, grad_recon = objective.fn(h[l - 1], noise[l - 1], recon, sigma=sigma)
+        total = None
+        for name, grad in grad_recon.items():
+            upper, u, _ = points[l][name]
+            pair = dense_grads(grad * model.activations[l - 1].derivative(u), upper)
+            total = pair if total is None else [a + b for a, b in zip(total, pair)]
+        grads.append(total)
         losses.append(float(loss.mean()))
     return grads, losses
