@@ -172,6 +172,8 @@ class EngineSpec:
 class RecordSpec:
     #: run file; ``{model}`` and ``{seed}`` are filled in
     path: str = "runs/{model}-seed{seed}.h5"
+    #: training samples in the fixed probe batch of the per-layer diagnostics (0: none)
+    probe_size: int = 64
 
 
 @dataclass(frozen=True)
@@ -343,6 +345,8 @@ def _validate_model(spec: ModelSpec):
 def _validate_protocol(spec: ProtocolSpec):
     src = spec.source
     _check_choices(_flatten(spec), src)
+    if spec.record.probe_size < 0:
+        _fail(src, "record.probe_size", f"must be ≥ 0, got {spec.record.probe_size}")
     for key in ("epochs", "batch_size"):
         if getattr(spec.training, key) < 1:
             _fail(src, f"training.{key}", f"must be positive, got {getattr(spec.training, key)}")

@@ -127,8 +127,10 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
                            seed=training.seed, engine=engine.name,
                            codegen_target=protocol.engine.codegen if engine.name == "brian2" else "")
         with RunRecorder(path, attrs, force=force) as recorder:
-            _declare(recorder, data.task)
-            history, wall = _train(engine, data, training, train_rng, recorder, progress, path)
+            _declare(recorder, data.task, engine)
+            probe = _probe(data, protocol.record.probe_size)
+            history, wall = _train(engine, data, training, train_rng, recorder, progress, path,
+                                   probe)
             recorder.set_attrs(status="complete")
     final = history[-1]
     n_seen = sum(h["n_samples"] for h in history)
@@ -149,7 +151,12 @@ def _free_path(path: Path) -> Path:
     return candidate
 
 
-def _declare(recorder, task):
+def _probe(data, size):
+    """The fixed probe batch of the diagnostics: the first `size` training samples."""
+    return (data.x_train[:size], data.y_train[:size]) if size else None
+
+
+def _declare(recorder, task, engine):
     train = {"loss": {"units": "1", "long_name": "mean training loss"},
              "wall_time": {"units": "s", "long_name": "wall-clock time of the epoch"},
              "samples_per_second": {"units": "1/s", "long_name": "training throughput"}}
@@ -159,18 +166,34 @@ def _declare(recorder, task):
         evaluation["accuracy"] = {"units": "1", "long_name": "test accuracy"}
     recorder.declare("train", train, dims=("epoch",))
     recorder.declare("eval", evaluation, dims=("epoch",))
+    from .analysis import DIAGNOSTICS
+
+    layers = engine.model.names[1:]
+    recorder.declare("metrics", {name: {"units": units, "long_name": long_name}
+                                 for name, (units, long_name) in DIAGNOSTICS.items()},
+                     dims=("epoch", "layer"), coords={"layer": layers})
+    if engine.rule.target == "iterative":
+        recorder.declare("iterative", {"residual": {
+            "units": "1", "long_name": "‖f_{l+1}(x^k) − ĥ_{l+1}‖ of layer l's k-th iterate"}},
+            dims=("epoch", "layer", "iteration"),
+            coords={"layer": layers, "iteration": np.arange(engine.rule.iterations + 1)})
 
 
-def _train(engine, data, training, rng, recorder, show_progress, path):
+def _train(engine, data, training, rng, recorder, show_progress, path, probe):
     """Train every epoch; returns the per-epoch rows and the summed training time."""
     from tqdm.auto import tqdm
 
     n = (len(data.x_train) // training.batch_size) * training.batch_size
     history = []
-    bar = tqdm(total=training.epochs * n, unit="sample", disable=not show_progress,
+    pretrain = engine.rule.feedback_pretrain_epochs if engine.trains_feedback else 0
+    bar = tqdm(total=(pretrain + training.epochs) * n, unit="sample", disable=not show_progress,
                desc=f"{engine.name} {data.name}")
     # Overflow on the way to divergence is expected; it is reported once, below.
     with bar, np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(pretrain):  # the feedback pathway alone, before forward learning
+            engine.train_epoch(data.x_train, data.y_train, rng, progress=bar.update,
+                               learn_forward=False)
+        _diagnose(engine, probe, recorder, 0)
         for epoch in range(1, training.epochs + 1):
             row = _epoch(engine, data, rng, bar, epoch, n)
             if not _finite(engine, row):
@@ -180,6 +203,7 @@ def _train(engine, data, training, rng, recorder, show_progress, path):
                     f"{epoch - 1} finished epoch(s) are in {path}. Try a smaller learning rate "
                     f"(optimizer.forward.lr, optimizer.feedback.lr) or rule.target_step.")
             _record(recorder, row)
+            row["diagnostics_time"] = _diagnose(engine, probe, recorder, epoch)
             history.append(row)
     return history, sum(row["wall_time"] for row in history)
 
@@ -196,6 +220,22 @@ def _epoch(engine, data, rng, bar, epoch, n):
     if "accuracy" in test:
         row.update(accuracy=metrics["accuracy"], test_accuracy=test["accuracy"])
     return row
+
+
+def _diagnose(engine, probe, recorder, epoch) -> float:
+    """Per-layer diagnostics on the probe batch, appended at `epoch` (0: before training)."""
+    from .analysis import layer_diagnostics
+
+    if probe is None:
+        return 0.0
+    start = time.perf_counter()
+    values = layer_diagnostics(engine, *probe)
+    residuals = values.pop("residuals", None)
+    recorder.append("metrics", epoch, values)
+    if residuals is not None:
+        recorder.append("iterative", epoch, {"residual": residuals})
+    recorder.flush()
+    return time.perf_counter() - start
 
 
 def _record(recorder, row):

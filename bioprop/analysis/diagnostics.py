@@ -1,0 +1,86 @@
+"""Per-layer diagnostics of a learning rule, computed on a fixed probe batch.
+
+:func:`layer_diagnostics` evaluates the model's current weights with the algebraic
+maps (the reference's, which the Brian2 engine reproduces) and returns one value
+per layer l = 1..L for each quantity of ALGORITHMS.md, "Metrics the field uses".
+The value at layer l describes the layer's own change, and the pathway pair
+(W_l, Q_l) that ends there; NaN where a quantity does not apply.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..rules import (TARGET_RULES, bp_grads, forward_grads, propagate_targets, teach)
+from ..rules.baselines import backprop_deltas
+from .metrics import angle, lipschitz_estimate, reconstruction_error, relative_distance
+
+__all__ = ["layer_diagnostics", "DIAGNOSTICS"]
+
+#: name → (units, long name) of every per-layer diagnostic
+DIAGNOSTICS = {
+    "angle_to_bp": ("degree", "angle between the rule's weight update and BP's"),
+    "activity_angle_to_bp": ("degree", "angle between ĥ_l − h_l and −∂ℒ/∂h_l"),
+    "angle_to_gn": ("degree", "angle between ĥ_l − h_l and the damped Gauss–Newton change"),
+    "reconstruction_error": ("1", "‖g_l(f_l(h_{l-1})) − h_{l-1}‖ / ‖h_{l-1}‖"),
+    "lipschitz": ("1", "estimate of Lip(g_l∘f_l − I) from pairs of points"),
+    "angle_w_q": ("degree", "angle between W_lᵀ and Q_l"),
+    "distance_w_q": ("1", "‖W_lᵀ − Q_l‖ / ‖W_lᵀ‖"),
+}
+
+
+def layer_diagnostics(learner, x, y, *, pair_noise: float = 0.1, seed: int = 0) -> dict:
+    """Every diagnostic for one probe batch, without changing the model.
+
+    Parameters
+    ----------
+    learner : Learner
+        Supplies the model, the rule and its options.
+    x, y : arrays
+        The probe batch.
+    pair_noise : float
+        Distance of the paired points for the Lipschitz estimate.
+
+    Returns
+    -------
+    dict
+        name → array of shape (L,), plus ``"residuals"`` (shape (L, K + 1)) for
+        the ``iterative`` rule.
+    """
+    model, rule, t = learner.model, learner.rule, learner.top
+    L = model.n_layers
+    out = {name: np.full(L, np.nan) for name in DIAGNOSTICS}
+    y_target = learner.targets_of(y)
+    a, h = model.forward_pass(x.astype(learner.dtype, copy=False))
+    teaching = teach(model, learner.loss_fn, y_target, a, h, rule.top, rule.target_step)
+    targets, residuals = propagate_targets(model, learner.target_rule, a, h, teaching.target, t,
+                                           iterations=rule.iterations, damping=rule.damping,
+                                           layer_norm=rule.layer_norm)
+    gn_targets, _ = propagate_targets(model, TARGET_RULES["gn"], a, h, teaching.target, t,
+                                      damping=rule.damping)
+    updates = forward_grads(model, a, h, targets, t)
+    if teaching.output_grads is not None:
+        updates.append(teaching.output_grads)
+    exact, _, _, _ = bp_grads(model, learner.loss_fn, x, y_target)
+    _, dloss = learner.loss_fn(h[L], y_target)
+    deltas = backprop_deltas(model, a, h, dloss)
+    for l in range(1, L + 1):
+        out["angle_to_bp"][l - 1] = angle(updates[l][0], exact[l][0])
+        if l <= t:
+            dloss_dh = deltas[l + 1] @ model.forward[l + 1].weight if l < L else dloss
+            out["activity_angle_to_bp"][l - 1] = angle(targets[l] - h[l], -dloss_dh)
+        if l < t:
+            out["angle_to_gn"][l - 1] = angle(targets[l] - h[l], gn_targets[l] - h[l])
+        if 2 <= l <= L:
+            W, Q = model.forward[l].weight, model.feedback[l].weight
+            out["angle_w_q"][l - 1] = angle(W.T, Q)
+            out["distance_w_q"][l - 1] = relative_distance(Q, W.T)
+            G = lambda v, l=l: model.g(l, model.f(l, v)[1])[1]
+            out["reconstruction_error"][l - 1] = reconstruction_error(h[l - 1], G(h[l - 1]))
+            rng = np.random.default_rng(seed + l)
+            pairs = h[l - 1] + pair_noise * rng.standard_normal(h[l - 1].shape)
+            out["lipschitz"][l - 1] = lipschitz_estimate(G, h[l - 1], pairs)
+    if rule.target == "iterative":
+        out["residuals"] = np.full((L, rule.iterations + 1), np.nan)
+        for l in range(1, t):
+            out["residuals"][l - 1] = residuals[l]
+    return out
