@@ -48,7 +48,8 @@ import numpy as np
 from .learner import BatchTrace, Learner, batches
 from .pathways import dense_operation
 from .populations import apical_dendrite, clamped_input, rate_soma
-from .rules import DifferenceContext, forward_grads, teach
+from .rules import TARGET_RULES, DifferenceContext, forward_grads, teach
+from .rules.updates import normalised_change
 from .spec import parse_duration
 
 __all__ = ["Brian2Engine", "trial_phases"]
@@ -58,18 +59,32 @@ __all__ = ["Brian2Engine", "trial_phases"]
 class Phase:
     name: str
     steps: int
+    #: the layer a sub-phase is about (``clamp``, ``predict``, ``influence``)
+    layer: int | None = None
 
 
 def trial_phases(phases_spec, dt, *, schedule: str, trains_feedback: bool,
                  feedback_iterations: int = 1, learn_forward: bool = True,
-                 settle_each_iteration: bool = False) -> list[Phase]:
+                 settle_each_iteration: bool = False, iterations: int = 0,
+                 layer_norm: bool = False, top: int = 0) -> list[Phase]:
     """The phases of one training trial, each as a whole number of time steps.
 
     `settle_each_iteration` puts a ``settle`` phase before every feedback iteration,
-    for objectives that need g_l(h_l) at the current feedback weights.
+    for objectives that need g_l(h_l) at the current feedback weights. With
+    `iterations` K > 0 (the ``iterative`` rule) the target phase becomes, for each
+    layer m = t−1..1, a ``clamp`` sub-phase and K ``predict`` sub-phases; with
+    `layer_norm`, an ``influence`` sub-phase per layer follows the targets.
     """
-    def phase(name, key):
-        return Phase(name, max(1, int(round(float(parse_duration(getattr(phases_spec, key)) / dt)))))
+    def phase(name, key, layer=None):
+        steps = max(1, int(round(float(parse_duration(getattr(phases_spec, key)) / dt))))
+        return Phase(name, steps, layer)
+
+    targets = [phase("target", "target")]
+    if iterations:
+        targets = [p for m in range(top - 1, 0, -1)
+                   for p in [phase("clamp", "target", m)] + [phase("predict", "target", m)] * iterations]
+    if layer_norm:
+        targets += [phase("influence", "forward", l) for l in range(1, top)]
 
     names = (["settle"] if settle_each_iteration else []) + ["noise_a", "noise_b"]
     feedback = [phase(n, "feedback") for n in names] * feedback_iterations
@@ -78,9 +93,8 @@ def trial_phases(phases_spec, dt, *, schedule: str, trains_feedback: bool,
     if not learn_forward:
         return [phase("forward", "forward"), *feedback]
     if schedule == "parallel" or not feedback:
-        return [phase("forward", "forward"), phase("target", "target"), *feedback]
-    return [phase("forward", "forward"), *feedback, phase("settle", "feedback"),
-            phase("target", "target")]
+        return [phase("forward", "forward"), *targets, *feedback]
+    return [phase("forward", "forward"), *feedback, phase("settle", "feedback"), *targets]
 
 
 class _Layer:
@@ -135,13 +149,11 @@ class Brian2Engine(Learner):
 
     def __init__(self, model, spec, protocol, batch_size: int):
         super().__init__(model, spec, batch_size)
-        for key, unsupported in (("iterations", self.rule.iterations > 1),
-                                 ("layer_norm", self.rule.layer_norm),
-                                 ("feedback", not self.objective.local)):
-            if unsupported:
-                raise ValueError(f"{spec.source}: rule.{key} = {getattr(self.rule, key)} runs in "
-                                 "the reference engine only so far; set engine.name = "
-                                 "\"reference\" (or --set engine.name=reference)")
+        if not self.objective.local:
+            raise ValueError(f"{spec.source}: rule.feedback = {self.rule.feedback!r} is not local "
+                             "(it needs the pathways of every layer above) and runs in the "
+                             "reference engine only; set engine.name = \"reference\" "
+                             "(or --set engine.name=reference)")
         import brian2
 
         # Divergence is detected (and reported once) by the training loop.
@@ -151,7 +163,9 @@ class Brian2Engine(Learner):
         self.dt = parse_duration(protocol.phases.dt)
         options = dict(schedule=self.rule.schedule, trains_feedback=self.trains_feedback,
                        feedback_iterations=self.rule.feedback_iterations,
-                       settle_each_iteration="clean" in self.objective.points)
+                       settle_each_iteration="clean" in self.objective.points,
+                       iterations=self.rule.iterations if self.rule.target == "iterative" else 0,
+                       layer_norm=self.rule.layer_norm, top=self.top)
         self.train_phases = trial_phases(protocol.phases, self.dt, **options)
         self.pretrain_phases = trial_phases(protocol.phases, self.dt, learn_forward=False, **options)
         self.eval_phases = self.train_phases[:1]
@@ -186,6 +200,8 @@ class Brian2Engine(Learner):
         self.layers = layers
         self.phase = None
         self._noisy: set[int] = set()
+        self._live: set[int] = set()  # somas that integrate their input in this phase
+        self._listening: set[int] = set()  # dendrites that integrate their feedback
         self._tick = 0  # time steps ever simulated: never reset, so caches never go stale
 
         ops = [b2.NetworkOperation(self._on_step_start, clock=self.clock, when="start",
@@ -216,23 +232,10 @@ class Brian2Engine(Learner):
         gc.freeze()
 
     def _gate_forward(self, l):
-        # During noise phases only the layers above a noisy layer integrate; all
-        # other somas (and every soma in the target phase) hold their forward state.
-        def active():
-            p = self.phase
-            return p == "forward" or (p in ("noise_a", "noise_b") and (l - 1) in self._noisy)
-        return active
+        return lambda: l in self._live
 
     def _gate_feedback(self, l):
-        # The dendrite of layer l integrates g_{l+1} when layer l is noisy (the noisy
-        # point) and, for objectives that use it, when layer l+1 is (h_{l+1} + δ).
-        upper_noise = self.objective.needs_upper_noise
-
-        def active():
-            p = self.phase
-            return (p in ("forward", "settle", "target") or l in self._noisy
-                    or (upper_noise and (l + 1) in self._noisy))
-        return active
+        return lambda: l in self._listening
 
     def _nudge_operation(self, l):
         layer, rule = self.layers[l], self.target_rule
@@ -261,12 +264,13 @@ class Brian2Engine(Learner):
 
     # --------------------------------------------------------------- running
     def _schedule(self, phases):
-        names, starts, ends = [], set(), set()
+        """The phase of every step of a trial, and the steps where phases start and end."""
+        steps, starts, ends = [], set(), set()
         for phase in phases:
-            starts.add(len(names))
-            names.extend([phase.name] * phase.steps)
-            ends.add(len(names) - 1)
-        return names, starts, ends
+            starts.add(len(steps))
+            steps.extend([phase] * phase.steps)
+            ends.add(len(steps) - 1)
+        return steps, starts, ends
 
     def _run(self, x, y, phases, train: bool, rng, progress, learn_forward=True):
         """Simulate len(x) / B trials with one Network.run."""
@@ -316,6 +320,7 @@ class Brian2Engine(Learner):
         if self._train:
             self._ytarget = self.targets_of(self._y[rows])
             self._noises, self._iteration = self.draw_noise(self._rng, B), 0
+            self._normalised = [None] * (self.top + 1)
             self._trace = BatchTrace(a=[None], h=[self._x[rows]],
                                      noise=self._noises[-1] if self._noises else [],
                                      points=[None, None] + [{} for _ in range(2, self.top + 1)])
@@ -326,8 +331,29 @@ class Brian2Engine(Learner):
         layer.I_ff[...] = self._a[l]
         layer.held = self._h[l]
 
-    def _begin_phase(self, name):
-        t = self.top
+    def _roles(self, phase):
+        """Which somas integrate (live) and which dendrites listen in `phase`."""
+        L, t, m = self.model.n_layers, self.top, phase.layer
+        match phase.name:
+            case "forward":
+                return set(range(1, L + 1)), set(range(1, t))
+            case "noise_a" | "noise_b":
+                # a layer above a noisy one integrates f(h + ε); the noisy layer's dendrite
+                # listens, and so does the one below it when the objective uses h_l + δ
+                upper = {l - 1 for l in self._noisy} if self.objective.needs_upper_noise else set()
+                return {l + 1 for l in self._noisy}, self._noisy | upper
+            case "settle" | "target":
+                return set(), set(range(1, t))
+            case "clamp":
+                return set(), {m}
+            case "predict":
+                return {m + 1}, {m}
+            case "influence":
+                return set(range(m + 1, L + 1)), set()
+        raise ValueError(f"unknown phase {phase.name!r}")
+
+    def _begin_phase(self, phase):
+        t, name = self.top, phase.name
         if name == "noise_a" and "clean" in self.objective.points:
             # The network still holds the settled state of the phase before: g_l(h_l)
             # at the feedback weights this iteration starts from.
@@ -338,22 +364,30 @@ class Brian2Engine(Learner):
         if name in ("noise_a", "noise_b"):
             parity = 1 if name == "noise_a" else 0
             self._noisy = {l for l in self.noisy_layers() if l % 2 == parity}
+        self._live, self._listening = self._roles(phase)
         for l in range(1, self.model.n_layers + 1):
-            layer = self.layers[l]
-            layer.I_nudge[...] = 0.0
-            # A soma integrates its input only in the forward phase, or when the layer
-            # below it is noisy; otherwise it is held at its forward state.
-            if name == "forward" or (l - 1) in self._noisy:
-                layer.held = None
-            else:
+            self.layers[l].I_nudge[...] = 0.0
+            if l in self._live:
+                self.layers[l].held = None
+            else:  # a soma that does not integrate is held at its forward state
                 self._hold_forward_state(l)
         for l in self._noisy:
             self.layers[l].I_nudge[...] = self._noises[self._iteration][l]
         if name == "target":
-            self.layers[t].I_nudge[...] = self._teaching.target - self._h[t]
+            self._nudge_to(t, self._teaching.target)
+        elif name == "clamp":  # layer m+1 fires its target; m's dendrite settles on g(ĥ)
+            self._nudge_to(phase.layer + 1, self._targets[phase.layer + 1])
+        elif name == "predict":  # layer m fires x^k; m+1 integrates it: g(f(x^k))
+            self._nudge_to(phase.layer, self._iterate)
+        elif name == "influence":  # layer l fires ĥ_l; the layers above carry it to the top
+            self._nudge_to(phase.layer, self._trace.targets[phase.layer])
 
-    def _end_phase(self, name):
-        layers, t, L = self.layers, self.top, self.model.n_layers
+    def _nudge_to(self, l, rate):
+        """Nudge held layer l so that it fires `rate`."""
+        np.subtract(rate, self._h[l], out=self.layers[l].I_nudge)
+
+    def _end_phase(self, phase):
+        layers, t, L, name = self.layers, self.top, self.model.n_layers, phase.name
         if name == "forward":
             rows = self._rows()
             self._a = [None] + [layers[l].v.copy() for l in range(1, L + 1)]
@@ -362,6 +396,9 @@ class Brian2Engine(Learner):
             if self._train:
                 self._teaching = teach(self.model, self.loss_fn, self._ytarget, self._a, self._h,
                                        self.rule.top, self.rule.target_step)
+                self._targets = [None] * t + [self._teaching.target]
+                self._trace.targets = list(self._targets)
+                self._trace.residuals = [None] * (t + 1)
         if name in ("forward", "settle") and self._train and self.trains_feedback:
             self._g_forward = [None] + [layers[l].g().copy() for l in range(1, t)]
         if name in ("noise_a", "noise_b"):
@@ -374,6 +411,28 @@ class Brian2Engine(Learner):
                 self._feedback_update()
         if name == "target":
             self._trace.targets = [None] + [layers[l].read_rate().copy() for l in range(1, t + 1)]
+        if name == "clamp":
+            m = phase.layer
+            self._g_hat, self._iterate = layers[m].g().copy(), self._h[m]
+            self._trace.residuals[m] = []
+        if name == "predict":
+            self._iterate_once(phase.layer)
+        if name == "influence":
+            l = phase.layer
+            change = normalised_change(self._trace.targets[l] - self._h[l],
+                                       layers[t].read_rate(), self._h[t])
+            self._normalised[l] = self._h[l] + change
+            if l == t - 1:
+                self._trace.targets[1:t] = self._normalised[1:t]
+
+    def _iterate_once(self, m):
+        """x^{k+1} = x^k + g(ĥ_{m+1}) − g(f(x^k)), from the settled dendrite (Bengio 2020)."""
+        upper = self.layers[m + 1].read_rate()
+        self._trace.residuals[m].append(np.linalg.norm(upper - self._targets[m + 1]))
+        self._iterate, _ = TARGET_RULES["dtp"].fn(self._iterate, self._g_hat, self.layers[m].g())
+        if len(self._trace.residuals[m]) == self.rule.iterations:
+            self._targets[m] = self._trace.targets[m] = self._iterate
+            self._trace.residuals[m] = np.array(self._trace.residuals[m])
 
     def _latch_point(self, name, l):
         """Record g_l's input, the dendrite of layer l−1 and its reconstruction, as they are."""

@@ -17,8 +17,9 @@ CASES = [("alternating", "output"), ("parallel", "output"), ("alternating", "pen
          ("parallel", "penultimate")]
 
 
-def _both(schedule, top, protocol, target="dtp", feedback="dtp"):
-    spec = small_model_spec(schedule=schedule, top=top, target=target, feedback=feedback)
+def _both(schedule, top, protocol, target="dtp", feedback="dtp", **options):
+    spec = small_model_spec(schedule=schedule, top=top, target=target, feedback=feedback,
+                            **options)
     model = model_for(spec)
     ref = ReferenceEngine(model.copy(), spec, 4)
     eng = Brian2Engine(model.copy(), spec, protocol, 4)
@@ -115,13 +116,36 @@ def test_predict_matches_reference_with_padding():
     assert_close(eng.predict(x), ReferenceEngine(model, spec, 4).predict(x), 1e-6, "h_L")
 
 
-@pytest.mark.parametrize("rule", [{"target": "iterative", "iterations": 3},
-                                  {"target": "dtp", "layer_norm": True},
-                                  {"target": "dtp", "feedback": "drl"}])
-def test_reference_only_options_are_refused_by_brian2_engine(rule):
-    spec = small_model_spec(**rule)
-    with pytest.raises(ValueError, match="reference engine only"):
+def test_non_local_objective_is_refused_by_brian2_engine():
+    spec = small_model_spec(feedback="drl")
+    with pytest.raises(ValueError, match="'drl' is not local.*reference engine only"):
         Brian2Engine(model_for(spec), spec, phases(), 4)
+
+
+RULE_OPTIONS = [{"target": "iterative", "iterations": 1}, {"target": "iterative", "iterations": 3},
+                {"target": "dtp", "layer_norm": True}, {"target": "bp", "layer_norm": True},
+                {"target": "iterative", "iterations": 2, "layer_norm": True}]
+
+
+@pytest.mark.parametrize("options", RULE_OPTIONS)
+@pytest.mark.parametrize("schedule", ["alternating", "parallel"])
+def test_iterative_and_layer_norm_one_step_exact(options, schedule):
+    ref, eng, tr, te = _both(schedule, "output", phases(), **options)
+    _compare(ref, eng, tr, te, rtol=1e-10)
+
+
+@pytest.mark.parametrize("options", RULE_OPTIONS[1:3])
+def test_iterative_and_layer_norm_continuous_time(options):
+    ref, eng, tr, te = _both("alternating", "output", phases(dt="0.5 ms", length="200 ms"),
+                             **options)
+    _compare(ref, eng, tr, te, rtol=1e-3)
+
+
+def test_iterative_with_one_step_is_dtp_in_the_engine():
+    _, _, _, dtp = _both("alternating", "output", phases(), target="dtp")
+    _, _, _, it = _both("alternating", "output", phases(), target="iterative", iterations=1)
+    for l in range(1, 5):
+        assert_close(it.targets[l], dtp.targets[l], 1e-12, f"targets[{l}]")
 
 
 def test_cython_target_matches_numpy_target():

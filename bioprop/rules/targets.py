@@ -85,7 +85,7 @@ def iterative_target(h_lower, g_target, g_forward, *, f, g, target_upper, iterat
     f_x = f(x)
     residuals = [np.linalg.norm(f_x - target_upper)]
     for _ in range(iterations):
-        x = x + (g_target - g(f_x))
+        x, _ = dtp_target(x, g_target, g(f_x))  # each step is a DTP step from x^k
         f_x = f(x)
         residuals.append(np.linalg.norm(f_x - target_upper))
     return x, np.array(residuals)

@@ -22,7 +22,7 @@ from ..pathways import dense_grads
 from .targets import DifferenceContext, top_target
 
 __all__ = ["top_layer", "Teaching", "teach", "propagate_targets", "normalise_layers",
-           "forward_grads", "feedback_grads"]
+           "normalised_change", "forward_grads", "feedback_grads"]
 
 
 def top_layer(n_layers: int, top: str) -> int:
@@ -116,14 +116,18 @@ def normalise_layers(model, h, targets, t):
     """
     out = list(targets)
     for l in range(1, t):
-        delta = targets[l] - h[l]
         moved = targets[l]
         for k in range(l + 1, t + 1):
             moved = model.f(k, moved)[1]
-        norm = np.linalg.norm(delta, axis=1, keepdims=True)
-        influence = np.linalg.norm(moved - h[t], axis=1, keepdims=True) / np.where(norm > 0, norm, 1)
-        out[l] = h[l] + influence ** 2 * delta
+        out[l] = h[l] + normalised_change(targets[l] - h[l], moved, h[t])
     return out
+
+
+def normalised_change(delta, moved_top, h_top):
+    """s² Δ per sample, with s = ‖F(h_l + Δ) − h_t‖ / ‖Δ‖ and moved_top = F(h_l + Δ)."""
+    norm = np.linalg.norm(delta, axis=1, keepdims=True)
+    influence = np.linalg.norm(moved_top - h_top, axis=1, keepdims=True) / np.where(norm > 0, norm, 1)
+    return influence ** 2 * delta
 
 
 def forward_grads(model, a, h, targets, t):
