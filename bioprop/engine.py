@@ -27,6 +27,12 @@ The phases of one training trial (durations from the protocol's ``[phases]``):
     (bp, fa, dfa, gn) each dendrite integrates the rule's map of the nudges above
     and the nudge is the dendrite's potential. The rates settle top-down on ĥ_l.
 
+Sub-phases replace or extend these for some rules: ``clamp`` and ``predict`` (the
+``iterative`` rule, layer by layer), ``influence`` (layer normalisation: a layer
+fires its target and the layers above carry it to the top), ``drl_up`` and
+``drl_down`` (the ``drl`` objective: noisy activity sent to the top and its DTP
+difference sent back down, through every layer above: not local).
+
 Phase order: ``forward, (noise_a, noise_b) × n, settle, target`` for the
 ``alternating`` schedule, ``forward, target, (noise_a, noise_b) × n`` for
 ``parallel`` (targets from the feedback weights as they were at the start of the
@@ -41,7 +47,7 @@ step, which is the engine's fastest setting.
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -59,21 +65,28 @@ __all__ = ["Brian2Engine", "trial_phases"]
 class Phase:
     name: str
     steps: int
-    #: the layer a sub-phase is about (``clamp``, ``predict``, ``influence``)
+    #: the layer a sub-phase is about (``clamp``, ``predict``, ``influence``, ``drl_*``)
     layer: int | None = None
+    #: the feedback weights are updated when this phase ends
+    ends_iteration: bool = False
+    #: g_l(h_l) is recorded when this phase ends (the settle that opens an iteration)
+    opens_iteration: bool = False
 
 
 def trial_phases(phases_spec, dt, *, schedule: str, trains_feedback: bool,
                  feedback_iterations: int = 1, learn_forward: bool = True,
                  settle_each_iteration: bool = False, iterations: int = 0,
-                 layer_norm: bool = False, top: int = 0) -> list[Phase]:
+                 layer_norm: bool = False, top: int = 0, drl: bool = False,
+                 noise_phases: bool = True) -> list[Phase]:
     """The phases of one training trial, each as a whole number of time steps.
 
     `settle_each_iteration` puts a ``settle`` phase before every feedback iteration,
     for objectives that need g_l(h_l) at the current feedback weights. With
     `iterations` K > 0 (the ``iterative`` rule) the target phase becomes, for each
     layer m = t−1..1, a ``clamp`` sub-phase and K ``predict`` sub-phases; with
-    `layer_norm`, an ``influence`` sub-phase per layer follows the targets.
+    `layer_norm`, an ``influence`` sub-phase per layer follows the targets. With
+    `drl`, each feedback iteration also sends the noisy activity of every layer l−1
+    up to the top (``drl_up``) and back down to layer l (``drl_down``).
     """
     def phase(name, key, layer=None):
         steps = max(1, int(round(float(parse_duration(getattr(phases_spec, key)) / dt))))
@@ -86,8 +99,16 @@ def trial_phases(phases_spec, dt, *, schedule: str, trains_feedback: bool,
     if layer_norm:
         targets += [phase("influence", "forward", l) for l in range(1, top)]
 
-    names = (["settle"] if settle_each_iteration else []) + ["noise_a", "noise_b"]
-    feedback = [phase(n, "feedback") for n in names] * feedback_iterations
+    per_iteration = []
+    if settle_each_iteration:
+        per_iteration.append(replace(phase("settle", "feedback"), opens_iteration=True))
+    if noise_phases:
+        per_iteration += [phase("noise_a", "feedback"), phase("noise_b", "feedback")]
+    if drl:  # the difference reconstruction point of every g_l, l = 2..t (Meulemans 2020)
+        per_iteration += [p for l in range(2, top + 1)
+                          for p in (phase("drl_up", "forward", l), phase("drl_down", "target", l))]
+    per_iteration[-1] = replace(per_iteration[-1], ends_iteration=True)
+    feedback = per_iteration * feedback_iterations
     if not trains_feedback:
         feedback = []
     if not learn_forward:
@@ -149,11 +170,6 @@ class Brian2Engine(Learner):
 
     def __init__(self, model, spec, protocol, batch_size: int):
         super().__init__(model, spec, batch_size)
-        if not self.objective.local:
-            raise ValueError(f"{spec.source}: rule.feedback = {self.rule.feedback!r} is not local "
-                             "(it needs the pathways of every layer above) and runs in the "
-                             "reference engine only; set engine.name = \"reference\" "
-                             "(or --set engine.name=reference)")
         import brian2
 
         # Divergence is detected (and reported once) by the training loop.
@@ -165,7 +181,9 @@ class Brian2Engine(Learner):
                        feedback_iterations=self.rule.feedback_iterations,
                        settle_each_iteration="clean" in self.objective.points,
                        iterations=self.rule.iterations if self.rule.target == "iterative" else 0,
-                       layer_norm=self.rule.layer_norm, top=self.top)
+                       layer_norm=self.rule.layer_norm, top=self.top,
+                       drl="drl" in self.objective.points,
+                       noise_phases=bool({"noisy", "upper_noisy"} & set(self.objective.points)))
         self.train_phases = trial_phases(protocol.phases, self.dt, **options)
         self.pretrain_phases = trial_phases(protocol.phases, self.dt, learn_forward=False, **options)
         self.eval_phases = self.train_phases[:1]
@@ -241,6 +259,11 @@ class Brian2Engine(Learner):
         layer, rule = self.layers[l], self.target_rule
 
         def nudge():
+            if self.phase == "drl_down":  # DRL sends differences down DTP's way, whatever the rule
+                if l >= self._drl_floor:
+                    target, _ = TARGET_RULES["dtp"].fn(self._h[l], layer.g(), self._g_forward[l])
+                    np.subtract(target, self._h[l], out=layer.I_nudge)
+                return
             if self.phase != "target":
                 return
             if rule.uses_inverse:
@@ -350,15 +373,14 @@ class Brian2Engine(Learner):
                 return {m + 1}, {m}
             case "influence":
                 return set(range(m + 1, L + 1)), set()
+            case "drl_up":  # layer m−1 fires h + ε; the layers from m up integrate it
+                return set(range(m, L + 1)), set()
+            case "drl_down":  # DTP differences from the top down to the dendrite of m−1
+                return set(), set(range(m - 1, t))
         raise ValueError(f"unknown phase {phase.name!r}")
 
     def _begin_phase(self, phase):
         t, name = self.top, phase.name
-        if name == "noise_a" and "clean" in self.objective.points:
-            # The network still holds the settled state of the phase before: g_l(h_l)
-            # at the feedback weights this iteration starts from.
-            for l in range(2, t + 1):
-                self._latch_point("clean", l)
         self.phase = name
         self._noisy = set()
         if name in ("noise_a", "noise_b"):
@@ -381,6 +403,13 @@ class Brian2Engine(Learner):
             self._nudge_to(phase.layer, self._iterate)
         elif name == "influence":  # layer l fires ĥ_l; the layers above carry it to the top
             self._nudge_to(phase.layer, self._trace.targets[phase.layer])
+        elif name == "drl_up":
+            m = phase.layer
+            self.layers[m - 1].I_nudge[...] = self._noises[self._iteration][m - 1]
+        elif name == "drl_down":
+            # layers l..t−1 carry the difference; layer l−1 only listens (its rate is h)
+            self._nudge_to(t, self._drl_top)
+            self._drl_floor = phase.layer
 
     def _nudge_to(self, l, rate):
         """Nudge held layer l so that it fires `rate`."""
@@ -402,15 +431,23 @@ class Brian2Engine(Learner):
         if name in ("forward", "settle") and self._train and self.trains_feedback:
             self._g_forward = [None] + [layers[l].g().copy() for l in range(1, t)]
         if name in ("noise_a", "noise_b"):
+            points = self.objective.points
             for l in self._noisy:
-                if l + 1 <= t:  # g_{l+1} reconstructs noisy layer l
+                if l + 1 <= t and "noisy" in points:  # g_{l+1} reconstructs noisy layer l
                     self._latch_point("noisy", l + 1)
-                if self.objective.needs_upper_noise and l >= 2:  # g_l sees h_l + δ
+                if l >= 2 and "upper_noisy" in points:  # g_l sees h_l + δ
                     self._latch_point("upper_noisy", l)
-            if name == "noise_b":
-                self._feedback_update()
         if name == "target":
             self._trace.targets = [None] + [layers[l].read_rate().copy() for l in range(1, t + 1)]
+        if name == "drl_up":
+            self._drl_top = layers[t].read_rate().copy()
+        if name == "drl_down":
+            self._latch_point("drl", phase.layer)
+        if phase.opens_iteration:  # g_l(h_l) at the weights this iteration starts from
+            for l in range(2, t + 1):
+                self._latch_point("clean", l)
+        if phase.ends_iteration:
+            self._feedback_update()
         if name == "clamp":
             m = phase.layer
             self._g_hat, self._iterate = layers[m].g().copy(), self._h[m]

@@ -116,10 +116,18 @@ def test_predict_matches_reference_with_padding():
     assert_close(eng.predict(x), ReferenceEngine(model, spec, 4).predict(x), 1e-6, "h_L")
 
 
-def test_non_local_objective_is_refused_by_brian2_engine():
-    spec = small_model_spec(feedback="drl")
-    with pytest.raises(ValueError, match="'drl' is not local.*reference engine only"):
-        Brian2Engine(model_for(spec), spec, phases(), 4)
+@pytest.mark.parametrize("schedule", ["alternating", "parallel"])
+@pytest.mark.parametrize("target", ["dtp", "tp"])
+def test_drl_objective_matches_reference(schedule, target):
+    """The non-local DRL point, sent up and down through the populations, one step per phase."""
+    ref, eng, tr, te = _both(schedule, "output", phases(), target, "drl")
+    _compare(ref, eng, tr, te, rtol=1e-10)
+
+
+def test_drl_objective_continuous_time():
+    ref, eng, tr, te = _both("alternating", "output", phases(dt="0.5 ms", length="200 ms"),
+                             "dtp", "drl")
+    _compare(ref, eng, tr, te, rtol=1e-3)
 
 
 RULE_OPTIONS = [{"target": "iterative", "iterations": 1}, {"target": "iterative", "iterations": 3},
