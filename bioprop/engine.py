@@ -232,10 +232,11 @@ class Brian2Engine(Learner):
                                        clock=self.clock, order=10 * l - 1))
         for l in range(1, t):
             if self.target_rule.uses_inverse:
+                side = (lambda l=l: self._side_drive(l + 1)) if model.side else None
                 ops.append(dense_operation(model.feedback[l + 1], layers[l + 1].read_rate,
                                            layers[l].I_fb, self._gate_feedback(l),
                                            name=f"feedback_{l + 1}", clock=self.clock,
-                                           order=1000 - 10 * l))
+                                           order=1000 - 10 * l, extra=side))
             else:
                 ops.append(b2.NetworkOperation(self._difference_operation(l), clock=self.clock,
                                                when="groups", order=1000 - 10 * l,
@@ -272,6 +273,16 @@ class Brian2Engine(Learner):
             else:  # the dendrite carries the change itself
                 layer.I_nudge[...] = layer.u
         return nudge
+
+    def _side_drive(self, l):
+        """R_l s: the side information of pathway l, into the dendrite of layer l−1."""
+        if self.rule.side_information == "label":
+            s = self._ytarget
+        elif self.phase == "forward":  # the layer's own activity, as it settles
+            s = self.layers[l - 1].read_rate()
+        else:  # the layer's own forward activity, latched
+            s = self._h[l - 1]
+        return s @ self.model.side[l].T
 
     def _difference_operation(self, l):
         """The dendrite of layer l integrates rule(e_{l+1}) where e_k is layer k's nudge."""
@@ -358,8 +369,8 @@ class Brian2Engine(Learner):
         """Which somas integrate (live) and which dendrites listen in `phase`."""
         L, t, m = self.model.n_layers, self.top, phase.layer
         match phase.name:
-            case "forward":
-                return set(range(1, L + 1)), set(range(1, t))
+            case "forward":  # dendrites are needed only to learn
+                return set(range(1, L + 1)), set(range(1, t)) if self._train else set()
             case "noise_a" | "noise_b":
                 # a layer above a noisy one integrates f(h + ε); the noisy layer's dendrite
                 # listens, and so does the one below it when the objective uses h_l + δ
@@ -479,8 +490,8 @@ class Brian2Engine(Learner):
 
     def _feedback_update(self):
         trace, eps = self._trace, self._noises[self._iteration]
-        trace.feedback_grads, trace.feedback_losses = self.feedback_update(self._h, eps,
-                                                                           trace.points)
+        trace.feedback_grads, trace.feedback_losses = self.feedback_update(
+            self._h, eps, trace.points, self.side_for(self._h, self._ytarget))
         self._iteration += 1
 
     def _forward_update(self):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .model import side_inputs
 from .rules import (FEEDBACK_OBJECTIVES, LOSSES, TARGET_RULES, feedback_grads, make_optimizer,
                     one_hot, propagate_targets, sample_noise, top_layer)
 
@@ -111,21 +112,28 @@ class Learner:
         return [[None] + sample_noise(rng, batch, sizes, self.rule.noise, self.dtype)
                 for _ in range(self.rule.feedback_iterations)]
 
-    def targets_from(self, a, h, teaching):
+    def targets_from(self, a, h, teaching, side=None):
         """The algebraic targets of the model's rule (the reference; diagnostics)."""
         return propagate_targets(self.model, self.target_rule, a, h, teaching.target, self.top,
                                  iterations=self.rule.iterations, damping=self.rule.damping,
-                                 layer_norm=self.rule.layer_norm)
+                                 layer_norm=self.rule.layer_norm, side=side)
 
-    def feedback_update(self, h, noise, points):
+    def side_for(self, h, y_target):
+        """The side inputs of the feedback pathway for one batch (None without them)."""
+        return side_inputs(self.rule.side_information, h, y_target)
+
+    def feedback_update(self, h, noise, points, side=None):
         """Gradients of the feedback objective at `points`, applied; returns (grads, losses)."""
         grads, losses = feedback_grads(self.model, self.objective, h, noise, points, self.top,
-                                       self.rule.noise)
+                                       self.rule.noise, side)
         self.apply_feedback(grads)
         return grads, losses
 
     def apply_feedback(self, grads):
-        self.feedback_optimizer.step([g for pair in grads[2:] for g in pair])
+        # in the order of model.feedback_params(): every (Q_l, c_l), then every R_l
+        flat = [g for pair in grads[2:] for g in pair[:2]]
+        flat += [pair[2] for pair in grads[2:] if len(pair) > 2]
+        self.feedback_optimizer.step(flat)
 
     def apply_forward(self, grads):
         self.forward_optimizer.step([g for pair in grads[1:] for g in pair])

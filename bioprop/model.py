@@ -15,7 +15,7 @@ import numpy as np
 from .activations import Activation, get_activation
 from .pathways import DenseProjection, init_dense
 
-__all__ = ["LayeredModel", "build_model"]
+__all__ = ["LayeredModel", "build_model", "side_inputs", "side_size"]
 
 
 @dataclass
@@ -35,6 +35,9 @@ class LayeredModel:
     fixed : dict
         Fixed random feedback matrices, never trained: ``fixed["fa"][l]`` (the shape of
         W_l) and ``fixed["dfa"][l]`` (n_top × n_l), for the ``fa`` and ``dfa`` rules.
+    side : dict
+        ``side[l]`` is R_l, the learned weight of the side information s into g_l
+        (Bengio 2014): g_l(h_l, s) = ψ(Q_l h_l + R_l s + c_l). Empty without side information.
     """
 
     names: list
@@ -43,6 +46,7 @@ class LayeredModel:
     forward: list
     feedback: list = field(default_factory=list)
     fixed: dict = field(default_factory=dict)
+    side: dict = field(default_factory=dict)
 
     @property
     def n_layers(self) -> int:
@@ -54,9 +58,15 @@ class LayeredModel:
         a = self.forward[l].drive(h_lower)
         return a, self.activations[l].fn(a)
 
-    def g(self, l: int, h_upper: np.ndarray):
-        """g_l(h_l) = ψ_{l-1}(Q_l h_l + c_l): returns (pre-activation, reconstruction)."""
+    def g(self, l: int, h_upper: np.ndarray, side=None):
+        """g_l(h_l, s) = ψ_{l-1}(Q_l h_l + R_l s + c_l): returns (pre-activation, reconstruction).
+
+        `side` is the list of side inputs by layer (:func:`side_inputs`), or None
+        for a model without side information.
+        """
         u = self.feedback[l].drive(h_upper)
+        if self.side:
+            u += side[l] @ self.side[l].T
         return u, self.activations[l - 1].fn(u)
 
     def forward_pass(self, x: np.ndarray):
@@ -72,18 +82,19 @@ class LayeredModel:
         return [p for proj in self.forward[1:] for p in proj.params]
 
     def feedback_params(self):
-        return [p for proj in self.feedback[2:] for p in proj.params]
+        return [p for proj in self.feedback[2:] for p in proj.params] + list(self.side.values())
 
     def copy(self) -> "LayeredModel":
         clone = lambda p: None if p is None else DenseProjection(p.weight.copy(), p.bias.copy())
         return LayeredModel(list(self.names), list(self.sizes), list(self.activations),
                             [clone(p) for p in self.forward], [clone(p) for p in self.feedback],
-                            {k: {l: m.copy() for l, m in v.items()} for k, v in self.fixed.items()})
+                            {k: {l: m.copy() for l, m in v.items()} for k, v in self.fixed.items()},
+                            {l: m.copy() for l, m in self.side.items()})
 
 
 def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
                 dtype=np.float64, init: str = "orthogonal", gain: float = 1.0,
-                top: int | None = None) -> LayeredModel:
+                top: int | None = None, side_size=None) -> LayeredModel:
     """A new model with initial weights drawn from `rng`.
 
     Parameters
@@ -93,6 +104,8 @@ def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
     top : int, optional
         The layer t that carries the top target (default L); sets the shape of the
         fixed ``dfa`` matrices.
+    side_size : callable l -> int, optional
+        The size of g_l's side input; None for no side information.
     """
     acts: list[Activation | None] = [None] + [get_activation(a) for a in activation_names]
     forward = [None] + [init_dense(rng, sizes[l], sizes[l - 1], dtype, init, gain)
@@ -105,4 +118,26 @@ def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
                     for l in range(2, len(sizes))},
              "dfa": {l: init_dense(rng, sizes[top], sizes[l], dtype, init, gain).weight
                      for l in range(1, top)}}
-    return LayeredModel(list(names), list(sizes), acts, forward, feedback, fixed)
+    side = {} if side_size is None else {
+        l: init_dense(rng, sizes[l - 1], side_size(l), dtype, "glorot", gain).weight
+        for l in range(2, len(sizes))}
+    return LayeredModel(list(names), list(sizes), acts, forward, feedback, fixed, side)
+
+
+def side_inputs(kind: str, h, y_target):
+    """The side input s of every g_l (index l), or None for ``kind = "none"``.
+
+    ``label``: the loss's target array for every l; ``activity``: h_{l-1}.
+    """
+    if kind == "none":
+        return None
+    if kind == "label":
+        return [None, None] + [y_target] * (len(h) - 2)
+    return [None, None] + [h[l - 1] for l in range(2, len(h))]
+
+
+def side_size(kind: str, sizes):
+    """The size of g_l's side input for a model with layer `sizes`, as build_model wants it."""
+    if kind == "none":
+        return None
+    return (lambda l: sizes[-1]) if kind == "label" else (lambda l: sizes[l - 1])

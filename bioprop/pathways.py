@@ -84,7 +84,7 @@ def init_dense(rng: np.random.Generator, n_post: int, n_pre: int, dtype=np.float
 
 
 def dense_operation(projection: DenseProjection, read_pre, write_post, active, *,
-                    name: str, clock, when: str = "groups", order: int = 0):
+                    name: str, clock, when: str = "groups", order: int = 0, extra=None):
     """A Brian2 operation that applies `projection` once per time step.
 
     Parameters
@@ -99,11 +99,16 @@ def dense_operation(projection: DenseProjection, read_pre, write_post, active, *
     name, clock, when, order
         Brian2 scheduling: the engine orders the operations so that one time step
         carries activity through the whole pathway.
+    extra : callable () -> ndarray (B, n_post), optional
+        A further input added to the drive, e.g. the side information R s of a
+        feedback pathway.
     """
     from brian2 import NetworkOperation
 
     def apply():
         if active():
             projection.drive(read_pre(), out=write_post)
+            if extra is not None:
+                np.add(write_post, extra(), out=write_post)
 
     return NetworkOperation(apply, clock=clock, when=when, order=order, name=name)

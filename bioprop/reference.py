@@ -47,18 +47,19 @@ class ReferenceEngine(Learner):
         model, t = self.model, self.top
         noise = self.draw_noise(rng, len(x))
         a, h = model.forward_pass(x)
-        teaching = teach(model, self.loss_fn, self.targets_of(y), a, h, self.rule.top,
-                         self.rule.target_step)
+        y_target = self.targets_of(y)
+        teaching = teach(model, self.loss_fn, y_target, a, h, self.rule.top, self.rule.target_step)
+        side = self.side_for(h, y_target)
         trace = BatchTrace(a, h, noise=noise[-1] if noise else [], loss=teaching.loss)
         if self.rule.schedule == "parallel" and learn_forward:
-            trace.targets, trace.residuals = self.targets_from(a, h, teaching)
+            trace.targets, trace.residuals = self.targets_from(a, h, teaching, side)
         for eps in noise:
-            self._feedback_iteration(h, eps, trace)
+            self._feedback_iteration(h, eps, trace, side)
         if not learn_forward:
             self.last_trace = trace
             return trace
         if self.rule.schedule == "alternating":
-            trace.targets, trace.residuals = self.targets_from(a, h, teaching)
+            trace.targets, trace.residuals = self.targets_from(a, h, teaching, side)
         trace.forward_grads = forward_grads(model, a, h, trace.targets, t)
         if teaching.output_grads is not None:
             trace.forward_grads.append(teaching.output_grads)
@@ -66,19 +67,19 @@ class ReferenceEngine(Learner):
         self.last_trace = trace
         return trace
 
-    def _feedback_iteration(self, h, eps, trace):
+    def _feedback_iteration(self, h, eps, trace, side=None):
         """One update of every g_l at the points its objective asks for."""
         model, t = self.model, self.top
         points = [None, None] + [{} for _ in range(2, t + 1)]
         for l in range(2, t + 1):
             for name in self.objective.points:
-                upper = self._point(name, l, h, eps)
-                u, recon = model.g(l, upper)
+                upper = self._point(name, l, h, eps, side)
+                u, recon = model.g(l, upper, side)
                 points[l][name] = (upper, u, recon)
-        trace.feedback_grads, trace.feedback_losses = self.feedback_update(h, eps, points)
+        trace.feedback_grads, trace.feedback_losses = self.feedback_update(h, eps, points, side)
         trace.points = points
 
-    def _point(self, name, l, h, eps):
+    def _point(self, name, l, h, eps, side=None):
         """The input of g_l at the named point (rules.feedback)."""
         model = self.model
         if name == "clean":
@@ -95,7 +96,7 @@ class ReferenceEngine(Learner):
             up[k] = model.f(k, up[k - 1])[1]
         down = up[self.top]
         for k in range(self.top, l, -1):
-            down = h[k - 1] + model.g(k, down)[1] - model.g(k, h[k])[1]
+            down = h[k - 1] + model.g(k, down, side)[1] - model.g(k, h[k], side)[1]
         return down
 
     def predict(self, x):

@@ -82,6 +82,9 @@ class RuleSpec:
     feedback_iterations: int = 1
     #: epochs that train only the feedback pathway before forward learning starts
     feedback_pretrain_epochs: int = 0
+    #: extra input s of every g_l (Bengio 2014): ``none``, ``label`` (the target y) or
+    #: ``activity`` (the lower layer's own forward activity h_{l-1})
+    side_information: str = "none"
 
 @dataclass(frozen=True)
 class OptimizerSpec:
@@ -198,6 +201,7 @@ def _registry_choices():
         "population": POPULATIONS, "activation": ACTIVATIONS,
         "rule.target": TARGET_RULES, "rule.feedback": FEEDBACK_OBJECTIVES,
         "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "parallel"],
+        "rule.side_information": ["none", "label", "activity"],
         "optimizer.name": OPTIMIZERS, "network.loss": LOSSES,
         "network.init": ["orthogonal", "glorot"],
         "engine.name": ["brian2", "reference"], "engine.codegen": ["numpy", "cython"],

@@ -41,12 +41,15 @@ ENGINES = {"brian2": _brian2, "reference": _reference}
 
 def make_engine(model_spec: ModelSpec, protocol: ProtocolSpec, rng: np.random.Generator):
     """A freshly initialised model inside the engine the protocol names."""
+    from .model import side_size
     from .rules import top_layer
 
+    rule = model_spec.rule
     model = build_model(model_spec.names, model_spec.sizes,
                         [layer.activation for layer in model_spec.layers], rng,
                         dtype=np.dtype(protocol.engine.dtype), init=model_spec.network.init,
-                        top=top_layer(len(model_spec.layers), model_spec.rule.top))
+                        top=top_layer(len(model_spec.layers), rule.top),
+                        side_size=side_size(rule.side_information, model_spec.sizes))
     return ENGINES[protocol.engine.name](model, model_spec, protocol)
 
 

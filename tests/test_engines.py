@@ -131,19 +131,22 @@ def test_drl_objective_continuous_time():
 
 
 RULE_OPTIONS = [{"target": "iterative", "iterations": 1}, {"target": "iterative", "iterations": 3},
+                {"target": "dtp", "feedback": "denoising", "side_information": "label"},
+                {"target": "dtp", "feedback": "denoising", "side_information": "activity"},
+                {"target": "tp", "feedback": "drl", "side_information": "activity"},
                 {"target": "dtp", "layer_norm": True}, {"target": "bp", "layer_norm": True},
                 {"target": "iterative", "iterations": 2, "layer_norm": True}]
 
 
 @pytest.mark.parametrize("options", RULE_OPTIONS)
 @pytest.mark.parametrize("schedule", ["alternating", "parallel"])
-def test_iterative_and_layer_norm_one_step_exact(options, schedule):
+def test_rule_options_one_step_exact(options, schedule):
     ref, eng, tr, te = _both(schedule, "output", phases(), **options)
     _compare(ref, eng, tr, te, rtol=1e-10)
 
 
-@pytest.mark.parametrize("options", RULE_OPTIONS[1:3])
-def test_iterative_and_layer_norm_continuous_time(options):
+@pytest.mark.parametrize("options", RULE_OPTIONS[1:5] + RULE_OPTIONS[6:7])
+def test_rule_options_continuous_time(options):
     ref, eng, tr, te = _both("alternating", "output", phases(dt="0.5 ms", length="200 ms"),
                              **options)
     _compare(ref, eng, tr, te, rtol=1e-3)

@@ -30,7 +30,7 @@ def _square_tanh_model(n=6, layers=3, seed=0, gain=0.5):
 class _ExactInverseModel(LayeredModel):
     """g_l = f_l⁻¹ exactly, for tanh layers: g_l(y) = W_l⁻¹(artanh(y) − b_l)."""
 
-    def g(self, l, h_upper):
+    def g(self, l, h_upper, side=None):
         w, b = self.forward[l].weight, self.forward[l].bias
         u = (np.arctanh(np.clip(h_upper, -1 + 1e-12, 1 - 1e-12)) - b) @ np.linalg.inv(w).T
         return u, u

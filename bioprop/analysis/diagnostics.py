@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules import (TARGET_RULES, bp_grads, forward_grads, propagate_targets, teach)
+from ..rules import TARGET_RULES, bp_grads, forward_grads, propagate_targets, teach
 from ..rules.baselines import backprop_deltas
 from .metrics import angle, lipschitz_estimate, reconstruction_error, relative_distance
 
@@ -52,9 +52,8 @@ def layer_diagnostics(learner, x, y, *, pair_noise: float = 0.1, seed: int = 0) 
     y_target = learner.targets_of(y)
     a, h = model.forward_pass(x.astype(learner.dtype, copy=False))
     teaching = teach(model, learner.loss_fn, y_target, a, h, rule.top, rule.target_step)
-    targets, residuals = propagate_targets(model, learner.target_rule, a, h, teaching.target, t,
-                                           iterations=rule.iterations, damping=rule.damping,
-                                           layer_norm=rule.layer_norm)
+    side = learner.side_for(h, y_target)
+    targets, residuals = learner.targets_from(a, h, teaching, side)
     gn_targets, _ = propagate_targets(model, TARGET_RULES["gn"], a, h, teaching.target, t,
                                       damping=rule.damping)
     updates = forward_grads(model, a, h, targets, t)
@@ -74,7 +73,7 @@ def layer_diagnostics(learner, x, y, *, pair_noise: float = 0.1, seed: int = 0) 
             W, Q = model.forward[l].weight, model.feedback[l].weight
             out["angle_w_q"][l - 1] = angle(W.T, Q)
             out["distance_w_q"][l - 1] = relative_distance(Q, W.T)
-            G = lambda v, l=l: model.g(l, model.f(l, v)[1])[1]
+            G = lambda v, l=l: model.g(l, model.f(l, v)[1], side)[1]
             out["reconstruction_error"][l - 1] = reconstruction_error(h[l - 1], G(h[l - 1]))
             rng = np.random.default_rng(seed + l)
             pairs = h[l - 1] + pair_noise * rng.standard_normal(h[l - 1].shape)

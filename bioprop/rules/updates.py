@@ -58,7 +58,7 @@ def teach(model, loss_fn, y, a, h, top: str, step: float) -> Teaching:
 
 
 def propagate_targets(model, rule, a, h, top_target_value, t, *, iterations: int = 1,
-                      damping: float = 1e-3, layer_norm: bool = False):
+                      damping: float = 1e-3, layer_norm: bool = False, side=None):
     """Send the top target down with `rule`, algebraically.
 
     Parameters
@@ -74,6 +74,8 @@ def propagate_targets(model, rule, a, h, top_target_value, t, *, iterations: int
     iterations, damping : options of ``iterative`` (K) and ``gn`` (λ)
     layer_norm : bool
         Rescale each layer's change by its influence on the top (:func:`normalise_layers`).
+    side : list, optional
+        The side inputs of the g_l (:func:`bioprop.model.side_inputs`).
 
     Returns
     -------
@@ -87,8 +89,8 @@ def propagate_targets(model, rule, a, h, top_target_value, t, *, iterations: int
     if rule.uses_inverse:
         for l in range(t, 1, -1):
             targets[l - 1], residuals[l - 1] = rule.fn(
-                h[l - 1], model.g(l, targets[l])[1], model.g(l, h[l])[1],
-                f=lambda x, l=l: model.f(l, x)[1], g=lambda y, l=l: model.g(l, y)[1],
+                h[l - 1], model.g(l, targets[l], side)[1], model.g(l, h[l], side)[1],
+                f=lambda x, l=l: model.f(l, x)[1], g=lambda y, l=l: model.g(l, y, side)[1],
                 target_upper=targets[l], iterations=iterations)
     else:
         ctx = DifferenceContext(model, a, t, [None] * (t + 1), damping, model.fixed)
@@ -143,8 +145,8 @@ def forward_grads(model, a, h, targets, t):
     return grads
 
 
-def feedback_grads(model, objective, h, noise, points, t, sigma: float):
-    """Feedback gradients [gQ_l, gc_l] for l = 2..t, and the per-layer mean losses.
+def feedback_grads(model, objective, h, noise, points, t, sigma: float, side=None):
+    """Feedback gradients [gQ_l, gc_l(, gR_l)] for l = 2..t, and the per-layer mean losses.
 
     Parameters
     ----------
@@ -159,6 +161,8 @@ def feedback_grads(model, objective, h, noise, points, t, sigma: float):
         reconstruction ψ_{l-1}(u).
     sigma : float
         The noise's standard deviation (``drl`` divides by σ²).
+    side : list, optional
+        The side inputs; with them the gradient of R_l is appended to layer l's list.
     """
     grads, losses = [None, None], [None, None]
     for l in range(2, t + 1):
@@ -167,7 +171,10 @@ def feedback_grads(model, objective, h, noise, points, t, sigma: float):
         total = None
         for name, grad in grad_recon.items():
             upper, u, _ = points[l][name]
-            pair = dense_grads(grad * model.activations[l - 1].derivative(u), upper)
+            delta = grad * model.activations[l - 1].derivative(u)
+            pair = dense_grads(delta, upper)
+            if model.side:
+                pair.append(delta.T @ side[l] / len(delta))
             total = pair if total is None else [a + b for a, b in zip(total, pair)]
         grads.append(total)
         losses.append(float(loss.mean()))
