@@ -47,14 +47,14 @@ def cost_split():
     """
     import brian2.core.base
 
-    from . import engine, learner, pathways, reference
+    from . import learner, pathways
     from .rules import updates
 
     spent = dict.fromkeys(("matmul", "optimizer", "noise", "brian2"), 0.0)
     targets = [(pathways.DenseProjection, "drive", "matmul"), (updates, "dense_grads", "matmul"),
                (learner.Learner, "apply_forward", "optimizer"),
                (learner.Learner, "apply_feedback", "optimizer"),
-               (engine, "sample_noise", "noise"), (reference, "sample_noise", "noise"),
+               (learner, "sample_noise", "noise"),
                (brian2.core.base.BrianObject, "run", "brian2")]
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in targets]
     for (owner, name, key), (_, _, function) in zip(targets, originals):

@@ -1,0 +1,27 @@
+"""`bioprop bench` runs end to end and prints the figures it promises (not a timing test)."""
+import re
+
+from bioprop.bench import cost_split
+from bioprop.cli import main
+
+
+def test_bench_prints_ratios_and_cost_split(capsys):
+    code = main(["bench", "--sizes", "20,16,16,4", "--batch-size", "8", "--batches", "3",
+                 "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for label in ("(a) reference", "(b) brian2, default phases", "(c) brian2, one step per phase",
+                  "(d) share outside matrix products", "peak memory", "BLAS"):
+        assert label in out, label
+    ratio = re.search(r"\(c\) brian2, one step per phase\s+\d+\s+([\d.]+)", out)
+    assert ratio and float(ratio.group(1)) > 0
+
+
+def test_cost_split_restores_what_it_wraps():
+    from bioprop import learner, pathways
+
+    before = (pathways.DenseProjection.drive, learner.sample_noise)
+    with cost_split() as spent:
+        assert pathways.DenseProjection.drive is not before[0]
+    assert (pathways.DenseProjection.drive, learner.sample_noise) == before
+    assert set(spent) == {"matmul", "optimizer", "noise", "brian2"}
