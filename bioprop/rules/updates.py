@@ -113,8 +113,8 @@ def normalise_layers(model, h, targets, t):
 
     measured with forward passes only, and the change becomes s_l² Δ_l. Why the
     square: if ∂h_t/∂h_l = s U with U orthogonal, a Gauss–Newton-like change
-    U⁻¹e/s becomes the gradient-like change sUᵀe (Bengio 2020, section 5): more
-    influential layers take larger steps, as in gradient descent.
+    U⁻¹e/s becomes the gradient-like change sUᵀe: more influential layers take larger
+    steps, as in gradient descent (the aim Bengio 2020 states; the formula is ours).
     """
     out = list(targets)
     for l in range(1, t):
