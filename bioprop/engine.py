@@ -512,6 +512,17 @@ class Brian2Engine(Learner):
         if self._progress is not None:
             self._progress(self.batch_size)
 
+    def dynamic_state(self) -> dict:
+        """The populations' state variables, as (B, N) views of Brian2's own arrays.
+
+        Each trial starts from the state the last one left, so a checkpoint needs them.
+        """
+        out = {"brian2/input/r": self.layers[0].rate}
+        for l, layer in enumerate(self.layers[1:], start=1):
+            names = ("v", "I_ff", "I_nudge") + (("u", "I_fb") if layer.apical is not None else ())
+            out.update({f"brian2/{l}/{name}": getattr(layer, name) for name in names})
+        return out
+
     # ---------------------------------------------------------------- public
     def train_epoch(self, x, y, rng, progress=None, learn_forward=True) -> dict:
         order = np.concatenate(batches(len(x), self.batch_size, rng, drop_last=True))

@@ -135,6 +135,45 @@ class Learner:
         flat += [pair[2] for pair in grads[2:] if len(pair) > 2]
         self.feedback_optimizer.step(flat)
 
+    # ---- checkpoints
+    def state_arrays(self) -> dict:
+        """Every array a checkpoint must hold to continue this learner exactly."""
+        from .rules.optimizers import optimizer_state
+
+        model, out = self.model, {}
+        for l, proj in enumerate(model.forward):
+            if proj is not None:
+                out[f"W_{l}"], out[f"b_{l}"] = proj.weight, proj.bias
+        for l, proj in enumerate(model.feedback):
+            if proj is not None:
+                out[f"Q_{l}"], out[f"c_{l}"] = proj.weight, proj.bias
+        out.update({f"R_{l}": R for l, R in model.side.items()})
+        out.update({f"{kind}_{l}": m for kind, mats in model.fixed.items() for l, m in mats.items()})
+        for key, opt in (("forward", self.forward_optimizer), ("feedback", self.feedback_optimizer)):
+            out.update({f"optimizer_{key}/{k}": v for k, v in optimizer_state(opt).items()})
+        out.update(self.dynamic_state())
+        return out
+
+    def load_state_arrays(self, arrays: dict):
+        """Restore :meth:`state_arrays` in place (the optimizers hold the same arrays)."""
+        from .rules.optimizers import load_optimizer_state
+
+        current = self.state_arrays()
+        missing = set(current) - set(arrays)
+        if missing:
+            raise ValueError(f"checkpoint lacks {sorted(missing)[:5]}...: not from this model")
+        for key, array in current.items():
+            if not key.startswith("optimizer_") and array.ndim:
+                array[...] = arrays[key]
+        for key, opt in (("forward", self.forward_optimizer), ("feedback", self.feedback_optimizer)):
+            prefix = f"optimizer_{key}/"
+            load_optimizer_state(opt, {k[len(prefix):]: v for k, v in arrays.items()
+                                       if k.startswith(prefix)})
+
+    def dynamic_state(self) -> dict:
+        """State the engine carries from trial to trial (none for the reference)."""
+        return {}
+
     def apply_forward(self, grads):
         self.forward_optimizer.step([g for pair in grads[1:] for g in pair])
 

