@@ -1,4 +1,4 @@
-"""The ``bioprop`` command line: ``run`` and ``bench``.
+"""The ``bioprop`` command line: ``run``, ``report``, ``info`` and ``bench``.
 
 Each command is a thin layer over the Python API; every error a user can cause
 (bad TOML, missing data, an existing run file, divergence) is printed as one
@@ -33,6 +33,21 @@ def _run(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from .analysis.report import write_report
+
+    page = write_report(args.runs, args.output)
+    print(f"report: {page}")
+    return 0
+
+
+def _info(args) -> int:
+    from .analysis.report import describe
+
+    print(describe(args.run, toml=args.toml))
+    return 0
+
+
 def _bench(args) -> int:
     from .bench import main as bench_main
 
@@ -55,6 +70,16 @@ def _parser():
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
 
+    report = sub.add_parser("report", help="figures and a summary page of one or more run files")
+    report.add_argument("runs", nargs="+", metavar="RUN.h5", help="runs to overlay")
+    report.add_argument("-o", "--output", default="report", help="folder (default: ./report)")
+    report.set_defaults(func=_report)
+
+    info = sub.add_parser("info", help="provenance and contents of a run file")
+    info.add_argument("run", metavar="RUN.h5")
+    info.add_argument("--toml", action="store_true", help="also print the model and protocol")
+    info.set_defaults(func=_info)
+
     bench = sub.add_parser("bench", help="speed benchmark: Brian2 engine against the reference")
     bench.add_argument("--sizes", default="784,240,240,240,240,240,240,240,10",
                        help="layer sizes, input first (default: Lee 2015's 784-7x240-10)")
@@ -73,7 +98,7 @@ def main(argv=None) -> int:
     from .training import DivergenceError
 
     args = _parser().parse_args(argv)
-    expected = [SpecError, DivergenceError, FileExistsError, FileNotFoundError]
+    expected = [SpecError, DivergenceError, FileExistsError, FileNotFoundError, ValueError]
     try:
         return args.func(args)
     except tuple(expected) as err:

@@ -1,0 +1,114 @@
+"""Figures of run files, each a function of opened runs that returns a matplotlib Figure.
+
+Every function takes a dict ``{label: DataTree}`` (from :func:`bioprop.open_run`) and
+overlays the runs on the same axes, so rules can be compared on one footing.
+
+* :func:`learning_curves` — loss and accuracy per epoch, training and test.
+* :func:`per_layer` — one diagnostic of ``/metrics`` per layer over epochs.
+* :func:`iteration_residuals` — the ``iterative`` rule's residual against k.
+"""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: reports are written on machines without a screen
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["learning_curves", "per_layer", "iteration_residuals"]
+
+
+def _label_axis(ax, variable, name=None):
+    units = variable.attrs.get("units", "")
+    ax.set_ylabel(f"{name or variable.name}" + (f" ({units})" if units not in ("", "1") else ""))
+
+
+def learning_curves(runs: dict):
+    """Training and test loss and accuracy against epoch, one colour per run."""
+    has_accuracy = any("accuracy" in tree["eval"] for tree in runs.values())
+    fig, axes = plt.subplots(1, 2 if has_accuracy else 1, figsize=(11 if has_accuracy else 6, 4.6),
+                             squeeze=False, layout="constrained")
+    for i, (label, tree) in enumerate(runs.items()):
+        colour = f"C{i}"
+        for group, style in (("train", "--"), ("eval", "-")):
+            for ax, var in zip(axes[0], ("loss", "accuracy")):
+                if var in tree[group]:
+                    data = tree[group][var]
+                    ax.plot(data["epoch"], data, style, color=colour,
+                            label=f"{label} ({'test' if group == 'eval' else 'train'})")
+    for ax, var in zip(axes[0], ("loss", "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(var)
+        ax.grid(alpha=0.3)
+    _legend_below(fig, axes[0][0])
+    fig.suptitle("learning curves (dashed: training, solid: test)")
+    return fig
+
+
+def _legend_below(fig, ax):
+    """One legend under the panels, where it hides no data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(handles)),
+                   fontsize=8, frameon=False)
+
+
+def per_layer(runs: dict, variable: str, title: str | None = None, pathway: bool = False):
+    """`variable` of ``/metrics`` against epoch, one panel per layer, one colour per run.
+
+    Layers where no run has a value are left out. With `pathway`, panels are titled by
+    the feedback pathway the value describes (g_l: layer l → layer l−1).
+    """
+    layers, below = [], {}
+    for tree in runs.values():
+        names = list(tree["metrics"]["layer"].values)
+        data = tree["metrics"][variable]
+        for i, l in enumerate(names):
+            below[l] = "input" if i == 0 else names[i - 1]
+            if l not in layers and np.isfinite(data.sel(layer=l)).any():
+                layers.append(l)
+    fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 4), squeeze=False,
+                             sharey=True, layout="constrained")
+    for i, (label, tree) in enumerate(runs.items()):
+        data = tree["metrics"][variable]
+        for ax, layer in zip(axes[0], layers):
+            if layer in data["layer"].values:
+                values = data.sel(layer=layer)
+                if np.isfinite(values).any():
+                    ax.plot(values["epoch"], values, color=f"C{i}", label=label)
+    for ax, layer in zip(axes[0], layers):
+        ax.set_title(f"g: {layer} → {below[layer]}" if pathway else layer)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    _label_axis(axes[0][0], next(iter(runs.values()))["metrics"][variable], variable)
+    labelled = [ax for ax in axes[0] if ax.get_legend_handles_labels()[0]]
+    if labelled:
+        _legend_below(fig, labelled[0])
+    fig.suptitle(title or next(iter(runs.values()))["metrics"][variable].attrs.get("long_name",
+                                                                                   variable))
+    return fig
+
+
+def iteration_residuals(runs: dict):
+    """‖f(x^k) − ĥ‖ against k at the last epoch, one panel per layer; None without any."""
+    runs = {k: t for k, t in runs.items() if "iterative" in t.children}
+    if not runs:
+        return None
+    first = next(iter(runs.values()))["iterative"]["residual"]
+    layers = [l for l in first["layer"].values if np.isfinite(first.sel(layer=l)).any()]
+    fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 4), squeeze=False,
+                             layout="constrained")
+    for i, (label, tree) in enumerate(runs.items()):
+        residual = tree["iterative"]["residual"]
+        for ax, layer in zip(axes[0], layers):
+            for epoch, alpha in ((residual["epoch"].values[0], 0.35), (residual["epoch"].values[-1], 1)):
+                ax.semilogy(residual["iteration"], residual.sel(layer=layer, epoch=epoch), "o-",
+                            color=f"C{i}", alpha=alpha, label=f"{label}, epoch {epoch}")
+    for ax, layer in zip(axes[0], layers):
+        ax.set_title(f"target of {layer}")
+        ax.set_xlabel("iteration k")
+        ax.set_ylabel("‖f(x^k) − ĥ‖")
+        ax.grid(alpha=0.3, which="both")
+    _legend_below(fig, axes[0][0])
+    fig.suptitle("iterative inverse: residual against k (faint: first epoch)")
+    return fig

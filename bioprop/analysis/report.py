@@ -1,0 +1,102 @@
+"""``bioprop report`` and ``bioprop info``: a run file's figures, summary and contents.
+
+* :func:`write_report` — PNG figures of one or several runs and a Markdown summary page.
+* :func:`describe` — the provenance and contents of one run file, as text.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import figures
+
+__all__ = ["write_report", "describe"]
+
+#: per-layer figures: file stem → (variable, title)
+PER_LAYER = {
+    "angle_to_bp": ("angle_to_bp", "angle between the rule's weight update and BP's", False),
+    "angle_to_gn": ("angle_to_gn", "angle between the layer's change and Gauss–Newton's", False),
+    "reconstruction_error": ("reconstruction_error", "inverse quality ‖g(f(h)) − h‖ / ‖h‖", True),
+    "lipschitz": ("lipschitz", "estimated Lip(g∘f − I)", True),
+    "angle_w_q": ("angle_w_q", "alignment of the feedback weights: angle(Wᵀ, Q)", True),
+}
+
+
+def _labels(paths):
+    stems = [Path(p).stem for p in paths]
+    return stems if len(set(stems)) == len(stems) else [str(p) for p in paths]
+
+
+def write_report(paths, out_dir) -> Path:
+    """Write the figures of the runs in `paths` (overlaid) and ``report.md`` into `out_dir`.
+
+    Returns
+    -------
+    Path
+        The summary page.
+    """
+    from .. import open_run
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = {label: open_run(p) for label, p in zip(_labels(paths), paths)}
+    written = {"learning_curves": figures.learning_curves(runs)}
+    if all("metrics" in tree.children for tree in runs.values()):
+        for stem, (variable, title, pathway) in PER_LAYER.items():
+            written[stem] = figures.per_layer(runs, variable, title, pathway)
+    residuals = figures.iteration_residuals(runs)
+    if residuals is not None:
+        written["iteration_residuals"] = residuals
+    import matplotlib.pyplot as plt
+
+    for stem, fig in written.items():
+        fig.savefig(out_dir / f"{stem}.png", dpi=110)
+        plt.close(fig)
+    page = out_dir / "report.md"
+    page.write_text(_summary(runs, paths) + "\n" + "\n".join(
+        f"## {stem.replace('_', ' ')}\n\n![{stem}]({stem}.png)\n" for stem in written))
+    for tree in runs.values():
+        tree.close()
+    return page
+
+
+def _summary(runs, paths):
+    rows = ["# bioprop report", "", "| run | engine | rule | objective | epochs | test accuracy "
+            "| test loss | status |", "|---|---|---|---|---|---|---|---|"]
+    import tomllib
+
+    for (label, tree), path in zip(runs.items(), paths):
+        rule = tomllib.loads(tree.attrs["model_toml"]).get("rule", {})
+        evaluation = tree["eval"]
+        accuracy = (f"{100 * float(evaluation['accuracy'].values[-1]):.2f} %"
+                    if "accuracy" in evaluation and evaluation["accuracy"].size else "–")
+        loss = f"{float(evaluation['loss'].values[-1]):.4f}" if evaluation["loss"].size else "–"
+        rows.append(f"| {label} | {tree.attrs['engine']} | {rule.get('target')} | "
+                    f"{rule.get('feedback')} | {evaluation['epoch'].size} | {accuracy} | {loss} | "
+                    f"{tree.attrs['status']} |")
+    return "\n".join(rows) + "\n"
+
+
+def describe(path, *, toml: bool = False) -> str:
+    """The provenance (root attributes) and the contents (groups, variables, dims) of a run."""
+    from .. import open_run
+
+    tree = open_run(path)
+    long = ("model_toml", "protocol_toml")
+    lines = [f"{path}", "", "provenance:"]
+    lines += [f"  {k}: {v}" for k, v in tree.attrs.items() if k not in long]
+    lines += ["", "contents:"]
+    for node in tree.subtree:
+        if not node.data_vars:
+            continue
+        dims = ", ".join(f"{d}={n}" for d, n in node.dataset.sizes.items())
+        lines.append(f"  {node.path}  ({dims})")
+        for name, var in node.data_vars.items():
+            units = var.attrs.get("units", "")
+            lines.append(f"    {name}{tuple(var.dims)}" + (f" [{units}]" if units else ""))
+    if toml:
+        for key in long:
+            lines += ["", f"{key}:", str(tree.attrs[key])]
+    tree.close()
+    return "\n".join(lines)
