@@ -125,11 +125,12 @@ class RunRecorder:
         self.path = Path(path)
         self._file = h5py.File(self.path, "r+")
         self._groups = {}
-        for name, g in self._file.items():
-            if not isinstance(g, h5py.Group) or "epoch" not in g:
-                continue
+        groups = []
+        self._file.visititems(lambda name, obj: groups.append((name, obj))
+                              if isinstance(obj, h5py.Group) and "epoch" in obj else None)
+        for name, g in groups:
             keep = int(np.searchsorted(g["epoch"][:], epoch, side="right"))
-            variables = [k for k, ds in g.items() if not ds.is_scale]
+            variables = [k for k, ds in g.items() if isinstance(ds, h5py.Dataset) and not ds.is_scale]
             for k in variables + ["epoch"]:
                 g[k].resize(keep, axis=0)
             self._groups[name] = (g, "epoch", variables)
@@ -169,9 +170,11 @@ class RunRecorder:
         for name, scale in scales.items():
             scale.make_scale(name)
         fixed = tuple(len(scales[d]) for d in dims[1:])
+        # about 1 MiB per chunk: 64 epochs of small figures, one epoch of a weight matrix
+        rows = int(max(1, min(64, 2 ** 17 // max(1, int(np.prod(fixed))))))
         for name, attrs in variables.items():
             ds = g.create_dataset(name, shape=(0, *fixed), maxshape=(None, *fixed), dtype="f8",
-                                  chunks=(64, *fixed), fillvalue=np.nan)
+                                  chunks=(rows, *fixed), fillvalue=np.nan)
             for axis, dim in enumerate(dims):
                 ds.dims[axis].attach_scale(scales[dim])
             ds.attrs.update(attrs)

@@ -177,6 +177,12 @@ class RecordSpec:
     path: str = "runs/{model}-seed{seed}.h5"
     #: training samples in the fixed probe batch of the per-layer diagnostics (0: none)
     probe_size: int = 64
+    #: snapshot every pathway's weights every k epochs, and before training (0: never)
+    weights_every: int = 10
+    #: record the activity of one probe batch of B trials every k epochs (0: never)
+    activity_every: int = 0
+    #: the recording time step of activity, as a multiple of the simulation dt
+    activity_dt_factor: int = 1
 
 
 @dataclass(frozen=True)
@@ -349,8 +355,11 @@ def _validate_model(spec: ModelSpec):
 def _validate_protocol(spec: ProtocolSpec):
     src = spec.source
     _check_choices(_flatten(spec), src)
-    if spec.record.probe_size < 0:
-        _fail(src, "record.probe_size", f"must be ≥ 0, got {spec.record.probe_size}")
+    for key in ("probe_size", "weights_every", "activity_every"):
+        if getattr(spec.record, key) < 0:
+            _fail(src, f"record.{key}", f"must be ≥ 0, got {getattr(spec.record, key)}")
+    if spec.record.activity_dt_factor < 1:
+        _fail(src, "record.activity_dt_factor", "must be ≥ 1")
     for key in ("epochs", "batch_size"):
         if getattr(spec.training, key) < 1:
             _fail(src, f"training.{key}", f"must be positive, got {getattr(spec.training, key)}")

@@ -128,7 +128,7 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
                            seed=protocol.training.seed, engine=engine.name,
                            codegen_target=protocol.engine.codegen if engine.name == "brian2" else "")
         with RunRecorder(path, attrs, force=force) as recorder:
-            _declare(recorder, data.task, engine)
+            _declare(recorder, data.task, engine, protocol.record)
             return _session(engine, data, protocol, train_rng, recorder, progress, path, 0)
 
 
@@ -183,7 +183,7 @@ def _session(engine, data, protocol, rng, recorder, progress, path, done: int) -
     """Train the epochs after `done`, record them, and report."""
     probe = _probe(data, protocol.record.probe_size)
     history, wall = _train(engine, data, protocol.training, rng, recorder, progress, path, probe,
-                           done)
+                           done, protocol.record)
     recorder.set_attrs(status="complete")
     final = history[-1] if history else {"test_loss": float("nan")}
     n_seen = sum(h["n_samples"] for h in history)
@@ -209,7 +209,17 @@ def _probe(data, size):
     return (data.x_train[:size], data.y_train[:size]) if size else None
 
 
-def _declare(recorder, task, engine):
+def _pathways(model):
+    """Every learned pathway of a model: name → (weight array, post names, pre names)."""
+    out = {}
+    for l in range(1, model.n_layers + 1):
+        out[f"forward_{l}"] = (model.forward[l].weight, model.names[l], model.names[l - 1])
+        if model.feedback[l] is not None:
+            out[f"feedback_{l}"] = (model.feedback[l].weight, model.names[l - 1], model.names[l])
+    return out
+
+
+def _declare(recorder, task, engine, record_spec=None):
     train = {"loss": {"units": "1", "long_name": "mean training loss"},
              "wall_time": {"units": "s", "long_name": "wall-clock time of the epoch"},
              "samples_per_second": {"units": "1/s", "long_name": "training throughput"}}
@@ -225,6 +235,12 @@ def _declare(recorder, task, engine):
     recorder.declare("metrics", {name: {"units": units, "long_name": long_name}
                                  for name, (units, long_name) in DIAGNOSTICS.items()},
                      dims=("epoch", "layer"), coords={"layer": layers})
+    if record_spec is not None and record_spec.weights_every:
+        for name, (weight, post, pre) in _pathways(engine.model).items():
+            recorder.declare(f"pathways/{name}", {"weight": {
+                "units": "1", "long_name": f"weights from {pre} to {post}"}},
+                dims=("epoch", "post", "pre"),
+                coords={"post": np.arange(weight.shape[0]), "pre": np.arange(weight.shape[1])})
     if engine.rule.target == "iterative":
         recorder.declare("iterative", {"residual": {
             "units": "1", "long_name": "‖f_{l+1}(x^k) − ĥ_{l+1}‖ of layer l's k-th iterate"}},
@@ -232,7 +248,8 @@ def _declare(recorder, task, engine):
             coords={"layer": layers, "iteration": np.arange(engine.rule.iterations + 1)})
 
 
-def _train(engine, data, training, rng, recorder, show_progress, path, probe, done=0):
+def _train(engine, data, training, rng, recorder, show_progress, path, probe, done=0,
+           record_spec=None):
     """Train the epochs after `done`; returns the per-epoch rows and the summed training time.
 
     A checkpoint is written after every epoch (and after epoch 0: pre-training and the
@@ -254,6 +271,7 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
                 engine.train_epoch(data.x_train, data.y_train, rng, progress=bar.update,
                                    learn_forward=False)
             _diagnose(engine, probe, recorder, 0)
+            _snapshot(engine, recorder, record_spec, 0)
             save_checkpoint(path, engine, 0, rng)
         for epoch in range(done + 1, training.epochs + 1):
             row = _epoch(engine, data, rng, bar, epoch, n)
@@ -265,6 +283,7 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
                     f"(optimizer.forward.lr, optimizer.feedback.lr) or rule.target_step.")
             _record(recorder, row)
             row["diagnostics_time"] = _diagnose(engine, probe, recorder, epoch)
+            _snapshot(engine, recorder, record_spec, epoch)
             save_checkpoint(path, engine, epoch, rng)
             history.append(row)
     return history, sum(row["wall_time"] for row in history)
@@ -298,6 +317,15 @@ def _diagnose(engine, probe, recorder, epoch) -> float:
         recorder.append("iterative", epoch, {"residual": residuals})
     recorder.flush()
     return time.perf_counter() - start
+
+
+def _snapshot(engine, recorder, record_spec, epoch):
+    """The pathways' weights at `epoch`, every `weights_every` epochs."""
+    if record_spec is None or not record_spec.weights_every or epoch % record_spec.weights_every:
+        return
+    for name, (weight, _, _) in _pathways(engine.model).items():
+        recorder.append(f"pathways/{name}", epoch, {"weight": weight})
+    recorder.flush()
 
 
 def _record(recorder, row):

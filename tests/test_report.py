@@ -8,7 +8,8 @@ import pytest
 import bioprop
 from bioprop.analysis.report import describe, write_report
 
-QUICK = ["training.epochs=2", "data.n_train=128", "data.n_test=64", "engine.name=reference"]
+QUICK = ["training.epochs=2", "data.n_train=128", "data.n_test=64", "engine.name=reference",
+         "record.weights_every=1"]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def runs(tmp_path_factory):
 def test_report_writes_every_figure_it_promises(runs, tmp_path):
     page = write_report(runs, tmp_path / "report")
     expected = ["learning_curves", "angle_to_bp", "angle_to_gn", "reconstruction_error",
-                "lipschitz", "angle_w_q", "iteration_residuals"]
+                "lipschitz", "angle_w_q", "iteration_residuals", "weight_histograms"]
     text = page.read_text()
     for stem in expected:
         image = mpimg.imread(tmp_path / "report" / f"{stem}.png")

@@ -12,7 +12,7 @@ import xarray as xr
 import bioprop
 from bioprop.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
 
-SMALL = ["data.n_train=256", "data.n_test=64", "training.epochs=4"]
+SMALL = ["data.n_train=256", "data.n_test=64", "training.epochs=4", "record.weights_every=1"]
 
 
 def _final_state(path):
@@ -30,6 +30,10 @@ def _assert_same_run(a, b):
     np.testing.assert_array_equal(ta["train"]["loss"].values, tb["train"]["loss"].values)
     np.testing.assert_array_equal(ta["metrics"]["angle_to_bp"].values,
                                   tb["metrics"]["angle_to_bp"].values)
+    if "pathways" in ta.children:  # nested groups are cut back and continued too
+        wa, wb = ta["pathways"]["forward_1"], tb["pathways"]["forward_1"]
+        assert list(wa["epoch"].values) == list(wb["epoch"].values)
+        np.testing.assert_array_equal(wa["weight"].values, wb["weight"].values)
     assert list(tb["train"]["epoch"].values) == list(range(1, epoch_a + 1))
 
 

@@ -150,3 +150,20 @@ def test_default_run_path_never_collides(tmp_path, monkeypatch):
     assert first.path == Path("runs/dtp-digits-seed1.h5")
     assert second.path == Path("runs/dtp-digits-seed1-2.h5")
     assert first.path.exists() and second.path.exists()
+
+
+def test_weight_snapshots_are_the_weights(tmp_path):
+    from bioprop.checkpoint import load_checkpoint
+
+    path = tmp_path / "w.h5"
+    bioprop.run(output=path, progress=False, overrides=QUICK + ["training.epochs=3",
+                                                                "record.weights_every=2"])
+    tree = xr.open_datatree(path, engine="h5netcdf")
+    weights = tree["pathways"]["forward_2"]["weight"]
+    assert weights.dims == ("epoch", "post", "pre") and list(weights["epoch"].values) == [0, 2]
+    assert set(tree["pathways"].children) == {"forward_1", "forward_2", "forward_3",
+                                              "feedback_2", "feedback_3"}
+    bioprop.run(output=tmp_path / "w2.h5", progress=False,
+                overrides=QUICK + ["training.epochs=2", "record.weights_every=2"])
+    arrays, meta = load_checkpoint(tmp_path / "w2.h5")  # the same run, stopped after epoch 2
+    np.testing.assert_array_equal(weights.sel(epoch=2).values, arrays["W_2"])

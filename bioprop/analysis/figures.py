@@ -15,7 +15,7 @@ matplotlib.use("Agg")  # files only: reports are written on machines without a s
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["learning_curves", "per_layer", "iteration_residuals"]
+__all__ = ["learning_curves", "per_layer", "iteration_residuals", "weight_histograms"]
 
 
 def _label_axis(ax, variable, name=None):
@@ -111,4 +111,32 @@ def iteration_residuals(runs: dict):
         ax.grid(alpha=0.3, which="both")
     _legend_below(fig, axes[0][0])
     fig.suptitle("iterative inverse: residual against k (faint: first epoch)")
+    return fig
+
+
+def weight_histograms(runs: dict):
+    """Each pathway's weight distribution at its first (faint) and last snapshot; None if none."""
+    runs = {k: t for k, t in runs.items() if "pathways" in t.children}
+    if not runs:
+        return None
+    names = []
+    for tree in runs.values():
+        names += [n for n in tree["pathways"].children if n not in names]
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.6), squeeze=False,
+                             layout="constrained")
+    for i, (label, tree) in enumerate(runs.items()):
+        for ax, name in zip(axes[0], names):
+            if name not in tree["pathways"].children:
+                continue
+            weight = tree["pathways"][name]["weight"]
+            for index, alpha in ((0, 0.3), (-1, 0.9)):
+                ax.hist(weight.isel(epoch=index).values.ravel(), bins=50, histtype="step",
+                        color=f"C{i}", alpha=alpha,
+                        label=f"{label}, epoch {int(weight['epoch'][index])}")
+    for ax, name in zip(axes[0], names):
+        ax.set_title(name.replace("_", " "))
+        ax.set_xlabel("weight")
+    axes[0][0].set_ylabel("count")
+    _legend_below(fig, axes[0][0])
+    fig.suptitle("weights per pathway (faint: first snapshot)")
     return fig

@@ -45,9 +45,11 @@ def write_report(paths, out_dir) -> Path:
     if all("metrics" in tree.children for tree in runs.values()):
         for stem, (variable, title, pathway) in PER_LAYER.items():
             written[stem] = figures.per_layer(runs, variable, title, pathway)
-    residuals = figures.iteration_residuals(runs)
-    if residuals is not None:
-        written["iteration_residuals"] = residuals
+    for stem, figure in (("iteration_residuals", figures.iteration_residuals),
+                         ("weight_histograms", figures.weight_histograms)):
+        fig = figure(runs)
+        if fig is not None:
+            written[stem] = fig
     import matplotlib.pyplot as plt
 
     for stem, fig in written.items():
