@@ -306,10 +306,14 @@ class Brian2Engine(Learner):
             ends.add(len(steps) - 1)
         return steps, starts, ends
 
-    def _run(self, x, y, phases, train: bool, rng, progress, learn_forward=True):
-        """Simulate len(x) / B trials with one Network.run."""
+    def _run(self, x, y, phases, train: bool, rng, progress, learn_forward=True, learn=True):
+        """Simulate len(x) / B trials with one Network.run.
+
+        With ``learn=False`` every phase runs and every update is computed, but no
+        weight changes (the probe trials of activity recording).
+        """
         self._x, self._y, self._rng, self._train, self._progress = x, y, rng, train, progress
-        self._learn_forward = learn_forward
+        self._learn_forward, self._learn = learn_forward, learn
         self._names, self._starts, self._ends = self._schedule(phases)
         self._step, self._trial = -1, 0
         n_steps = len(self._names) * (len(x) // self.batch_size)
@@ -337,7 +341,7 @@ class Brian2Engine(Learner):
         if s in self._ends:
             self._end_phase(self._names[s])
         if s == len(self._names) - 1:
-            if self._train and self._learn_forward:
+            if self._train and self._learn_forward and self._learn:
                 self._forward_update()
             self._finish_trial()
             self._trial += 1
@@ -491,7 +495,7 @@ class Brian2Engine(Learner):
     def _feedback_update(self):
         trace, eps = self._trace, self._noises[self._iteration]
         trace.feedback_grads, trace.feedback_losses = self.feedback_update(
-            self._h, eps, trace.points, self.side_for(self._h, self._ytarget))
+            self._h, eps, trace.points, self.side_for(self._h, self._ytarget), apply=self._learn)
         self._iteration += 1
 
     def _forward_update(self):
@@ -521,6 +525,47 @@ class Brian2Engine(Learner):
         for l, layer in enumerate(self.layers[1:], start=1):
             names = ("v", "I_ff", "I_nudge") + (("u", "I_fb") if layer.apical is not None else ())
             out.update({f"brian2/{l}/{name}": getattr(layer, name) for name in names})
+        return out
+
+    def record_activity(self, x, y, every: int = 1) -> dict:
+        """One training trial of the probe batch x (B samples), recorded, learning nothing.
+
+        Brian2 StateMonitors record the somas' rate r, potential v and nudge and the
+        dendrites' potential u every `every` steps; they are removed afterwards, and
+        the populations' state and the training generator are left as they were.
+        """
+        b2 = self.brian2
+        if len(x) != self.batch_size:
+            raise ValueError(f"the activity probe needs {self.batch_size} samples, got {len(x)}")
+        saved = {k: v.copy() for k, v in self.dynamic_state().items()}
+        monitors = {}
+        for l, layer in enumerate(self.layers[1:], start=1):
+            monitors[(l, "soma")] = b2.StateMonitor(layer.soma, ["r", "v", "I_nudge"], record=True,
+                                                   dt=self.dt * every, when="end", order=100)
+            if layer.apical is not None:
+                monitors[(l, "apical")] = b2.StateMonitor(layer.apical, ["u"], record=True,
+                                                         dt=self.dt * every, when="end",
+                                                         order=100)
+        self.network.add(*monitors.values())
+        start = self.network.t
+        try:
+            self._run(np.ascontiguousarray(x, dtype=self.dtype), y, self.train_phases, True,
+                      np.random.default_rng(0), None, learn=False)
+        finally:
+            self.network.remove(*monitors.values())
+            for key, value in self.dynamic_state().items():
+                value[...] = saved[key]
+        B, out = self.batch_size, {}
+        for (l, kind), mon in monitors.items():
+            record = out.setdefault(self.model.names[l], {})
+            names = {"soma": (("r", "rate"), ("v", "potential"), ("I_nudge", "nudge")),
+                     "apical": (("u", "apical"),)}[kind]
+            for var, name in names:  # monitor (B·N, T) → (trial, time, neuron)
+                values = np.asarray(getattr(mon, var))
+                record[name] = values.reshape(B, -1, values.shape[1]).transpose(0, 2, 1)
+        times = np.asarray((monitors[(1, "soma")].t - start) / b2.ms)
+        phases = [self._names[i].name for i in range(0, len(self._names), every)][:len(times)]
+        out["_coords"] = {"time": times, "phase": phases}
         return out
 
     # ---------------------------------------------------------------- public

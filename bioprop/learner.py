@@ -122,12 +122,21 @@ class Learner:
         """The side inputs of the feedback pathway for one batch (None without them)."""
         return side_inputs(self.rule.side_information, h, y_target)
 
-    def feedback_update(self, h, noise, points, side=None):
+    def feedback_update(self, h, noise, points, side=None, apply: bool = True):
         """Gradients of the feedback objective at `points`, applied; returns (grads, losses)."""
         grads, losses = feedback_grads(self.model, self.objective, h, noise, points, self.top,
                                        self.rule.noise, side)
-        self.apply_feedback(grads)
+        if apply:
+            self.apply_feedback(grads)
         return grads, losses
+
+    def record_activity(self, x, y, every: int = 1) -> dict:
+        """The activity of one probe batch, without learning and without touching the run.
+
+        Returns {layer name: {variable: array}} plus optional ``"_coords"``; the
+        reference engine gives steady states (trial, neuron).
+        """
+        raise NotImplementedError
 
     def apply_feedback(self, grads):
         # in the order of model.feedback_params(): every (Q_l, c_l), then every R_l

@@ -139,7 +139,12 @@ class RunRecorder:
         return self
 
     # ---------------------------------------------------------------- layout
-    def declare(self, group: str, variables: dict, *, dims: tuple, coords: dict | None = None):
+    def has(self, group: str) -> bool:
+        """Is `group` declared (in this session, or in the file being continued)?"""
+        return group in self._groups
+
+    def declare(self, group: str, variables: dict, *, dims: tuple, coords: dict | None = None,
+                coord_attrs: dict | None = None):
         """Create a group whose variables share `dims`, the first of which grows.
 
         Parameters
@@ -152,6 +157,8 @@ class RunRecorder:
             The dimension names; the first is appended along, the others are fixed.
         coords : dict, optional
             Values of the fixed dimensions' coordinates (strings or numbers).
+        coord_attrs : dict, optional
+            Attributes of coordinates, e.g. ``{"time": {"units": "ms"}}``.
         """
         import h5py
 
@@ -169,6 +176,7 @@ class RunRecorder:
                                            else values, dtype=dtype)
         for name, scale in scales.items():
             scale.make_scale(name)
+            scale.attrs.update((coord_attrs or {}).get(name, {}))
         fixed = tuple(len(scales[d]) for d in dims[1:])
         # about 1 MiB per chunk: 64 epochs of small figures, one epoch of a weight matrix
         rows = int(max(1, min(64, 2 ** 17 // max(1, int(np.prod(fixed))))))
@@ -203,6 +211,9 @@ class RunRecorder:
     def flush(self):
         """Push every appended entry to disk."""
         self._file.flush()
+
+    def set_group_attrs(self, group: str, **attrs):
+        self._groups[group][0].attrs.update(attrs)
 
     def set_attrs(self, **attrs):
         self._file.attrs.update(attrs)

@@ -99,5 +99,20 @@ class ReferenceEngine(Learner):
             down = h[k - 1] + model.g(k, down, side)[1] - model.g(k, h[k], side)[1]
         return down
 
+    def record_activity(self, x, y, every: int = 1) -> dict:
+        """Steady-state rates and targets of the probe batch (trial, neuron); learns nothing."""
+        x = x.astype(self.dtype, copy=False)
+        a, h = self.model.forward_pass(x)
+        y_target = self.targets_of(y)
+        teaching = teach(self.model, self.loss_fn, y_target, a, h, self.rule.top,
+                         self.rule.target_step)
+        targets, _ = self.targets_from(a, h, teaching, self.side_for(h, y_target))
+        out = {}
+        for l in range(1, self.model.n_layers + 1):
+            out[self.model.names[l]] = {"rate": h[l], "potential": a[l]}
+            if l <= self.top:
+                out[self.model.names[l]]["target"] = targets[l]
+        return out
+
     def predict(self, x):
         return self.model.forward_pass(x.astype(self.dtype, copy=False))[1][-1]

@@ -272,6 +272,7 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
                                    learn_forward=False)
             _diagnose(engine, probe, recorder, 0)
             _snapshot(engine, recorder, record_spec, 0)
+            _record_activity(engine, data, recorder, record_spec, 0)
             save_checkpoint(path, engine, 0, rng)
         for epoch in range(done + 1, training.epochs + 1):
             row = _epoch(engine, data, rng, bar, epoch, n)
@@ -284,6 +285,7 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
             _record(recorder, row)
             row["diagnostics_time"] = _diagnose(engine, probe, recorder, epoch)
             _snapshot(engine, recorder, record_spec, epoch)
+            _record_activity(engine, data, recorder, record_spec, epoch)
             save_checkpoint(path, engine, epoch, rng)
             history.append(row)
     return history, sum(row["wall_time"] for row in history)
@@ -326,6 +328,53 @@ def _snapshot(engine, recorder, record_spec, epoch):
     for name, (weight, _, _) in _pathways(engine.model).items():
         recorder.append(f"pathways/{name}", epoch, {"weight": weight})
     recorder.flush()
+
+
+ACTIVITY_ATTRS = {
+    "rate": {"units": "1", "long_name": "firing rate r = φ(v) + nudge"},
+    "potential": {"units": "1", "long_name": "somatic potential v (a at steady state)"},
+    "nudge": {"units": "1", "long_name": "apical nudge of the rate"},
+    "apical": {"units": "1", "long_name": "apical potential u (feedback input)"},
+    "target": {"units": "1", "long_name": "target ĥ of the layer (steady state)"},
+}
+
+
+def _record_activity(engine, data, recorder, record_spec, epoch):
+    """The probe batch's activity (the first B training samples), every `activity_every` epochs."""
+    import json
+
+    if record_spec is None or not record_spec.activity_every or epoch % record_spec.activity_every:
+        return
+    B = engine.batch_size
+    activity = engine.record_activity(data.x_train[:B], data.y_train[:B],
+                                      record_spec.activity_dt_factor)
+    coords = activity.pop("_coords", {})
+    for layer, values in activity.items():
+        group = f"layers/{layer}"
+        if not recorder.has(group):
+            shape = next(iter(values.values())).shape
+            dims = ("epoch", "trial", "time", "neuron") if len(shape) == 3 else \
+                ("epoch", "trial", "neuron")
+            axes = {"trial": np.arange(shape[0]), "neuron": np.arange(shape[-1])}
+            if "time" in dims:
+                axes["time"] = coords["time"]
+            recorder.declare(group, {k: ACTIVITY_ATTRS[k] for k in values}, dims=dims,
+                             coords=axes, coord_attrs={"time": {"units": "ms"}})
+            if "phase" in coords:  # which phase of the trial each time point belongs to
+                recorder.set_group_attrs(group, phases=json.dumps(_phase_runs(coords)))
+        recorder.append(group, epoch, values)
+    recorder.flush()
+
+
+def _phase_runs(coords):
+    """[[phase, first time (ms), last time (ms)], ...] from a per-time-point phase list."""
+    runs = []
+    for t, phase in zip(coords["time"], coords["phase"]):
+        if runs and runs[-1][0] == phase:
+            runs[-1][2] = round(float(t), 6)
+        else:
+            runs.append([phase, round(float(t), 6), round(float(t), 6)])
+    return runs
 
 
 def _record(recorder, row):
