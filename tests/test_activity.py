@@ -73,3 +73,14 @@ def test_reference_engine_records_steady_states(tmp_path):
     assert hidden["rate"].dims == ("epoch", "trial", "neuron")
     assert list(hidden["epoch"].values) == [0, 2]
     assert "target" in hidden.data_vars
+
+
+def test_report_draws_the_probe_trial(recorded, tmp_path):
+    import matplotlib.image as mpimg
+
+    from bioprop.analysis.report import write_report
+
+    write_report([recorded[0]], tmp_path / "r")
+    assert mpimg.imread(tmp_path / "r" / "probe_rates.png").shape[0] > 300
+    write_report([recorded[1]], tmp_path / "none")  # no activity: no activity figure
+    assert not (tmp_path / "none" / "probe_rates.png").exists()

@@ -15,7 +15,8 @@ matplotlib.use("Agg")  # files only: reports are written on machines without a s
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["learning_curves", "per_layer", "iteration_residuals", "weight_histograms"]
+__all__ = ["learning_curves", "per_layer", "iteration_residuals", "weight_histograms",
+           "probe_rates"]
 
 
 def _label_axis(ax, variable, name=None):
@@ -139,4 +140,36 @@ def weight_histograms(runs: dict):
     axes[0][0].set_ylabel("count")
     _legend_below(fig, axes[0][0])
     fig.suptitle("weights per pathway (faint: first snapshot)")
+    return fig
+
+
+def probe_rates(tree, *, trial: int = 0, neurons: int = 6, epoch=-1):
+    """Rates of the first `neurons` neurons of every layer through one recorded trial.
+
+    One panel per layer; the phases of the trial are shaded and named. Returns None
+    for a run without time-resolved activity.
+    """
+    import json
+
+    if "layers" not in tree.children:
+        return None
+    layers = [n for n in tree["layers"].children if "time" in tree["layers"][n].dims]
+    if not layers:
+        return None
+    fig, axes = plt.subplots(len(layers), 1, figsize=(9, 2.3 * len(layers)), sharex=True,
+                             squeeze=False, layout="constrained")
+    for ax, name in zip(axes[:, 0], layers):
+        node = tree["layers"][name]
+        rate = node["rate"].isel(epoch=epoch, trial=trial)
+        for i in range(min(neurons, rate.sizes["neuron"])):
+            ax.plot(rate["time"], rate.isel(neuron=i), lw=1)
+        for k, (phase, start, end) in enumerate(json.loads(node.attrs.get("phases", "[]"))):
+            ax.axvspan(start, end, color="0.9" if k % 2 else "0.97", zorder=0)
+            if ax is axes[0, 0]:
+                ax.text((start + end) / 2, 1.02, phase, transform=ax.get_xaxis_transform(),
+                        ha="center", va="bottom", fontsize=7)
+        ax.set_ylabel(f"{name}\nrate")
+    axes[-1, 0].set_xlabel(f"time in trial ({tree['layers'][layers[0]]['time'].attrs.get('units', '')})")
+    epoch_value = int(tree["layers"][layers[0]]["epoch"].values[epoch])
+    fig.suptitle(f"probe trial {trial} at epoch {epoch_value}: rates of {neurons} neurons per layer")
     return fig

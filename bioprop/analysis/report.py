@@ -52,6 +52,10 @@ def write_report(paths, out_dir) -> Path:
             written[stem] = fig
     import matplotlib.pyplot as plt
 
+    for label, tree in runs.items():  # one activity figure per run: they do not overlay
+        fig = figures.probe_rates(tree)
+        if fig is not None:
+            written[f"probe_rates_{label}" if len(runs) > 1 else "probe_rates"] = fig
     for stem, fig in written.items():
         fig.savefig(out_dir / f"{stem}.png", dpi=110)
         plt.close(fig)
