@@ -178,8 +178,10 @@ class RunRecorder:
             scale.make_scale(name)
             scale.attrs.update((coord_attrs or {}).get(name, {}))
         fixed = tuple(len(scales[d]) for d in dims[1:])
-        # about 1 MiB per chunk: 64 epochs of small figures, one epoch of a weight matrix
-        rows = int(max(1, min(64, 2 ** 17 // max(1, int(np.prod(fixed))))))
+        # 64 epochs per chunk for small per-epoch figures; one entry per chunk for weight
+        # matrices and activity, which are written rarely and would otherwise allocate
+        # space for entries that never come
+        rows = 64 if int(np.prod(fixed)) <= 256 else 1
         for name, attrs in variables.items():
             ds = g.create_dataset(name, shape=(0, *fixed), maxshape=(None, *fixed), dtype="f8",
                                   chunks=(rows, *fixed), fillvalue=np.nan)
