@@ -1,4 +1,4 @@
-"""The ``bioprop`` command line: ``run``, ``report``, ``info`` and ``bench``.
+"""The ``bioprop`` command line: ``run``, ``report``, ``info``, ``export`` and ``bench``.
 
 Each command is a thin layer over the Python API; every error a user can cause
 (bad TOML, missing data, an existing run file, divergence) is printed as one
@@ -48,6 +48,13 @@ def _info(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from .nwb import export_nwb
+
+    print(f"NWB: {export_nwb(args.run, args.nwb, epoch=args.epoch, force=args.force)}")
+    return 0
+
+
 def _bench(args) -> int:
     from .bench import main as bench_main
 
@@ -80,6 +87,13 @@ def _parser():
     info.add_argument("--toml", action="store_true", help="also print the model and protocol")
     info.set_defaults(func=_info)
 
+    export = sub.add_parser("export", help="export a run's recorded activity (NWB)")
+    export.add_argument("run", metavar="RUN.h5")
+    export.add_argument("--nwb", required=True, metavar="OUT.nwb")
+    export.add_argument("--epoch", type=int, help="recorded epoch (default: the last)")
+    export.add_argument("--force", action="store_true", help="replace an existing OUT.nwb")
+    export.set_defaults(func=_export)
+
     bench = sub.add_parser("bench", help="speed benchmark: Brian2 engine against the reference")
     bench.add_argument("--sizes", default="784,240,240,240,240,240,240,240,10",
                        help="layer sizes, input first (default: Lee 2015's 784-7x240-10)")
@@ -98,7 +112,8 @@ def main(argv=None) -> int:
     from .training import DivergenceError
 
     args = _parser().parse_args(argv)
-    expected = [SpecError, DivergenceError, FileExistsError, FileNotFoundError, ValueError]
+    expected = [SpecError, DivergenceError, FileExistsError, FileNotFoundError, ValueError,
+                ImportError]
     try:
         return args.func(args)
     except tuple(expected) as err:
