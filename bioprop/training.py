@@ -109,6 +109,7 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
     -------
     RunResult
     """
+    from .checkpoint import checkpoint_path
     from .record import RunRecorder, provenance
 
     if resume is not None:
@@ -128,6 +129,8 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
                            seed=protocol.training.seed, engine=engine.name,
                            codegen_target=protocol.engine.codegen if engine.name == "brian2" else "")
         with RunRecorder(path, attrs, force=force) as recorder:
+            # a checkpoint left by an earlier run at this path must never resume this one
+            checkpoint_path(path).unlink(missing_ok=True)
             _declare(recorder, data.task, engine, protocol.record)
             return _session(engine, data, protocol, train_rng, recorder, progress, path, 0)
 

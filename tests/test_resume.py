@@ -116,3 +116,19 @@ def test_resume_errors(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bioprop.cli", "run", "--resume", str(done),
                            "--set", "training.epochs=3"], capture_output=True, text=True)
     assert proc.returncode == 2 and "takes no MODEL" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_new_run_removes_a_stale_checkpoint(tmp_path, monkeypatch):
+    """--force over an old run: until the new run's first checkpoint, no old one remains."""
+    from bioprop import training
+
+    path = tmp_path / "run.h5"
+    bioprop.run(output=path, progress=False, overrides=SMALL[:2] + ["training.epochs=1"])
+    assert checkpoint_path(path).exists()
+    seen = []
+    monkeypatch.setattr(training, "_declare",
+                        lambda *a, **k: seen.append(checkpoint_path(path).exists()) or
+                        (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        bioprop.run(output=path, progress=False, overrides=SMALL[:2], force=True)
+    assert seen == [False] and not checkpoint_path(path).exists()
