@@ -42,6 +42,16 @@ def _tanh_derivative(v):
     return 1.0 - np.tanh(v) ** 2
 
 
+def _straight_through(v):
+    """The derivative used for sign units: 1 where |v| ≤ 1, else 0 (hard-tanh's).
+
+    sign has no useful derivative; the local forward update needs one factor per
+    unit, and the straight-through choice (Bengio et al. 2013) passes the target
+    difference where the unit is near its threshold.
+    """
+    return (np.abs(v) <= 1.0).astype(v.dtype)
+
+
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
@@ -50,6 +60,8 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("relu", lambda v: np.maximum(v, 0.0), lambda v: (v > 0).astype(v.dtype),
                    "clip({x}, 0, inf)"),
         Activation("linear", lambda v: v, np.ones_like, "{x}"),
+        # discrete units of Lee 2015's discrete network: r = sign(v) ∈ {−1, 0, 1}
+        Activation("sign", np.sign, _straight_through, "sign({x})"),
     )
 }
 

@@ -174,3 +174,16 @@ def test_cython_target_matches_numpy_target():
         for l, (p, q) in enumerate(zip(getattr(traces[0], name), getattr(traces[1], name))):
             if p is not None:
                 assert_close(q, p, 1e-12, f"{name}[{l}]")
+
+
+@pytest.mark.parametrize("target", ["dtp", "iterative"])
+def test_sign_units_match_reference(target):
+    """Discrete sign units (straight-through derivative) in the first layer, both engines."""
+    spec = small_model_spec(activations=["sign", "tanh", "tanh", "linear"], target=target,
+                            iterations=2 if target == "iterative" else 1)
+    model = model_for(spec)
+    ref, eng = ReferenceEngine(model.copy(), spec, 4), Brian2Engine(model.copy(), spec, phases(), 4)
+    x, y = np.random.default_rng(5).random((4, 6)), np.array([0, 1, 2, 1])
+    tr, te = (e.train_batch(x, y, np.random.default_rng(3)) for e in (ref, eng))
+    assert set(np.unique(tr.h[1])) <= {-1.0, 0.0, 1.0}
+    _compare(ref, eng, tr, te, rtol=1e-10)
