@@ -13,6 +13,9 @@ g_l(h_l) = ψ_{l-1}(Q_l h_l + c_l). Q_l has the shape of W_lᵀ but is its own w
 :func:`dense_grads` is the chain rule through a projection, shared by the forward
 update and every feedback objective. :func:`dense_operation` wraps a projection as
 a Brian2 ``NetworkOperation`` that writes one group's input from another's rates.
+:func:`synaptic_projection` is the same projection as Brian2 ``Synapses`` (one
+synapse per connection and trial, a summed variable), for sparse connectivity,
+delays and per-synapse plasticity; it is slower, and the dense one stays the default.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DenseProjection", "dense_grads", "init_dense", "dense_operation"]
+__all__ = ["DenseProjection", "dense_grads", "init_dense", "dense_operation",
+           "synaptic_projection"]
 
 
 @dataclass
@@ -112,3 +116,36 @@ def dense_operation(projection: DenseProjection, read_pre, write_post, active, *
                 np.add(write_post, extra(), out=write_post)
 
     return NetworkOperation(apply, clock=clock, when=when, order=order, name=name)
+
+
+def synaptic_projection(projection: DenseProjection, pre, post, batch: int, *, target="I_ff",
+                        p_connect: float = 1.0, rng=None, name: str, clock, order: int = 0):
+    """`projection` as Brian2 ``Synapses`` from group `pre` (rates ``r``) to group `post`.
+
+    Each of the `batch` trial copies gets its own synapses, connecting only neurons of
+    the same trial, with weights copied from ``projection.weight``; with
+    `p_connect` < 1 a random subset (drawn from `rng`, the same in every trial) is
+    kept. The post-synaptic variable ``<target>_syn`` (a plain parameter of `post`)
+    becomes the sum over synapses of w · r_pre; the bias is not a synapse, and the
+    caller adds it.
+
+    Returns
+    -------
+    Synapses
+        With ``w`` the weight of every synapse.
+    """
+    from brian2 import Synapses
+
+    n_post, n_pre = projection.weight.shape
+    if p_connect < 1.0:
+        mask = (rng or np.random.default_rng(0)).random((n_post, n_pre)) < p_connect
+    else:
+        mask = np.ones((n_post, n_pre), dtype=bool)
+    post_idx, pre_idx = np.nonzero(mask)
+    offsets = np.repeat(np.arange(batch), len(pre_idx))
+    synapses = Synapses(pre, post, model=f"w : 1\n{target}_syn_post = w * r_pre : 1 (summed)",
+                        name=name, clock=clock, order=order)
+    synapses.connect(i=np.tile(pre_idx, batch) + offsets * n_pre,
+                     j=np.tile(post_idx, batch) + offsets * n_post)
+    synapses.w = np.tile(projection.weight[post_idx, pre_idx], batch)
+    return synapses

@@ -65,3 +65,32 @@ def test_bad_lif_parameters_are_caught(bad, message):
     params.update(bad)
     with pytest.raises(ValueError, match=message):
         check_lif(**params)
+
+
+def test_synapses_pathway_gives_the_dense_projection_currents():
+    """All-to-all Synapses (B trial copies, a summed variable) equal W r + b computed densely;
+    with p_connect < 1 they equal the dense product with the same connections masked."""
+    from brian2 import NeuronGroup
+
+    from bioprop.pathways import init_dense, synaptic_projection
+
+    rng = np.random.default_rng(3)
+    B, n_pre, n_post = 3, 7, 5
+    projection = init_dense(rng, n_post, n_pre, scheme="glorot")
+    projection.bias[:] = 0.0
+    rates = rng.random((B, n_pre))
+    clock = Clock(1 * ms)
+    for p_connect in (1.0, 0.5):
+        pre = NeuronGroup(B * n_pre, "r : 1", clock=clock)
+        post = NeuronGroup(B * n_post, "I_ff_syn : 1", clock=clock)
+        pre.r = rates.ravel()
+        syn = synaptic_projection(projection, pre, post, B, p_connect=p_connect,
+                                  rng=np.random.default_rng(9), name=f"syn_{int(p_connect * 10)}",
+                                  clock=clock)
+        Network(pre, post, syn).run(1 * ms)
+        mask = np.random.default_rng(9).random((n_post, n_pre)) < p_connect if p_connect < 1 \
+            else np.ones((n_post, n_pre), bool)
+        expected = rates @ (projection.weight * mask).T
+        np.testing.assert_allclose(np.asarray(post.I_ff_syn).reshape(B, n_post), expected,
+                                   rtol=1e-12, atol=1e-14)
+        assert len(syn) == B * mask.sum()
