@@ -53,7 +53,8 @@ import numpy as np
 
 from .learner import BatchTrace, Learner, batches
 from .pathways import dense_operation
-from .populations import apical_dendrite, clamped_input, rate_soma
+from .populations import apical_dendrite, clamped_input, layer_population, rate_soma
+from .spiking import poisson_input
 from .rules import TARGET_RULES, DifferenceContext, forward_grads, teach
 from .rules.updates import normalised_change
 from .spec import parse_duration
@@ -118,28 +119,45 @@ def trial_phases(phases_spec, dt, *, schedule: str, trains_feedback: bool,
     return [phase("forward", "forward"), *feedback, phase("settle", "feedback"), *targets]
 
 
-class _Layer:
-    """The groups of one layer and (B, N) views of their state arrays."""
+def _view(group, var, batch):
+    """The (B, N) view of a group's state variable: writes go straight to Brian2."""
+    return group.variables[var].get_value().reshape(batch, -1)
 
-    def __init__(self, soma=None, apical=None, clamp=None, batch=1, activation=None,
-                 feedback_activation=None, clock=None):
-        self.soma, self.apical, self.clamp = soma, apical, clamp
+
+class _InputLayer:
+    """The input population: clamped rates, or Poisson spike trains and their trace."""
+
+    def __init__(self, group, batch, poisson=False):
+        self.soma, self.apical, self.clamp, self.spiking = None, None, group, poisson
+        self.rate = _view(group, "r", batch)
+        self.data = _view(group, "x", batch) if poisson else self.rate
+
+    def read_rate(self):
+        return self.rate
+
+    def state(self):
+        names = ("x", "z", "r") if self.spiking else ("r",)
+        return {name: getattr(self, "data" if name == "x" else "rate") if name in ("x", "r")
+                else _view(self.clamp, name, self.rate.shape[0]) for name in names}
+
+
+class _RateLayer:
+    """The groups of one rate layer and (B, N) views of their state arrays."""
+
+    spiking = False
+
+    def __init__(self, soma, apical, batch, activation, clock):
+        self.soma, self.apical, self.clamp = soma, apical, None
         self.clock, self._stamp = clock, None
         self.held = None  # the forward rate h while the soma is held at v = a, else None
-        self.activation, self.feedback_activation = activation, feedback_activation
-        view = lambda group, var: group.variables[var].get_value().reshape(batch, -1)
-        if clamp is not None:
-            self.rate = view(clamp, "r")
-            return
-        self.v, self.I_ff, self.I_nudge = (view(soma, k) for k in ("v", "I_ff", "I_nudge"))
+        self.activation = self.feedback_activation = activation
+        self.v, self.I_ff, self.I_nudge = (_view(soma, k, batch) for k in ("v", "I_ff", "I_nudge"))
         self.rate, self.phi_v = np.zeros_like(self.v), np.zeros_like(self.v)
         if apical is not None:
-            self.u, self.I_fb = view(apical, "u"), view(apical, "I_fb")
+            self.u, self.I_fb = _view(apical, "u", batch), _view(apical, "I_fb", batch)
 
     def read_rate(self):
         """r = φ(v) + I_nudge, as it is now (a buffer, valid until the next call)."""
-        if self.clamp is not None:
-            return self.rate
         if self.held is not None:  # v = a exactly, so φ(v) = h: no need to evaluate φ
             return np.add(self.held, self.I_nudge, out=self.rate)
         # Every read within a time step comes after this soma's state update, so
@@ -149,8 +167,81 @@ class _Layer:
             self._stamp = self.clock()
         return np.add(self.phi_v, self.I_nudge, out=self.rate)
 
+    def drive(self):
+        """a_l, the settled basal input (v has settled on I_ff)."""
+        return self.v.copy()
+
+    def hold(self, a, h):
+        """Hold the soma at its forward state: it fires h + I_nudge."""
+        self.v[...] = a
+        self.I_ff[...] = a
+        self.held = h
+
+    def release(self):
+        self.held = None
+
     def g(self):
         return self.feedback_activation.fn(self.u)
+
+    def state(self):
+        names = ("v", "I_ff", "I_nudge") + (("u", "I_fb") if self.apical is not None else ())
+        return {name: getattr(self, name) for name in names}
+
+
+class _SpikingLayer(_RateLayer):
+    """A spiking or stochastic layer (:mod:`bioprop.spiking`) with a rate dendrite.
+
+    The engine speaks to every layer in rates: ``I_nudge`` is the change of rate the
+    feedback asks for. A spiking soma cannot add it to its output, so
+    :meth:`apical_current` turns it into the apical current that moves the
+    population's firing by that much according to its rate twin,
+    I_apical = φ⁻¹(φ(a) + I_nudge) − a, while the soma is held at its forward drive a.
+    The rate the rules and the pathways read is the spike trace (or binary state).
+    """
+
+    spiking = True
+
+    def __init__(self, soma, apical, batch, population):
+        self.soma, self.apical, self.clamp = soma, apical, None
+        self.population = population
+        self.activation = self.feedback_activation = population.activation
+        self.held = None
+        self.I_ff, self.I_apical = _view(soma, "I_ff", batch), _view(soma, "I_apical", batch)
+        self.I_nudge = np.zeros_like(self.I_ff)
+        self.rate = _view(soma, population.rate_variable, batch)
+        self._drive = self._rest = None
+        self._batch = batch
+        if apical is not None:
+            self.u, self.I_fb = _view(apical, "u", batch), _view(apical, "I_fb", batch)
+
+    def read_rate(self):
+        return self.rate
+
+    def drive(self):
+        return self.I_ff.copy()
+
+    def hold(self, a, h):
+        """Keep the basal input at the forward drive a; the neurons go on firing."""
+        self.I_ff[...] = a
+        self.held = h
+        if self._drive is not a:  # the twin's rate at a, once per latched drive
+            self._drive, self._rest = a, self.activation.fn(a)
+
+    def apical_current(self):
+        """Set I_apical from I_nudge (a Brian2 operation, before the soma's update)."""
+        if self.held is None:
+            self.I_apical[...] = 0.0
+        else:
+            self.I_apical[...] = self.population.apical_current(self.I_nudge, self._drive,
+                                                                self._rest)
+
+    def state(self):
+        out = {name: _view(self.soma, name, self._batch)
+               for name in self.population.state_variables}
+        out["I_nudge"] = self.I_nudge
+        if self.apical is not None:
+            out.update(u=self.u, I_fb=self.I_fb)
+        return out
 
 
 class Brian2Engine(Learner):
@@ -187,6 +278,11 @@ class Brian2Engine(Learner):
         self.train_phases = trial_phases(protocol.phases, self.dt, **options)
         self.pretrain_phases = trial_phases(protocol.phases, self.dt, learn_forward=False, **options)
         self.eval_phases = self.train_phases[:1]
+        self.stochastic = spec.network.input_encoding == "poisson" or any(
+            layer_population(ls, self.dt).stochastic for ls in spec.layers
+            if layer_population(ls, self.dt) is not None)
+        if self.stochastic:  # Brian2's rand() draws from its own generator: seed it
+            brian2.seed(protocol.training.seed)
         self._build(spec)
 
     # ------------------------------------------------------------------ build
@@ -194,27 +290,12 @@ class Brian2Engine(Learner):
         b2, B, model, t = self.brian2, self.batch_size, self.model, self.top
         # One clock for every object: Brian2 then advances a single clock per step.
         self.clock = b2.Clock(self.dt, name="trial_clock*")
-        dtype = self.dtype
-        L = model.n_layers
-        layers = [_Layer(clamp=clamped_input("input", B * model.sizes[0], clock=self.clock,
-                                             dtype=dtype), batch=B)]
+        layers = [self._input_layer(spec)]
         groups = [layers[0].clamp]
-        for l in range(1, L + 1):
-            ls = spec.layers[l - 1]
-            soma = rate_soma(f"{ls.name}_soma", B * model.sizes[l], parse_duration(ls.tau),
-                             model.activations[l], clock=self.clock, order=10 * l,
-                             dtype=dtype)
-            apical = None
-            if l < t:  # layers below the top target receive feedback
-                apical = apical_dendrite(f"{ls.name}_apical", B * model.sizes[l],
-                                         parse_duration(ls.tau_apical), model.activations[l],
-                                         clock=self.clock, order=1000 - 10 * l + 1,
-                                         dtype=dtype)
-                groups.append(apical)
-            groups.append(soma)
-            layers.append(_Layer(soma, apical, batch=B, activation=model.activations[l],
-                                 feedback_activation=model.activations[l],
-                                 clock=lambda: self._tick))
+        for l in range(1, model.n_layers + 1):
+            layer = self._layer(spec.layers[l - 1], l)
+            groups += [g for g in (layer.apical, layer.soma) if g is not None]
+            layers.append(layer)
         self.layers = layers
         self.phase = None
         self._noisy: set[int] = set()
@@ -226,10 +307,14 @@ class Brian2Engine(Learner):
                                    name="controller"),
                b2.NetworkOperation(self._on_step_end, clock=self.clock, when="end",
                                    name="phase_end")]
-        for l in range(1, L + 1):
+        for l in range(1, model.n_layers + 1):
             ops.append(dense_operation(model.forward[l], layers[l - 1].read_rate, layers[l].I_ff,
                                        self._gate_forward(l), name=f"forward_{l}",
-                                       clock=self.clock, order=10 * l - 1))
+                                       clock=self.clock, order=10 * l - 2))
+            if layers[l].spiking:  # the nudge becomes an apical current before the soma's update
+                ops.append(b2.NetworkOperation(layers[l].apical_current, clock=self.clock,
+                                               when="groups", order=10 * l - 1,
+                                               name=f"apical_current_{l}"))
         for l in range(1, t):
             if self.target_rule.uses_inverse:
                 side = (lambda l=l: self._side_drive(l + 1)) if model.side else None
@@ -249,6 +334,31 @@ class Brian2Engine(Learner):
         # Network.run calls gc.collect(); freezing the long-lived objects makes that cheap.
         gc.collect()
         gc.freeze()
+
+    def _input_layer(self, spec):
+        B, n, net = self.batch_size, self.model.sizes[0], spec.network
+        if net.input_encoding == "poisson":
+            group = poisson_input("input", B * n, max_rate=net.input_rate * self.brian2.Hz,
+                                  tau_trace=parse_duration(net.input_tau_trace), clock=self.clock,
+                                  dtype=self.dtype)
+            return _InputLayer(group, B, poisson=True)
+        return _InputLayer(clamped_input("input", B * n, clock=self.clock, dtype=self.dtype), B)
+
+    def _layer(self, ls, l):
+        """The groups of layer l (spec `ls`): a soma of the layer's kind and, below the top
+        target, a rate dendrite computing the feedback pathway's reconstruction."""
+        B, n, act = self.batch_size, self.batch_size * self.model.sizes[l], self.model.activations[l]
+        apical = None
+        if l < self.top:  # layers below the top target receive feedback
+            apical = apical_dendrite(f"{ls.name}_apical", n, parse_duration(ls.tau_apical), act,
+                                     clock=self.clock, order=1000 - 10 * l + 1, dtype=self.dtype)
+        population = layer_population(ls, self.dt)
+        if population is not None:
+            soma = population.build(f"{ls.name}_soma", n, self.clock, 10 * l, self.dtype)
+            return _SpikingLayer(soma, apical, B, population)
+        soma = rate_soma(f"{ls.name}_soma", n, parse_duration(ls.tau), act, clock=self.clock,
+                         order=10 * l, dtype=self.dtype)
+        return _RateLayer(soma, apical, B, act, clock=lambda: self._tick)
 
     def _gate_forward(self, l):
         return lambda: l in self._live
@@ -352,7 +462,7 @@ class Brian2Engine(Learner):
 
     def _begin_trial(self):
         B, rows = self.batch_size, self._rows()
-        self.layers[0].rate[...] = self._x[rows]
+        self.layers[0].data[...] = self._x[rows]
         for layer in self.layers[1:]:
             layer.I_nudge[...] = 0.0
         if self._train:
@@ -364,10 +474,7 @@ class Brian2Engine(Learner):
                                      points=[None, None] + [{} for _ in range(2, self.top + 1)])
 
     def _hold_forward_state(self, l):
-        layer = self.layers[l]
-        layer.v[...] = self._a[l]
-        layer.I_ff[...] = self._a[l]
-        layer.held = self._h[l]
+        self.layers[l].hold(self._a[l], self._h[l])
 
     def _roles(self, phase):
         """Which somas integrate (live) and which dendrites listen in `phase`."""
@@ -405,7 +512,7 @@ class Brian2Engine(Learner):
         for l in range(1, self.model.n_layers + 1):
             self.layers[l].I_nudge[...] = 0.0
             if l in self._live:
-                self.layers[l].held = None
+                self.layers[l].release()
             else:  # a soma that does not integrate is held at its forward state
                 self._hold_forward_state(l)
         for l in self._noisy:
@@ -434,8 +541,8 @@ class Brian2Engine(Learner):
         layers, t, L, name = self.layers, self.top, self.model.n_layers, phase.name
         if name == "forward":
             rows = self._rows()
-            self._a = [None] + [layers[l].v.copy() for l in range(1, L + 1)]
-            self._h = [self._x[rows]] + [layers[l].read_rate().copy() for l in range(1, L + 1)]
+            self._a = [None] + [layers[l].drive() for l in range(1, L + 1)]
+            self._h = [layers[l].read_rate().copy() for l in range(L + 1)]
             self._outputs[rows] = self._h[L]
             if self._train:
                 self._teaching = teach(self.model, self.loss_fn, self._ytarget, self._a, self._h,
@@ -448,6 +555,8 @@ class Brian2Engine(Learner):
         if name in ("noise_a", "noise_b"):
             points = self.objective.points
             for l in self._noisy:
+                if layers[l].spiking:  # the objective needs the noise the layer really fired
+                    self._noises[self._iteration][l] = layers[l].read_rate() - self._h[l]
                 if l + 1 <= t and "noisy" in points:  # g_{l+1} reconstructs noisy layer l
                     self._latch_point("noisy", l + 1)
                 if l >= 2 and "upper_noisy" in points:  # g_l sees h_l + δ
@@ -521,52 +630,88 @@ class Brian2Engine(Learner):
 
         Each trial starts from the state the last one left, so a checkpoint needs them.
         """
-        out = {"brian2/input/r": self.layers[0].rate}
+        out = {f"brian2/input/{name}": value for name, value in self.layers[0].state().items()}
         for l, layer in enumerate(self.layers[1:], start=1):
-            names = ("v", "I_ff", "I_nudge") + (("u", "I_fb") if layer.apical is not None else ())
-            out.update({f"brian2/{l}/{name}": getattr(layer, name) for name in names})
+            out.update({f"brian2/{l}/{name}": value for name, value in layer.state().items()})
+        if self.stochastic:  # the generator behind Brian2's rand()
+            out["brian2/rng"] = self._rng_state
         return out
+
+    @property
+    def _rng_state(self):
+        _, keys, pos, has_gauss, gauss = np.random.get_state()
+        return np.concatenate([keys.astype(np.float64), [pos, has_gauss, gauss]])
+
+    def load_state_arrays(self, arrays: dict):
+        super().load_state_arrays(arrays)
+        if self.stochastic:
+            state = arrays["brian2/rng"]
+            np.random.set_state(("MT19937", state[:624].astype(np.uint32), int(state[624]),
+                                 int(state[625]), float(state[626])))
 
     def record_activity(self, x, y, every: int = 1) -> dict:
         """One training trial of the probe batch x (B samples), recorded, learning nothing.
 
-        Brian2 StateMonitors record the somas' rate r, potential v and nudge and the
-        dendrites' potential u every `every` steps; they are removed afterwards, and
-        the populations' state and the training generator are left as they were.
+        Brian2 StateMonitors record every `every` steps the somas' rate r, potential v
+        and nudge (rate layers) or apical current (spiking layers), and the
+        dendrites' potential u; SpikeMonitors record the spikes of spiking layers as
+        ``spike_trial``, ``spike_time`` (ms from the trial's start), ``spike_neuron``.
+        The monitors are removed afterwards, and the populations' state, Brian2's
+        generator and the training generator are left as they were.
         """
         b2 = self.brian2
         if len(x) != self.batch_size:
             raise ValueError(f"the activity probe needs {self.batch_size} samples, got {len(x)}")
         saved = {k: v.copy() for k, v in self.dynamic_state().items()}
-        monitors = {}
+        rng_state = np.random.get_state()
+        monitors, spikes = {}, {}
         for l, layer in enumerate(self.layers[1:], start=1):
-            monitors[(l, "soma")] = b2.StateMonitor(layer.soma, ["r", "v", "I_nudge"], record=True,
-                                                   dt=self.dt * every, when="end", order=100)
+            monitors[(l, "soma")] = b2.StateMonitor(layer.soma, list(self._soma_records(layer)),
+                                                   record=True, dt=self.dt * every, when="end",
+                                                   order=100)
             if layer.apical is not None:
                 monitors[(l, "apical")] = b2.StateMonitor(layer.apical, ["u"], record=True,
                                                          dt=self.dt * every, when="end",
                                                          order=100)
-        self.network.add(*monitors.values())
+            if layer.spiking and layer.population.kind != "bernoulli":
+                spikes[l] = b2.SpikeMonitor(layer.soma)
+        self.network.add(*monitors.values(), *spikes.values())
         start = self.network.t
         try:
             self._run(np.ascontiguousarray(x, dtype=self.dtype), y, self.train_phases, True,
                       np.random.default_rng(0), None, learn=False)
         finally:
-            self.network.remove(*monitors.values())
+            self.network.remove(*monitors.values(), *spikes.values())
             for key, value in self.dynamic_state().items():
                 value[...] = saved[key]
+            np.random.set_state(rng_state)
         B, out = self.batch_size, {}
         for (l, kind), mon in monitors.items():
             record = out.setdefault(self.model.names[l], {})
-            names = {"soma": (("r", "rate"), ("v", "potential"), ("I_nudge", "nudge")),
-                     "apical": (("u", "apical"),)}[kind]
-            for var, name in names:  # monitor (B·N, T) → (trial, time, neuron)
+            names = self._soma_records(self.layers[l]) if kind == "soma" else {"u": "apical"}
+            for var, name in names.items():  # monitor (B·N, T) → (trial, time, neuron)
                 values = np.asarray(getattr(mon, var))
                 record[name] = values.reshape(B, -1, values.shape[1]).transpose(0, 2, 1)
+        for l, mon in spikes.items():
+            n = self.model.sizes[l]
+            index = np.asarray(mon.i)
+            out[self.model.names[l]].update(
+                spike_trial=index // n, spike_neuron=index % n,
+                spike_time=np.asarray((mon.t - start) / b2.ms))
         times = np.asarray((monitors[(1, "soma")].t - start) / b2.ms)
         phases = [self._names[i].name for i in range(0, len(self._names), every)][:len(times)]
         out["_coords"] = {"time": times, "phase": phases}
         return out
+
+    @staticmethod
+    def _soma_records(layer):
+        """The soma's recorded variables → their names in the run file."""
+        if not layer.spiking:
+            return {"r": "rate", "v": "potential", "I_nudge": "nudge"}
+        records = {layer.population.rate_variable: "rate", "I_apical": "apical_current"}
+        if "v" in layer.population.state_variables:
+            records["v"] = "potential"
+        return records
 
     # ---------------------------------------------------------------- public
     def train_epoch(self, x, y, rng, progress=None, learn_forward=True) -> dict:

@@ -100,14 +100,16 @@ def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
     Parameters
     ----------
     names, sizes : sequences of length L+1, the input layer first.
-    activation_names : sequence of length L, φ_1..φ_L.
+    activation_names : sequence of length L, φ_1..φ_L, by name or as Activation records
+        (the rate twins of spiking populations have parameters, so no name).
     top : int, optional
         The layer t that carries the top target (default L); sets the shape of the
         fixed ``dfa`` matrices.
     side_size : callable l -> int, optional
         The size of g_l's side input; None for no side information.
     """
-    acts: list[Activation | None] = [None] + [get_activation(a) for a in activation_names]
+    acts: list[Activation | None] = [None] + [a if isinstance(a, Activation) else get_activation(a)
+                                              for a in activation_names]
     forward = [None] + [init_dense(rng, sizes[l], sizes[l - 1], dtype, init, gain)
                         for l in range(1, len(sizes))]
     feedback = [None, None] + [init_dense(rng, sizes[l - 1], sizes[l], dtype, init, gain)

@@ -23,7 +23,12 @@ top-down within one time step.
 
 The input layer (:func:`clamped_input`) has no dynamics: its rates are set.
 
-:data:`POPULATIONS` maps the kinds a model file may name to their builders.
+:data:`POPULATIONS` names the kinds a model file may give a layer: ``rate``,
+``sign`` (a rate soma with φ = sign, Lee 2015's discrete units) and the spiking and
+stochastic kinds of :mod:`bioprop.spiking` (``lif``, ``poisson``, ``bernoulli``).
+:func:`layer_activation` and :func:`layer_population` turn a layer of a model file
+into its transfer function and, for the spiking kinds, its
+:class:`~bioprop.spiking.SpikingPopulation`.
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ import numpy as np
 from .activations import Activation
 
 __all__ = ["rate_soma", "apical_dendrite", "clamped_input", "POPULATIONS", "SOMA_EQUATIONS",
-           "APICAL_EQUATIONS"]
+           "APICAL_EQUATIONS", "layer_activation", "layer_population", "is_spiking"]
 
 #: τ dv/dt = −v + I_ff ;  r = φ(v) + I_nudge
 SOMA_EQUATIONS = """
@@ -84,4 +89,43 @@ def clamped_input(name: str, n: int, *, clock, dtype="float64"):
     return NeuronGroup(n, "r : 1", name=name, clock=clock, dtype=np.dtype(dtype).type)
 
 
-POPULATIONS = {"rate": rate_soma}
+#: population kind → the activation it fixes (None: the layer's own ``activation``)
+POPULATIONS = {"rate": None, "sign": "sign", "lif": "lif", "poisson": "poisson",
+               "bernoulli": "bernoulli"}
+
+
+def is_spiking(layer_spec) -> bool:
+    """Whether the layer is simulated as spikes or binary states (not as a rate soma)."""
+    from .spiking import SPIKING_KINDS
+    return layer_spec.population in SPIKING_KINDS
+
+
+def layer_population(layer_spec, dt, where=None):
+    """The :class:`~bioprop.spiking.SpikingPopulation` of a spiking layer, checked; None
+    for a rate layer. `dt` is the simulation step (a Brian2 time)."""
+    from brian2 import Hz
+
+    from .spec import parse_duration
+    from .spiking import spiking_population
+
+    if not is_spiking(layer_spec):
+        return None
+    return spiking_population(
+        layer_spec.population, tau=parse_duration(layer_spec.tau),
+        threshold=layer_spec.threshold, reset=layer_spec.reset,
+        refractory=parse_duration(layer_spec.refractory),
+        tau_trace=parse_duration(layer_spec.tau_trace), max_rate=layer_spec.max_rate * Hz, dt=dt,
+        where=where or f"layer {layer_spec.name!r}")
+
+
+def layer_activation(layer_spec, dt=None) -> Activation:
+    """φ of a layer: its ``activation`` for a rate layer, sign for ``sign``, the rate twin
+    of a spiking kind (which needs `dt` only for its parameter checks)."""
+    from brian2 import ms
+
+    from .activations import get_activation
+
+    population = layer_population(layer_spec, dt if dt is not None else 0.001 * ms)
+    if population is not None:
+        return population.activation
+    return get_activation(POPULATIONS[layer_spec.population] or layer_spec.activation)

@@ -46,14 +46,25 @@ class LayerSpec:
 
     name: str
     size: int
-    #: population kind; only ``rate`` exists yet (populations.POPULATIONS)
+    #: population kind (populations.POPULATIONS): ``rate``, ``sign``, ``lif``, ``poisson``,
+    #: ``bernoulli``
     population: str = "rate"
-    #: transfer function φ (activations.ACTIVATIONS)
+    #: transfer function φ of a ``rate`` population (activations.ACTIVATIONS); the other
+    #: kinds fix their own
     activation: str = "tanh"
-    #: membrane time constant of the basal (somatic) compartment
+    #: membrane time constant of the basal (somatic) compartment (τ_m of ``lif``)
     tau: Duration = Duration("10 ms")
     #: time constant of the apical compartment that computes g_{l+1}
     tau_apical: Duration = Duration("10 ms")
+    #: ``lif``: firing threshold and reset of v, in units of the input current
+    threshold: float = 1.0
+    reset: float = 0.0
+    #: ``lif``: refractory period; 1 / refractory is the maximal rate, r = 1
+    refractory: Duration = Duration("2 ms")
+    #: ``lif``, ``poisson``: time constant of each of the spike trace's two filters
+    tau_trace: Duration = Duration("20 ms")
+    #: ``poisson``: the rate in Hz at which r = 1 (p = 1)
+    max_rate: float = 200.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,13 @@ class NetworkSpec:
     loss: str = "softmax_cross_entropy"
     #: initial weights: ``orthogonal`` or ``glorot``
     init: str = "orthogonal"
+    #: ``rate`` (the input layer fires the data) or ``poisson`` (Poisson spike trains of
+    #: rate x · input_rate, the rules seeing their spike trace)
+    input_encoding: str = "rate"
+    #: ``poisson`` encoding: the rate in Hz of an input of value 1
+    input_rate: float = 200.0
+    #: ``poisson`` encoding: time constant of each filter of the input's spike trace
+    input_tau_trace: Duration = Duration("20 ms")
 
 
 @dataclass(frozen=True)
@@ -210,6 +228,7 @@ def _registry_choices():
         "rule.side_information": ["none", "label", "activity"],
         "optimizer.name": OPTIMIZERS, "network.loss": LOSSES,
         "network.init": ["orthogonal", "glorot"],
+        "network.input_encoding": ["rate", "poisson"],
         "engine.name": ["brian2", "reference"], "engine.codegen": ["numpy", "cython"],
         "engine.dtype": ["float64", "float32"],
     }
@@ -337,6 +356,7 @@ def _validate_model(spec: ModelSpec):
             _fail(src, f"layers.{i}.size", f"must be positive, got {layer.size}")
         if names.count(layer.name) > 1 or layer.name == "input":
             _fail(src, f"layers.{i}.name", f"layer names must be unique and not 'input': {layer.name!r}")
+        _validate_population(layer, src, f"layers.{i}")
     if spec.rule.top == "penultimate" and len(spec.layers) < 2:
         _fail(src, "rule.top", "'penultimate' needs at least two layers")
     if not spec.rule.noise >= 0:
@@ -350,6 +370,21 @@ def _validate_model(spec: ModelSpec):
         _fail(src, "rule.iterations", f"only the 'iterative' rule iterates; rule.target is "
               f"{spec.rule.target!r}")
     return spec
+
+
+def _validate_population(layer: LayerSpec, src, key):
+    """The parameters a population kind needs, checked where no dt is needed yet."""
+    from .populations import POPULATIONS
+
+    fixed = POPULATIONS[layer.population]
+    if fixed is not None and layer.activation not in ("tanh", fixed):
+        _fail(src, f"{key}.activation", f"a {layer.population!r} population fixes its own "
+              f"transfer function; leave 'activation' out (got {layer.activation!r})")
+    if layer.population == "lif" and not layer.threshold > layer.reset:
+        _fail(src, f"{key}.threshold", f"the threshold ({layer.threshold}) must lie above the "
+              f"reset ({layer.reset}), or the neuron fires on every step")
+    if layer.population == "poisson" and not layer.max_rate > 0:
+        _fail(src, f"{key}.max_rate", f"must be positive (Hz), got {layer.max_rate}")
 
 
 def _validate_protocol(spec: ProtocolSpec):
@@ -383,8 +418,19 @@ def check_compatible(model: ModelSpec, protocol: ProtocolSpec, n_features: int, 
               f"the output layer {model.layers[-1].name!r} has {model.layers[-1].size} neurons, "
               f"but dataset {protocol.data.dataset!r} has {n_outputs} outputs")
     dt = parse_duration(protocol.phases.dt)
+    from .populations import is_spiking, layer_population
+
+    if model.network.input_encoding == "poisson" and model.network.input_rate * float(dt) > 1:
+        _fail(model.source, "network.input_rate",
+              f"{model.network.input_rate} Hz × dt = {model.network.input_rate * float(dt):.3g} > 1: "
+              f"a Poisson input fires at most once per step (phases.dt in {protocol.source})")
     for i, layer in enumerate(model.layers):
-        for key in ("tau", "tau_apical"):
+        try:
+            layer_population(layer, dt, where=f"{model.source}: layers.{i} ({layer.name})")
+        except ValueError as err:
+            raise SpecError(f"{err} (phases.dt in {protocol.source})") from None
+        # a spiking soma is integrated exactly; only rate compartments need dt ≤ τ
+        for key in ("tau_apical",) if is_spiking(layer) else ("tau", "tau_apical"):
             tau = parse_duration(getattr(layer, key), model.source, f"layers.{i}.{key}")
             if dt > tau * 1.000001:
                 _fail(protocol.source, "phases.dt",
