@@ -64,7 +64,7 @@ class LayerSpec:
     #: ``lif``, ``poisson``: time constant of each of the spike trace's two filters
     tau_trace: Duration = Duration("20 ms")
     #: ``poisson``: the rate in Hz at which r = 1 (p = 1)
-    max_rate: float = 200.0
+    max_rate: float = 1000.0
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class NetworkSpec:
     #: rate x · input_rate, the rules seeing their spike trace)
     input_encoding: str = "rate"
     #: ``poisson`` encoding: the rate in Hz of an input of value 1
-    input_rate: float = 200.0
+    input_rate: float = 1000.0
     #: ``poisson`` encoding: time constant of each filter of the input's spike trace
     input_tau_trace: Duration = Duration("20 ms")
 

@@ -341,6 +341,7 @@ ACTIVITY_ATTRS = {
     "potential": {"units": "1", "long_name": "somatic potential v (a at steady state)"},
     "nudge": {"units": "1", "long_name": "apical nudge of the rate"},
     "apical": {"units": "1", "long_name": "apical potential u (feedback input)"},
+    "apical_current": {"units": "1", "long_name": "apical current of a spiking soma (feedback)"},
     "target": {"units": "1", "long_name": "target ĥ of the layer (steady state)"},
 }
 
@@ -356,6 +357,8 @@ def _record_activity(engine, data, recorder, record_spec, epoch):
                                       record_spec.activity_dt_factor)
     coords = activity.pop("_coords", {})
     for layer, values in activity.items():
+        # spike trains are not written yet (variable length; see the recording issue)
+        values = {k: v for k, v in values.items() if not k.startswith("spike_")}
         group = f"layers/{layer}"
         if not recorder.has(group):
             shape = next(iter(values.values())).shape

@@ -28,7 +28,7 @@ def test_bernoulli_units_fire_with_the_set_probability():
     seed(11)  # the bounds are 4 sigma; a fixed seed keeps the suite deterministic
     clock = Clock(1 * ms)
     inputs = np.repeat([-2.0, 0.0, 1.0], 200)
-    group = bernoulli_population("bern", len(inputs), clock=clock)
+    group = bernoulli_population("bern", len(inputs), tau_trace=20 * ms, clock=clock)
     group.I_ff = inputs
     monitor = StateMonitor(group, "s", record=True)
     net = Network(group, monitor)
