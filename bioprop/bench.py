@@ -7,7 +7,14 @@ from measurements interleaved in one process:
 (a) the reference engine's samples per second;
 (b) the Brian2 engine's samples per second at the default protocol's phase lengths;
 (c) the Brian2 engine at its fastest setting, one step per phase (dt = τ);
-(d) the share of the Brian2 engine's time spent outside the matrix products.
+(d) the share of the Brian2 engine's time spent outside the matrix products;
+
+and with ``--spiking``:
+
+(e) the Brian2 engine with every hidden layer made of LIF neurons, at the spiking
+    protocol's time step and phases (:data:`SPIKING_PHASES`);
+(f) the same network of rate layers at the same time step and phases, so that
+    (e)/(f) is the price of spikes alone, and (f)/(b) the price of the finer dt.
 
 It also prints the peak resident memory, and which BLAS ran with how many threads.
 Each figure is the median over ``--repeats`` measurements; the machine this runs
@@ -66,10 +73,19 @@ def cost_split():
             setattr(owner, name, function)
 
 
-def _specs(engine_name, sizes, batch, dtype, one_step: bool):
+#: the time step and phases of ``protocols/mnist_spiking.toml``
+SPIKING_PHASES = ['phases.dt="1 ms"', 'phases.forward="120 ms"', 'phases.feedback="80 ms"',
+                  'phases.target="120 ms"']
+
+
+def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None):
+    """Model and protocol of a measurement; `spiking` None (default phases), ``"rate"`` or
+    ``"lif"`` (hidden layers of that kind, at :data:`SPIKING_PHASES`)."""
     from .spec import load_protocol, parse_model
 
-    layers = [{"name": f"hidden{i}", "size": n} for i, n in enumerate(sizes[1:-1], start=1)]
+    hidden = {"population": "lif", "threshold": 0.2} if spiking == "lif" else {}
+    layers = [{"name": f"hidden{i}", "size": n, **hidden}
+              for i, n in enumerate(sizes[1:-1], start=1)]
     layers.append({"name": "output", "size": sizes[-1], "activation": "linear"})
     model = parse_model({"network": {"name": "bench", "input_size": sizes[0]}, "layers": layers,
                          "rule": {"target": "dtp", "feedback": "dtp"}}, "<bench>")
@@ -78,17 +94,20 @@ def _specs(engine_name, sizes, batch, dtype, one_step: bool):
     if one_step:
         overrides += ['phases.dt="10 ms"', 'phases.forward="10 ms"', 'phases.feedback="10 ms"',
                       'phases.target="10 ms"']
+    if spiking:
+        overrides += SPIKING_PHASES
     return model, load_protocol(overrides=overrides)
 
 
-def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one_step=False):
+def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one_step=False,
+            spiking=None):
     """Build an engine and return a function that times one pass over `n_batches` batches.
 
     The function returns (samples per second, {kind of work: seconds}, seconds).
     """
     from .training import make_engine
 
-    model, protocol = _specs(engine_name, sizes, batch, dtype, one_step)
+    model, protocol = _specs(engine_name, sizes, batch, dtype, one_step, spiking)
     rng = np.random.default_rng(0)
     engine = make_engine(model, protocol, rng)
     x = rng.random((n_batches * batch, sizes[0])).astype(dtype)
@@ -117,6 +136,11 @@ def main(args) -> int:
             "(c) brian2, one step per phase": measure("brian2", sizes, args.batch_size,
                                                       args.batches, args.dtype, one_step=True),
         }
+        if args.spiking:
+            runs["(e) brian2, LIF hidden layers"] = measure(
+                "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif")
+            runs["(f) brian2, rate layers, same dt"] = measure(
+                "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="rate")
         results = {name: [] for name in runs}
         for _ in range(args.repeats):  # interleaved, so load on the machine hits all alike
             for name, once in runs.items():
@@ -142,6 +166,10 @@ def main(args) -> int:
           f"{100 * outside['(c) brian2, one step per phase']:.0f}%  (goal <= 30%)")
     print(f"goal (c) >= 0.5 x (a): {'met' if med['(c) brian2, one step per phase'] >= 0.5 * ref else 'NOT met'}"
           f" ({med['(c) brian2, one step per phase'] / ref:.2f})")
+    if args.spiking:
+        lif, rate = med["(e) brian2, LIF hidden layers"], med["(f) brian2, rate layers, same dt"]
+        print(f"spikes at the same dt and phases: (e)/(f) = {lif / rate:.2f}; the finer dt: "
+              f"(f)/(b) = {rate / med['(b) brian2, default phases']:.2f}")
     print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     print(f"BLAS: {'; '.join(blas) or 'unknown'}; numpy {np.__version__}; "
           f"python {platform.python_version()}; {platform.machine()}")

@@ -102,6 +102,9 @@ def _parser():
     bench.add_argument("--repeats", type=int, default=3, help="measurements; medians are reported")
     bench.add_argument("--threads", type=int, default=1, help="BLAS threads")
     bench.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    bench.add_argument("--spiking", action="store_true",
+                       help="also time the network with LIF hidden layers, against the same "
+                            "network of rate layers at the same dt and phases")
     bench.set_defaults(func=_bench)
     return parser
 

@@ -17,6 +17,18 @@ def test_bench_prints_ratios_and_cost_split(capsys):
     assert ratio and float(ratio.group(1)) > 0
 
 
+def test_bench_spiking_rows(capsys):
+    code = main(["bench", "--sizes", "20,16,4", "--batch-size", "4", "--batches", "1",
+                 "--repeats", "1", "--spiking"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for label in ("(e) brian2, LIF hidden layers", "(f) brian2, rate layers, same dt",
+                  "spikes at the same dt and phases: (e)/(f) = "):
+        assert label in out, label
+    split = re.search(r"\(e\) brian2, LIF hidden layers\s+\d+\s+[\d.]+\s+(.*)", out).group(1)
+    assert len(re.findall(r"\d+%", split)) == 5  # matmul, optimizer, noise, brian2, rest
+
+
 def test_cost_split_restores_what_it_wraps():
     from bioprop import learner, pathways
 
