@@ -91,8 +91,8 @@ class RunRecorder:
     2. **appending**, from the first :meth:`flush` (or :meth:`start_swmr`) on: the file
        is in SWMR mode, readers open it with ``h5py.File(path, "r", swmr=True)``, and
        HDF5 allows no new group, dataset or attribute, only appending to datasets that
-       exist. Root attributes set in this stage (:meth:`set_attrs`, the final ``status``)
-       are written at :meth:`close`, once the file has left SWMR mode.
+       exist. The one root attribute that changes in this stage, ``status``, is a
+       fixed-width string rewritten in place, which SWMR allows.
 
     Parameters
     ----------
@@ -124,10 +124,8 @@ class RunRecorder:
         self._groups: dict[str, tuple] = {}
         #: group → (h5py group, event dim, variable names) of event lists (spikes)
         self._events: dict[str, tuple] = {}
-        #: root attributes set in SWMR mode, written at close
-        self._final_attrs: dict = {}
         self._file.attrs.update({k: v for k, v in attrs.items()})
-        self._file.attrs["status"] = "running"
+        self._file.attrs.create("status", b"running", dtype=_status_dtype())
 
     @classmethod
     def reopen(cls, path, *, epoch: int) -> "RunRecorder":
@@ -146,7 +144,6 @@ class RunRecorder:
             try:
                 for name, group in _groups_with_data(old):
                     self._copy_group(name, group, epoch)
-                self._file.attrs["status"] = "running"
                 self._file.flush()
                 os.replace(tmp, path)  # the open file now is `path`
             except BaseException:
@@ -364,34 +361,34 @@ class RunRecorder:
         self._file[group].attrs.update(attrs)
 
     def set_attrs(self, **attrs):
-        """Set root attributes: now, or in SWMR mode at :meth:`close`."""
-        if self.swmr:
-            self._final_attrs.update(attrs)
-            return
-        self._file.attrs.update(attrs)
+        """Set root attributes; in SWMR mode only ``status`` (rewritten in place)."""
+        if not self.swmr:
+            self._file.attrs.update({k: v for k, v in attrs.items() if k != "status"})
+            if "status" in attrs:
+                self._file.attrs.create("status", attrs["status"].encode("ascii"),
+                                        dtype=_status_dtype())
+        elif set(attrs) - {"status"}:
+            raise RuntimeError(f"set_attrs({', '.join(sorted(attrs))}): the run file is in SWMR "
+                               "mode, where HDF5 creates no attribute")
+        elif "status" in attrs:
+            # SWMR creates no attribute, but rewrites an existing one of the same size
+            import h5py
+
+            value = np.array(attrs["status"].encode("ascii"), dtype=f"S{_STATUS_WIDTH}")
+            h5py.h5a.open(self._file.id, b"status").write(value)
         self._file.flush()
 
     @property
     def status(self) -> str:
-        """The run's status as it will be when the file is closed."""
-        return self._final_attrs.get("status", self._file.attrs["status"])
+        """The run's status: running, complete, diverged or interrupted."""
+        return _text(self._file.attrs["status"])
 
     def close(self, status: str | None = None):
-        """Close the file, writing the attributes set in SWMR mode and `status`."""
-        import h5py
-
-        if not self._file.id.valid:
-            return
-        final = dict(self._final_attrs, **({"status": status} if status is not None else {}))
-        if not self._file.swmr_mode:
-            self._file.attrs.update(final)
+        """Close the file, setting its `status` first if given."""
+        if self._file.id.valid:
+            if status is not None:
+                self.set_attrs(status=status)
             self._file.close()
-            return
-        # A file leaves SWMR mode only by being closed; reopened, it takes attributes again.
-        self._file.close()
-        if final:
-            with h5py.File(self.path, "r+", libver="latest") as f:
-                f.attrs.update(final)
 
     def __enter__(self):
         return self
@@ -407,6 +404,16 @@ class RunRecorder:
 #: The scale name of a netCDF-4 dimension that has no coordinate variable; h5netcdf
 #: (and so xarray) reads it as a plain dimension. Followed by the length, 10 wide.
 _DIMENSION_ONLY = b"This is a netCDF dimension but not a netCDF variable."
+
+#: the ``status`` attribute is a string of this fixed width, so that SWMR mode can
+#: rewrite it in place
+_STATUS_WIDTH = 16
+
+
+def _status_dtype():
+    import h5py
+
+    return h5py.string_dtype("ascii", _STATUS_WIDTH)
 
 #: attributes HDF5 and netCDF manage themselves, never copied
 _INTERNAL_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "_Netcdf4Dimid",
@@ -430,6 +437,11 @@ def _chunks(fixed) -> tuple:
             break
         fixed[axis] = 1
     return (1, *fixed)
+
+
+def _text(value) -> str:
+    """An attribute read by h5py as text (fixed-width strings come back as bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _attrs(obj) -> dict:

@@ -138,13 +138,13 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
 def _resume(path, progress) -> RunResult:
     """Continue a run file from its checkpoint (``bioprop run --resume``)."""
     from .checkpoint import CheckpointError, load_checkpoint
-    from .record import RunRecorder, open_run, read_run_file
+    from .record import RunRecorder, open_run
     from .spec import parse_model, parse_protocol
 
     path = Path(path)
-    open_run(path).close()  # refuses a file that is not a readable run, with a clear message
-    with read_run_file(path) as f:
-        status, attrs = f.attrs["status"], dict(f.attrs)
+    tree = open_run(path)  # refuses a file that is not a readable run, with a clear message
+    status, attrs = tree.attrs["status"], dict(tree.attrs)
+    tree.close()
     if status == "complete":
         raise CheckpointError(f"{path}: the run is complete; there is nothing to resume")
     arrays, meta = load_checkpoint(path)
