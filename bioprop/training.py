@@ -342,7 +342,7 @@ def _train_recording_batches(engine, data, rng, progress, recorder, record_spec,
         x, y = data.x_train[index], data.y_train[index]
         if j % every == 0:
             start = time.perf_counter()
-            activity = engine.record_activity(x, y, record_spec.activity_dt_factor)
+            activity = _recording(engine, x, y, record_spec)
             _write_activity(recorder, "batches", activity, epoch, batch=j)
             recording += time.perf_counter() - start
         trace = engine.train_batch(x, y, rng)
@@ -415,13 +415,32 @@ def _declare_activity(recorder, data, engine, record_spec):
     weights, and the result is discarded (recording learns nothing).
     """
     B = engine.batch_size
-    activity = engine.record_activity(data.x_train[:B], data.y_train[:B],
-                                      record_spec.activity_dt_factor)
+    activity = _recording(engine, data.x_train[:B], data.y_train[:B], record_spec)
     _declare_kind(recorder, "layers", activity)
     if record_spec.activity_batch_every:
         n_batches = len(data.x_train) // B
         _declare_kind(recorder, "batches", activity,
                       {"batch": np.arange(0, n_batches, record_spec.activity_batch_every)})
+
+
+def _recording(engine, x, y, record_spec) -> dict:
+    """The engine's activity record of one batch, thinned to ``activity_dt_factor``.
+
+    The engine records every step and every `factor`-th time point is kept, counted
+    from the trial's start. (A Brian2 monitor with a coarser dt samples on the network's
+    global clock instead, so its time grid, and even its length, would shift with the
+    time at which the recording starts.) Spikes are events and are kept whole.
+    """
+    activity = engine.record_activity(x, y, 1)
+    factor = record_spec.activity_dt_factor
+    coords = activity.get("_coords", {})
+    if factor == 1 or "time" not in coords:
+        return activity
+    thinned = {"_coords": {k: v[::factor] for k, v in coords.items()}}
+    for layer, values in _layers_of(activity).items():
+        thinned[layer] = {k: v if k in SPIKE_VARIABLES else v[:, ::factor]
+                          for k, v in values.items()}
+    return thinned
 
 
 def _declare_kind(recorder, kind, activity, lead=None):
@@ -483,8 +502,7 @@ def _record_activity(engine, data, recorder, record_spec, epoch):
     if record_spec is None or not record_spec.activity_every or epoch % record_spec.activity_every:
         return
     B = engine.batch_size
-    activity = engine.record_activity(data.x_train[:B], data.y_train[:B],
-                                      record_spec.activity_dt_factor)
+    activity = _recording(engine, data.x_train[:B], data.y_train[:B], record_spec)
     groups = _activity_groups(recorder, "layers")
     for group in groups:
         recorder.grow(group)

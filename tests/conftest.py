@@ -70,3 +70,18 @@ def with_spikes(record_activity):
                           spike_neuron=neuron)
         return out
     return recording
+
+
+@pytest.fixture(scope="session")
+def spiking_run(tmp_path_factory):
+    """A short Brian2 run whose recorded probe trials carry (stand-in) spikes."""
+    import bioprop
+    from bioprop.engine import Brian2Engine
+
+    path = tmp_path_factory.mktemp("spiking") / "spiking.h5"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Brian2Engine, "record_activity", with_spikes(Brian2Engine.record_activity))
+        bioprop.run(output=path, progress=False,
+                    overrides=["training.epochs=1", "data.n_train=64", "data.n_test=32",
+                               "record.activity_every=1", "record.activity_dt_factor=4"])
+    return path
