@@ -7,7 +7,9 @@ no code of ours. The layout (DESIGN.md, "The run file"):
 * one group per kind of thing (``/train``, ``/eval``, ``/metrics``, ...), each
   with a growing first dimension (``epoch``) and optional fixed ones (``layer``);
 * every dimension is a coordinate variable made an HDF5 dimension scale, and every
-  variable has its scales attached, which is what netCDF readers see as dims.
+  variable has its scales attached, which is what netCDF readers see as dims;
+* events (spikes) are 1-D, gzip-compressed lists along their own dimension (e.g.
+  ``spike``, a netCDF dimension without a coordinate), with the epoch of each event.
 
 :class:`RunRecorder` declares groups, appends one entry at a time along the
 growing dimension and flushes, so a killed run leaves a readable file with every
@@ -357,6 +359,7 @@ class RunRecorder:
         self._file.flush()
 
     def set_group_attrs(self, group: str, **attrs):
+        """Set attributes of a declared group (only while declaring)."""
         self._declaring(f"set_group_attrs({group!r})")
         self._file[group].attrs.update(attrs)
 
@@ -427,12 +430,12 @@ def _chunks(fixed) -> tuple:
     matrices and activity, which are written rarely and would otherwise allocate space
     for entries that never come; and for entries over 2**21 values (the activity of many
     training batches) one chunk per slice of the leading fixed dims, the unit they are
-    written in.
+    written in. The last two fixed dims are never split.
     """
     fixed = list(fixed)
     if int(np.prod(fixed)) <= 256:
         return (64, *fixed)
-    for axis in range(len(fixed) - 1):
+    for axis in range(len(fixed) - 2):  # a matrix (weights, a trial's activity) stays whole
         if int(np.prod(fixed)) <= 2 ** 21:
             break
         fixed[axis] = 1
