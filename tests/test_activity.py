@@ -191,3 +191,14 @@ def test_brian2_batch_recording_learns_as_an_unrecorded_run(tmp_path):
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     other = xr.open_datatree(plain, engine="h5netcdf")
     np.testing.assert_array_equal(tree["train"]["loss"].values, other["train"]["loss"].values)
+
+
+def test_batch_recording_needs_recorded_epochs():
+    from bioprop.spec import SpecError, load_protocol
+
+    with pytest.raises(SpecError, match="record.activity_batch_every: .*record.activity_every"):
+        load_protocol(overrides=["record.activity_batch_every=2"])
+    with pytest.raises(SpecError, match="record.activity_batch_every: must be ≥ 0"):
+        load_protocol(overrides=["record.activity_batch_every=-1", "record.activity_every=1"])
+    assert load_protocol(overrides=["record.activity_batch_every=2",
+                                    "record.activity_every=5"]).record.activity_batch_every == 2
