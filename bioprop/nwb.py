@@ -18,6 +18,10 @@ __all__ = ["export_nwb"]
 def export_nwb(run_path, out_path, *, epoch: int | None = None, force: bool = False) -> Path:
     """Write the activity of `epoch` (default: the last recorded) of a run to an NWB file.
 
+    Rates become one ``TimeSeries`` per layer; spikes, when the run has them, the
+    ``Units`` table, one unit per (layer, neuron). Both lay the probe trials end to
+    end in time, one row of the trials table each.
+
     Raises
     ------
     ImportError
@@ -67,7 +71,29 @@ def export_nwb(run_path, out_path, *, epoch: int | None = None, force: bool = Fa
                               unit="a.u.", timestamps=stamps,
                               description=f"rate r = phi(v) + nudge of layer {name}; trials "
                                           "laid end to end (see the trials table)"))
+    _add_units(nwb, tree["layers"], epoch, trial_length)
     tree.close()
     with NWBHDF5IO(str(out_path), "w") as io:
         io.write(nwb)
     return out_path
+
+
+def _add_units(nwb, layers, epoch, trial_length):
+    """One unit per (layer, neuron) of every layer with spikes, its times in seconds.
+
+    Trial b's spike at t ms from the trial's start is at b·trial_length + t/1000 s,
+    where the trials table puts trial b.
+    """
+    from .analysis import recorded_spikes
+
+    spiking = [name for name in layers.children if "spike_epoch" in layers[name].variables]
+    if not spiking:
+        return
+    nwb.add_unit_column(name="layer", description="the network layer of the unit")
+    nwb.add_unit_column(name="neuron", description="the unit's neuron index in its layer")
+    for name in spiking:
+        node = layers[name]
+        trial, time, neuron = recorded_spikes(node, epoch=epoch)
+        seconds = trial * trial_length + time / 1000.0
+        for i in range(node.sizes["neuron"]):
+            nwb.add_unit(spike_times=np.sort(seconds[neuron == i]), layer=name, neuron=i)

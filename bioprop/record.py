@@ -7,11 +7,16 @@ no code of ours. The layout (DESIGN.md, "The run file"):
 * one group per kind of thing (``/train``, ``/eval``, ``/metrics``, ...), each
   with a growing first dimension (``epoch``) and optional fixed ones (``layer``);
 * every dimension is a coordinate variable made an HDF5 dimension scale, and every
-  variable has its scales attached, which is what netCDF readers see as dims.
+  variable has its scales attached, which is what netCDF readers see as dims;
+* events (spikes) are 1-D, gzip-compressed lists along their own dimension (e.g.
+  ``spike``, a netCDF dimension without a coordinate), with the epoch of each event.
 
 :class:`RunRecorder` declares groups, appends one entry at a time along the
 growing dimension and flushes, so a killed run leaves a readable file with every
-appended entry. :func:`open_run` opens a run file and checks that it is one.
+appended entry. From its first flush on, the file is in HDF5's single-writer/
+multiple-reader (SWMR) mode, so a reader can watch a live run
+(``h5py.File(path, "r", swmr=True)``). :func:`open_run` opens a run file (finished,
+live or killed) and checks that it is one.
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "RunFileExistsError", "RunRecorder", "provenance", "open_run"]
+__all__ = ["FORMAT_VERSION", "RunFileExistsError", "RunRecorder", "provenance", "open_run",
+           "read_run_file"]
 
 #: Bumped whenever the layout changes in a way an old reader would misread.
 FORMAT_VERSION = 1
@@ -77,7 +83,18 @@ def provenance(*, model_toml: str, protocol_toml: str, seed: int, engine: str,
 
 
 class RunRecorder:
-    """Write a run file entry by entry.
+    """Write a run file entry by entry, and let readers watch it while it grows.
+
+    The file is created in HDF5's newest format (``libver="latest"``) because that is
+    what single-writer/multiple-reader (SWMR) mode needs. The recorder has two stages:
+
+    1. **declaring**: :meth:`declare` and :meth:`declare_events` create the groups,
+       datasets and their attributes;
+    2. **appending**, from the first :meth:`flush` (or :meth:`start_swmr`) on: the file
+       is in SWMR mode, readers open it with ``h5py.File(path, "r", swmr=True)``, and
+       HDF5 allows no new group, dataset or attribute, only appending to datasets that
+       exist. The one root attribute that changes in this stage, ``status``, is a
+       fixed-width string rewritten in place, which SWMR allows.
 
     Parameters
     ----------
@@ -104,44 +121,82 @@ class RunRecorder:
         if self.path.exists() and not force:
             raise RunFileExistsError(f"{self.path} exists; pass --force (force=True) to "
                                      "overwrite it, or choose another output file (-o)")
-        # The default (oldest compatible) file format on purpose: libver="latest" marks
-        # the file as open for writing in its superblock, and a run killed with SIGKILL
-        # would then leave a file that no reader opens without h5clear.
-        self._file = h5py.File(self.path, "w")
+        self._file = h5py.File(self.path, "w", libver="latest")
+        #: group → (h5py group, dims, variable names) of groups grown along dims[0]
         self._groups: dict[str, tuple] = {}
+        #: group → (h5py group, event dim, variable names) of event lists (spikes)
+        self._events: dict[str, tuple] = {}
         self._file.attrs.update({k: v for k, v in attrs.items()})
-        self._file.attrs["status"] = "running"
+        self._file.attrs.create("status", b"running", dtype=_status_dtype())
 
     @classmethod
     def reopen(cls, path, *, epoch: int) -> "RunRecorder":
-        """Open an existing run file to continue it after `epoch` (for ``--resume``).
+        """Continue an existing run file after `epoch` (for ``--resume``).
 
         Every entry recorded after `epoch` (an epoch that finished after the last
-        checkpoint) is cut, so the resumed run records it again, identically.
+        checkpoint) is cut, so the resumed run records it again, identically. The file
+        is rewritten: its entries up to `epoch` are copied into a new file that replaces
+        it. HDF5 refuses to open for writing a file whose SWMR writer was killed (its
+        superblock still says "open for writing"), but reads it in SWMR mode.
         """
-        import h5py
-
-        self = cls.__new__(cls)
-        self.path = Path(path)
-        self._file = h5py.File(self.path, "r+")
-        self._groups = {}
-        groups = []
-        self._file.visititems(lambda name, obj: groups.append((name, obj))
-                              if isinstance(obj, h5py.Group) and "epoch" in obj else None)
-        for name, g in groups:
-            keep = int(np.searchsorted(g["epoch"][:], epoch, side="right"))
-            variables = [k for k, ds in g.items() if isinstance(ds, h5py.Dataset) and not ds.is_scale]
-            for k in variables + ["epoch"]:
-                g[k].resize(keep, axis=0)
-            self._groups[name] = (g, "epoch", variables)
-        self._file.attrs["status"] = "running"
-        self._file.flush()
+        path = Path(path)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.resume.tmp")
+        with read_run_file(path) as old:
+            self = cls(tmp, dict(old.attrs), force=True)
+            try:
+                for name, group in _groups_with_data(old):
+                    self._copy_group(name, group, epoch)
+                self._file.flush()
+                os.replace(tmp, path)  # the open file now is `path`
+            except BaseException:
+                self._file.close()
+                tmp.unlink(missing_ok=True)
+                raise
+        self.path = path
         return self
 
+    def _copy_group(self, name, old, epoch):
+        """Declare `name` as `old` (an open group of another run file) and copy its
+        entries up to `epoch`."""
+        grown, events = {}, {}
+        for key, ds in _variables(old).items():
+            dims = _dims(ds)
+            (grown if dims[0] == "epoch" else events)[key] = dims
+        if grown:
+            dims = next(iter(grown.values()))
+            self.declare(name, {k: _attrs(old[k]) for k in grown}, dims=dims,
+                         coords={d: _coordinate(old[d]) for d in dims[1:]},
+                         coord_attrs={d: _attrs(old[d]) for d in dims})
+            epochs = old["epoch"][:]
+            for i in range(int(np.searchsorted(epochs, epoch, side="right"))):
+                self.append(name, epochs[i], {k: old[k][i] for k in grown})
+        if events:
+            dim = next(iter(events.values()))[0]
+            keep = int(np.searchsorted(old[f"{dim}_epoch"][:], epoch, side="right"))
+            self.declare_events(name, {k: (old[k].dtype, _attrs(old[k])) for k in events},
+                                dim=dim)
+            self.append_events(name, {k: old[k][:keep] for k in events})
+        self._file.require_group(name).attrs.update(_attrs(old))
+
     # ---------------------------------------------------------------- layout
+    @property
+    def swmr(self) -> bool:
+        """Is the file in SWMR mode (readers may watch; nothing can be declared)?"""
+        return self._file.id.valid and self._file.swmr_mode
+
+    def _declaring(self, what):
+        if self.swmr:
+            raise RuntimeError(f"{what}: the run file is in SWMR mode, where HDF5 creates no "
+                               "group, dataset or attribute; declare everything before the "
+                               "first flush()")
+
     def has(self, group: str) -> bool:
         """Is `group` declared (in this session, or in the file being continued)?"""
-        return group in self._groups
+        return group in self._groups or group in self._events
+
+    def grown_groups(self) -> list:
+        """The declared groups of variables grown along a first dimension."""
+        return list(self._groups)
 
     def declare(self, group: str, variables: dict, *, dims: tuple, coords: dict | None = None,
                 coord_attrs: dict | None = None):
@@ -162,6 +217,7 @@ class RunRecorder:
         """
         import h5py
 
+        self._declaring(f"declare({group!r})")
         coords = coords or {}
         g = self._file.require_group(group)
         grow = dims[0]
@@ -178,18 +234,82 @@ class RunRecorder:
             scale.make_scale(name)
             scale.attrs.update((coord_attrs or {}).get(name, {}))
         fixed = tuple(len(scales[d]) for d in dims[1:])
-        # 64 epochs per chunk for small per-epoch figures; one entry per chunk for weight
-        # matrices and activity, which are written rarely and would otherwise allocate
-        # space for entries that never come
-        rows = 64 if int(np.prod(fixed)) <= 256 else 1
         for name, attrs in variables.items():
             ds = g.create_dataset(name, shape=(0, *fixed), maxshape=(None, *fixed), dtype="f8",
-                                  chunks=(rows, *fixed), fillvalue=np.nan)
+                                  chunks=_chunks(fixed), fillvalue=np.nan)
             for axis, dim in enumerate(dims):
                 ds.dims[axis].attach_scale(scales[dim])
             ds.attrs.update(attrs)
             ds.attrs["_FillValue"] = np.nan
-        self._groups[group] = (g, grow, list(variables))
+        self._groups[group] = (g, tuple(dims), list(variables))
+
+    def declare_events(self, group: str, variables: dict, *, dim: str = "spike"):
+        """Create 1-D lists of events (e.g. spikes) in `group` that grow along `dim`.
+
+        Parameters
+        ----------
+        group : str
+            Group name; it may also hold variables of :meth:`declare`.
+        variables : dict
+            Variable name → (dtype, attributes). One of them must be ``<dim>_epoch``,
+            the epoch each event belongs to, in non-decreasing order (``--resume`` cuts
+            the lists by it).
+        dim : str
+            The events' dimension. It has no coordinate variable (netCDF's "dimension
+            but not a variable"), so xarray shows it as a plain dimension.
+
+        Events are sparse and written rarely: they are stored gzip-compressed.
+        """
+        self._declaring(f"declare_events({group!r})")
+        if f"{dim}_epoch" not in variables:
+            raise ValueError(f"declare_events({group!r}): needs a {dim}_epoch variable")
+        g = self._file.require_group(group)
+        # a scale without data: it only names the dimension, and stores nothing
+        scale = g.create_dataset(dim, shape=(0,), maxshape=(None,), dtype="i1", chunks=(4096,))
+        scale.make_scale(_DIMENSION_ONLY + f"{0:10d}".encode())
+        for name, (dtype, attrs) in variables.items():
+            ds = g.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,),
+                                  compression="gzip", shuffle=True)
+            ds.dims[0].attach_scale(scale)
+            ds.attrs.update(attrs)
+        self._events[group] = (g, dim, list(variables))
+
+    # ---------------------------------------------------------------- entries
+    def grow(self, group: str):
+        """Open a new entry along `group`'s growing dimension, every value NaN.
+
+        Fill it with :meth:`put` and close it with :meth:`commit`; until then readers see
+        the entry as NaN with no coordinate value, and ``--resume`` cuts it.
+        """
+        g, dims, names = self._groups[group]
+        n = len(g[dims[0]]) + 1
+        for name in names:
+            g[name].resize(n, axis=0)
+
+    def put(self, group: str, values: dict, **at):
+        """Write `values` into the open entry of `group`.
+
+        `at` picks a place along fixed dimensions by coordinate value (e.g. ``batch=4``);
+        without it the values fill the whole entry.
+        """
+        g, dims, names = self._groups[group]
+        unknown = set(values) - set(names)
+        if unknown:
+            raise KeyError(f"{group}: undeclared variable(s) {sorted(unknown)}; declared: {names}")
+        index = [len(g[dims[0]])]
+        for dim, value in at.items():  # the fixed dims named in `at` lead, in declared order
+            if dims[len(index)] != dim:
+                raise KeyError(f"{group}: put(..., {dim}=...) needs dims {dims}")
+            index.append(int(np.flatnonzero(g[dim][:] == value)[0]))
+        for name, value in values.items():
+            g[name][tuple(index)] = value
+
+    def commit(self, group: str, index_value):
+        """Close the open entry of `group` by writing its coordinate value."""
+        g, dims, _ = self._groups[group]
+        scale = g[dims[0]]
+        scale.resize((len(scale) + 1,))
+        scale[-1] = index_value
 
     def append(self, group: str, index_value, values: dict):
         """Append one entry along `group`'s growing dimension.
@@ -197,34 +317,80 @@ class RunRecorder:
         The variables are written first and the coordinate last, so an entry
         that a crash interrupts shows as NaN, never as a wrong value.
         """
-        g, grow, names = self._groups[group]
+        g, _, names = self._groups[group]
         unknown = set(values) - set(names)
         if unknown:
             raise KeyError(f"{group}: undeclared variable(s) {sorted(unknown)}; declared: {names}")
-        n = len(g[grow]) + 1
-        for name in names:
-            ds = g[name]
-            ds.resize(n, axis=0)
-            if name in values:
-                ds[n - 1] = values[name]
-        g[grow].resize((n,))
-        g[grow][n - 1] = index_value
+        self.grow(group)
+        self.put(group, values)
+        self.commit(group, index_value)
+
+    def append_events(self, group: str, values: dict):
+        """Append events: one 1-D array of equal length for every declared variable.
+
+        The dimension scale grows last, so a crash leaves no event half written.
+        """
+        g, dim, names = self._events[group]
+        if set(values) != set(names):
+            raise KeyError(f"{group}: events need exactly {sorted(names)}, got {sorted(values)}")
+        arrays = {k: np.asarray(v).ravel() for k, v in values.items()}
+        lengths = {len(a) for a in arrays.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"{group}: event arrays of different lengths {sorted(lengths)}")
+        count = lengths.pop()
+        start = len(g[dim])
+        for name, array in arrays.items():
+            g[name].resize((start + count,))
+            g[name][start:] = array
+        g[dim].resize((start + count,))
+
+    def start_swmr(self):
+        """Switch to SWMR mode: from now on readers may watch and nothing can be declared."""
+        if not self.swmr:
+            self._file.flush()
+            self._file.swmr_mode = True
 
     def flush(self):
-        """Push every appended entry to disk."""
+        """Push every appended entry to disk, where SWMR readers see it.
+
+        The first flush ends the declaring stage (:meth:`start_swmr`).
+        """
+        self.start_swmr()
         self._file.flush()
 
     def set_group_attrs(self, group: str, **attrs):
-        self._groups[group][0].attrs.update(attrs)
+        """Set attributes of a declared group (only while declaring)."""
+        self._declaring(f"set_group_attrs({group!r})")
+        self._file[group].attrs.update(attrs)
 
     def set_attrs(self, **attrs):
-        self._file.attrs.update(attrs)
+        """Set root attributes; in SWMR mode only ``status`` (rewritten in place)."""
+        if not self.swmr:
+            self._file.attrs.update({k: v for k, v in attrs.items() if k != "status"})
+            if "status" in attrs:
+                self._file.attrs.create("status", attrs["status"].encode("ascii"),
+                                        dtype=_status_dtype())
+        elif set(attrs) - {"status"}:
+            raise RuntimeError(f"set_attrs({', '.join(sorted(attrs))}): the run file is in SWMR "
+                               "mode, where HDF5 creates no attribute")
+        elif "status" in attrs:
+            # SWMR creates no attribute, but rewrites an existing one of the same size
+            import h5py
+
+            value = np.array(attrs["status"].encode("ascii"), dtype=f"S{_STATUS_WIDTH}")
+            h5py.h5a.open(self._file.id, b"status").write(value)
         self._file.flush()
 
+    @property
+    def status(self) -> str:
+        """The run's status: running, complete, diverged or interrupted."""
+        return _text(self._file.attrs["status"])
+
     def close(self, status: str | None = None):
+        """Close the file, setting its `status` first if given."""
         if self._file.id.valid:
             if status is not None:
-                self._file.attrs["status"] = status
+                self.set_attrs(status=status)
             self._file.close()
 
     def __enter__(self):
@@ -232,10 +398,105 @@ class RunRecorder:
 
     def __exit__(self, exc_type, exc, tb):
         status = None
-        if exc_type is not None and self._file.id.valid and self._file.attrs["status"] == "running":
+        if exc_type is not None and self._file.id.valid and self.status == "running":
             status = "interrupted"
         self.close(status)
         return False
+
+
+#: The scale name of a netCDF-4 dimension that has no coordinate variable; h5netcdf
+#: (and so xarray) reads it as a plain dimension. Followed by the length, 10 wide.
+_DIMENSION_ONLY = b"This is a netCDF dimension but not a netCDF variable."
+
+#: the ``status`` attribute is a string of this fixed width, so that SWMR mode can
+#: rewrite it in place
+_STATUS_WIDTH = 16
+
+
+def _status_dtype():
+    import h5py
+
+    return h5py.string_dtype("ascii", _STATUS_WIDTH)
+
+#: attributes HDF5 and netCDF manage themselves, never copied
+_INTERNAL_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "_Netcdf4Dimid",
+                   "_Netcdf4Coordinates"}
+
+
+def _chunks(fixed) -> tuple:
+    """Chunk shape of a variable with fixed dims `fixed` grown along a first dimension.
+
+    64 entries per chunk for small per-epoch figures; one entry per chunk for weight
+    matrices and activity, which are written rarely and would otherwise allocate space
+    for entries that never come; and for entries over 2**21 values (the activity of many
+    training batches) one chunk per slice of the leading fixed dims, the unit they are
+    written in. The last two fixed dims are never split.
+    """
+    fixed = list(fixed)
+    if int(np.prod(fixed)) <= 256:
+        return (64, *fixed)
+    for axis in range(len(fixed) - 2):  # a matrix (weights, a trial's activity) stays whole
+        if int(np.prod(fixed)) <= 2 ** 21:
+            break
+        fixed[axis] = 1
+    return (1, *fixed)
+
+
+def _text(value) -> str:
+    """An attribute read by h5py as text (fixed-width strings come back as bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _attrs(obj) -> dict:
+    return {k: v for k, v in obj.attrs.items() if k not in _INTERNAL_ATTRS}
+
+
+def _variables(group) -> dict:
+    """The data variables of an open group (no coordinates, no subgroups)."""
+    import h5py
+
+    return {k: ds for k, ds in group.items() if isinstance(ds, h5py.Dataset) and not ds.is_scale}
+
+
+def _dims(ds) -> tuple:
+    """Dimension names of an open dataset, from its attached scales."""
+    return tuple(ds.dims[i].values()[0].name.rsplit("/", 1)[-1] for i in range(ds.ndim))
+
+
+def _coordinate(scale):
+    if scale.dtype.kind == "O":
+        return np.asarray(scale.asstr()[:]).astype(str)
+    return scale[:]
+
+
+def _groups_with_data(f):
+    """(name, group) of every group of an open file that holds variables, parents first."""
+    import h5py
+
+    found = []
+    f.visititems(lambda name, obj: found.append((name, obj))
+                 if isinstance(obj, h5py.Group) and _variables(obj) else None)
+    return found
+
+
+def read_run_file(path):
+    """An h5py File of a run, read-only; also while it is written, or after its writer died.
+
+    A file being written in SWMR mode, or whose SWMR writer was killed, opens only as a
+    SWMR reader; any other file opens normally.
+    """
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        if "already open for write" not in str(err):
+            raise
+        try:
+            return h5py.File(path, "r", swmr=True)
+        except OSError:
+            raise OSError(f"{err} — the writer died before the file entered SWMR mode; "
+                          "`h5clear -s FILE` (hdf5-tools) clears the flag") from None
 
 
 def open_run(path):
@@ -249,15 +510,15 @@ def open_run(path):
         A file that is not HDF5, is truncated, is not a bioprop run, or is from a
         newer format version than this bioprop reads.
     """
-    import h5py
     import xarray as xr
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such run file")
     try:
-        with h5py.File(path, "r") as f:
+        with read_run_file(path) as f:
             version = f.attrs.get("bioprop_format_version")
+            live = f.swmr_mode
     except OSError as err:
         raise ValueError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {err}") from None
     if version is None:
@@ -265,4 +526,6 @@ def open_run(path):
     if int(version) > FORMAT_VERSION:
         raise ValueError(f"{path}: run file format version {int(version)} is newer than this "
                          f"bioprop reads ({FORMAT_VERSION}); upgrade bioprop")
-    return xr.open_datatree(path, engine="h5netcdf")
+    # a run being written (or whose writer was killed) opens only as a SWMR reader
+    return xr.open_datatree(path, engine="h5netcdf",
+                            **({"driver_kwds": {"swmr": True}} if live else {}))

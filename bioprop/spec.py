@@ -201,6 +201,8 @@ class RecordSpec:
     activity_every: int = 0
     #: the recording time step of activity, as a multiple of the simulation dt
     activity_dt_factor: int = 1
+    #: in every epoch whose probe is recorded, also record every k-th training batch (0: never)
+    activity_batch_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -390,9 +392,12 @@ def _validate_population(layer: LayerSpec, src, key):
 def _validate_protocol(spec: ProtocolSpec):
     src = spec.source
     _check_choices(_flatten(spec), src)
-    for key in ("probe_size", "weights_every", "activity_every"):
+    for key in ("probe_size", "weights_every", "activity_every", "activity_batch_every"):
         if getattr(spec.record, key) < 0:
             _fail(src, f"record.{key}", f"must be ≥ 0, got {getattr(spec.record, key)}")
+    if spec.record.activity_batch_every and not spec.record.activity_every:
+        _fail(src, "record.activity_batch_every", "records batches in the epochs whose activity "
+              "is recorded; set record.activity_every ≥ 1 too")
     if spec.record.activity_dt_factor < 1:
         _fail(src, "record.activity_dt_factor", "must be ≥ 1")
     for key in ("epochs", "batch_size"):

@@ -134,22 +134,20 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
         with RunRecorder(path, attrs, force=force) as recorder:
             # a checkpoint left by an earlier run at this path must never resume this one
             checkpoint_path(path).unlink(missing_ok=True)
-            _declare(recorder, data.task, engine, protocol.record)
+            _declare(recorder, data, engine, protocol.record)
             return _session(engine, data, protocol, train_rng, recorder, progress, path, 0)
 
 
 def _resume(path, progress) -> RunResult:
     """Continue a run file from its checkpoint (``bioprop run --resume``)."""
-    import h5py
-
     from .checkpoint import CheckpointError, load_checkpoint
     from .record import RunRecorder, open_run
     from .spec import parse_model, parse_protocol
 
     path = Path(path)
-    open_run(path).close()  # refuses a file that is not a readable run, with a clear message
-    with h5py.File(path, "r") as f:
-        status, attrs = f.attrs["status"], dict(f.attrs)
+    tree = open_run(path)  # refuses a file that is not a readable run, with a clear message
+    status, attrs = tree.attrs["status"], dict(tree.attrs)
+    tree.close()
     if status == "complete":
         raise CheckpointError(f"{path}: the run is complete; there is nothing to resume")
     arrays, meta = load_checkpoint(path)
@@ -187,6 +185,8 @@ def _threads(protocol):
 
 def _session(engine, data, protocol, rng, recorder, progress, path, done: int) -> RunResult:
     """Train the epochs after `done`, record them, and report."""
+    # every group is declared by now: from here on readers may watch the file (SWMR)
+    recorder.start_swmr()
     probe = _probe(data, protocol.record.probe_size)
     history, wall = _train(engine, data, protocol.training, rng, recorder, progress, path, probe,
                            done, protocol.record)
@@ -225,7 +225,9 @@ def _pathways(model):
     return out
 
 
-def _declare(recorder, task, engine, record_spec=None):
+def _declare(recorder, data, engine, record_spec=None):
+    """Create every group the run will write to, before the file enters SWMR mode."""
+    task = data.task
     train = {"loss": {"units": "1", "long_name": "mean training loss"},
              "wall_time": {"units": "s", "long_name": "wall-clock time of the epoch"},
              "samples_per_second": {"units": "1/s", "long_name": "training throughput"}}
@@ -252,6 +254,8 @@ def _declare(recorder, task, engine, record_spec=None):
             "units": "1", "long_name": "‖f_{l+1}(x^k) − ĥ_{l+1}‖ of layer l's k-th iterate"}},
             dims=("epoch", "layer", "iteration"),
             coords={"layer": layers, "iteration": np.arange(engine.rule.iterations + 1)})
+    if record_spec is not None and record_spec.activity_every:
+        _declare_activity(recorder, data, engine, record_spec)
 
 
 def _train(engine, data, training, rng, recorder, show_progress, path, probe, done=0,
@@ -281,7 +285,7 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
             _record_activity(engine, data, recorder, record_spec, 0)
             save_checkpoint(path, engine, 0, rng)
         for epoch in range(done + 1, training.epochs + 1):
-            row = _epoch(engine, data, rng, bar, epoch, n)
+            row = _epoch(engine, data, rng, bar, epoch, n, recorder, record_spec)
             if not _finite(engine, row):
                 recorder.set_attrs(status="diverged")
                 raise DivergenceError(
@@ -297,10 +301,15 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
     return history, sum(row["wall_time"] for row in history)
 
 
-def _epoch(engine, data, rng, bar, epoch, n):
+def _epoch(engine, data, rng, bar, epoch, n, recorder=None, record_spec=None):
     start = time.perf_counter()
-    metrics = engine.train_epoch(data.x_train, data.y_train, rng, progress=bar.update)
-    elapsed = time.perf_counter() - start
+    if _records_batches(record_spec, epoch):
+        metrics, recording = _train_recording_batches(engine, data, rng, bar.update, recorder,
+                                                      record_spec, epoch)
+    else:
+        metrics, recording = engine.train_epoch(data.x_train, data.y_train, rng,
+                                                progress=bar.update), 0.0
+    elapsed = time.perf_counter() - start - recording
     test = engine.evaluate(data.x_test, data.y_test)
     bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics.get('accuracy', float('nan')):.3f}",
                     test=f"{test.get('accuracy', test['loss']):.3f}")
@@ -309,6 +318,44 @@ def _epoch(engine, data, rng, bar, epoch, n):
     if "accuracy" in test:
         row.update(accuracy=metrics["accuracy"], test_accuracy=test["accuracy"])
     return row
+
+
+def _records_batches(record_spec, epoch) -> bool:
+    """Does `epoch` record the activity of training batches (a recorded epoch ≥ 1)?"""
+    return bool(record_spec is not None and record_spec.activity_batch_every and epoch
+                and not epoch % record_spec.activity_every)
+
+
+def _train_recording_batches(engine, data, rng, progress, recorder, record_spec, epoch):
+    """One epoch, batch by batch, recording every k-th batch's activity just before it learns.
+
+    The batches are those ``engine.train_epoch`` would draw from `rng`, trained in the
+    same order with the same noise, so the epoch's learning is the same; and
+    ``record_activity`` learns nothing and restores the engine's state. Returns the
+    epoch's figures and the seconds spent recording (left out of its wall time).
+    """
+    from .learner import batches
+
+    every = record_spec.activity_batch_every
+    groups = _activity_groups(recorder, "batches")
+    for group in groups:
+        recorder.grow(group)
+    loss, correct, seen, recording = 0.0, 0, 0, 0.0
+    for j, index in enumerate(batches(len(data.x_train), engine.batch_size, rng, drop_last=True)):
+        x, y = data.x_train[index], data.y_train[index]
+        if j % every == 0:
+            start = time.perf_counter()
+            activity = _recording(engine, x, y, record_spec)
+            _write_activity(recorder, "batches", activity, epoch, batch=j)
+            recording += time.perf_counter() - start
+        trace = engine.train_batch(x, y, rng)
+        batch_loss, batch_correct = engine.score(trace.h[-1], y, trace.loss)
+        loss, correct, seen = loss + batch_loss, correct + batch_correct, seen + len(index)
+        progress(len(index))
+    for group in groups:
+        recorder.commit(group, epoch)
+    recorder.flush()
+    return {"loss": loss / seen, "accuracy": correct / seen}, recording
 
 
 def _diagnose(engine, probe, recorder, epoch) -> float:
@@ -346,32 +393,126 @@ ACTIVITY_ATTRS = {
 }
 
 
-def _record_activity(engine, data, recorder, record_spec, epoch):
-    """The probe batch's activity (the first B training samples), every `activity_every` epochs."""
+#: spike events of a layer in an engine's ``record_activity``: name → (dtype, attributes)
+SPIKE_VARIABLES = {
+    "spike_trial": ("i8", {"units": "1", "long_name": "trial (row of the batch) of the spike"}),
+    "spike_time": ("f8", {"units": "ms", "long_name": "spike time from the start of the trial"}),
+    "spike_neuron": ("i8", {"units": "1", "long_name": "neuron of the layer that spiked"}),
+}
+
+
+def _spike_index(kind) -> dict:
+    """The variables that say which recorded entry each spike belongs to."""
+    index = {"spike_epoch": ("i8", {"units": "1", "long_name": "recorded epoch of the spike"})}
+    if kind == "batches":
+        index["spike_batch"] = ("i8", {"units": "1",
+                                       "long_name": "training batch (in its epoch) of the spike"})
+    return index
+
+
+def _declare_activity(recorder, data, engine, record_spec):
+    """Declare ``/layers/<name>`` (and ``/batches/<name>``) from one probe recording.
+
+    The shapes of an engine's activity (its time points, which variables, whether it
+    has spikes) are known only from a recording, and everything must be declared before
+    the file enters SWMR mode: so the probe batch is recorded once here, at the initial
+    weights, and the result is discarded (recording learns nothing).
+    """
+    B = engine.batch_size
+    activity = _recording(engine, data.x_train[:B], data.y_train[:B], record_spec)
+    _declare_kind(recorder, "layers", activity)
+    if record_spec.activity_batch_every:
+        n_batches = len(data.x_train) // B
+        _declare_kind(recorder, "batches", activity,
+                      {"batch": np.arange(0, n_batches, record_spec.activity_batch_every)})
+
+
+def _recording(engine, x, y, record_spec) -> dict:
+    """The engine's activity record of one batch, thinned to ``activity_dt_factor``.
+
+    The engine records every step and every `factor`-th time point is kept, counted
+    from the trial's start. (A Brian2 monitor with a coarser dt samples on the network's
+    global clock instead, so its time grid, and even its length, would shift with the
+    time at which the recording starts.) Spikes are events and are kept whole.
+    """
+    activity = engine.record_activity(x, y, 1)
+    factor = record_spec.activity_dt_factor
+    coords = activity.get("_coords", {})
+    if factor == 1 or "time" not in coords:
+        return activity
+    thinned = {"_coords": {k: v[::factor] for k, v in coords.items()}}
+    for layer, values in _layers_of(activity).items():
+        thinned[layer] = {k: v if k in SPIKE_VARIABLES else v[:, ::factor]
+                          for k, v in values.items()}
+    return thinned
+
+
+def _declare_kind(recorder, kind, activity, lead=None):
+    """Declare ``/<kind>/<layer>`` for every layer of an activity record.
+
+    Dense variables get dims (epoch, *lead, trial, [time,] neuron); spikes become
+    event lists along ``spike`` with their ``spike_epoch`` (and ``spike_<lead>``).
+    """
     import json
 
+    lead = lead or {}
+    coords = activity.get("_coords", {})
+    for layer, values in _layers_of(activity).items():
+        group = f"{kind}/{layer}"
+        dense = {k: v for k, v in values.items() if k not in SPIKE_VARIABLES}
+        if dense:
+            shape = np.shape(next(iter(dense.values())))
+            dims = ("trial", "time", "neuron") if len(shape) == 3 else ("trial", "neuron")
+            axes = {"trial": np.arange(shape[0]), "neuron": np.arange(shape[-1]), **lead}
+            if "time" in dims:
+                axes["time"] = coords["time"]
+            recorder.declare(group, {k: ACTIVITY_ATTRS[k] for k in dense},
+                             dims=("epoch", *lead, *dims), coords=axes,
+                             coord_attrs={"time": {"units": "ms"}})
+        if SPIKE_VARIABLES.keys() & values.keys():
+            recorder.declare_events(group, {**_spike_index(kind), **SPIKE_VARIABLES})
+        if "phase" in coords:  # which phase of the trial each time point belongs to
+            recorder.set_group_attrs(group, phases=json.dumps(_phase_runs(coords)))
+
+
+def _layers_of(activity) -> dict:
+    """{layer: {variable: array}} of an activity record, without its ``_coords``."""
+    return {k: v for k, v in activity.items() if k != "_coords"}
+
+
+def _activity_groups(recorder, kind) -> list:
+    """The declared groups of `kind` ("layers", "batches") that hold dense variables."""
+    return [g for g in recorder.grown_groups() if g.startswith(f"{kind}/")]
+
+
+def _write_activity(recorder, kind, activity, epoch, **at):
+    """Write an activity record into the open entries of ``/<kind>/*`` (at `at`, e.g.
+    ``batch=j``) and append its spikes, marked with `epoch` (and `at`)."""
+    for layer, values in _layers_of(activity).items():
+        group = f"{kind}/{layer}"
+        dense = {k: v for k, v in values.items() if k not in SPIKE_VARIABLES}
+        if dense:
+            recorder.put(group, dense, **at)
+        if SPIKE_VARIABLES.keys() & values.keys():
+            spikes = {k: np.asarray(values[k]).ravel() for k in SPIKE_VARIABLES}
+            count = len(spikes["spike_time"])
+            marks = {"epoch": epoch, **at}
+            recorder.append_events(group, {**spikes, **{f"spike_{k}": np.full(count, v)
+                                                        for k, v in marks.items()}})
+
+
+def _record_activity(engine, data, recorder, record_spec, epoch):
+    """The probe batch's activity (the first B training samples), every `activity_every` epochs."""
     if record_spec is None or not record_spec.activity_every or epoch % record_spec.activity_every:
         return
     B = engine.batch_size
-    activity = engine.record_activity(data.x_train[:B], data.y_train[:B],
-                                      record_spec.activity_dt_factor)
-    coords = activity.pop("_coords", {})
-    for layer, values in activity.items():
-        # spike trains are not written yet (variable length; see the recording issue)
-        values = {k: v for k, v in values.items() if not k.startswith("spike_")}
-        group = f"layers/{layer}"
-        if not recorder.has(group):
-            shape = next(iter(values.values())).shape
-            dims = ("epoch", "trial", "time", "neuron") if len(shape) == 3 else \
-                ("epoch", "trial", "neuron")
-            axes = {"trial": np.arange(shape[0]), "neuron": np.arange(shape[-1])}
-            if "time" in dims:
-                axes["time"] = coords["time"]
-            recorder.declare(group, {k: ACTIVITY_ATTRS[k] for k in values}, dims=dims,
-                             coords=axes, coord_attrs={"time": {"units": "ms"}})
-            if "phase" in coords:  # which phase of the trial each time point belongs to
-                recorder.set_group_attrs(group, phases=json.dumps(_phase_runs(coords)))
-        recorder.append(group, epoch, values)
+    activity = _recording(engine, data.x_train[:B], data.y_train[:B], record_spec)
+    groups = _activity_groups(recorder, "layers")
+    for group in groups:
+        recorder.grow(group)
+    _write_activity(recorder, "layers", activity, epoch)
+    for group in groups:
+        recorder.commit(group, epoch)
     recorder.flush()
 
 

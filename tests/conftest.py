@@ -46,3 +46,43 @@ def assert_close(actual, expected, rtol, what=""):
     where = np.unravel_index(np.abs(actual - expected).argmax(), expected.shape)
     assert err < rtol, (f"{what}: relative error {err:.3g} ≥ {rtol:g} (worst at index {where}: "
                         f"{actual[where]!r} vs {expected[where]!r})")
+
+
+def with_spikes(record_activity):
+    """Wrap an engine's ``record_activity`` so that every layer also returns spikes.
+
+    A stand-in for the spiking populations to come: each neuron integrates 0.5·|rate| per
+    recorded time point and spikes at every whole unit it crosses. Steady states
+    (trial, neuron) count as 10 time points 10 ms apart, so a tanh neuron of rate r fires
+    floor(5·|r|) spikes in 100 ms.
+    """
+    def recording(self, x, y, every=1):
+        out = record_activity(self, x, y, every)
+        times = out.get("_coords", {}).get("time")
+        for name, values in out.items():
+            if name == "_coords":
+                continue
+            rate = np.abs(values["rate"])
+            if rate.ndim == 2:
+                rate, times = np.repeat(rate[:, None, :], 10, axis=1), np.arange(10) * 10.0
+            crossed = np.floor(0.5 * np.cumsum(rate, axis=1))
+            trial, step, neuron = np.nonzero(np.diff(crossed, axis=1, prepend=0) > 0)
+            values.update(spike_trial=trial, spike_time=np.asarray(times)[step],
+                          spike_neuron=neuron)
+        return out
+    return recording
+
+
+@pytest.fixture(scope="session")
+def spiking_run(tmp_path_factory):
+    """A short Brian2 run whose recorded probe trials carry (stand-in) spikes."""
+    import bioprop
+    from bioprop.engine import Brian2Engine
+
+    path = tmp_path_factory.mktemp("spiking") / "spiking.h5"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Brian2Engine, "record_activity", with_spikes(Brian2Engine.record_activity))
+        bioprop.run(output=path, progress=False,
+                    overrides=["training.epochs=1", "data.n_train=64", "data.n_test=32",
+                               "record.activity_every=1", "record.activity_dt_factor=4"])
+    return path

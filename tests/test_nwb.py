@@ -44,3 +44,31 @@ def test_export_errors(run_with_activity, tmp_path):
                 overrides=["training.epochs=1", "data.n_train=64", "data.n_test=32"])
     with pytest.raises(ValueError, match="no time-resolved activity.*record.activity_every"):
         export_nwb(plain, tmp_path / "c.nwb")
+
+
+def test_export_writes_spikes_to_the_units_table(spiking_run, tmp_path):
+    """One unit per (layer, neuron); its spike times are the file's, in seconds, with
+    trial b shifted to where the trials table puts it."""
+    from bioprop.analysis import recorded_spikes
+    from bioprop.nwb import export_nwb
+
+    out = export_nwb(spiking_run, tmp_path / "spikes.nwb")
+    assert list(pynwb.validate(path=str(out))) == []
+    tree = bioprop.open_run(spiking_run)
+    layers = tree["layers"]
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        nwb = io.read()
+        units = nwb.units.to_dataframe()
+        assert len(units) == sum(layers[n].sizes["neuron"] for n in layers.children)
+        trial_length = float(nwb.trials["stop_time"][0])
+        for name in ("hidden1", "output"):
+            trial, time, neuron = recorded_spikes(layers[name], epoch=1)
+            assert len(trial) > 0
+            rows = units[units["layer"] == name]
+            assert sum(len(t) for t in rows["spike_times"]) == len(trial)
+            i = int(np.bincount(neuron).argmax())  # the busiest neuron
+            expected = np.sort(trial[neuron == i] * trial_length + time[neuron == i] / 1000)
+            np.testing.assert_allclose(rows[rows["neuron"] == i]["spike_times"].iloc[0], expected)
+            start = nwb.trials["start_time"][:]
+            np.testing.assert_allclose(np.diff(start), trial_length)
+            assert trial_length > time.max() / 1000

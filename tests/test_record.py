@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import h5py
 import numpy as np
@@ -119,3 +120,97 @@ def test_exception_marks_run_interrupted(tmp_path):
         with RunRecorder(path, ATTRS):
             raise RuntimeError("boom")
     assert open_run(path).attrs["status"] == "interrupted"
+
+
+def test_a_reader_watches_a_live_run(tmp_path):
+    """SWMR: while a training process writes the run file, a reader opened with
+    ``swmr=True`` sees /train grow after ``refresh()``; open_run reads the live file too,
+    and the finished file opens normally with its final status."""
+    path = tmp_path / "live.h5"
+    script = textwrap.dedent(f"""
+        import time
+        import bioprop
+        from bioprop import training
+        record = training._record
+        def slow_record(recorder, row):  # a slow run, so that the reader sees it grow
+            record(recorder, row)
+            time.sleep(0.3)
+        training._record = slow_record
+        bioprop.run(output={str(path)!r}, progress=False, overrides=[
+            "engine.name=reference", "training.epochs=12", "data.n_train=128",
+            "data.n_test=32", "record.activity_every=4"])
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    try:
+        # the reader stays open until the writer has ended: closing (and writing the final
+        # status) must not wait for readers
+        with _open_when_live(path, proc) as f:
+            epochs = f["train"]["epoch"]
+            first = len(epochs)
+            seen = [first]
+            deadline = time.time() + 60
+            while seen[-1] <= first and time.time() < deadline:
+                time.sleep(0.1)
+                epochs.refresh()
+                seen.append(len(epochs))
+            assert seen[-1] > first, f"the epoch count never grew: {seen}"
+            loss = f["train"]["loss"]
+            loss.refresh()
+            assert len(loss) >= seen[-1] - 1 and np.isfinite(loss[0])
+            assert f.attrs["status"] == b"running"  # fixed width: h5py reads bytes
+            tree = open_run(path)  # xarray, on the live file
+            assert tree["train"].sizes["epoch"] >= 1
+            tree.close()
+            _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    tree = open_run(path)
+    assert tree.attrs["status"] == "complete" and list(tree["train"]["epoch"].values) == \
+        list(range(1, 13))
+    assert list(tree["layers"]["hidden1"]["epoch"].values) == [0, 4, 8, 12]
+
+
+def _open_when_live(path, proc, timeout=60):
+    """Open `path` as a SWMR reader as soon as its writer has switched SWMR on."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, "the writer finished before the reader saw it live"
+        try:
+            return h5py.File(path, "r", swmr=True)
+        except (OSError, FileNotFoundError):
+            time.sleep(0.05)  # not created yet, or still declaring (not yet SWMR)
+    pytest.fail("the run file never became readable")
+
+
+def test_nothing_is_declared_in_swmr_mode_and_status_is_written_at_close(tmp_path):
+    path = tmp_path / "run.h5"
+    with RunRecorder(path, ATTRS) as rec:
+        rec.declare("train", {"loss": {}}, dims=("epoch",))
+        rec.append("train", 1, {"loss": 1.0})
+        rec.flush()
+        assert rec.swmr
+        with pytest.raises(RuntimeError, match="SWMR mode"):
+            rec.declare("eval", {"loss": {}}, dims=("epoch",))
+        rec.set_attrs(status="diverged")
+        reader = h5py.File(path, "r", swmr=True)  # a reader still watching at close
+    reader.close()
+    assert open_run(path).attrs["status"] == "diverged"
+
+
+def test_events_round_trip_with_a_plain_dimension(tmp_path):
+    path = tmp_path / "run.h5"
+    with RunRecorder(path, ATTRS) as rec:
+        rec.declare_events("layers/a", {"spike_epoch": ("i8", {}),
+                                        "spike_time": ("f8", {"units": "ms"})})
+        rec.append_events("layers/a", {"spike_epoch": [0, 0, 0], "spike_time": [1.0, 2.5, 3.0]})
+        rec.flush()
+        rec.append_events("layers/a", {"spike_epoch": [2], "spike_time": [0.5]})
+        with pytest.raises(ValueError, match="different lengths"):
+            rec.append_events("layers/a", {"spike_epoch": [2, 2], "spike_time": [0.5]})
+    node = open_run(path)["layers"]["a"]
+    assert node["spike_time"].dims == ("spike",) and "spike" not in node.coords
+    assert node["spike_time"].attrs["units"] == "ms"
+    np.testing.assert_array_equal(node["spike_epoch"].values, [0, 0, 0, 2])
+    with h5py.File(path, "r") as f:
+        assert f["layers/a/spike_time"].compression == "gzip"

@@ -62,3 +62,13 @@ def test_cli_report_and_info_and_a_hostile_file(runs, tmp_path):
                               capture_output=True, text=True)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert "junk.h5: not a readable HDF5 file" in proc.stderr
+
+
+def test_report_draws_a_spike_raster_when_the_run_has_spikes(spiking_run, runs, tmp_path):
+    page = write_report([spiking_run], tmp_path / "spikes")
+    image = mpimg.imread(tmp_path / "spikes" / "spike_raster.png")
+    assert image.shape[0] > 600 and image.shape[1] > 800  # three layer panels
+    assert "(spike_raster.png)" in page.read_text()
+    assert (tmp_path / "spikes" / "probe_rates.png").exists()
+    write_report(runs[:1], tmp_path / "none")  # no spikes: no raster
+    assert not (tmp_path / "none" / "spike_raster.png").exists()

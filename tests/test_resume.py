@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import h5py
 import numpy as np
 import pytest
 import xarray as xr
@@ -37,26 +38,32 @@ def _assert_same_run(a, b):
     assert list(tb["train"]["epoch"].values) == list(range(1, epoch_a + 1))
 
 
+def _run_interrupted_in_epoch_3(path, overrides, monkeypatch):
+    """A run stopped by KeyboardInterrupt in epoch 3: epochs 1-2 are recorded and
+    checkpointed; epoch 3 is lost (some of it may be in the file)."""
+    from bioprop import training
+
+    original = training._record
+
+    def interrupt_in_epoch_3(recorder, row):
+        if row["epoch"] == 3:
+            raise KeyboardInterrupt
+        original(recorder, row)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "_record", interrupt_in_epoch_3)
+        with pytest.raises(KeyboardInterrupt):
+            bioprop.run(output=path, progress=False, overrides=overrides)
+
+
 @pytest.mark.parametrize("engine", ["brian2", "reference"])
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, engine):
     overrides = SMALL + [f"engine.name={engine}"]
     whole = tmp_path / "whole.h5"
     bioprop.run(output=whole, progress=False, overrides=overrides)
 
-    from bioprop import training
-    original, calls = training._record, []
-
-    def interrupt_in_epoch_3(recorder, row):
-        calls.append(row["epoch"])
-        if row["epoch"] == 3:  # epochs 1-2 are recorded and checkpointed; 3 is lost
-            raise KeyboardInterrupt
-        original(recorder, row)
-
-    monkeypatch.setattr(training, "_record", interrupt_in_epoch_3)
     broken = tmp_path / "broken.h5"
-    with pytest.raises(KeyboardInterrupt):
-        bioprop.run(output=broken, progress=False, overrides=overrides)
-    monkeypatch.setattr(training, "_record", original)
+    _run_interrupted_in_epoch_3(broken, overrides, monkeypatch)
     tree = xr.open_datatree(broken, engine="h5netcdf")
     assert tree.attrs["status"] == "interrupted" and list(tree["train"]["epoch"].values) == [1, 2]
     tree.close()
@@ -64,6 +71,31 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, en
     result = bioprop.run(resume=broken, progress=False)
     assert result.epochs == 4 and len(result.history) == 2
     _assert_same_run(whole, broken)
+
+
+def test_resume_cuts_and_continues_activity_batches_and_spikes(tmp_path, monkeypatch):
+    """Activity groups, training-batch activity and spike lists are cut back to the
+    checkpoint (epoch 3's batches and spikes were written before the interruption) and
+    recorded again, identically."""
+    from bioprop.reference import ReferenceEngine
+    from conftest import with_spikes
+
+    monkeypatch.setattr(ReferenceEngine, "record_activity",
+                        with_spikes(ReferenceEngine.record_activity))
+    overrides = SMALL + ["engine.name=reference", "record.activity_every=1",
+                         "record.activity_batch_every=3"]
+    whole, broken = tmp_path / "whole.h5", tmp_path / "broken.h5"
+    bioprop.run(output=whole, progress=False, overrides=overrides)
+    _run_interrupted_in_epoch_3(broken, overrides, monkeypatch)
+    with h5py.File(broken, "r") as f:  # epoch 3's batches are in the file, uncommitted
+        assert 3 in f["batches/hidden1/spike_epoch"][:]
+    bioprop.run(resume=broken, progress=False)
+    _assert_same_run(whole, broken)
+    a, b = (xr.open_datatree(p, engine="h5netcdf") for p in (whole, broken))
+    for kind in ("layers", "batches"):
+        x, y = a[kind]["hidden1"].dataset, b[kind]["hidden1"].dataset
+        xr.testing.assert_identical(x, y)
+        assert list(y["epoch"].values) == ([0, 1, 2, 3, 4] if kind == "layers" else [1, 2, 3, 4])
 
 
 def test_sigkill_mid_run_then_resume(tmp_path):

@@ -9,6 +9,7 @@ dimensions it does not reduce, so ``rate.sel(epoch=5)`` or a whole run go in ali
 * :func:`spike_rates` — firing rates from spike times (``spike_trial``, ``spike_time``,
   ``spike_neuron``).
 * :func:`raster` — spike times and neuron indices of one trial, for a raster plot.
+* :func:`recorded_spikes` — the spike arrays of one recorded epoch (and batch) of a run.
 * :func:`representational_similarity` — how alike two layers represent the same trials.
 """
 from __future__ import annotations
@@ -16,8 +17,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["rate_statistics", "population_rate", "spike_rates", "raster",
+__all__ = ["rate_statistics", "population_rate", "spike_rates", "raster", "recorded_spikes",
            "representational_similarity"]
+
+#: the spike arrays of a run file's layer group, in the order the functions take them
+SPIKE_ARRAYS = ("spike_trial", "spike_time", "spike_neuron")
 
 
 def _reduce_dims(rate, keep):
@@ -75,6 +79,37 @@ def raster(spike_trial, spike_time, spike_neuron, trial: int):
     chosen = spike_trial == trial
     order = np.argsort(spike_time[chosen], kind="stable")
     return spike_time[chosen][order], spike_neuron[chosen][order]
+
+
+def recorded_spikes(node, epoch=None, **at):
+    """The spikes of one recorded entry of a layer, as ``(spike_trial, spike_time, spike_neuron)``.
+
+    Parameters
+    ----------
+    node : DataTree node or Dataset
+        A layer group of a run file: ``tree["layers"]["hidden1"]`` (probe trials) or
+        ``tree["batches"]["hidden1"]`` (training batches).
+    epoch : int, optional
+        The recorded epoch; by default the last one the group holds.
+    **at
+        Further entry coordinates, e.g. ``batch=4`` for ``/batches``.
+
+    Returns
+    -------
+    tuple of three 1-D arrays
+        Trial (int), time from the start of the trial (in ``spike_time``'s units, ms)
+        and neuron (int) of every spike, in recording order; what :func:`spike_rates`
+        and :func:`raster` take. Empty arrays for a layer without spikes.
+    """
+    if "spike_epoch" not in node.variables:
+        return tuple(np.zeros(0, dtype) for dtype in (int, float, int))
+    if epoch is None:
+        epoch = int(node["epoch"].values[-1]) if "epoch" in node.variables else \
+            int(node["spike_epoch"].values.max(initial=0))
+    chosen = node["spike_epoch"].values == epoch
+    for dim, value in at.items():
+        chosen &= node[f"spike_{dim}"].values == value
+    return tuple(node[name].values[chosen] for name in SPIKE_ARRAYS)
 
 
 def _dissimilarities(patterns):

@@ -6,6 +6,8 @@ overlays the runs on the same axes, so rules can be compared on one footing.
 * :func:`learning_curves` — loss and accuracy per epoch, training and test.
 * :func:`per_layer` — one diagnostic of ``/metrics`` per layer over epochs.
 * :func:`iteration_residuals` — the ``iterative`` rule's residual against k.
+
+and, for one run, :func:`probe_rates` and :func:`spike_raster` of a recorded probe trial.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 __all__ = ["learning_curves", "per_layer", "iteration_residuals", "weight_histograms",
-           "probe_rates"]
+           "probe_rates", "spike_raster"]
 
 
 def _label_axis(ax, variable, name=None):
@@ -149,8 +151,6 @@ def probe_rates(tree, *, trial: int = 0, neurons: int = 6, epoch=-1):
     One panel per layer; the phases of the trial are shaded and named. Returns None
     for a run without time-resolved activity.
     """
-    import json
-
     if "layers" not in tree.children:
         return None
     layers = [n for n in tree["layers"].children if "time" in tree["layers"][n].dims]
@@ -163,13 +163,58 @@ def probe_rates(tree, *, trial: int = 0, neurons: int = 6, epoch=-1):
         rate = node["rate"].isel(epoch=epoch, trial=trial)
         for i in range(min(neurons, rate.sizes["neuron"])):
             ax.plot(rate["time"], rate.isel(neuron=i), lw=1)
-        for k, (phase, start, end) in enumerate(json.loads(node.attrs.get("phases", "[]"))):
-            ax.axvspan(start, end, color="0.9" if k % 2 else "0.97", zorder=0)
-            if ax is axes[0, 0]:
-                ax.text((start + end) / 2, 1.02, phase, transform=ax.get_xaxis_transform(),
-                        ha="center", va="bottom", fontsize=7)
+        _shade_phases(ax, node, named=ax is axes[0, 0])
         ax.set_ylabel(f"{name}\nrate")
     axes[-1, 0].set_xlabel(f"time in trial ({tree['layers'][layers[0]]['time'].attrs.get('units', '')})")
     epoch_value = int(tree["layers"][layers[0]]["epoch"].values[epoch])
     fig.suptitle(f"probe trial {trial} at epoch {epoch_value}: rates of {neurons} neurons per layer")
+    return fig
+
+
+def _shade_phases(ax, node, named: bool):
+    """Shade the phases of a layer group's trial (its ``phases`` attribute) on `ax`;
+    with `named`, write their names above the panel.
+
+    The attribute gives each phase's first and last recorded time point; a phase is
+    shaded up to the next one's first, so thinned recordings leave no gaps.
+    """
+    import json
+
+    phases = json.loads(node.attrs.get("phases", "[]"))
+    for k, (phase, start, end) in enumerate(phases):
+        end = phases[k + 1][1] if k + 1 < len(phases) else end
+        ax.axvspan(start, end, color="0.9" if k % 2 else "0.97", zorder=0)
+        if named:
+            ax.text((start + end) / 2, 1.02, phase, transform=ax.get_xaxis_transform(),
+                    ha="center", va="bottom", fontsize=7)
+
+
+def spike_raster(tree, *, trial: int = 0, epoch=-1):
+    """Spike raster of one recorded probe trial: one panel per layer with spikes.
+
+    Each spike is a tick at its time in the trial (x) and its neuron (y); the trial's
+    phases are shaded and named as in :func:`probe_rates`. `epoch` indexes the
+    recorded epochs (default: the last). Returns None for a run without spikes.
+    """
+    from .activity import raster, recorded_spikes
+
+    if "layers" not in tree.children:
+        return None
+    layers = [n for n in tree["layers"].children if "spike_epoch" in tree["layers"][n].variables]
+    if not layers:
+        return None
+    first = tree["layers"][layers[0]]
+    epoch_value = int(first["epoch"].values[epoch])
+    fig, axes = plt.subplots(len(layers), 1, figsize=(9, 2.4 * len(layers)), sharex=True,
+                             squeeze=False, layout="constrained")
+    for ax, name in zip(axes[:, 0], layers):
+        node = tree["layers"][name]
+        times, neurons = raster(*recorded_spikes(node, epoch=epoch_value), trial=trial)
+        ax.scatter(times, neurons, s=4, marker="|", linewidths=0.8, color="k")
+        _shade_phases(ax, node, named=ax is axes[0, 0])
+        ax.set_ylim(-0.5, node.sizes["neuron"] - 0.5)
+        ax.set_ylabel(f"{name}\nneuron")
+    units = first["spike_time"].attrs.get("units", "")
+    axes[-1, 0].set_xlabel(f"time in trial ({units})")
+    fig.suptitle(f"probe trial {trial} at epoch {epoch_value}: spikes")
     return fig

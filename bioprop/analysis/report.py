@@ -52,10 +52,12 @@ def write_report(paths, out_dir) -> Path:
             written[stem] = fig
     import matplotlib.pyplot as plt
 
-    for label, tree in runs.items():  # one activity figure per run: they do not overlay
-        fig = figures.probe_rates(tree)
-        if fig is not None:
-            written[f"probe_rates_{label}" if len(runs) > 1 else "probe_rates"] = fig
+    for label, tree in runs.items():  # activity figures of one run each: they do not overlay
+        for stem, figure in (("probe_rates", figures.probe_rates),
+                             ("spike_raster", figures.spike_raster)):
+            fig = figure(tree)
+            if fig is not None:
+                written[f"{stem}_{label}" if len(runs) > 1 else stem] = fig
     for stem, fig in written.items():
         fig.savefig(out_dir / f"{stem}.png", dpi=110)
         plt.close(fig)
