@@ -260,12 +260,21 @@ def _local(tasks, workers):
 
 def _dask(tasks, address):
     try:
-        from distributed import Client, as_completed
+        from distributed import Client, WorkerPlugin, as_completed
     except ImportError:
         raise ImportError("--scheduler needs Dask's distributed scheduler: "
                           "pip install 'bioprop[dask]'") from None
 
+    class ImportBrian2(WorkerPlugin):
+        """Import Brian2 on each worker, those that join or restart later included, in
+        its main thread: Brian2's import installs a SIGINT handler, which Python allows
+        only there, and Dask runs tasks in other threads."""
+
+        def setup(self, worker):
+            import brian2  # noqa: F401
+
     with Client(address) as client:
+        client.register_plugin(ImportBrian2(), name="bioprop-import-brian2")
         # pure=False: a point's key must not be shared with an earlier sweep's result
         yield from _completed(lambda f, t: client.submit(f, t, pure=False), as_completed, tasks)
 

@@ -1,0 +1,146 @@
+"""bioprop sweep: grid x seeds, one run file per point, Dask or local processes, reruns
+that skip finished points, a killed sweep that loses none, and the table from the files."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import bioprop
+from bioprop.cli import main
+from bioprop.spec import SpecError
+from bioprop.sweep import FINISHED, Point, SweepError, _recorded, expand, parse_grid
+
+# tiny runs in the reference engine: a point takes a fraction of a second once imported
+TINY = ["engine.name=reference", "training.epochs=2", "data.n_train=256", "data.n_test=128",
+        "layers.hidden1.size=16", "layers.hidden2.size=16", "record.weights_every=0"]
+GRID = ["rule.target=dtp,bp"]
+
+
+def test_grid_times_seeds_and_point_names():
+    points = expand(["rule.target=tp,dtp", "rule.target_step=0.3,1e-1"], seeds=2)
+    assert len(points) == 8
+    assert points[0] == Point((("rule.target", "tp"), ("rule.target_step", 0.3)), 1)
+    assert [p.seed for p in points[:4]] == [1, 2, 1, 2]  # seeds fastest, first axis slowest
+    assert points[0].name == "rule.target-tp_rule.target_step-0.3_seed1"
+    assert points[3].name == "rule.target-tp_rule.target_step-0.1_seed2"  # 1e-1 read as TOML
+    assert points[0].overrides[-1] == ("training.seed", 1)
+    assert len({p.name for p in points}) == 8
+    assert [p.seed for p in expand([], seeds=[3, 7])] == [3, 7]
+    assert expand([], seeds=1)[0].name == "seed1"
+    # values that must be changed to be safe get a hash, so that names stay distinct
+    spaced = expand(['phases.dt="10 ms","10_ms"'])
+    assert all(" " not in p.name and "/" not in p.name for p in spaced)
+    assert spaced[0].name != spaced[1].name and spaced[0].name == expand(['phases.dt="10 ms"'])[0].name
+    assert parse_grid(["layers.hidden1.size=16,32", "rule.layer_norm=true,false"]) == [
+        ("layers.hidden1.size", [16, 32]), ("rule.layer_norm", [True, False])]
+
+
+@pytest.mark.parametrize("grid, message", [
+    (["rul.target=tp"], "unknown table 'rul'.*Did you mean 'rule'"),
+    (["rule.target=tp,"], "no empty value"),
+    (["rule.target"], "expected key=v1,v2"),
+    (["rule.target=tp", "rule.target=dtp"], "given twice"),
+    (["rule.target=tp,tp"], "repeated"),
+    (["training.seed=1,2"], "--seeds"),
+])
+def test_bad_grid_is_a_clear_error(grid, message):
+    with pytest.raises(SpecError, match=message):
+        expand(grid)
+
+
+def test_cli_bad_grid_key_exits_2_with_one_message(tmp_path, capsys):
+    code = main(["sweep", "--grid", "rule.targte=tp,dtp", "-o", str(tmp_path / "s"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "unknown key 'rule.targte'" in err and "Did you mean 'target'" in err
+    assert not (tmp_path / "s").exists()  # nothing runs before every point is checked
+
+
+@pytest.fixture(scope="module")
+def dask_sweep(tmp_path_factory):
+    """A tiny sweep (2 rules x 2 seeds) run through a Dask LocalCluster of worker processes."""
+    distributed = pytest.importorskip("distributed")
+    folder = tmp_path_factory.mktemp("sweep")
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        result = bioprop.sweep(grid=GRID, seeds=2, overrides=TINY, output=folder,
+                               scheduler=cluster.scheduler_address, progress=False)
+    return result
+
+
+def test_dask_sweep_table_holds_the_run_files_values(dask_sweep):
+    result = dask_sweep
+    assert result.errors == {} and result.n_run == 4
+    assert set(result.outcomes.values()) == {"ran"}
+    table = pd.read_csv(result.table_path)
+    assert result.table_path == result.directory / "sweep.csv"
+    assert list(table["rule.target"]) == ["dtp", "dtp", "bp", "bp"]
+    assert list(table["seed"]) == [1, 2, 1, 2] and set(table["status"]) == {"complete"}
+    for row in table.itertuples():
+        tree = bioprop.open_run(row.path)
+        assert tree.attrs["status"] == "complete" and tree.attrs["seed"] == row.seed
+        assert f'target = "{row[2]}"' in tree.attrs["model_toml"]
+        assert row.epochs == 2
+        assert row.test_accuracy == tree["eval"]["accuracy"].values[-1]
+        assert row.test_loss == tree["eval"]["loss"].values[-1]
+        assert np.isclose(row.training_time, tree["train"]["wall_time"].values.sum())
+        tree.close()
+    # seeds differ, so the points are distinct runs
+    assert table["test_loss"].nunique() == 4
+
+
+def test_rerun_skips_finished_points(dask_sweep, capsys):
+    folder = dask_sweep.directory
+    files = sorted(folder.glob("*.h5"))
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    args = ["sweep", "-o", str(folder), "--seeds", "2", "-q", "--table", str(folder / "t.nc")]
+    code = main(args + sum([["--grid", g] for g in GRID] + [["--set", s] for s in TINY], []))
+    out = capsys.readouterr().out
+    assert code == 0 and "4 (0 run now, 4 already finished, 0 failed)" in out
+    assert "rule.target=dtp  test accuracy" in out and "(n = 2)" in out
+    assert [f.stat().st_mtime_ns for f in files] == mtimes
+    again = xr.open_dataset(folder / "t.nc", engine="h5netcdf")  # the same table, as NetCDF
+    first = pd.read_csv(dask_sweep.table_path)
+    np.testing.assert_array_equal(again["test_accuracy"].values, first["test_accuracy"].values)
+    assert list(again["point"].values) == list(first["point"])
+    again.close()
+    # a point file of other settings is never skipped, nor overwritten
+    with pytest.raises(SweepError, match="other settings"):
+        bioprop.sweep(grid=GRID, seeds=2, overrides=TINY[:-1], output=folder, progress=False)
+    assert [f.stat().st_mtime_ns for f in files] == mtimes
+
+
+def test_killed_sweep_keeps_finished_points_and_rerun_completes(tmp_path):
+    """SIGKILL a sweep (the process and its worker) once its first point is complete; the
+    rerun leaves that point's file alone and finishes the others."""
+    folder = tmp_path / "sweep"
+    longer = ["engine.name=reference", "training.epochs=6"]  # about 1 s a point
+    cmd = [sys.executable, "-m", "bioprop.cli", "sweep", "--seeds", "3", "--workers", "1", "-q",
+           "-o", str(folder)] + sum([["--set", s] for s in longer], [])
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    first = folder / "seed1.h5"
+    deadline = time.time() + 120
+    try:
+        while _recorded(first).get("status") != "complete":
+            assert time.time() < deadline and proc.poll() is None, "the first point never finished"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    statuses = [_recorded(folder / f"seed{s}.h5").get("status") for s in (1, 2, 3)]
+    assert statuses[0] == "complete" and statuses[2] not in FINISHED, statuses
+    mtime = first.stat().st_mtime_ns
+
+    result = bioprop.sweep(seeds=3, overrides=longer, output=folder, workers=1, progress=False)
+    assert result.errors == {} and "seed1" not in result.outcomes
+    assert set(result.outcomes.values()) <= {"ran", "resumed"} and len(result.outcomes) == 2
+    assert first.stat().st_mtime_ns == mtime
+    assert list(result.table["status"]) == ["complete"] * 3
+    assert list(result.table["epochs"]) == [6] * 3
