@@ -14,7 +14,7 @@ import xarray as xr
 import bioprop
 from bioprop.cli import main
 from bioprop.spec import SpecError
-from bioprop.sweep import FINISHED, Point, SweepError, _recorded, expand, parse_grid
+from bioprop.sweep import Point, SweepError, _recorded, expand, parse_grid
 
 # tiny runs in the reference engine: a point takes a fraction of a second once imported
 TINY = ["engine.name=reference", "training.epochs=2", "data.n_train=256", "data.n_test=128",
@@ -117,30 +117,35 @@ def test_rerun_skips_finished_points(dask_sweep, capsys):
 
 
 def test_killed_sweep_keeps_finished_points_and_rerun_completes(tmp_path):
-    """SIGKILL a sweep (the process and its worker) once its first point is complete; the
-    rerun leaves that point's file alone and finishes the others."""
+    """SIGKILL a sweep (the process and its worker) in its second point, once the first is
+    complete; the rerun leaves the first point's file alone, resumes the second from its
+    checkpoint (to the figures of an uninterrupted run) and runs the third."""
+    from bioprop.checkpoint import checkpoint_path
+
     folder = tmp_path / "sweep"
     longer = ["engine.name=reference", "training.epochs=6"]  # about 1 s a point
     cmd = [sys.executable, "-m", "bioprop.cli", "sweep", "--seeds", "3", "--workers", "1", "-q",
            "-o", str(folder)] + sum([["--set", s] for s in longer], [])
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    first = folder / "seed1.h5"
+    first, second = folder / "seed1.h5", folder / "seed2.h5"
     deadline = time.time() + 120
     try:
-        while _recorded(first).get("status") != "complete":
-            assert time.time() < deadline and proc.poll() is None, "the first point never finished"
-            time.sleep(0.05)
+        while not checkpoint_path(second).exists():
+            assert time.time() < deadline and proc.poll() is None, "point 2 never started"
+            time.sleep(0.02)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     statuses = [_recorded(folder / f"seed{s}.h5").get("status") for s in (1, 2, 3)]
-    assert statuses[0] == "complete" and statuses[2] not in FINISHED, statuses
+    assert statuses == ["complete", "running", None], statuses
     mtime = first.stat().st_mtime_ns
 
     result = bioprop.sweep(seeds=3, overrides=longer, output=folder, workers=1, progress=False)
-    assert result.errors == {} and "seed1" not in result.outcomes
-    assert set(result.outcomes.values()) <= {"ran", "resumed"} and len(result.outcomes) == 2
+    assert result.errors == {} and result.outcomes == {"seed2": "resumed", "seed3": "ran"}
     assert first.stat().st_mtime_ns == mtime
     assert list(result.table["status"]) == ["complete"] * 3
     assert list(result.table["epochs"]) == [6] * 3
+    whole = bioprop.run(output=tmp_path / "whole.h5", progress=False,
+                        overrides=longer + ["training.seed=2"])
+    assert result.table["test_loss"][1] == whole.test_loss
