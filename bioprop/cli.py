@@ -55,8 +55,8 @@ def _sweep(args) -> int:
     keys = list(dict(result.points[0].settings))
     _print_rows([("points", f"{len(result.points)} ({result.n_run} run now, {result.n_skipped} "
                             f"already finished, {len(result.errors)} failed)"),
-                 ("run files", str(result.directory)), ("table", str(result.table_path))])
-    print("\n".join(f"  {line}" for line in summarise(result.table, keys)))
+                 ("run files", str(result.directory)), ("table", str(result.table_path))]
+                + summarise(result.table, keys))
     for name, message in result.errors.items():
         print(f"bioprop sweep: point {name} failed: {message}", file=sys.stderr)
     return 1 if result.errors else 0

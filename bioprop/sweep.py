@@ -484,20 +484,28 @@ def _table_path(path) -> Path:
     return path
 
 
-def summarise(frame, keys) -> list[str]:
-    """Mean ± std (over seeds) of each grid point's final test accuracy, as text lines.
+def summarise(frame, keys) -> list[tuple[str, str]]:
+    """Mean ± std (over seeds) of each grid point's final test accuracy.
 
     Only complete runs count; a task without accuracy (regression) reports the test loss.
+
+    Returns
+    -------
+    list of (str, str)
+        ``("rule.target=dtp", "test accuracy 96.57 ± 0.13 % (n = 3)")`` per grid point,
+        ``"all"`` for a sweep over seeds alone.
     """
     done = frame[frame["status"] == "complete"]
+    if done.empty:
+        return []
     metric, scale, unit = (("test_accuracy", 100, " %") if done["test_accuracy"].notna().any()
                            else ("test_loss", 1, ""))
     groups = done.groupby(list(keys), sort=False) if keys else [((), done)]
-    lines = []
-    for values, rows in groups:
+    rows = []
+    for values, group in groups:
         values = values if isinstance(values, tuple) else (values,)
         label = " ".join(f"{k}={_text(v)}" for k, v in zip(keys, values)) or "all"
-        x = scale * rows[metric]
-        lines.append(f"{label}  {metric.replace('_', ' ')} {x.mean():.2f} ± {x.std(ddof=0):.2f}"
-                     f"{unit} (n = {len(x)})")
-    return lines
+        x = scale * group[metric]
+        rows.append((label, f"{metric.replace('_', ' ')} {x.mean():.2f} ± {x.std(ddof=0):.2f}"
+                            f"{unit} (n = {len(x)})"))
+    return rows

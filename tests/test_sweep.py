@@ -103,7 +103,7 @@ def test_rerun_skips_finished_points(dask_sweep, capsys):
     code = main(args + sum([["--grid", g] for g in GRID] + [["--set", s] for s in TINY], []))
     out = capsys.readouterr().out
     assert code == 0 and "4 (0 run now, 4 already finished, 0 failed)" in out
-    assert "rule.target=dtp  test accuracy" in out and "(n = 2)" in out
+    assert "rule.target=dtp  test accuracy" in out and "% (n = 2)" in out
     assert [f.stat().st_mtime_ns for f in files] == mtimes
     again = xr.open_dataset(folder / "t.nc", engine="h5netcdf")  # the same table, as NetCDF
     first = pd.read_csv(dask_sweep.table_path)
