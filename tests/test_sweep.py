@@ -137,6 +137,7 @@ def test_killed_sweep_keeps_finished_points_and_rerun_completes(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    _wait_until_gone(proc.pid)  # the pool worker too: until it is, it holds the file's lock
     statuses = [_recorded(folder / f"seed{s}.h5").get("status") for s in (1, 2, 3)]
     assert statuses == ["complete", "running", None], statuses
     mtime = first.stat().st_mtime_ns
@@ -149,3 +150,14 @@ def test_killed_sweep_keeps_finished_points_and_rerun_completes(tmp_path):
     whole = bioprop.run(output=tmp_path / "whole.h5", progress=False,
                         overrides=longer + ["training.seed=2"])
     assert result.table["test_loss"][1] == whole.test_loss
+
+
+def _wait_until_gone(group, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
+    pytest.fail(f"process group {group} still alive {timeout} s after SIGKILL")
