@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -20,6 +21,7 @@ from bioprop.sweep import Point, SweepError, _recorded, expand, parse_grid
 TINY = ["engine.name=reference", "training.epochs=2", "data.n_train=256", "data.n_test=128",
         "layers.hidden1.size=16", "layers.hidden2.size=16", "record.weights_every=0"]
 GRID = ["rule.target=dtp,bp"]
+LONGER = ["engine.name=reference", "training.epochs=6"]  # about 1 s a point
 
 
 def test_grid_times_seeds_and_point_names():
@@ -63,15 +65,19 @@ def test_cli_bad_grid_key_exits_2_with_one_message(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def dask_sweep(tmp_path_factory):
-    """A tiny sweep (2 rules x 2 seeds) run through a Dask LocalCluster of worker processes."""
+def cluster():
+    """A Dask LocalCluster of one worker process with one thread (so points run in order)."""
     distributed = pytest.importorskip("distributed")
-    folder = tmp_path_factory.mktemp("sweep")
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=None) as cluster:
-        result = bioprop.sweep(grid=GRID, seeds=2, overrides=TINY, output=folder,
-                               scheduler=cluster.scheduler_address, progress=False)
-    return result
+    with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def dask_sweep(tmp_path_factory, cluster):
+    """A tiny sweep (2 rules x 2 seeds) run through the Dask cluster."""
+    return bioprop.sweep(grid=GRID, seeds=2, overrides=TINY, output=tmp_path_factory.mktemp("sweep"),
+                         scheduler=cluster.scheduler_address, progress=False)
 
 
 def test_dask_sweep_table_holds_the_run_files_values(dask_sweep):
@@ -123,9 +129,8 @@ def test_killed_sweep_keeps_finished_points_and_rerun_completes(tmp_path):
     from bioprop.checkpoint import checkpoint_path
 
     folder = tmp_path / "sweep"
-    longer = ["engine.name=reference", "training.epochs=6"]  # about 1 s a point
     cmd = [sys.executable, "-m", "bioprop.cli", "sweep", "--seeds", "3", "--workers", "1", "-q",
-           "-o", str(folder)] + sum([["--set", s] for s in longer], [])
+           "-o", str(folder)] + sum([["--set", s] for s in LONGER], [])
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     first, second = folder / "seed1.h5", folder / "seed2.h5"
@@ -142,14 +147,57 @@ def test_killed_sweep_keeps_finished_points_and_rerun_completes(tmp_path):
     assert statuses == ["complete", "running", None], statuses
     mtime = first.stat().st_mtime_ns
 
-    result = bioprop.sweep(seeds=3, overrides=longer, output=folder, workers=1, progress=False)
+    result = bioprop.sweep(seeds=3, overrides=LONGER, output=folder, workers=1, progress=False)
     assert result.errors == {} and result.outcomes == {"seed2": "resumed", "seed3": "ran"}
     assert first.stat().st_mtime_ns == mtime
     assert list(result.table["status"]) == ["complete"] * 3
     assert list(result.table["epochs"]) == [6] * 3
     whole = bioprop.run(output=tmp_path / "whole.h5", progress=False,
-                        overrides=longer + ["training.seed=2"])
+                        overrides=LONGER + ["training.seed=2"])
     assert result.table["test_loss"][1] == whole.test_loss
+
+
+def test_killed_dask_worker_loses_no_finished_point(tmp_path, cluster):
+    """SIGKILL the Dask worker process while it trains a point, once another point is complete:
+    the sweep goes on (Dask restarts the worker and reschedules its tasks), the complete
+    point's file is never written again and the killed point is resumed."""
+    import distributed
+
+    folder = tmp_path / "sweep"
+    files = [folder / f"seed{s}.h5" for s in (1, 2, 3)]
+    out = []
+    sweeping = threading.Thread(target=lambda: out.append(bioprop.sweep(
+        seeds=3, overrides=LONGER, output=folder, scheduler=cluster.scheduler_address,
+        progress=False)))
+    with distributed.Client(cluster) as client:
+        sweeping.start()
+        complete, running = _wait_for_complete_and_running(files)
+        mtimes = {f.stem: f.stat().st_mtime_ns for f in complete}
+        for pid in client.run(os.getpid).values():
+            os.kill(pid, signal.SIGKILL)
+        sweeping.join(timeout=300)
+    result = out[0]
+    assert result.errors == {} and list(result.table["status"]) == ["complete"] * 3
+    assert {f.stem: f.stat().st_mtime_ns for f in complete} == mtimes
+    for f in running:
+        assert result.outcomes[f.stem] == "resumed", result.outcomes
+
+
+def _wait_for_complete_and_running(files, timeout=120):
+    """Poll until some of `files` are complete and another has a checkpoint, in training
+    (a file open for writing is locked: it reads as ``unreadable`` from here)."""
+    from bioprop.checkpoint import checkpoint_path, load_checkpoint
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = {f: _recorded(f).get("status") for f in files}
+        complete = [f for f in files if status[f] == "complete"]
+        running = [f for f in files if status[f] != "complete" and checkpoint_path(f).exists()
+                   and load_checkpoint(f)[1]["epoch"] <= 2]  # with epochs to go: no race
+        if complete and running:
+            return complete, running
+        time.sleep(0.02)
+    pytest.fail(f"no point was complete while another ran: {status}")
 
 
 def _wait_until_gone(group, timeout=30):
