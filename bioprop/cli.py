@@ -172,8 +172,9 @@ def main(argv=None) -> int:
         print(f"bioprop {args.command}: error: {err}", file=sys.stderr)
         return 1 if isinstance(err, DivergenceError) else 2
     except KeyboardInterrupt:
-        print(f"bioprop {args.command}: interrupted; finished epochs are in the run file",
-              file=sys.stderr)
+        kept = ("finished points are kept; run the same sweep again to go on"
+                if args.command == "sweep" else "finished epochs are in the run file")
+        print(f"bioprop {args.command}: interrupted; {kept}", file=sys.stderr)
         return 130
 
 

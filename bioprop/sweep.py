@@ -197,12 +197,14 @@ def run_point(task: Task) -> str:
         if status in FINISHED:  # e.g. a task that Dask retried after its worker died late
             return "skipped"
         try:
-            if status is not None:
+            if status not in (None, "unreadable"):
                 try:
                     run(resume=path, progress=False)
                     return "resumed"
-                except (CheckpointError, ValueError, OSError):
-                    pass  # no usable checkpoint, or an unreadable file: start the point again
+                except CheckpointError:
+                    pass  # killed before its first checkpoint: start the point again
+            # force: replaces a file that a kill left unreadable; a file that another
+            # process still writes is locked, and this raises instead
             run(task.model, task.protocol, overrides=list(task.overrides), output=path,
                 force=True, progress=False)
             return "ran"
@@ -273,7 +275,11 @@ def _dask(tasks, address):
         def setup(self, worker):
             import brian2  # noqa: F401
 
-    with Client(address) as client:
+    try:
+        client = Client(address)
+    except OSError as err:
+        raise SweepError(f"--scheduler {address}: cannot connect: {err}") from None
+    with client:
         client.register_plugin(ImportBrian2(), name="bioprop-import-brian2")
         # pure=False: a point's key must not be shared with an earlier sweep's result
         yield from _completed(lambda f, t: client.submit(f, t, pure=False), as_completed, tasks)
