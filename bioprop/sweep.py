@@ -136,8 +136,9 @@ def parse_grid(items) -> list[tuple[str, list]]:
 def seed_values(seeds) -> list[int]:
     """``N`` → seeds 1..N; a sequence → those seeds."""
     values = list(range(1, seeds + 1)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    if not values or len(set(values)) < len(values):
-        raise SpecError(f"seeds: expected at least one seed and no repeats, got {seeds!r}")
+    if not values or len(set(values)) < len(values) or min(values) < 0:
+        raise SpecError(f"seeds: expected at least one seed, none negative and no repeats, "
+                        f"got {seeds!r}")
     return values
 
 
@@ -157,10 +158,9 @@ def expand(grid, seeds=1) -> list[Point]:
         In the grid's order, the first axis slowest, seeds fastest.
     """
     axes = parse_grid(grid) if all(isinstance(g, str) for g in grid) else list(grid)
-    keys = [key for key, _ in axes]
+    keys, seeds = [key for key, _ in axes], seed_values(seeds)
     return [Point(tuple(zip(keys, combo)), seed)
-            for combo in itertools.product(*(values for _, values in axes))
-            for seed in seed_values(seeds)]
+            for combo in itertools.product(*(values for _, values in axes)) for seed in seeds]
 
 
 # ----------------------------------------------------------- one point

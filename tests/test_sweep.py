@@ -35,6 +35,9 @@ def test_grid_times_seeds_and_point_names():
     assert len({p.name for p in points}) == 8
     assert [p.seed for p in expand([], seeds=[3, 7])] == [3, 7]
     assert expand([], seeds=1)[0].name == "seed1"
+    for bad in (0, [1, 1], [-1]):
+        with pytest.raises(SpecError, match="seeds"):
+            expand([], seeds=bad)
     # values that must be changed to be safe get a hash, so that names stay distinct
     spaced = expand(['phases.dt="10 ms","10_ms"'])
     assert all(" " not in p.name and "/" not in p.name for p in spaced)
