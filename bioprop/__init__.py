@@ -6,8 +6,10 @@ The public API::
     protocol = bioprop.load_protocol("protocols/default.toml")
     result = bioprop.run(model, protocol, output="runs/dtp.h5")
     tree = bioprop.open_run(result.path)                    # an xarray.DataTree
+    done = bioprop.sweep(grid=["rule.target=tp,dtp"], seeds=5)  # one run file per point
 """
 from .spec import SpecError, load_model, load_protocol
+from .sweep import SweepResult, sweep
 from .training import DivergenceError, RunResult, run
 
 __version__ = "0.1.0"
@@ -20,4 +22,4 @@ def open_run(path):
 
 
 __all__ = ["load_model", "load_protocol", "run", "open_run", "RunResult", "SpecError",
-           "DivergenceError", "__version__"]
+           "DivergenceError", "sweep", "SweepResult", "__version__"]

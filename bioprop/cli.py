@@ -1,4 +1,4 @@
-"""The ``bioprop`` command line: ``run``, ``report``, ``info``, ``export`` and ``bench``.
+"""The ``bioprop`` command line: ``run``, ``sweep``, ``report``, ``info``, ``export`` and ``bench``.
 
 Each command is a thin layer over the Python API; every error a user can cause
 (bad TOML, missing data, an existing run file, divergence) is printed as one
@@ -28,9 +28,38 @@ def _run(args) -> int:
              ("training time", f"{result.wall_time:.1f} s"),
              ("samples / s", f"{result.samples_per_second:,.0f}"),
              ("run file", str(result.path))]
+    _print_rows(rows)
+    return 0
+
+
+def _print_rows(rows):
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"  {k:<{width}}  {v}" for k, v in rows))
-    return 0
+
+
+def _seed_list(text):
+    """``"1,5,9"`` → [1, 5, 9], for argparse (which reports a bad value itself)."""
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, "
+                                         f"got {text!r}") from None
+
+
+def _sweep(args) -> int:
+    from .sweep import summarise, sweep
+
+    result = sweep(args.model, args.protocol, grid=args.grid, seeds=args.seed_list or args.seeds,
+                   overrides=args.set, output=args.output, workers=args.workers,
+                   scheduler=args.scheduler, table=args.table, progress=not args.quiet)
+    keys = list(dict(result.points[0].settings))
+    _print_rows([("points", f"{len(result.points)} ({result.n_run} run now, {result.n_skipped} "
+                            f"already finished, {len(result.errors)} failed)"),
+                 ("run files", str(result.directory)), ("table", str(result.table_path))]
+                + summarise(result.table, keys))
+    for name, message in result.errors.items():
+        print(f"bioprop sweep: point {name} failed: {message}", file=sys.stderr)
+    return 1 if result.errors else 0
 
 
 def _report(args) -> int:
@@ -76,6 +105,29 @@ def _parser():
                      help="continue a killed or interrupted run from its checkpoint")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
+
+    sweep = sub.add_parser("sweep", help="run a grid of settings times seeds, one run file "
+                                         "per point, and gather one table")
+    sweep.add_argument("model", nargs="?", help="model TOML (default: the embedded model)")
+    sweep.add_argument("protocol", nargs="?", help="protocol TOML (default: the embedded protocol)")
+    seeds = sweep.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds 1..N (default 1)")
+    seeds.add_argument("--seed-list", type=_seed_list, metavar="S1,S2,...",
+                       help="these seeds instead")
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                       help="an axis of the grid (repeatable); values are read as --set reads them")
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override an entry for every point")
+    sweep.add_argument("-o", "--output", metavar="DIR",
+                       help="folder of the run files (default: runs/sweep-<model name>)")
+    sweep.add_argument("--table", metavar="PATH", help="the table, .csv or .nc "
+                       "(default: DIR/sweep.csv)")
+    sweep.add_argument("--workers", type=int, metavar="N",
+                       help="local processes (default: the number of CPUs)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run the points on this Dask distributed scheduler instead")
+    sweep.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=_sweep)
 
     report = sub.add_parser("report", help="figures and a summary page of one or more run files")
     report.add_argument("runs", nargs="+", metavar="RUN.h5", help="runs to overlay")
@@ -123,8 +175,9 @@ def main(argv=None) -> int:
         print(f"bioprop {args.command}: error: {err}", file=sys.stderr)
         return 1 if isinstance(err, DivergenceError) else 2
     except KeyboardInterrupt:
-        print(f"bioprop {args.command}: interrupted; finished epochs are in the run file",
-              file=sys.stderr)
+        kept = ("finished points are kept; run the same sweep again to go on"
+                if args.command == "sweep" else "finished epochs are in the run file")
+        print(f"bioprop {args.command}: interrupted; {kept}", file=sys.stderr)
         return 130
 
 
