@@ -287,7 +287,7 @@ class Brian2Engine(Learner):
 
     # ------------------------------------------------------------------ build
     def _build(self, spec):
-        b2, B, model, t = self.brian2, self.batch_size, self.model, self.top
+        b2, model, t = self.brian2, self.model, self.top
         # One clock for every object: Brian2 then advances a single clock per step.
         self.clock = b2.Clock(self.dt, name="trial_clock*")
         layers = [self._input_layer(spec)]
@@ -302,15 +302,18 @@ class Brian2Engine(Learner):
         self._live: set[int] = set()  # somas that integrate their input in this phase
         self._listening: set[int] = set()  # dendrites that integrate their feedback
         self._tick = 0  # time steps ever simulated: never reset, so caches never go stale
+        self._clamped_trial = 0  # trials ever begun: the clamped input's version
 
         ops = [b2.NetworkOperation(self._on_step_start, clock=self.clock, when="start",
                                    name="controller"),
                b2.NetworkOperation(self._on_step_end, clock=self.clock, when="end",
                                    name="phase_end")]
         for l in range(1, model.n_layers + 1):
+            # a clamped input changes only between trials, and W_1 only after them
+            version = (lambda: self._clamped_trial) if l == 1 and not layers[0].spiking else None
             ops.append(dense_operation(model.forward[l], layers[l - 1].read_rate, layers[l].I_ff,
                                        self._gate_forward(l), name=f"forward_{l}",
-                                       clock=self.clock, order=10 * l - 2))
+                                       clock=self.clock, order=10 * l - 2, version=version))
             if layers[l].spiking:  # the nudge becomes an apical current before the soma's update
                 ops.append(b2.NetworkOperation(layers[l].apical_current, clock=self.clock,
                                                when="groups", order=10 * l - 1,
@@ -463,6 +466,7 @@ class Brian2Engine(Learner):
     def _begin_trial(self):
         B, rows = self.batch_size, self._rows()
         self.layers[0].data[...] = self._x[rows]
+        self._clamped_trial += 1
         for layer in self.layers[1:]:
             layer.I_nudge[...] = 0.0
         if self._train:

@@ -88,7 +88,8 @@ def init_dense(rng: np.random.Generator, n_post: int, n_pre: int, dtype=np.float
 
 
 def dense_operation(projection: DenseProjection, read_pre, write_post, active, *,
-                    name: str, clock, when: str = "groups", order: int = 0, extra=None):
+                    name: str, clock, when: str = "groups", order: int = 0, extra=None,
+                    version=None):
     """A Brian2 operation that applies `projection` once per time step.
 
     Parameters
@@ -106,14 +107,27 @@ def dense_operation(projection: DenseProjection, read_pre, write_post, active, *
     extra : callable () -> ndarray (B, n_post), optional
         A further input added to the drive, e.g. the side information R s of a
         feedback pathway.
+    version : callable () -> hashable, optional
+        A token that changes whenever the presynaptic rates or the weights may have
+        changed (e.g. a clamped input within one trial). While it stays the same the
+        last product is reused instead of recomputed.
     """
     from brian2 import NetworkOperation
 
+    cache = {"token": None, "drive": None}
+
     def apply():
-        if active():
+        if not active():
+            return
+        token = version() if version is not None else None
+        if token is not None and token == cache["token"]:
+            np.copyto(write_post, cache["drive"])
+        else:
             projection.drive(read_pre(), out=write_post)
-            if extra is not None:
-                np.add(write_post, extra(), out=write_post)
+            if token is not None:
+                cache["token"], cache["drive"] = token, write_post.copy()
+        if extra is not None:
+            np.add(write_post, extra(), out=write_post)
 
     return NetworkOperation(apply, clock=clock, when=when, order=order, name=name)
 
