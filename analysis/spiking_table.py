@@ -1,0 +1,61 @@
+"""The README's table of spiking, stochastic and discrete networks, read from run files.
+
+Usage::
+
+    python analysis/spiking_table.py runs/lif-digits-seed1.h5 runs/lee2015-discrete-brian2.h5 ...
+
+Each row comes from one run file alone: the model and data recorded in it, the engine,
+epochs and training samples, the final test accuracy and error, the training time, and
+(where the run recorded activity) the mean firing rate of each spiking layer in the
+forward phase of the last recorded probe trial (:func:`bioprop.analysis.firing.mean_firing_rates`).
+"""
+from __future__ import annotations
+
+import argparse
+import tomllib
+
+import bioprop
+from bioprop.analysis.firing import mean_firing_rates
+
+
+def architecture(model: dict) -> str:
+    """``784-500 sign-500 tanh-10``: sizes with the kind of every hidden layer."""
+    parts = [str(model["network"]["input_size"])]
+    for layer in model["layers"][:-1]:
+        kind = layer.get("population", "rate")
+        parts.append(f"{layer['size']} {layer.get('activation', 'tanh') if kind == 'rate' else kind}")
+    parts.append(str(model["layers"][-1]["size"]))
+    return "-".join(parts)
+
+
+def row(path) -> str:
+    tree = bioprop.open_run(path)
+    model, protocol = (tomllib.loads(tree.attrs[k]) for k in ("model_toml", "protocol_toml"))
+    data = protocol["data"]
+    train = tree["train"]
+    samples = f"{round(float(train['samples_per_second'][-1] * train['wall_time'][-1])):,}"
+    accuracy = float(tree["eval"]["accuracy"].values[-1])
+    seconds = float(tree["train"]["wall_time"].values.sum())
+    try:
+        rates = mean_firing_rates(tree)
+        firing = ", ".join(f"{name} {float(rates[name]):.0f} Hz" for name in rates.data_vars)
+    except (ValueError, KeyError):
+        firing = "not recorded"
+    return (f"| {architecture(model)} | {data['dataset']} ({samples} per epoch) | "
+            f"{tree.attrs['engine']} | {len(tree['train']['epoch'])} | {100 * accuracy:.2f} % | "
+            f"{100 * (1 - accuracy):.2f} % | {seconds / 60:.1f} min | {firing or '—'} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="run files (.h5)")
+    args = parser.parse_args()
+    print("| network | data | engine | epochs | test accuracy | test error | training time | "
+          "mean firing rate (forward phase) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for path in args.runs:
+        print(row(path))
+
+
+if __name__ == "__main__":
+    main()
