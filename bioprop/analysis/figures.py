@@ -59,8 +59,9 @@ def _legend_below(fig, ax):
 def per_layer(runs: dict, variable: str, title: str | None = None, pathway: bool = False):
     """`variable` of ``/metrics`` against epoch, one panel per layer, one colour per run.
 
-    Layers where no run has a value are left out. With `pathway`, panels are titled by
-    the feedback pathway the value describes (g_l: layer l → layer l−1).
+    Layers where no run has a value are left out, and with no such layer there is no
+    figure (None). With `pathway`, panels are titled by the feedback pathway the value
+    describes (g_l: layer l → layer l−1).
     """
     layers, below = [], {}
     for tree in runs.values():
@@ -70,6 +71,8 @@ def per_layer(runs: dict, variable: str, title: str | None = None, pathway: bool
             below[l] = "input" if i == 0 else names[i - 1]
             if l not in layers and np.isfinite(data.sel(layer=l)).any():
                 layers.append(l)
+    if not layers:  # e.g. the W/Q alignment of a network with one hidden layer and FA
+        return None
     fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 4), squeeze=False,
                              sharey=True, layout="constrained")
     for i, (label, tree) in enumerate(runs.items()):

@@ -44,7 +44,9 @@ def write_report(paths, out_dir) -> Path:
     written = {"learning_curves": figures.learning_curves(runs)}
     if all("metrics" in tree.children for tree in runs.values()):
         for stem, (variable, title, pathway) in PER_LAYER.items():
-            written[stem] = figures.per_layer(runs, variable, title, pathway)
+            fig = figures.per_layer(runs, variable, title, pathway)
+            if fig is not None:
+                written[stem] = fig
     for stem, figure in (("iteration_residuals", figures.iteration_residuals),
                          ("weight_histograms", figures.weight_histograms)):
         fig = figure(runs)
