@@ -6,6 +6,12 @@ operations that apply one shared weight matrix to the (B, N) view of a group.
 One ``Network.run`` covers a whole epoch: a controller operation switches the
 stimulus and the phase inside the run, so no Python loop calls ``run`` per trial.
 
+A layer may also be spiking or stochastic (``lif``, ``poisson``, ``bernoulli``;
+:mod:`bioprop.spiking`). The engine speaks to every layer in rates: a spiking soma
+is read through its spike trace, and the rate nudge the feedback asks for reaches
+it as the apical current its rate twin says will produce that change
+(:class:`_SpikingLayer`). The phases are the same for every kind.
+
 The phases of one training trial (durations from the protocol's ``[phases]``):
 
 ``forward``
