@@ -384,7 +384,7 @@ class RunRecorder:
     @property
     def status(self) -> str:
         """The run's status: running, complete, diverged or interrupted."""
-        return _text(self._file.attrs["status"])
+        return text_attribute(self._file.attrs["status"])
 
     def close(self, status: str | None = None):
         """Close the file, setting its `status` first if given."""
@@ -442,7 +442,7 @@ def _chunks(fixed) -> tuple:
     return (1, *fixed)
 
 
-def _text(value) -> str:
+def text_attribute(value) -> str:
     """An attribute read by h5py as text (fixed-width strings come back as bytes)."""
     return value.decode() if isinstance(value, bytes) else str(value)
 

@@ -70,7 +70,7 @@ class Point:
         longer than 180 characters, get a hash of the exact settings, so that two
         points never share a name.
         """
-        texts = [f"{key}-{_text(value)}" for key, value in self.settings] + [f"seed{self.seed}"]
+        texts = [f"{key}-{text_attribute(value)}" for key, value in self.settings] + [f"seed{self.seed}"]
         readable = "_".join(texts)
         safe = _UNSAFE.sub("_", readable)
         if safe == readable and len(safe) <= _MAX_NAME:
@@ -80,10 +80,10 @@ class Point:
 
     def label(self) -> str:
         """The settings as ``key=value`` text, for summaries and messages."""
-        return " ".join(f"{key}={_text(value)}" for key, value in self.settings) or "(no grid)"
+        return " ".join(f"{key}={text_attribute(value)}" for key, value in self.settings) or "(no grid)"
 
 
-def _text(value) -> str:
+def text_attribute(value) -> str:
     if isinstance(value, bool):  # as TOML writes it, which is how --set reads it back
         return "true" if value else "false"
     return str(value)
@@ -127,7 +127,7 @@ def parse_grid(items) -> list[tuple[str, list]]:
             raise SpecError(f"--grid {key}: given twice; list all its values in one --grid")
         check_key(key, "--grid")
         values = [parse_override(f"{key}={t}")[1] for t in texts]
-        if len({_text(v) for v in values}) < len(values):
+        if len({text_attribute(v) for v in values}) < len(values):
             raise SpecError(f"--grid {item!r}: a value is repeated")
         axes[key] = values
     return list(axes.items())
@@ -215,13 +215,13 @@ def run_point(task: Task) -> str:
 def _recorded(path: Path) -> dict:
     """The root attributes of a run file; {} when there is none, status ``unreadable``
     when it cannot be opened (truncated by a kill before its first flush)."""
-    import h5py
+    from .record import _text, read_run_file
 
     if not path.exists():
         return {}
     try:
-        with h5py.File(path, "r") as f:
-            return {k: str(v) for k, v in f.attrs.items()
+        with read_run_file(path) as f:  # a killed point's file opens only as a SWMR reader
+            return {k: text_attribute(v) for k, v in f.attrs.items()
                     if k in ("status", "model_toml", "protocol_toml")}
     except OSError:
         return {"status": "unreadable"}
@@ -447,14 +447,15 @@ def gather(points, directory):
 
 def _results(path: Path) -> dict:
     """The final figures of one run file (NaN where there are none)."""
-    import h5py
     import numpy as np
+
+    from .record import read_run_file
 
     status = _recorded(path).get("status")
     if status in (None, "unreadable"):
         return {"status": status or "missing", "epochs": 0, "test_accuracy": np.nan,
                 "test_loss": np.nan, "training_time": np.nan}
-    with h5py.File(path, "r") as f:
+    with read_run_file(path) as f:
         return {"status": status, "epochs": len(f["eval/epoch"]),
                 "test_accuracy": _last(f["eval"], "accuracy"), "test_loss": _last(f["eval"], "loss"),
                 "training_time": float(np.sum(f["train/wall_time"][:]))}
@@ -510,7 +511,7 @@ def summarise(frame, keys) -> list[tuple[str, str]]:
     rows = []
     for values, group in groups:
         values = values if isinstance(values, tuple) else (values,)
-        label = " ".join(f"{k}={_text(v)}" for k, v in zip(keys, values)) or "all"
+        label = " ".join(f"{k}={text_attribute(v)}" for k, v in zip(keys, values)) or "all"
         x = scale * group[metric]
         rows.append((label, f"{metric.replace('_', ' ')} {x.mean():.2f} ± {x.std(ddof=0):.2f}"
                             f"{unit} (n = {len(x)})"))
