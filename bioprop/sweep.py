@@ -70,7 +70,7 @@ class Point:
         longer than 180 characters, get a hash of the exact settings, so that two
         points never share a name.
         """
-        texts = [f"{key}-{text_attribute(value)}" for key, value in self.settings] + [f"seed{self.seed}"]
+        texts = [f"{key}-{_text(value)}" for key, value in self.settings] + [f"seed{self.seed}"]
         readable = "_".join(texts)
         safe = _UNSAFE.sub("_", readable)
         if safe == readable and len(safe) <= _MAX_NAME:
@@ -80,10 +80,10 @@ class Point:
 
     def label(self) -> str:
         """The settings as ``key=value`` text, for summaries and messages."""
-        return " ".join(f"{key}={text_attribute(value)}" for key, value in self.settings) or "(no grid)"
+        return " ".join(f"{key}={_text(value)}" for key, value in self.settings) or "(no grid)"
 
 
-def text_attribute(value) -> str:
+def _text(value) -> str:
     if isinstance(value, bool):  # as TOML writes it, which is how --set reads it back
         return "true" if value else "false"
     return str(value)
@@ -127,7 +127,7 @@ def parse_grid(items) -> list[tuple[str, list]]:
             raise SpecError(f"--grid {key}: given twice; list all its values in one --grid")
         check_key(key, "--grid")
         values = [parse_override(f"{key}={t}")[1] for t in texts]
-        if len({text_attribute(v) for v in values}) < len(values):
+        if len({_text(v) for v in values}) < len(values):
             raise SpecError(f"--grid {item!r}: a value is repeated")
         axes[key] = values
     return list(axes.items())
@@ -215,7 +215,7 @@ def run_point(task: Task) -> str:
 def _recorded(path: Path) -> dict:
     """The root attributes of a run file; {} when there is none, status ``unreadable``
     when it cannot be opened (truncated by a kill before its first flush)."""
-    from .record import _text, read_run_file
+    from .record import read_run_file, text_attribute
 
     if not path.exists():
         return {}
@@ -511,7 +511,7 @@ def summarise(frame, keys) -> list[tuple[str, str]]:
     rows = []
     for values, group in groups:
         values = values if isinstance(values, tuple) else (values,)
-        label = " ".join(f"{k}={text_attribute(v)}" for k, v in zip(keys, values)) or "all"
+        label = " ".join(f"{k}={_text(v)}" for k, v in zip(keys, values)) or "all"
         x = scale * group[metric]
         rows.append((label, f"{metric.replace('_', ' ')} {x.mean():.2f} ± {x.std(ddof=0):.2f}"
                             f"{unit} (n = {len(x)})"))
