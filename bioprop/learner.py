@@ -184,6 +184,13 @@ class Learner:
         return {}
 
     def apply_forward(self, grads):
+        """One optimizer step on the forward pathways, from [gW_l, gb_l] by layer.
+
+        A sparse pathway learns only its existing connections: its weight gradient is
+        masked here, in place (so the trace shows what was applied), for both engines.
+        """
+        for l, mask in self.model.fixed.get("mask", {}).items():
+            grads[l][0] *= mask
         self.forward_optimizer.step([g for pair in grads[1:] for g in pair])
 
     def evaluate(self, x, y) -> dict:
