@@ -76,6 +76,11 @@ class Learner:
         self.feedback_optimizer = make_optimizer(opt.feedback.name, model.feedback_params(),
                                                  opt.feedback.lr)
         self.last_trace: BatchTrace | None = None
+        sparse = {l for l, layer in enumerate(spec.layers, start=1) if layer.p_connect < 1}
+        if sparse != set(model.fixed.get("mask", {})):
+            raise ValueError(f"the model's connection masks (pathways {sorted(model.fixed.get('mask', {}))}) "
+                             f"do not match the spec's p_connect < 1 (pathways {sorted(sparse)}): "
+                             "build the model with build_model(..., p_connect=...)")
 
     # ---- what an engine provides
     def train_epoch(self, x, y, rng, progress=None, learn_forward: bool = True) -> dict:
