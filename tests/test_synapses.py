@@ -151,3 +151,25 @@ def test_delayed_current_lags_the_undelayed_one_by_the_delay():
     assert np.abs(delayed[:, 6:] - undelayed[:, 6:]).max() > 0.01  # a lag, not a coincidence
     for current, drive in zip(currents, drives):  # the live soma's input is the current + b
         np.testing.assert_allclose(drive, current, rtol=1e-9, atol=1e-12)
+
+
+def test_delayed_pathway_from_a_lif_layer_trains_and_records():
+    """LIF hidden layer → output through delayed Synapses: a training batch runs, the
+    synapses follow W, and recording the probe leaves the filtered current as it was."""
+    spec = _model({"population": "lif", "threshold": 0.2},
+                  {"connection": "synapses", "delay": "2 ms", "p_connect": 0.5})
+    protocol = parse_protocol({"phases": {"dt": "0.5 ms", "forward": "40 ms", "feedback": "20 ms",
+                                          "target": "40 ms"}})
+    engine = Brian2Engine(model_for(spec), spec, protocol, 4)
+    x = np.random.default_rng(2).random((4, 4))
+    before = engine.model.forward[2].weight.copy()
+    trace = engine.train_batch(x, np.arange(4) % 3, np.random.default_rng(3))
+    assert np.abs(trace.h[2]).max() > 0, "the delayed spikes must reach the output"
+    changed, mask = engine.model.forward[2].weight != before, engine.model.fixed["mask"][2]
+    assert changed.any() and not changed[mask == 0].any()  # (a silent LIF neuron learns nothing)
+    _synaptic_weights_are_W(engine)
+    state = {k: v.copy() for k, v in engine.dynamic_state().items()}
+    assert "brian2/2/z_I_ff_syn" in state
+    engine.record_activity(x, np.arange(4) % 3)
+    for key, value in engine.dynamic_state().items():
+        np.testing.assert_array_equal(value, state[key], err_msg=key)
