@@ -239,7 +239,8 @@ def _registry_choices():
     from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
     return {
         "population": POPULATIONS, "activation": ACTIVATIONS,
-        "connection": ["dense", "synapses"], "rule.target": TARGET_RULES, "rule.feedback": FEEDBACK_OBJECTIVES,
+        "connection": ["dense", "synapses"],
+        "rule.target": TARGET_RULES, "rule.feedback": FEEDBACK_OBJECTIVES,
         "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "parallel"],
         "rule.side_information": ["none", "label", "activity"],
         "optimizer.name": OPTIMIZERS, "network.loss": LOSSES,
@@ -416,7 +417,7 @@ def _validate_connection(spec: ModelSpec, i: int, src):
     if not 0 < layer.p_connect <= 1:
         _fail(src, f"{key}.p_connect", f"a connection probability must lie in (0, 1], got "
               f"{layer.p_connect}")
-    if not parse_duration(layer.delay, allow_zero=True) > 0 * parse_duration("1 ms"):
+    if float(parse_duration(layer.delay, allow_zero=True)) == 0:
         return
     if layer.connection != "synapses":
         _fail(src, f"{key}.delay", f"a delay needs connection = \"synapses\" (got "
@@ -476,6 +477,10 @@ def check_compatible(model: ModelSpec, protocol: ProtocolSpec, n_features: int, 
             layer_population(layer, dt, where=f"{model.source}: layers.{i} ({layer.name})")
         except ValueError as err:
             raise SpecError(f"{err} (phases.dt in {protocol.source})") from None
+        delay = parse_duration(layer.delay, allow_zero=True)
+        if 0 * dt < delay < dt * 0.999:
+            _fail(model.source, f"layers.{i}.delay", f"{layer.delay} is shorter than one time step "
+                  f"(dt = {protocol.phases.dt} in {protocol.source}); spikes move by whole steps")
         # a spiking soma is integrated exactly; only rate compartments need dt ≤ τ
         for key in ("tau_apical",) if is_spiking(layer) else ("tau", "tau_apical"):
             tau = parse_duration(getattr(layer, key), model.source, f"layers.{i}.{key}")

@@ -173,3 +173,12 @@ def test_delayed_pathway_from_a_lif_layer_trains_and_records():
     engine.record_activity(x, np.arange(4) % 3)
     for key, value in engine.dynamic_state().items():
         np.testing.assert_array_equal(value, state[key], err_msg=key)
+
+
+def test_a_delay_shorter_than_dt_is_an_error():
+    from bioprop.spec import check_compatible
+
+    spec = _model({"connection": "synapses", "delay": "0.2 ms"}, None, "poisson")
+    protocol = parse_protocol({"phases": {"dt": "0.5 ms"}}, "p.toml")
+    with pytest.raises(SpecError, match=r"layers.0.delay: 0.2 ms is shorter than one time step"):
+        check_compatible(spec, protocol, 4, 3)
