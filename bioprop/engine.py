@@ -58,9 +58,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .learner import BatchTrace, Learner, batches
-from .pathways import dense_operation
+from .pathways import copy_weights, dense_operation, synaptic_current, synaptic_projection
 from .populations import apical_dendrite, clamped_input, layer_population, rate_soma
-from .spiking import poisson_input
+from .spiking import poisson_input, trace_jump
 from .rules import TARGET_RULES, DifferenceContext, forward_grads, teach
 from .rules.updates import normalised_change
 from .spec import parse_duration
@@ -314,12 +314,9 @@ class Brian2Engine(Learner):
                                    name="controller"),
                b2.NetworkOperation(self._on_step_end, clock=self.clock, when="end",
                                    name="phase_end")]
+        self._synaptic = {}  # l → (Synapses, mask, current group) of a `synapses` pathway
         for l in range(1, model.n_layers + 1):
-            # a clamped input changes only between trials, and W_1 only after them
-            version = (lambda: self._clamped_trial) if l == 1 and not layers[0].spiking else None
-            ops.append(dense_operation(model.forward[l], layers[l - 1].read_rate, layers[l].I_ff,
-                                       self._gate_forward(l), name=f"forward_{l}",
-                                       clock=self.clock, order=10 * l - 2, version=version))
+            ops += self._forward_pathway(spec, l)
             if layers[l].spiking:  # the nudge becomes an apical current before the soma's update
                 ops.append(b2.NetworkOperation(layers[l].apical_current, clock=self.clock,
                                                when="groups", order=10 * l - 1,
@@ -368,6 +365,54 @@ class Brian2Engine(Learner):
         soma = rate_soma(f"{ls.name}_soma", n, parse_duration(ls.tau), act, clock=self.clock,
                          order=10 * l, dtype=self.dtype)
         return _RateLayer(soma, apical, B, act, clock=lambda: self._tick)
+
+    def _forward_pathway(self, spec, l):
+        """The Brian2 objects of feedforward pathway l.
+
+        ``dense``: one operation, I_ff = W r + b while layer l is live. ``synapses``:
+        Brian2 Synapses into a current group (pathways.synaptic_current) and a gate that
+        copies I_ff_syn + b into I_ff while the layer is live, so that held layers keep
+        their latched drive exactly as on the dense path. Orders within a step: the
+        layer below (10(l−1)), the summed synaptic input (10l − 4, Brian2 puts it just
+        before its target group at 10l − 3), the gate (10l − 2), the soma (10l).
+        """
+        b2, B, ls, W = self.brian2, self.batch_size, spec.layers[l - 1], self.model.forward[l]
+        layers, gate = self.layers, self._gate_forward(l)
+        if ls.connection == "dense":
+            # a clamped input changes only between trials, and W_1 only after them
+            version = (lambda: self._clamped_trial) if l == 1 and not layers[0].spiking else None
+            return [dense_operation(W, layers[l - 1].read_rate, layers[l].I_ff, gate,
+                                    name=f"forward_{l}", clock=self.clock, order=10 * l - 2,
+                                    version=version)]
+        mask = self.model.fixed.get("mask", {}).get(l)
+        mask = np.ones(W.shape, W.weight.dtype) if mask is None else mask
+        pre = layers[l - 1].soma if l > 1 else layers[0].clamp
+        delay = parse_duration(ls.delay, allow_zero=True)
+        spikes = {}
+        if delay > 0 * b2.ms:  # spec validation: the layer below spikes (lif or poisson)
+            kind = layers[l - 1].population.kind if l > 1 else "poisson"
+            spikes = dict(on_spike=trace_jump(kind, "_pre"), delay=delay)
+        current = synaptic_current(
+            f"{ls.name}_ff_syn", B * self.model.sizes[l], clock=self.clock, order=10 * l - 3,
+            dtype=self.dtype,
+            tau_syn=pre.variables["tau_trace"].get_value().item() * b2.second if spikes else None)
+        synapses = synaptic_projection(W, pre, current, B, mask=mask, name=f"forward_{l}_synapses",
+                                       clock=self.clock, order=10 * l - 3, **spikes)
+        # a copy: the synapses stay as built even if a checkpoint brought another mask
+        self._synaptic[l] = (synapses, mask.copy(), current)
+        I_syn, I_ff = _view(current, "I_ff_syn", B), layers[l].I_ff
+
+        def copy_when_live():
+            if gate():
+                np.add(I_syn, W.bias, out=I_ff)
+        return [current, synapses, b2.NetworkOperation(copy_when_live, clock=self.clock,
+                                                       when="groups", order=10 * l - 2,
+                                                       name=f"forward_{l}")]
+
+    def _copy_synaptic_weights(self):
+        """Synaptic weights ← the dense W_l the rules updated (masked: only existing synapses)."""
+        for l, (synapses, mask, _) in self._synaptic.items():
+            copy_weights(synapses, self.model.forward[l].weight, mask, self.batch_size)
 
     def _gate_forward(self, l):
         return lambda: l in self._live
@@ -623,6 +668,7 @@ class Brian2Engine(Learner):
         if self._teaching.output_grads is not None:
             grads.append(self._teaching.output_grads)
         self.apply_forward(grads)
+        self._copy_synaptic_weights()
         trace.forward_grads = grads
 
     def _finish_trial(self):
@@ -643,6 +689,9 @@ class Brian2Engine(Learner):
         out = {f"brian2/input/{name}": value for name, value in self.layers[0].state().items()}
         for l, layer in enumerate(self.layers[1:], start=1):
             out.update({f"brian2/{l}/{name}": value for name, value in layer.state().items()})
+        for l, (_, _, current) in self._synaptic.items():  # a delayed pathway's filter state
+            out.update({f"brian2/{l}/{name}": _view(current, name, self.batch_size)
+                        for name in ("z_I_ff_syn", "I_ff_syn") if name in current.variables})
         if self.stochastic:  # the generator behind Brian2's rand()
             out["brian2/rng"] = self._rng_state
         return out
@@ -654,6 +703,11 @@ class Brian2Engine(Learner):
 
     def load_state_arrays(self, arrays: dict):
         super().load_state_arrays(arrays)
+        for l, (_, mask, _) in self._synaptic.items():
+            if not np.array_equal(self.model.fixed.get("mask", {}).get(l, mask), mask):
+                raise ValueError(f"the checkpoint's connection mask of pathway {l} is not the "
+                                 "one this engine's synapses were built with")
+        self._copy_synaptic_weights()
         if self.stochastic:
             state = arrays["brian2/rng"]
             np.random.set_state(("MT19937", state[:624].astype(np.uint32), int(state[624]),

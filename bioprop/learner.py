@@ -76,6 +76,11 @@ class Learner:
         self.feedback_optimizer = make_optimizer(opt.feedback.name, model.feedback_params(),
                                                  opt.feedback.lr)
         self.last_trace: BatchTrace | None = None
+        sparse = {l for l, layer in enumerate(spec.layers, start=1) if layer.p_connect < 1}
+        if sparse != set(model.fixed.get("mask", {})):
+            raise ValueError(f"the model's connection masks (pathways {sorted(model.fixed.get('mask', {}))}) "
+                             f"do not match the spec's p_connect < 1 (pathways {sorted(sparse)}): "
+                             "build the model with build_model(..., p_connect=...)")
 
     # ---- what an engine provides
     def train_epoch(self, x, y, rng, progress=None, learn_forward: bool = True) -> dict:
@@ -184,6 +189,13 @@ class Learner:
         return {}
 
     def apply_forward(self, grads):
+        """One optimizer step on the forward pathways, from [gW_l, gb_l] by layer.
+
+        A sparse pathway learns only its existing connections: its weight gradient is
+        masked here, in place (so the trace shows what was applied), for both engines.
+        """
+        for l, mask in self.model.fixed.get("mask", {}).items():
+            grads[l][0] *= mask
         self.forward_optimizer.step([g for pair in grads[1:] for g in pair])
 
     def evaluate(self, x, y) -> dict:

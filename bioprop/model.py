@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .activations import Activation, get_activation
-from .pathways import DenseProjection, init_dense
+from .pathways import DenseProjection, connection_mask, init_dense
 
 __all__ = ["LayeredModel", "build_model", "side_inputs", "side_size"]
 
@@ -34,7 +34,9 @@ class LayeredModel:
         ``feedback[l]`` is Q_l, c_l for l ≥ 2; ``feedback[0]`` and ``feedback[1]`` are ``None``.
     fixed : dict
         Fixed random feedback matrices, never trained: ``fixed["fa"][l]`` (the shape of
-        W_l) and ``fixed["dfa"][l]`` (n_top × n_l), for the ``fa`` and ``dfa`` rules.
+        W_l) and ``fixed["dfa"][l]`` (n_top × n_l), for the ``fa`` and ``dfa`` rules;
+        ``fixed["mask"][l]`` (the shape of W_l, 0 or 1) for a pathway whose connections
+        exist with probability p < 1: W_l is zero wherever the mask is.
     side : dict
         ``side[l]`` is R_l, the learned weight of the side information s into g_l
         (Bengio 2014): g_l(h_l, s) = ψ(Q_l h_l + R_l s + c_l). Empty without side information.
@@ -94,7 +96,7 @@ class LayeredModel:
 
 def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
                 dtype=np.float64, init: str = "orthogonal", gain: float = 1.0,
-                top: int | None = None, side_size=None) -> LayeredModel:
+                top: int | None = None, side_size=None, p_connect=None) -> LayeredModel:
     """A new model with initial weights drawn from `rng`.
 
     Parameters
@@ -107,6 +109,10 @@ def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
         fixed ``dfa`` matrices.
     side_size : callable l -> int, optional
         The size of g_l's side input; None for no side information.
+    p_connect : sequence of length L, optional
+        The connection probability of each W_l (default 1: all connections). A pathway
+        with p < 1 gets a random mask; its weights are masked and scaled by 1/√p, which
+        keeps the expected norm of each row of the (orthogonal or Glorot) initial weight.
     """
     acts: list[Activation | None] = [None] + [a if isinstance(a, Activation) else get_activation(a)
                                               for a in activation_names]
@@ -123,6 +129,12 @@ def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
     side = {} if side_size is None else {
         l: init_dense(rng, sizes[l - 1], side_size(l), dtype, "glorot", gain).weight
         for l in range(2, len(sizes))}
+    # Drawn last, and only for sparse pathways, so that no dense model's weights changed.
+    for l, p in enumerate(p_connect or [], start=1):
+        if p < 1:
+            mask = fixed.setdefault("mask", {})[l] = connection_mask(rng, sizes[l], sizes[l - 1],
+                                                                     p, dtype)
+            forward[l].weight *= mask / np.sqrt(p)
     return LayeredModel(list(names), list(sizes), acts, forward, feedback, fixed, side)
 
 

@@ -14,8 +14,10 @@ g_l(h_l) = ψ_{l-1}(Q_l h_l + c_l). Q_l has the shape of W_lᵀ but is its own w
 update and every feedback objective. :func:`dense_operation` wraps a projection as
 a Brian2 ``NetworkOperation`` that writes one group's input from another's rates.
 :func:`synaptic_projection` is the same projection as Brian2 ``Synapses`` (one
-synapse per connection and trial, a summed variable), for sparse connectivity,
-delays and per-synapse plasticity; it is slower, and the dense one stays the default.
+synapse per connection and trial, a summed variable, or event-driven with a delay),
+for sparse connectivity (:func:`connection_mask`) and delays; it is slower, and the
+dense one stays the default. :func:`copy_weights` keeps its weights equal to the
+dense weight the rules update.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["DenseProjection", "dense_grads", "init_dense", "dense_operation",
-           "synaptic_projection"]
+           "connection_mask", "synaptic_current", "synaptic_projection", "copy_weights"]
 
 
 @dataclass
@@ -132,34 +134,87 @@ def dense_operation(projection: DenseProjection, read_pre, write_post, active, *
     return NetworkOperation(apply, clock=clock, when=when, order=order, name=name)
 
 
+def connection_mask(rng: np.random.Generator, n_post: int, n_pre: int, p_connect: float,
+                    dtype=np.float64) -> np.ndarray:
+    """Which connections of an (n_post, n_pre) pathway exist: 1 with probability
+    `p_connect`, else 0, as an array of `dtype` that multiplies weights and gradients."""
+    return (rng.random((n_post, n_pre)) < p_connect).astype(dtype)
+
+
+#: the postsynaptic current of a delayed (event-driven) pathway: the spikes it carries,
+#: filtered twice with the presynaptic trace's τ, as that trace filters them
+_FILTERED_CURRENT = """
+dz_{target}_syn/dt = -z_{target}_syn / tau_syn : 1
+d{target}_syn/dt = (z_{target}_syn - {target}_syn) / tau_syn : 1
+tau_syn : second (shared, constant)
+"""
+
+
+def synaptic_current(name: str, n: int, *, target="I_ff", tau_syn=None, clock, order=0,
+                     dtype="float64"):
+    """The group of n neurons that holds a synaptic pathway's input ``<target>_syn``.
+
+    Without `tau_syn` it is a plain parameter that Brian2 sets to the summed synaptic
+    input every step; with it, the filtered spikes of a delayed pathway. A separate group
+    (not a variable of the soma) leaves every population's equations as they are; the
+    engine copies the current into the soma's input while the layer integrates.
+    """
+    from brian2 import NeuronGroup
+
+    if tau_syn is None:
+        return NeuronGroup(n, f"{target}_syn : 1", name=name, clock=clock, order=order,
+                           dtype=np.dtype(dtype).type)
+    group = NeuronGroup(n, _FILTERED_CURRENT.format(target=target), method="exact", name=name,
+                        clock=clock, order=order, dtype=np.dtype(dtype).type)
+    group.tau_syn = tau_syn
+    return group
+
+
 def synaptic_projection(projection: DenseProjection, pre, post, batch: int, *, target="I_ff",
-                        p_connect: float = 1.0, rng=None, name: str, clock, order: int = 0):
+                        mask=None, p_connect: float = 1.0, rng=None, on_spike=None, delay=None,
+                        name: str, clock, order: int = 0):
     """`projection` as Brian2 ``Synapses`` from group `pre` (rates ``r``) to group `post`.
 
     Each of the `batch` trial copies gets its own synapses, connecting only neurons of
-    the same trial, with weights copied from ``projection.weight``; with
-    `p_connect` < 1 a random subset (drawn from `rng`, the same in every trial) is
-    kept. The post-synaptic variable ``<target>_syn`` (a plain parameter of `post`)
-    becomes the sum over synapses of w · r_pre; the bias is not a synapse, and the
-    caller adds it.
+    the same trial, with weights copied from ``projection.weight``. The connections are
+    those where `mask` (n_post, n_pre) is nonzero, the same in every trial; without
+    a mask, a random subset drawn with :func:`connection_mask` (from `rng`) with
+    probability `p_connect`. The bias is not a synapse, and the caller adds it.
+
+    Without `on_spike` the post-synaptic variable ``<target>_syn`` (a parameter of
+    `post`) becomes the sum over synapses of w · r_pre, every step. With `on_spike`,
+    the expression of the presynaptic trace's jump at a spike (in ``_pre`` variables,
+    :func:`bioprop.spiking.trace_jump`), the synapses are event-driven: each spike,
+    `delay` later, adds w times that jump to ``z_<target>_syn`` of a `post` made by
+    :func:`synaptic_current` with the presynaptic trace's τ, so that ``<target>_syn``
+    is the sum of w · r_pre delayed.
 
     Returns
     -------
     Synapses
-        With ``w`` the weight of every synapse.
+        With ``w`` the weight of every synapse, trial by trial (synapse b·S + s is
+        synapse s of trial b).
     """
     from brian2 import Synapses
 
     n_post, n_pre = projection.weight.shape
-    if p_connect < 1.0:
-        mask = (rng or np.random.default_rng(0)).random((n_post, n_pre)) < p_connect
-    else:
-        mask = np.ones((n_post, n_pre), dtype=bool)
+    if mask is None:
+        mask = connection_mask(rng or np.random.default_rng(0), n_post, n_pre, p_connect)
     post_idx, pre_idx = np.nonzero(mask)
     offsets = np.repeat(np.arange(batch), len(pre_idx))
-    synapses = Synapses(pre, post, model=f"w : 1\n{target}_syn_post = w * r_pre : 1 (summed)",
-                        name=name, clock=clock, order=order)
+    if on_spike is None:
+        synapses = Synapses(pre, post, model=f"w : 1\n{target}_syn_post = w * r_pre : 1 (summed)",
+                            name=name, clock=clock, order=order)
+    else:
+        synapses = Synapses(pre, post, model="w : 1", on_pre=f"z_{target}_syn_post += w * {on_spike}",
+                            delay=delay, name=name, clock=clock, order=order)
     synapses.connect(i=np.tile(pre_idx, batch) + offsets * n_pre,
                      j=np.tile(post_idx, batch) + offsets * n_post)
-    synapses.w = np.tile(projection.weight[post_idx, pre_idx], batch)
+    copy_weights(synapses, projection.weight, mask, batch)
     return synapses
+
+
+def copy_weights(synapses, weight: np.ndarray, mask: np.ndarray, batch: int):
+    """Set every trial's synaptic weights to ``weight[post, pre]`` of the existing connections
+    (``mask`` nonzero), in place in Brian2's array: after each update of the dense weight."""
+    synapses.variables["w"].get_value().reshape(batch, -1)[...] = weight[np.nonzero(mask)]

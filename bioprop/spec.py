@@ -39,6 +39,10 @@ class Duration(str):
     """Marks a field given as a string with Brian2 time units, e.g. ``"10 ms"``."""
 
 
+class Delay(Duration):
+    """A duration that may be zero (``"0 ms"``): a synaptic delay."""
+
+
 # ---------------------------------------------------------------- model tables
 @dataclass(frozen=True)
 class LayerSpec:
@@ -65,6 +69,16 @@ class LayerSpec:
     tau_trace: Duration = Duration("20 ms")
     #: ``poisson``: the rate in Hz at which r = 1 (p = 1)
     max_rate: float = 1000.0
+    #: how the Brian2 engine simulates the feedforward pathway W_l into this layer:
+    #: ``dense`` (one matrix product per step, the fast default) or ``synapses`` (Brian2
+    #: ``Synapses``, one per connection and trial; pathways.synaptic_projection)
+    connection: str = "dense"
+    #: probability that each connection of W_l exists, drawn once per model; absent
+    #: connections stay zero in both engines (any ``connection``)
+    p_connect: float = 1.0
+    #: ``synapses`` from a spiking (``lif``, ``poisson``) layer or Poisson input only: the
+    #: delay of every spike, rounded to whole time steps; "0 ms" sums w · r every step
+    delay: Delay = Delay("0 ms")
 
 
 @dataclass(frozen=True)
@@ -225,6 +239,7 @@ def _registry_choices():
     from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
     return {
         "population": POPULATIONS, "activation": ACTIVATIONS,
+        "connection": ["dense", "synapses"],
         "rule.target": TARGET_RULES, "rule.feedback": FEEDBACK_OBJECTIVES,
         "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "parallel"],
         "rule.side_information": ["none", "label", "activity"],
@@ -290,11 +305,11 @@ def _convert_value(tp, value, source, key):
         if not isinstance(value, list):
             _fail(source, key, f"expected an array of tables, got {type(value).__name__}")
         return tuple(_convert_value(item, v, source, f"{key}.{i}") for i, v in enumerate(value))
-    if tp is Duration:
+    if tp in (Duration, Delay):
         if not isinstance(value, str):
             _fail(source, key, f"expected a duration with units such as \"10 ms\", got {value!r}")
-        parse_duration(value, source, key)
-        return Duration(value)
+        parse_duration(value, source, key, allow_zero=tp is Delay)
+        return tp(value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
@@ -305,8 +320,11 @@ def _convert_value(tp, value, source, key):
 _DURATION = re.compile(r"^\s*([-+0-9.eE]+)\s*\*?\s*(ms|us|second|s|msecond|usecond)\s*$")
 
 
-def parse_duration(text: str, source="<string>", key=""):
-    """``"10 ms"`` → ``10*ms``, a Brian2 quantity; anything else is a SpecError."""
+def parse_duration(text: str, source="<string>", key="", allow_zero: bool = False):
+    """``"10 ms"`` → ``10*ms``, a Brian2 quantity; anything else is a SpecError.
+
+    A duration must be positive; with `allow_zero` (a delay) it may also be zero.
+    """
     import brian2
 
     match = _DURATION.match(text)
@@ -315,8 +333,9 @@ def parse_duration(text: str, source="<string>", key=""):
     unit = {"ms": brian2.ms, "msecond": brian2.ms, "us": brian2.us, "usecond": brian2.us,
             "s": brian2.second, "second": brian2.second}[match.group(2)]
     value = float(match.group(1)) * unit
-    if value <= 0 * brian2.second:
-        _fail(source, key, f"a duration must be positive, got {text!r}")
+    if value < 0 * brian2.second or (value == 0 * brian2.second and not allow_zero):
+        _fail(source, key, f"a duration must be {'≥ 0' if allow_zero else 'positive'}, "
+              f"got {text!r}")
     return value
 
 
@@ -359,6 +378,7 @@ def _validate_model(spec: ModelSpec):
         if names.count(layer.name) > 1 or layer.name == "input":
             _fail(src, f"layers.{i}.name", f"layer names must be unique and not 'input': {layer.name!r}")
         _validate_population(layer, src, f"layers.{i}")
+        _validate_connection(spec, i, src)
     if spec.rule.top == "penultimate" and len(spec.layers) < 2:
         _fail(src, "rule.top", "'penultimate' needs at least two layers")
     if not spec.rule.noise >= 0:
@@ -387,6 +407,29 @@ def _validate_population(layer: LayerSpec, src, key):
               f"reset ({layer.reset}), or the neuron fires on every step")
     if layer.population == "poisson" and not layer.max_rate > 0:
         _fail(src, f"{key}.max_rate", f"must be positive (Hz), got {layer.max_rate}")
+
+
+def _validate_connection(spec: ModelSpec, i: int, src):
+    """The feedforward pathway into layer i: its connection probability and its delay."""
+    from .spiking import TRACE_JUMPS
+
+    layer, key = spec.layers[i], f"layers.{i}"
+    if not 0 < layer.p_connect <= 1:
+        _fail(src, f"{key}.p_connect", f"a connection probability must lie in (0, 1], got "
+              f"{layer.p_connect}")
+    if float(parse_duration(layer.delay, allow_zero=True)) == 0:
+        return
+    if layer.connection != "synapses":
+        _fail(src, f"{key}.delay", f"a delay needs connection = \"synapses\" (got "
+              f"{layer.connection!r}): the dense pathway has no spikes to delay")
+    # the delayed pathway filters the spikes it carries as the presynaptic trace does
+    below = "poisson" if spec.network.input_encoding == "poisson" else "rate input"
+    if i > 0:
+        below = spec.layers[i - 1].population
+    if below not in TRACE_JUMPS:
+        _fail(src, f"{key}.delay", f"only spikes can be delayed: the layer below is {below!r}; "
+              f"a delay needs a {' or '.join(TRACE_JUMPS)} layer below (or "
+              f"network.input_encoding = \"poisson\" for the first layer), or delay = \"0 ms\"")
 
 
 def _validate_protocol(spec: ProtocolSpec):
@@ -434,6 +477,10 @@ def check_compatible(model: ModelSpec, protocol: ProtocolSpec, n_features: int, 
             layer_population(layer, dt, where=f"{model.source}: layers.{i} ({layer.name})")
         except ValueError as err:
             raise SpecError(f"{err} (phases.dt in {protocol.source})") from None
+        delay = parse_duration(layer.delay, allow_zero=True)
+        if 0 * dt < delay < dt * 0.999:
+            _fail(model.source, f"layers.{i}.delay", f"{layer.delay} is shorter than one time step "
+                  f"(dt = {protocol.phases.dt} in {protocol.source}); spikes move by whole steps")
         # a spiking soma is integrated exactly; only rate compartments need dt ≤ τ
         for key in ("tau_apical",) if is_spiking(layer) else ("tau", "tau_apical"):
             tau = parse_duration(getattr(layer, key), model.source, f"layers.{i}.{key}")

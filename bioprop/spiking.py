@@ -43,6 +43,7 @@ trace, times the presynaptic trace.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -52,7 +53,7 @@ from .activations import Activation
 
 __all__ = ["SpikingPopulation", "spiking_population", "SPIKING_KINDS", "lif_population",
            "bernoulli_population", "poisson_population", "poisson_input", "check_lif", "lif_rate",
-           "lif_current", "lif_activation", "LIF_EQUATIONS"]
+           "lif_current", "lif_activation", "LIF_EQUATIONS", "TRACE_JUMPS", "trace_jump"]
 
 #: Subthreshold LIF dynamics, the double spike trace, and the two input currents.
 LIF_EQUATIONS = """
@@ -80,6 +81,17 @@ p = 0.5 * (1 + tanh(0.5 * (I_ff + I_apical))) : 1
 I_ff : 1
 I_apical : 1
 """
+
+#: the jump of the spike trace's first filter z at a spike, in each spiking kind's own
+#: parameters (the ``poisson`` input too); a delayed synaptic pathway adds w times it
+TRACE_JUMPS = {"lif": "t_ref / tau_trace", "poisson": "1 / (max_rate * tau_trace)"}
+
+
+def trace_jump(kind: str, suffix: str = "") -> str:
+    """The trace's jump at a spike of a `kind` neuron, with `suffix` on every parameter
+    (``"_pre"`` reads them from the presynaptic group of a ``Synapses``)."""
+    return re.sub(r"[A-Za-z_]\w*", lambda m: m.group(0) + suffix, TRACE_JUMPS[kind])
+
 
 #: target rates are kept this far inside (0, 1), where the twins are invertible
 _RATE_MARGIN = 1e-3
@@ -186,7 +198,7 @@ def lif_population(name, n, *, tau, threshold=1.0, reset=0.0, refractory, tau_tr
     check_lif(tau=tau, threshold=threshold, reset=reset, refractory=refractory,
               tau_trace=tau_trace, dt=clock.dt, where=name)
     group = NeuronGroup(n, LIF_EQUATIONS, threshold="v > v_threshold",
-                        reset="v = v_reset\nz += t_ref / tau_trace", refractory="t_ref",
+                        reset=f"v = v_reset\nz += {trace_jump('lif')}", refractory="t_ref",
                         method="exact", name=name, clock=clock, order=order,
                         dtype=np.dtype(dtype).type)
     group.tau, group.tau_trace, group.t_ref = tau, tau_trace, refractory
@@ -219,7 +231,7 @@ def poisson_population(name, n, *, max_rate, tau_trace, clock, order=0, dtype="f
 
     group = NeuronGroup(n, _STOCHASTIC_EQUATIONS + _TRACE_EQUATIONS,
                         threshold="rand() < p * max_rate * dt",
-                        reset="z += 1 / (max_rate * tau_trace)", method="exact", name=name,
+                        reset=f"z += {trace_jump('poisson')}", method="exact", name=name,
                         clock=clock, order=order, dtype=np.dtype(dtype).type)
     group.tau_trace, group.max_rate = tau_trace, max_rate
     return group
@@ -233,7 +245,7 @@ def poisson_input(name, n, *, max_rate, tau_trace, clock, dtype="float64"):
     from brian2 import NeuronGroup
 
     group = NeuronGroup(n, "x : 1\n" + _TRACE_EQUATIONS, threshold="rand() < x * max_rate * dt",
-                        reset="z += 1 / (max_rate * tau_trace)", method="exact", name=name,
+                        reset=f"z += {trace_jump('poisson')}", method="exact", name=name,
                         clock=clock, dtype=np.dtype(dtype).type)
     group.tau_trace, group.max_rate = tau_trace, max_rate
     return group

@@ -53,7 +53,8 @@ def make_engine(model_spec: ModelSpec, protocol: ProtocolSpec, rng: np.random.Ge
                         [layer_activation(layer, dt) for layer in model_spec.layers], rng,
                         dtype=np.dtype(protocol.engine.dtype), init=model_spec.network.init,
                         top=top_layer(len(model_spec.layers), rule.top),
-                        side_size=side_size(rule.side_information, model_spec.sizes))
+                        side_size=side_size(rule.side_information, model_spec.sizes),
+                        p_connect=[layer.p_connect for layer in model_spec.layers])
     return ENGINES[protocol.engine.name](model, model_spec, protocol)
 
 

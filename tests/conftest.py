@@ -35,7 +35,8 @@ def model_for(spec, seed=0):
 
     return build_model(spec.names, spec.sizes, [layer_activation(l) for l in spec.layers],
                        np.random.default_rng(seed), top=top_layer(len(spec.layers), spec.rule.top),
-                       side_size=side_size(spec.rule.side_information, spec.sizes))
+                       side_size=side_size(spec.rule.side_information, spec.sizes),
+                       p_connect=[layer.p_connect for layer in spec.layers])
 
 
 def assert_close(actual, expected, rtol, what=""):

@@ -1,0 +1,184 @@
+"""Feedforward pathways as Brian2 ``Synapses`` inside the engine.
+
+The oracles: the dense engine and the reference engine on the same batch (one step
+per phase: agreement to rounding error), the masked dense product, and the undelayed
+pathway shifted by the delay.
+"""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bioprop.engine import Brian2Engine
+from bioprop.reference import ReferenceEngine
+from bioprop.rules import forward_grads
+from bioprop.spec import SpecError, parse_model, parse_protocol
+
+from conftest import assert_close, model_for, phases, small_model_spec
+from test_engines import _compare
+
+X, Y = np.random.default_rng(5).random((4, 6)), np.array([0, 1, 2, 1])
+
+
+def with_pathways(spec, **layers):
+    """`spec` with the keys of some layers replaced: layer index → dict of keys."""
+    new = list(spec.layers)
+    for index, keys in layers.items():
+        new[int(index[1:])] = replace(new[int(index[1:])], **keys)
+    return replace(spec, layers=tuple(new))
+
+
+def _engines(spec):
+    model = model_for(spec)
+    return (ReferenceEngine(model.copy(), spec, 4), Brian2Engine(model.copy(), spec, phases(), 4),
+            model)
+
+
+def _train(*engines):
+    return [e.train_batch(X, Y, np.random.default_rng(3)) for e in engines]
+
+
+def _synaptic_weights_are_W(engine):
+    for l, (synapses, mask, _) in engine._synaptic.items():
+        expected = np.tile(engine.model.forward[l].weight[np.nonzero(mask)], engine.batch_size)
+        np.testing.assert_array_equal(np.asarray(synapses.w), expected)
+
+
+@pytest.mark.parametrize("target,top", [("dtp", "output"), ("bp", "penultimate")])
+def test_synapses_pathways_match_dense_engine_and_reference(target, top):
+    """Synapses into layers 1 (from the clamped input) and 3 (from a rate soma), p = 1:
+    the same rates, targets, gradients and updated weights as both other engines."""
+    synapses = {"connection": "synapses"}
+    spec = with_pathways(small_model_spec(target=target, top=top), l0=synapses, l2=synapses)
+    ref, eng, model = _engines(spec)
+    dense = Brian2Engine(model.copy(), small_model_spec(target=target, top=top), phases(), 4)
+    tr, te, td = _train(ref, eng, dense)
+    assert {"forward_1_synapses", "forward_3_synapses"} <= {obj.name for obj in eng.network.objects}
+    _compare(ref, eng, tr, te, rtol=1e-9)
+    _compare(dense, eng, td, te, rtol=1e-9)
+    _synaptic_weights_are_W(eng)
+
+
+def test_sparse_pathway_is_the_masked_dense_product_and_stays_masked():
+    spec = with_pathways(small_model_spec(), l0={"connection": "synapses", "p_connect": 0.5})
+    ref, eng, model = _engines(spec)
+    mask = model.fixed["mask"][1]
+    assert 0 < mask.sum() < mask.size and np.all(model.forward[1].weight[mask == 0] == 0)
+    eng.predict(X)  # the forward phase of the (only) batch: the current is W r of the input
+    current = eng._synaptic[1][2].I_ff_syn[:].reshape(4, -1)
+    assert_close(current, X @ (model.forward[1].weight * mask).T, 1e-12, "I_ff_syn")
+    assert len(eng._synaptic[1][0]) == 4 * mask.sum()
+
+    tr, te = _train(ref, eng)
+    _compare(ref, eng, tr, te, rtol=1e-9)
+    for engine in (ref, eng):
+        weight = engine.model.forward[1].weight
+        assert np.all(weight[mask == 0] == 0)
+        assert np.all(weight[mask == 1] != model.forward[1].weight[mask == 1])
+    # without the mask the update would have grown the absent connections
+    unmasked = forward_grads(model, te.a, te.h, te.targets, 4)[1][0]
+    assert np.abs(unmasked[mask == 0]).min() > 0
+    _synaptic_weights_are_W(eng)
+
+
+def test_connection_mask_survives_a_checkpoint():
+    spec = with_pathways(small_model_spec(), l0={"connection": "synapses", "p_connect": 0.5})
+    _, eng, model = _engines(spec)
+    _train(eng)
+    saved = {key: np.array(value, copy=True) for key, value in eng.state_arrays().items()}
+    np.testing.assert_array_equal(saved["mask_1"], model.fixed["mask"][1])
+    resumed = Brian2Engine(model.copy(), spec, phases(), 4)
+    resumed.load_state_arrays(saved)
+    np.testing.assert_array_equal(resumed.model.forward[1].weight, eng.model.forward[1].weight)
+    _synaptic_weights_are_W(resumed)
+    saved["mask_1"] = 1.0 - saved["mask_1"]
+    with pytest.raises(ValueError, match="connection mask of pathway 1"):
+        resumed.load_state_arrays(saved)
+
+
+def _model(layer0=None, layer1=None, encoding="rate"):
+    layers = [{"name": "hidden", "size": 5, **(layer0 or {})},
+              {"name": "out", "size": 3, "activation": "linear", **(layer1 or {})}]
+    return parse_model({"network": {"input_size": 4, "input_encoding": encoding},
+                        "layers": layers}, "m.toml")
+
+
+@pytest.mark.parametrize("keys,message", [
+    ({"p_connect": 0.0}, r"m.toml: layers.0.p_connect: a connection probability must lie in "
+                         r"\(0, 1\], got 0.0"),
+    ({"p_connect": 1.5}, r"layers.0.p_connect: .* got 1.5"),
+    ({"connection": "synapses", "delay": "-1 ms"}, r"layers.0.delay: a duration must be ≥ 0"),
+    ({"delay": "2 ms"}, r"layers.0.delay: a delay needs connection = \"synapses\""),
+    ({"connection": "synapses", "delay": "2 ms"},
+     r"layers.0.delay: only spikes can be delayed: the layer below is 'rate input'"),
+    ({"connection": "sparse"}, r"layers.0.connection: unknown value 'sparse'"),
+])
+def test_bad_pathway_keys_are_one_clear_error(keys, message):
+    with pytest.raises(SpecError, match=message):
+        _model(keys)
+
+
+def test_delay_needs_a_spiking_layer_below():
+    with pytest.raises(SpecError, match=r"layers.1.delay: .* the layer below is 'bernoulli'"):
+        _model({"population": "bernoulli"}, {"connection": "synapses", "delay": "1 ms"})
+    _model({"population": "lif"}, {"connection": "synapses", "delay": "1 ms"})
+    _model(None, None, "poisson")
+    _model({"connection": "synapses", "delay": "1 ms"}, None, "poisson")
+
+
+def test_delayed_current_lags_the_undelayed_one_by_the_delay():
+    """Poisson input → rate layer through Synapses, delay 0 (summed w · r) and 3 ms
+    (event-driven, filtered like the trace): the same current, 6 steps later."""
+    from brian2 import StateMonitor
+
+    protocol = parse_protocol({"phases": {"dt": "0.5 ms", "forward": "40 ms", "feedback": "10 ms",
+                                          "target": "10 ms"}})
+    currents, drives = [], []
+    for delay in ("0 ms", "3 ms"):
+        spec = _model({"connection": "synapses", "delay": delay}, None, "poisson")
+        engine = Brian2Engine(model_for(spec), spec, protocol, 4)
+        group = engine._synaptic[1][2]
+        monitor = StateMonitor(group, "I_ff_syn", record=True)
+        soma = StateMonitor(engine.layers[1].soma, "I_ff", record=True)
+        engine.network.add(monitor, soma)
+        engine.predict(np.random.default_rng(1).random((4, 4)))
+        currents.append(np.asarray(monitor.I_ff_syn))
+        drives.append(np.asarray(soma.I_ff) - np.tile(engine.model.forward[1].bias, 4)[:, None])
+    undelayed, delayed = currents
+    assert np.abs(undelayed).max() > 0.1, "the input must drive the layer"
+    np.testing.assert_allclose(delayed[:, 6:], undelayed[:, :-6], rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(delayed[:, :6], 0.0)
+    assert np.abs(delayed[:, 6:] - undelayed[:, 6:]).max() > 0.01  # a lag, not a coincidence
+    for current, drive in zip(currents, drives):  # the live soma's input is the current + b
+        np.testing.assert_allclose(drive, current, rtol=1e-9, atol=1e-12)
+
+
+def test_delayed_pathway_from_a_lif_layer_trains_and_records():
+    """LIF hidden layer → output through delayed Synapses: a training batch runs, the
+    synapses follow W, and recording the probe leaves the filtered current as it was."""
+    spec = _model({"population": "lif", "threshold": 0.2},
+                  {"connection": "synapses", "delay": "2 ms", "p_connect": 0.5})
+    protocol = parse_protocol({"phases": {"dt": "0.5 ms", "forward": "40 ms", "feedback": "20 ms",
+                                          "target": "40 ms"}})
+    engine = Brian2Engine(model_for(spec), spec, protocol, 4)
+    x = np.random.default_rng(2).random((4, 4))
+    before = engine.model.forward[2].weight.copy()
+    trace = engine.train_batch(x, np.arange(4) % 3, np.random.default_rng(3))
+    assert np.abs(trace.h[2]).max() > 0, "the delayed spikes must reach the output"
+    changed, mask = engine.model.forward[2].weight != before, engine.model.fixed["mask"][2]
+    assert changed.any() and not changed[mask == 0].any()  # (a silent LIF neuron learns nothing)
+    _synaptic_weights_are_W(engine)
+    state = {k: v.copy() for k, v in engine.dynamic_state().items()}
+    assert "brian2/2/z_I_ff_syn" in state
+    engine.record_activity(x, np.arange(4) % 3)
+    for key, value in engine.dynamic_state().items():
+        np.testing.assert_array_equal(value, state[key], err_msg=key)
+
+
+def test_a_delay_shorter_than_dt_is_an_error():
+    from bioprop.spec import check_compatible
+
+    spec = _model({"connection": "synapses", "delay": "0.2 ms"}, None, "poisson")
+    protocol = parse_protocol({"phases": {"dt": "0.5 ms"}}, "p.toml")
+    with pytest.raises(SpecError, match=r"layers.0.delay: 0.2 ms is shorter than one time step"):
+        check_compatible(spec, protocol, 4, 3)
