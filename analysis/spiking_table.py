@@ -43,7 +43,11 @@ def row(path) -> str:
         firing = "not recorded"
     return (f"| {architecture(model)} | {data['dataset']} ({samples} per epoch) | "
             f"{tree.attrs['engine']} | {len(tree['train']['epoch'])} | {100 * accuracy:.2f} % | "
-            f"{100 * (1 - accuracy):.2f} % | {seconds / 60:.1f} min | {firing or '—'} |")
+            f"{100 * (1 - accuracy):.2f} % | {_duration(seconds)} | {firing or '—'} |")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def main():
