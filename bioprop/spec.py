@@ -217,6 +217,18 @@ class RecordSpec:
     activity_dt_factor: int = 1
     #: in every epoch whose probe is recorded, also record every k-th training batch (0: never)
     activity_batch_every: int = 0
+    #: the pathways whose weights are snapshot, e.g. ["forward_1", "feedback_2"] (empty: all)
+    pathways: tuple[str, ...] = ()
+    #: the layers whose activity is recorded, by name (empty: all)
+    layers: tuple[str, ...] = ()
+    #: the activity variables recorded (:data:`ACTIVITY_VARIABLES`; empty: all the engine has)
+    variables: tuple[str, ...] = ()
+
+
+#: what a layer's activity record may hold: rates, membrane state, the nudge of a rate soma,
+#: the apical potential, the apical current of a spiking soma, targets (reference) and spikes
+ACTIVITY_VARIABLES = ("rate", "potential", "nudge", "apical", "apical_current", "target",
+                      "spikes")
 
 
 @dataclass(frozen=True)
@@ -357,7 +369,7 @@ def _flatten(obj, prefix=""):
         key = prefix + f.name
         if is_dataclass(value):
             yield from _flatten(value, key + ".")
-        elif isinstance(value, tuple):
+        elif isinstance(value, tuple) and all(is_dataclass(item) for item in value):
             for i, item in enumerate(value):
                 yield from _flatten(item, f"{key}.{i}.")
         else:
@@ -441,6 +453,10 @@ def _validate_protocol(spec: ProtocolSpec):
     if spec.record.activity_batch_every and not spec.record.activity_every:
         _fail(src, "record.activity_batch_every", "records batches in the epochs whose activity "
               "is recorded; set record.activity_every ≥ 1 too")
+    unknown = set(spec.record.variables) - set(ACTIVITY_VARIABLES)
+    if unknown:
+        _fail(src, "record.variables", f"unknown {sorted(unknown)}. Expected some of: "
+              f"{', '.join(ACTIVITY_VARIABLES)}")
     if spec.record.activity_dt_factor < 1:
         _fail(src, "record.activity_dt_factor", "must be ≥ 1")
     for key in ("epochs", "batch_size"):
@@ -465,6 +481,7 @@ def check_compatible(model: ModelSpec, protocol: ProtocolSpec, n_features: int, 
         _fail(model.source, f"layers.{len(model.layers) - 1}.size",
               f"the output layer {model.layers[-1].name!r} has {model.layers[-1].size} neurons, "
               f"but dataset {protocol.data.dataset!r} has {n_outputs} outputs")
+    _check_recorded_names(model, protocol)
     dt = parse_duration(protocol.phases.dt)
     from .populations import is_spiking, layer_population
 
@@ -489,6 +506,19 @@ def check_compatible(model: ModelSpec, protocol: ProtocolSpec, n_features: int, 
                       f"dt = {protocol.phases.dt} is longer than layers.{i}.{key} = "
                       f"{getattr(layer, key)} in {model.source}; forward Euler needs dt ≤ τ "
                       f"(dt = τ is the one-step-per-phase setting)")
+
+
+def _check_recorded_names(model: ModelSpec, protocol: ProtocolSpec):
+    """record.layers and record.pathways must name layers and pathways of the model."""
+    L = len(model.layers)
+    known = {"layers": model.names[1:],
+             "pathways": [f"forward_{l}" for l in range(1, L + 1)]
+             + [f"feedback_{l}" for l in range(2, L + 1)]}
+    for key, names in known.items():
+        for name in getattr(protocol.record, key):
+            if name not in names:
+                _fail(protocol.source, f"record.{key}", f"{name!r} is not one of the model's "
+                      f"{key} ({', '.join(names)}, from {model.source}).{_suggest(name, names)}")
 
 
 # ------------------------------------------------------------------- loading
@@ -613,7 +643,7 @@ def to_toml(spec) -> str:
             if is_dataclass(value):
                 value = as_dict(value)
             elif isinstance(value, tuple):
-                value = [as_dict(v) for v in value]
+                value = [as_dict(v) if is_dataclass(v) else v for v in value]
             elif isinstance(value, Duration):
                 value = str(value)
             out[f.name] = value

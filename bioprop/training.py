@@ -216,14 +216,16 @@ def _probe(data, size):
     return (data.x_train[:size], data.y_train[:size]) if size else None
 
 
-def _pathways(model):
-    """Every learned pathway of a model: name → (weight array, post names, pre names)."""
+def _pathways(model, record_spec=None):
+    """The learned pathways of a model whose weights are recorded (``record.pathways``;
+    all without it): name → (weight array, post names, pre names)."""
     out = {}
     for l in range(1, model.n_layers + 1):
         out[f"forward_{l}"] = (model.forward[l].weight, model.names[l], model.names[l - 1])
         if model.feedback[l] is not None:
             out[f"feedback_{l}"] = (model.feedback[l].weight, model.names[l - 1], model.names[l])
-    return out
+    chosen = record_spec.pathways if record_spec is not None else ()
+    return {k: v for k, v in out.items() if not chosen or k in chosen}
 
 
 def _declare(recorder, data, engine, record_spec=None):
@@ -245,7 +247,7 @@ def _declare(recorder, data, engine, record_spec=None):
                                  for name, (units, long_name) in DIAGNOSTICS.items()},
                      dims=("epoch", "layer"), coords={"layer": layers})
     if record_spec is not None and record_spec.weights_every:
-        for name, (weight, post, pre) in _pathways(engine.model).items():
+        for name, (weight, post, pre) in _pathways(engine.model, record_spec).items():
             recorder.declare(f"pathways/{name}", {"weight": {
                 "units": "1", "long_name": f"weights from {pre} to {post}"}},
                 dims=("epoch", "post", "pre"),
@@ -379,7 +381,7 @@ def _snapshot(engine, recorder, record_spec, epoch):
     """The pathways' weights at `epoch`, every `weights_every` epochs."""
     if record_spec is None or not record_spec.weights_every or epoch % record_spec.weights_every:
         return
-    for name, (weight, _, _) in _pathways(engine.model).items():
+    for name, (weight, _, _) in _pathways(engine.model, record_spec).items():
         recorder.append(f"pathways/{name}", epoch, {"weight": weight})
     recorder.flush()
 
@@ -436,7 +438,7 @@ def _recording(engine, x, y, record_spec) -> dict:
     global clock instead, so its time grid, and even its length, would shift with the
     time at which the recording starts.) Spikes are events and are kept whole.
     """
-    activity = engine.record_activity(x, y, 1)
+    activity = _chosen(engine.record_activity(x, y, 1), record_spec)
     factor = record_spec.activity_dt_factor
     coords = activity.get("_coords", {})
     if factor == 1 or "time" not in coords:
@@ -446,6 +448,23 @@ def _recording(engine, x, y, record_spec) -> dict:
         thinned[layer] = {k: v if k in SPIKE_VARIABLES else v[:, ::factor]
                           for k, v in values.items()}
     return thinned
+
+
+def _chosen(activity, record_spec) -> dict:
+    """The layers and variables of an activity record that the protocol asks for
+    (``record.layers``, ``record.variables``; ``spikes`` stands for the spike events)."""
+    layers, variables = record_spec.layers, record_spec.variables
+
+    def keep(name):
+        return not variables or name in variables or (name in SPIKE_VARIABLES
+                                                      and "spikes" in variables)
+
+    out = {k: v for k, v in activity.items() if k == "_coords"}
+    for layer, values in _layers_of(activity).items():
+        chosen = {k: v for k, v in values.items() if keep(k)}
+        if (not layers or layer in layers) and chosen:
+            out[layer] = chosen
+    return out
 
 
 def _declare_kind(recorder, kind, activity, lead=None):

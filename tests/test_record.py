@@ -214,3 +214,32 @@ def test_events_round_trip_with_a_plain_dimension(tmp_path):
     np.testing.assert_array_equal(node["spike_epoch"].values, [0, 0, 0, 2])
     with h5py.File(path, "r") as f:
         assert f["layers/a/spike_time"].compression == "gzip"
+
+
+def test_protocol_chooses_what_is_recorded(tmp_path):
+    """record.pathways, record.layers and record.variables: the file holds exactly those."""
+    import bioprop
+
+    path = tmp_path / "chosen.h5"
+    bioprop.run(output=path, progress=False, overrides=[
+        "engine.name=reference", "data.n_train=64", "data.n_test=32", "training.epochs=1",
+        "record.weights_every=1", 'record.pathways=["forward_1", "feedback_3"]',
+        "record.activity_every=1", 'record.layers=["hidden2"]', 'record.variables=["rate"]'])
+    tree = bioprop.open_run(path)
+    assert sorted(tree["pathways"].children) == ["feedback_3", "forward_1"]
+    assert list(tree["layers"].children) == ["hidden2"]
+    assert list(tree["layers"]["hidden2"].data_vars) == ["rate"]
+
+
+@pytest.mark.parametrize("override,message", [
+    ('record.pathways=["forward_9"]', "record.pathways: 'forward_9' is not one of the model's pathways"),
+    ('record.layers=["hiden1"]', "Did you mean 'hidden1'"),
+    ('record.variables=["rates"]', r"record.variables: unknown \['rates'\]"),
+])
+def test_unknown_recorded_names_are_errors(tmp_path, override, message):
+    import bioprop
+    from bioprop.spec import SpecError
+
+    with pytest.raises(SpecError, match=message):
+        bioprop.run(output=tmp_path / "x.h5", progress=False,
+                    overrides=["engine.name=reference", override])
