@@ -617,7 +617,7 @@ class Brian2Engine(Learner):
                 if l >= 2 and "upper_noisy" in points:  # g_l sees h_l + δ
                     self._latch_point("upper_noisy", l)
         if name == "target":
-            self._trace.targets = [None] + [layers[l].read_rate().copy() for l in range(1, t + 1)]
+            self._trace.targets = [None] + [self._target_of(l) for l in range(1, t + 1)]
         if name == "drl_up":
             self._drl_top = layers[t].read_rate().copy()
         if name == "drl_down":
@@ -640,6 +640,19 @@ class Brian2Engine(Learner):
             self._normalised[l] = self._h[l] + change
             if l == t - 1:
                 self._trace.targets[1:t] = self._normalised[1:t]
+
+    def _target_of(self, l):
+        """Layer l's target for its forward update, read at the end of the target phase.
+
+        A rate layer fires h + nudge exactly. A spiking layer's target is its spike
+        trace (``rule.spiking_target = "trace"``), or its forward trace plus the change
+        its apical dendrite asked for (``"apical"``), which leaves out the trace's own
+        noise: for stochastic units the difference of two noisy traces swamps the change.
+        """
+        layer = self.layers[l]
+        if layer.spiking and self.rule.spiking_target == "apical":
+            return self._h[l] + layer.I_nudge
+        return layer.read_rate().copy()
 
     def _iterate_once(self, m):
         """x^{k+1} = x^k + g(ĥ_{m+1}) − g(f(x^k)), from the settled dendrite (Bengio 2020)."""

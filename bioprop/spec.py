@@ -110,6 +110,10 @@ class RuleSpec:
     #: extra input s of every g_l (Bengio 2014): ``none``, ``label`` (the target y) or
     #: ``activity`` (the lower layer's own forward activity h_{l-1})
     side_information: str = "none"
+    #: a spiking layer's target for its forward update: ``trace`` (its spike trace at the end
+    #: of the target phase) or ``apical`` (its forward trace plus the change its apical
+    #: dendrite asked for; less noisy for stochastic units). Rate layers: the same either way.
+    spiking_target: str = "trace"
 
 @dataclass(frozen=True)
 class OptimizerSpec:
@@ -255,6 +259,7 @@ def _registry_choices():
         "rule.target": TARGET_RULES, "rule.feedback": FEEDBACK_OBJECTIVES,
         "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "parallel"],
         "rule.side_information": ["none", "label", "activity"],
+        "rule.spiking_target": ["trace", "apical"],
         "optimizer.name": OPTIMIZERS, "network.loss": LOSSES,
         "network.init": ["orthogonal", "glorot"],
         "network.input_encoding": ["rate", "poisson"],
