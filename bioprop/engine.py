@@ -152,11 +152,11 @@ class _RateLayer:
 
     spiking = False
 
-    def __init__(self, soma, apical, batch, activation, clock):
+    def __init__(self, soma, apical, batch, activation, feedback_activation, clock):
         self.soma, self.apical, self.clamp = soma, apical, None
         self.clock, self._stamp = clock, None
         self.held = None  # the forward rate h while the soma is held at v = a, else None
-        self.activation = self.feedback_activation = activation
+        self.activation, self.feedback_activation = activation, feedback_activation
         self.v, self.I_ff, self.I_nudge = (_view(soma, k, batch) for k in ("v", "I_ff", "I_nudge"))
         self.rate, self.phi_v = np.zeros_like(self.v), np.zeros_like(self.v)
         if apical is not None:
@@ -207,10 +207,10 @@ class _SpikingLayer(_RateLayer):
 
     spiking = True
 
-    def __init__(self, soma, apical, batch, population):
+    def __init__(self, soma, apical, batch, population, feedback_activation):
         self.soma, self.apical, self.clamp = soma, apical, None
         self.population = population
-        self.activation = self.feedback_activation = population.activation
+        self.activation, self.feedback_activation = population.activation, feedback_activation
         self.held = None
         self.I_ff, self.I_apical = _view(soma, "I_ff", batch), _view(soma, "I_apical", batch)
         self.I_nudge = np.zeros_like(self.I_ff)
@@ -353,18 +353,19 @@ class Brian2Engine(Learner):
     def _layer(self, ls, l):
         """The groups of layer l (spec `ls`): a soma of the layer's kind and, below the top
         target, a rate dendrite computing the feedback pathway's reconstruction."""
-        B, n, act = self.batch_size, self.batch_size * self.model.sizes[l], self.model.activations[l]
+        B, n = self.batch_size, self.batch_size * self.model.sizes[l]
+        act, psi = self.model.activations[l], self.model.feedback_activations[l]
         apical = None
         if l < self.top:  # layers below the top target receive feedback
-            apical = apical_dendrite(f"{ls.name}_apical", n, parse_duration(ls.tau_apical), act,
+            apical = apical_dendrite(f"{ls.name}_apical", n, parse_duration(ls.tau_apical), psi,
                                      clock=self.clock, order=1000 - 10 * l + 1, dtype=self.dtype)
         population = layer_population(ls, self.dt)
         if population is not None:
             soma = population.build(f"{ls.name}_soma", n, self.clock, 10 * l, self.dtype)
-            return _SpikingLayer(soma, apical, B, population)
+            return _SpikingLayer(soma, apical, B, population, psi)
         soma = rate_soma(f"{ls.name}_soma", n, parse_duration(ls.tau), act, clock=self.clock,
                          order=10 * l, dtype=self.dtype)
-        return _RateLayer(soma, apical, B, act, clock=lambda: self._tick)
+        return _RateLayer(soma, apical, B, act, psi, clock=lambda: self._tick)
 
     def _forward_pathway(self, spec, l):
         """The Brian2 objects of feedforward pathway l.

@@ -40,6 +40,10 @@ class LayeredModel:
     side : dict
         ``side[l]`` is R_l, the learned weight of the side information s into g_l
         (Bengio 2014): g_l(h_l, s) = ψ(Q_l h_l + R_l s + c_l). Empty without side information.
+    feedback_activations : list of Activation
+        ψ_l, the transfer function of layer l's apical dendrite, which computes g_{l+1}'s
+        reconstruction of layer l: φ_l unless the layer's kind needs another
+        (:func:`bioprop.populations.layer_feedback_activation`). Defaults to `activations`.
     """
 
     names: list
@@ -49,6 +53,11 @@ class LayeredModel:
     feedback: list = field(default_factory=list)
     fixed: dict = field(default_factory=dict)
     side: dict = field(default_factory=dict)
+    feedback_activations: list = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.feedback_activations:
+            self.feedback_activations = list(self.activations)
 
     @property
     def n_layers(self) -> int:
@@ -69,7 +78,7 @@ class LayeredModel:
         u = self.feedback[l].drive(h_upper)
         if self.side:
             u += side[l] @ self.side[l].T
-        return u, self.activations[l - 1].fn(u)
+        return u, self.feedback_activations[l - 1].fn(u)
 
     def forward_pass(self, x: np.ndarray):
         """All layers' pre-activations and rates: lists indexed by layer (a[0] is None)."""
@@ -91,12 +100,14 @@ class LayeredModel:
         return LayeredModel(list(self.names), list(self.sizes), list(self.activations),
                             [clone(p) for p in self.forward], [clone(p) for p in self.feedback],
                             {k: {l: m.copy() for l, m in v.items()} for k, v in self.fixed.items()},
-                            {l: m.copy() for l, m in self.side.items()})
+                            {l: m.copy() for l, m in self.side.items()},
+                            list(self.feedback_activations))
 
 
 def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
                 dtype=np.float64, init: str = "orthogonal", gain: float = 1.0,
-                top: int | None = None, side_size=None, p_connect=None) -> LayeredModel:
+                top: int | None = None, side_size=None, p_connect=None,
+                feedback_activations=None) -> LayeredModel:
     """A new model with initial weights drawn from `rng`.
 
     Parameters
@@ -109,6 +120,8 @@ def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
         fixed ``dfa`` matrices.
     side_size : callable l -> int, optional
         The size of g_l's side input; None for no side information.
+    feedback_activations : sequence of length L, optional
+        ψ_1..ψ_L of the apical dendrites (Activation records); default φ_1..φ_L.
     p_connect : sequence of length L, optional
         The connection probability of each W_l (default 1: all connections). A pathway
         with p < 1 gets a random mask; its weights are masked and scaled by 1/√p, which
@@ -135,7 +148,8 @@ def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
             mask = fixed.setdefault("mask", {})[l] = connection_mask(rng, sizes[l], sizes[l - 1],
                                                                      p, dtype)
             forward[l].weight *= mask / np.sqrt(p)
-    return LayeredModel(list(names), list(sizes), acts, forward, feedback, fixed, side)
+    psis = [None] + list(feedback_activations) if feedback_activations is not None else []
+    return LayeredModel(list(names), list(sizes), acts, forward, feedback, fixed, side, psis)
 
 
 def side_inputs(kind: str, h, y_target):

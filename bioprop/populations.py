@@ -37,7 +37,8 @@ import numpy as np
 from .activations import Activation
 
 __all__ = ["rate_soma", "apical_dendrite", "clamped_input", "POPULATIONS", "SOMA_EQUATIONS",
-           "APICAL_EQUATIONS", "layer_activation", "layer_population", "is_spiking"]
+           "APICAL_EQUATIONS", "layer_activation", "layer_feedback_activation", "layer_population",
+           "is_spiking"]
 
 #: τ dv/dt = −v + I_ff ;  r = φ(v) + I_nudge
 SOMA_EQUATIONS = """
@@ -116,6 +117,21 @@ def layer_population(layer_spec, dt, where=None):
         refractory=parse_duration(layer_spec.refractory),
         tau_trace=parse_duration(layer_spec.tau_trace), max_rate=layer_spec.max_rate * Hz, dt=dt,
         where=where or f"layer {layer_spec.name!r}")
+
+
+def layer_feedback_activation(layer_spec, dt=None) -> Activation:
+    """ψ of a layer's apical dendrite, which reconstructs the layer's rates (g_{l+1}).
+
+    φ itself, except for ``lif``: its f-I curve is flat below threshold, so a dendrite
+    computing it would send no change to a neuron whose reconstruction is subthreshold
+    (measured: the targets of a 784-500-500-10 LIF network's hidden layers did not move
+    at all); a LIF layer's dendrite is linear, g = Q h + c.
+    """
+    from .activations import get_activation
+
+    if layer_spec.population == "lif":
+        return get_activation("linear")
+    return layer_activation(layer_spec, dt)
 
 
 def layer_activation(layer_spec, dt=None) -> Activation:

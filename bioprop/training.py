@@ -44,13 +44,15 @@ ENGINES = {"brian2": _brian2, "reference": _reference}
 def make_engine(model_spec: ModelSpec, protocol: ProtocolSpec, rng: np.random.Generator):
     """A freshly initialised model inside the engine the protocol names."""
     from .model import side_size
-    from .populations import layer_activation
+    from .populations import layer_activation, layer_feedback_activation
     from .rules import top_layer
 
     rule = model_spec.rule
     dt = parse_duration(protocol.phases.dt)
     model = build_model(model_spec.names, model_spec.sizes,
                         [layer_activation(layer, dt) for layer in model_spec.layers], rng,
+                        feedback_activations=[layer_feedback_activation(layer, dt)
+                                              for layer in model_spec.layers],
                         dtype=np.dtype(protocol.engine.dtype), init=model_spec.network.init,
                         top=top_layer(len(model_spec.layers), rule.top),
                         side_size=side_size(rule.side_information, model_spec.sizes),

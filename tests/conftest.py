@@ -30,11 +30,12 @@ def phases(dt="10 ms", length="10 ms"):
 
 def model_for(spec, seed=0):
     from bioprop.model import side_size
-    from bioprop.populations import layer_activation
+    from bioprop.populations import layer_activation, layer_feedback_activation
     from bioprop.rules import top_layer
 
     return build_model(spec.names, spec.sizes, [layer_activation(l) for l in spec.layers],
                        np.random.default_rng(seed), top=top_layer(len(spec.layers), spec.rule.top),
+                       feedback_activations=[layer_feedback_activation(l) for l in spec.layers],
                        side_size=side_size(spec.rule.side_information, spec.sizes),
                        p_connect=[layer.p_connect for layer in spec.layers])
 

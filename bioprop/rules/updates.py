@@ -171,7 +171,7 @@ def feedback_grads(model, objective, h, noise, points, t, sigma: float, side=Non
         total = None
         for name, grad in grad_recon.items():
             upper, u, _ = points[l][name]
-            delta = grad * model.activations[l - 1].derivative(u)
+            delta = grad * model.feedback_activations[l - 1].derivative(u)
             pair = dense_grads(delta, upper)
             if model.side:
                 pair.append(delta.T @ side[l] / len(delta))
