@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["DenseProjection", "dense_grads", "init_dense", "dense_operation",
-           "synaptic_projection"]
+           "synaptic_projection", "synaptic_input"]
 
 
 @dataclass
@@ -127,7 +127,7 @@ def synaptic_projection(projection: DenseProjection, pre, post, batch: int, *, t
     `p_connect` < 1 a random subset (drawn from `rng`, the same in every trial) is
     kept. The post-synaptic variable ``<target>_syn`` (a plain parameter of `post`)
     becomes the sum over synapses of w · r_pre; the bias is not a synapse, and the
-    caller adds it.
+    caller adds it (:func:`synaptic_input` writes both into the group's equations).
 
     Returns
     -------
@@ -149,3 +149,18 @@ def synaptic_projection(projection: DenseProjection, pre, post, batch: int, *, t
                      j=np.tile(post_idx, batch) + offsets * n_post)
     synapses.w = np.tile(projection.weight[post_idx, pre_idx], batch)
     return synapses
+
+
+def synaptic_input(equations: str, target: str = "I_ff") -> str:
+    """`equations` with the input parameter `target` fed by a :func:`synaptic_projection`.
+
+    The parameter ``<target> : 1`` becomes ``<target> = <target>_syn + <target>_bias``:
+    the projection's summed variable plus the bias, a per-neuron parameter. Brian2
+    lets one summed variable, and nothing else, write a variable, so the bias needs
+    a variable of its own.
+    """
+    line = f"{target} : 1\n"
+    if line not in equations:
+        raise ValueError(f"the equations have no parameter line {line.strip()!r}")
+    return equations.replace(line, f"{target} = {target}_syn + {target}_bias : 1\n"
+                                   f"{target}_syn : 1\n{target}_bias : 1\n")
