@@ -7,8 +7,9 @@ forward phase alone needs no Python in the loop, and :class:`StandaloneForward`
 builds it from equations only:
 
 * the input layer's rates come from a ``TimedArray`` indexed by (batch, neuron),
-  one row per batch of B trials, each row lasting the forward phase, so that one
-  run of the program covers many batches;
+  one row per batch of B trials, each row lasting the forward phase, copied into
+  the input group by a ``run_regularly`` operation at the start of each batch, so
+  that one run of the program covers many batches;
 * each dense projection W_l, b_l is a Brian2 ``Synapses`` object with a summed
   variable, one copy of the synapses per trial
   (:func:`bioprop.pathways.synaptic_projection`), plus the bias as a per-neuron
@@ -123,8 +124,11 @@ class StandaloneForward:
         # One row per batch; the row of batch k holds from t = k·T_forward on.
         self.stimulus = b2.TimedArray(np.zeros((self.n_batches, B * model.sizes[0])), dt=phase,
                                       name="stimulus")
-        pre = b2.NeuronGroup(B * model.sizes[0], "r = stimulus(t, i) : 1", name="input",
-                             clock=clock, dtype=self.dtype.type)
+        pre = b2.NeuronGroup(B * model.sizes[0], "r : 1", name="input", clock=clock,
+                             dtype=self.dtype.type)
+        # Set once per batch: a subexpression r = stimulus(t, i) would be looked up by
+        # every synapse at every step (no measurable difference at 784-100-100-10, though).
+        pre.run_regularly("r = stimulus(t, i)", dt=phase, when="start", name="input_switch")
         self.groups, self.synapses, self.monitors = [pre], [], []
         for l in range(1, model.n_layers + 1):
             ls, n = spec.layers[l - 1], B * model.sizes[l]
