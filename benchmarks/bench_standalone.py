@@ -80,12 +80,14 @@ def main(argv=None):
             # the rerun must be the other weights' answer, not this build's first one
             reused = reuse_error < 1e-6 and np.abs(reuse - latched).max() > 1e-3
             timings = {"runtime (numpy, dense)": [], "cpp_standalone (Synapses)": []}
+            steps = []  # the standalone program's time steps alone
             for _ in range(args.repeats):  # interleaved: load on the machine hits both alike
                 start = time.perf_counter()
                 runtime.predict(x)
                 timings["runtime (numpy, dense)"].append(time.perf_counter() - start)
                 forward.predict(x)
                 timings["cpp_standalone (Synapses)"].append(forward.run_seconds)
+                steps.append(forward.simulate_seconds)
         finally:
             forward.close()
 
@@ -96,10 +98,14 @@ def main(argv=None):
           f"{args.dtype}, dt = {protocol.phases.dt}, forward phase {protocol.phases.forward}; "
           f"{n_batches} batches x {args.repeats} repeats (medians); {synapses:,} synapses")
     print(f"standalone build (code generation + compilation, make -j{args.jobs}): "
-          f"{forward.build_seconds:.1f} s  [{directory}]")
+          f"{forward.build_seconds:.1f} s, of which make {forward.compile_seconds:.1f} s  "
+          f"[{directory}]")
     base = rate["runtime (numpy, dense)"]
     for name, value in rate.items():
         print(f"{name:28s} {value:9.1f} samples/s  x runtime {value / base:6.2f}")
+    run = statistics.median(timings["cpp_standalone (Synapses)"])
+    print(f"  one standalone run {run:.1f} s, of which time steps {statistics.median(steps):.2f} s "
+          "(the rest: start, loading arrays, creating synapses, writing results)")
     agree = (latched.argmax(1) == first.argmax(1)).mean()
     print(f"latched output rates, standalone vs runtime: max |diff| {np.abs(latched - first).max():.2g}; "
           f"argmax agrees on {agree * n:.0f}/{n} samples")

@@ -43,12 +43,13 @@ from .spec import parse_duration
 __all__ = ["StandaloneForward", "reset_device"]
 
 
-def reset_device():
-    """Put Brian2 back on a fresh runtime device (forgets any standalone build)."""
+def reset_device(name="cpp_standalone"):
+    """Put Brian2 back on the runtime device; the standalone device `name` forgets its build."""
     import brian2
     from brian2.devices.device import all_devices
 
-    all_devices["cpp_standalone"].reinit()
+    if name in all_devices:
+        all_devices[name].reinit()
     brian2.set_device("runtime")
 
 
@@ -75,17 +76,25 @@ class StandaloneForward:
         OpenMP threads of the program (0: no OpenMP).
     jobs : int
         Parallel compilation jobs (``make -j``).
+    device : str
+        ``cpp_standalone``, or ``cuda_standalone`` (brian2cuda, imported here) on a
+        machine with an NVIDIA GPU: the same code, but untested in this project.
 
     Attributes
     ----------
     build_seconds : float
         Code generation and compilation.
+    compile_seconds : float
+        The compilation (``make``) alone.
     run_seconds : float
-        Wall time of the last run of the program, loading its arrays included.
+        Wall time of the last run of the program: starting it, loading its arrays,
+        creating the synapses, simulating and writing its results back.
+    simulate_seconds : float
+        The time steps alone in the last run, as the program measured them.
     """
 
     def __init__(self, model, spec, protocol, batch_size: int, n_batches: int, *, directory,
-                 threads: int = 0, jobs: int = 1):
+                 threads: int = 0, jobs: int = 1, device: str = "cpp_standalone"):
         import brian2 as b2
 
         if spec.network.input_encoding != "rate":
@@ -98,7 +107,10 @@ class StandaloneForward:
                                   trains_feedback=False)[0].steps
         self.dtype = np.dtype(protocol.engine.dtype)
 
-        b2.set_device("cpp_standalone", build_on_run=False)
+        if device == "cuda_standalone":
+            import brian2cuda  # noqa: F401  (registers the device)
+        self.device_name = device
+        b2.set_device(device, build_on_run=False)
         self.device = b2.get_device()
         # make's default here is -j (no limit); the machine is shared with other jobs
         b2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{jobs}"]
@@ -109,13 +121,14 @@ class StandaloneForward:
             self.device.build(directory=self.directory, compile=True, run=False,
                               with_output=False)
             self.build_seconds = time.perf_counter() - start
+            self.compile_seconds = self.device.timers["compile"]["make"]
         except BaseException:
-            reset_device()
+            reset_device(device)
             raise
         # Leave Brian2 on the runtime device; the built program still runs through
         # self.device, and its monitors still read their results from its directory.
         b2.set_device("runtime")
-        self.run_seconds = None
+        self.run_seconds = self.simulate_seconds = None
 
     def _build(self, b2, spec):
         B, model = self.batch_size, self.model
@@ -191,6 +204,7 @@ class StandaloneForward:
         self.device.run(directory=self.directory, with_output=False,
                         run_args=self.run_args(x, model))
         self.run_seconds = time.perf_counter() - start
+        self.simulate_seconds = self.device._last_run_time
         out = [np.asarray(x)]
         for monitor in self.monitors:  # (B·N, 1 + n_batches) → (n_batches · B, N)
             latched = np.asarray(monitor.r)[:, 1:self.n_batches + 1]
@@ -202,8 +216,8 @@ class StandaloneForward:
         return self.rates(x, model)[-1]
 
     def close(self):
-        """Forget the build and leave Brian2 on a fresh runtime device."""
-        reset_device()
+        """Forget the build and leave Brian2 on the runtime device."""
+        reset_device(self.device_name)
 
     def __enter__(self):
         return self
