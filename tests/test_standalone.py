@@ -5,9 +5,11 @@ weights, dt and phase. Both devices run the same equations in the same order wit
 each step (summed variables just before their target group, as the engine's dense
 operations), so the spike trains are the same and the latched rates differ only by
 the order of floating-point sums: measured 1e-16, asserted within 1e-9. A spike that
-moved by one step would change a trace by about t_ref / τ_trace = 0.1 and fail.
+vanished or moved by one step would change a trace by far more (one spike adds
+t_ref / τ_trace = 0.1 to z) and fail.
 
-The build compiles C++ from a cold directory: about 20 s with one make job here.
+The build compiles C++ from a cold directory: the module takes about 30 s with one
+make job here, so it is not marked slow.
 """
 import numpy as np
 import pytest
