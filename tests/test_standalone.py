@@ -8,8 +8,8 @@ the order of floating-point sums: measured 1e-16, asserted within 1e-9. A spike 
 vanished or moved by one step would change a trace by far more (one spike adds
 t_ref / τ_trace = 0.1 to z) and fail.
 
-The build compiles C++ from a cold directory: the module took 31–48 s with one
-make job here (the machine shared with other jobs), so it is not marked slow.
+The build compiles C++ from a cold directory: the module took 48 s with one make job
+on this loaded 2-core machine (31 s for a 6-8-3 version), so it is not marked slow.
 """
 import numpy as np
 import pytest
