@@ -21,8 +21,9 @@ on MNIST-shaped synthetic data, prints from one process:
   by ``/usr/bin/time`` as the program's run command, where it exists: a child's
   ``ru_maxrss`` would count the pages it shares with this process at fork).
 
-The default (784-500-500-10, batch 100, one batch, three repeats) takes about 7
-minutes on 2 shared cores, most of it in the standalone runs.
+The default (784-500-500-10, batch 100, one batch, three repeats) took 4 min 13 s
+from a cold build on 2 shared cores, most of it in the five standalone runs (about 40 s
+each); two batches and two repeats took 8 min 23 s.
 
 The C++ project goes to ``.standalone/`` (``--directory``); a kept directory
 recompiles only what changed.
