@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["DenseProjection", "dense_grads", "init_dense", "dense_operation",
-           "connection_mask", "synaptic_current", "synaptic_projection", "copy_weights"]
+           "connection_mask", "synaptic_current", "synaptic_projection", "copy_weights",
+           "synaptic_input"]
 
 
 @dataclass
@@ -187,7 +188,8 @@ def synaptic_projection(projection: DenseProjection, pre, post, batch: int, *, t
     :func:`bioprop.spiking.trace_jump`), the synapses are event-driven: each spike,
     `delay` later, adds w times that jump to ``z_<target>_syn`` of a `post` made by
     :func:`synaptic_current` with the presynaptic trace's τ, so that ``<target>_syn``
-    is the sum of w · r_pre delayed.
+    is the sum of w · r_pre delayed. (:func:`synaptic_input` writes the summed variable and
+    a bias into a group's equations.)
 
     Returns
     -------
@@ -218,3 +220,18 @@ def copy_weights(synapses, weight: np.ndarray, mask: np.ndarray, batch: int):
     """Set every trial's synaptic weights to ``weight[post, pre]`` of the existing connections
     (``mask`` nonzero), in place in Brian2's array: after each update of the dense weight."""
     synapses.variables["w"].get_value().reshape(batch, -1)[...] = weight[np.nonzero(mask)]
+
+
+def synaptic_input(equations: str, target: str = "I_ff") -> str:
+    """`equations` with the input parameter `target` fed by a :func:`synaptic_projection`.
+
+    The parameter ``<target> : 1`` becomes ``<target> = <target>_syn + <target>_bias``:
+    the projection's summed variable plus the bias, a per-neuron parameter. Brian2
+    lets one summed variable, and nothing else, write a variable, so the bias needs
+    a variable of its own.
+    """
+    line = f"{target} : 1\n"
+    if line not in equations:
+        raise ValueError(f"the equations have no parameter line {line.strip()!r}")
+    return equations.replace(line, f"{target} = {target}_syn + {target}_bias : 1\n"
+                                   f"{target}_syn : 1\n{target}_bias : 1\n")

@@ -68,9 +68,18 @@ def _group(equations, n, name, order, dtype, clock, method="euler"):
 
 
 def rate_soma(name: str, n: int, tau, activation: Activation, *, clock, order: int = 0,
-              dtype="float64"):
-    """The somatic compartment of a rate layer: B·N neurons, r = φ(v) + I_nudge."""
-    group = _group(SOMA_EQUATIONS.format(phi=activation.brian2_expr.format(x='v')), n, name, order, dtype, clock)
+              dtype="float64", synaptic_input=False):
+    """The somatic compartment of a rate layer: B·N neurons, r = φ(v) + I_nudge.
+
+    With `synaptic_input`, ``I_ff`` is the summed variable of a Brian2 ``Synapses``
+    projection plus a bias (:func:`bioprop.pathways.synaptic_input`).
+    """
+    from .pathways import synaptic_input as basal_synapses
+
+    equations = SOMA_EQUATIONS.format(phi=activation.brian2_expr.format(x='v'))
+    if synaptic_input:
+        equations = basal_synapses(equations)
+    group = _group(equations, n, name, order, dtype, clock)
     group.tau = tau
     return group
 

@@ -191,13 +191,21 @@ def _logistic_twin(name) -> Activation:
 
 # ------------------------------------------------------------------- groups
 def lif_population(name, n, *, tau, threshold=1.0, reset=0.0, refractory, tau_trace, clock,
-                   order=0, dtype="float64"):
-    """A LIF population of n neurons; `r` is its spike trace as a fraction of 1/refractory."""
+                   order=0, dtype="float64", synaptic_input=False):
+    """A LIF population of n neurons; `r` is its spike trace as a fraction of 1/refractory.
+
+    With `synaptic_input`, ``I_ff`` is the summed variable of a Brian2 ``Synapses``
+    projection plus a bias (:func:`bioprop.pathways.synaptic_input`) instead of a
+    parameter that a dense operation writes.
+    """
     from brian2 import NeuronGroup
+
+    from .pathways import synaptic_input as basal_synapses
 
     check_lif(tau=tau, threshold=threshold, reset=reset, refractory=refractory,
               tau_trace=tau_trace, dt=clock.dt, where=name)
-    group = NeuronGroup(n, LIF_EQUATIONS, threshold="v > v_threshold",
+    equations = basal_synapses(LIF_EQUATIONS) if synaptic_input else LIF_EQUATIONS
+    group = NeuronGroup(n, equations, threshold="v > v_threshold",
                         reset=f"v = v_reset\nz += {trace_jump('lif')}", refractory="t_ref",
                         method="exact", name=name, clock=clock, order=order,
                         dtype=np.dtype(dtype).type)
@@ -265,7 +273,8 @@ class SpikingPopulation:
     current_for : callable (rate, drive) -> current
         φ⁻¹: the input current at which the population fires `rate`; `drive` is the
         current already there, used where the inverse is not unique.
-    build : callable (name, n, clock, order, dtype) -> NeuronGroup
+    build : callable (name, n, clock, order, dtype, **options) -> NeuronGroup
+        `options` go to the group's builder (``synaptic_input`` for LIF).
     rate_variable : str
         The group's variable the learning rules read (``r`` or ``s``).
     state_variables : tuple of str
@@ -315,9 +324,9 @@ def spiking_population(kind: str, *, tau, threshold=1.0, reset=0.0, refractory, 
         return SpikingPopulation(
             "lif", lif_activation(**seconds),
             lambda r, drive: lif_current(r, drive, **seconds),
-            lambda name, n, clock, order, dtype: lif_population(
+            lambda name, n, clock, order, dtype, **options: lif_population(
                 name, n, tau=tau, threshold=threshold, reset=reset, refractory=refractory,
-                tau_trace=tau_trace, clock=clock, order=order, dtype=dtype),
+                tau_trace=tau_trace, clock=clock, order=order, dtype=dtype, **options),
             "r", ("v", "z", "r", "I_ff", "I_apical", "lastspike", "not_refractory"), False)
     if kind == "poisson":
         if not tau_trace > 0 * second:
