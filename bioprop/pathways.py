@@ -212,7 +212,8 @@ def synaptic_projection(projection: DenseProjection, pre, post, batch: int, *, t
                             delay=delay, name=name, clock=clock, order=order)
     synapses.connect(i=np.tile(pre_idx, batch) + offsets * n_pre,
                      j=np.tile(post_idx, batch) + offsets * n_post)
-    copy_weights(synapses, projection.weight, mask, batch)
+    # set through Brian2, not in place: standalone devices hold no arrays before they run
+    synapses.w = np.tile(projection.weight[np.nonzero(mask)], batch)
     return synapses
 
 
