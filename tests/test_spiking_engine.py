@@ -165,6 +165,19 @@ def test_stochastic_runs_repeat_with_the_seed_and_differ_without_it():
     assert not np.array_equal(weights(1), weights(2))
 
 
+def _digits_run(hidden, *, n_train, epochs, dt, forward, record):
+    """Model and protocol of a short digits run: 64 → 16 `hidden` → 10, batch 16."""
+    layers = [{"name": "hidden", "size": 16, **hidden},
+              {"name": "out", "size": 10, "activation": "linear"}]
+    model = parse_model({"network": {"input_size": 64}, "layers": layers, "rule": {"noise": 0.1}})
+    protocol = parse_protocol({"data": {"n_train": n_train, "n_test": 32},
+                               "training": {"epochs": epochs, "batch_size": 16},
+                               "phases": {"dt": dt, "forward": forward, "feedback": "20 ms",
+                                          "target": "20 ms"},
+                               "record": record})
+    return model, protocol
+
+
 def test_stochastic_run_resumes_bit_for_bit(tmp_path, monkeypatch):
     """Checkpoints hold Brian2's generator too: a Bernoulli network interrupted after epoch 1
     and resumed ends exactly as an uninterrupted run."""
@@ -172,14 +185,8 @@ def test_stochastic_run_resumes_bit_for_bit(tmp_path, monkeypatch):
     from bioprop import training
     from test_resume import _assert_same_run
 
-    layers = [{"name": "hidden", "size": 16, "population": "bernoulli"},
-              {"name": "out", "size": 10, "activation": "linear"}]
-    model = parse_model({"network": {"input_size": 64}, "layers": layers, "rule": {"noise": 0.1}})
-    protocol = parse_protocol({"data": {"n_train": 64, "n_test": 32},
-                               "training": {"epochs": 3, "batch_size": 16},
-                               "phases": {"dt": "1 ms", "forward": "20 ms", "feedback": "20 ms",
-                                          "target": "20 ms"},
-                               "record": {"weights_every": 1, "probe_size": 16}})
+    model, protocol = _digits_run({"population": "bernoulli"}, n_train=64, epochs=3, dt="1 ms",
+                                  forward="20 ms", record={"weights_every": 1, "probe_size": 16})
     whole = tmp_path / "whole.h5"
     bioprop.run(model, protocol, output=whole, progress=False)
 
@@ -207,14 +214,9 @@ def test_recorded_spikes_agree_with_the_recorded_trace(tmp_path):
     import bioprop
     from bioprop.analysis.activity import recorded_spikes, spike_rates
 
-    layers = [{"name": "hidden", "size": 16, "population": "lif", "threshold": 0.2},
-              {"name": "out", "size": 10, "activation": "linear"}]
-    model = parse_model({"network": {"input_size": 64}, "layers": layers, "rule": {"noise": 0.1}})
-    protocol = parse_protocol({"data": {"n_train": 32, "n_test": 32},
-                               "training": {"epochs": 1, "batch_size": 16},
-                               "phases": {"dt": "0.5 ms", "forward": "120 ms", "feedback": "20 ms",
-                                          "target": "20 ms"},
-                               "record": {"activity_every": 1, "probe_size": 0}})
+    model, protocol = _digits_run({"population": "lif", "threshold": 0.2}, n_train=32, epochs=1,
+                                  dt="0.5 ms", forward="120 ms",
+                                  record={"activity_every": 1, "probe_size": 0})
     path = tmp_path / "lif.h5"
     bioprop.run(model, protocol, output=path, progress=False)
     hidden = bioprop.open_run(path)["layers"]["hidden"]
