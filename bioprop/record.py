@@ -499,8 +499,12 @@ def read_run_file(path):
                           "`h5clear -s FILE` (hdf5-tools) clears the flag") from None
 
 
-def open_run(path):
+def open_run(path, chunks=None):
     """Open a run file as an ``xarray.DataTree``, refusing files that are not runs.
+
+    Arrays are read lazily, when used. With ``chunks={}`` (dask installed) they become
+    dask arrays in the file's own chunks, so that reductions stream chunk by chunk
+    instead of loading a whole activity log; any other `chunks` is passed to xarray.
 
     Raises
     ------
@@ -527,5 +531,5 @@ def open_run(path):
         raise ValueError(f"{path}: run file format version {int(version)} is newer than this "
                          f"bioprop reads ({FORMAT_VERSION}); upgrade bioprop")
     # a run being written (or whose writer was killed) opens only as a SWMR reader
-    return xr.open_datatree(path, engine="h5netcdf",
+    return xr.open_datatree(path, engine="h5netcdf", chunks=chunks,
                             **({"driver_kwds": {"swmr": True}} if live else {}))

@@ -243,3 +243,21 @@ def test_unknown_recorded_names_are_errors(tmp_path, override, message):
     with pytest.raises(SpecError, match=message):
         bioprop.run(output=tmp_path / "x.h5", progress=False,
                     overrides=["engine.name=reference", override])
+
+
+def test_open_run_with_chunks_streams_through_dask(tmp_path):
+    """open_run(path, chunks={}) gives dask arrays in the file's chunks whose reductions
+    equal the eager ones."""
+    import dask.array
+
+    import bioprop
+
+    path = tmp_path / "run.h5"
+    bioprop.run(output=path, progress=False, overrides=[
+        "engine.name=reference", "data.n_train=64", "data.n_test=32", "training.epochs=2",
+        "record.activity_every=1"])
+    eager = bioprop.open_run(path)["layers"]["hidden1"]["rate"]
+    lazy = bioprop.open_run(path, chunks={})["layers"]["hidden1"]["rate"]
+    assert isinstance(lazy.data, dask.array.Array)
+    np.testing.assert_allclose(lazy.mean(["trial", "neuron"]).compute(),
+                               eager.mean(["trial", "neuron"]), rtol=1e-12)
