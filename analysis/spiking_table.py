@@ -28,6 +28,19 @@ def architecture(model: dict) -> str:
     return "-".join(parts)
 
 
+def settings(model: dict) -> str:
+    """The settings that tell apart runs of one architecture: LIF parameters and how a
+    spiking layer's target is read."""
+    parts = []
+    for layer in model["layers"]:
+        if layer.get("population") == "lif":
+            parts.append(f"θ = {layer.get('threshold', 1.0)}, t_ref = {layer.get('refractory', '2 ms')}")
+    kinds = {layer.get("population", "rate") for layer in model["layers"]}
+    if kinds & {"lif", "poisson", "bernoulli"}:
+        parts.append(f"target: {model['rule'].get('spiking_target', 'trace')}")
+    return "; ".join(dict.fromkeys(parts)) or "—"
+
+
 def row(path) -> str:
     tree = bioprop.open_run(path)
     model, protocol = (tomllib.loads(tree.attrs[k]) for k in ("model_toml", "protocol_toml"))
@@ -41,7 +54,7 @@ def row(path) -> str:
         firing = ", ".join(f"{name} {float(rates[name]):.0f} Hz" for name in rates.data_vars)
     except (ValueError, KeyError):
         firing = "not recorded"
-    return (f"| {architecture(model)} | {data['dataset']} ({samples} per epoch) | "
+    return (f"| {architecture(model)} | {settings(model)} | {data['dataset']} ({samples} per epoch) | "
             f"{tree.attrs['engine']} | {len(tree['train']['epoch'])} | {100 * accuracy:.2f} % | "
             f"{100 * (1 - accuracy):.2f} % | {_duration(seconds)} | {firing or '—'} |")
 
@@ -54,9 +67,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run files (.h5)")
     args = parser.parse_args()
-    print("| network | data | engine | epochs | test accuracy | test error | training time | "
-          "mean firing rate (forward phase) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| network | settings | data | engine | epochs | test accuracy | test error | "
+          "training time | mean firing rate (forward phase) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for path in args.runs:
         print(row(path))
 
