@@ -11,8 +11,8 @@ from measurements interleaved in one process:
 
 and with ``--spiking``:
 
-(e) the Brian2 engine with every hidden layer made of LIF neurons, at the spiking
-    protocol's time step and phases (:data:`SPIKING_PHASES`);
+(e) the Brian2 engine with every hidden layer made of LIF neurons, at a spiking
+    time step and phases (:data:`SPIKING_PHASES`);
 (f) the same network of rate layers at the same time step and phases, so that
     (e)/(f) is the price of spikes alone, and (f)/(b) the price of the finer dt.
 
@@ -73,7 +73,7 @@ def cost_split():
             setattr(owner, name, function)
 
 
-#: the time step and phases of ``protocols/mnist_spiking.toml``
+#: a spiking time step and phases (dt = 1 ms, half the refractory period; 120/80/120 ms)
 SPIKING_PHASES = ['phases.dt="1 ms"', 'phases.forward="120 ms"', 'phases.feedback="80 ms"',
                   'phases.target="120 ms"']
 
