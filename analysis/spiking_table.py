@@ -28,9 +28,9 @@ def architecture(model: dict) -> str:
     return "-".join(parts)
 
 
-def settings(model: dict) -> str:
-    """The settings that tell apart runs of one architecture: LIF parameters and how a
-    spiking layer's target is read."""
+def settings(model: dict, protocol: dict) -> str:
+    """The settings that tell apart runs of one architecture: LIF parameters, how a spiking
+    layer's target is read, and the forward phase's length."""
     parts = []
     for layer in model["layers"]:
         if layer.get("population") == "lif":
@@ -38,6 +38,7 @@ def settings(model: dict) -> str:
     kinds = {layer.get("population", "rate") for layer in model["layers"]}
     if kinds & {"lif", "poisson", "bernoulli"}:
         parts.append(f"target: {model['rule'].get('spiking_target', 'trace')}")
+        parts.append(f"forward {protocol['phases']['forward']}")
     return "; ".join(dict.fromkeys(parts)) or "—"
 
 
@@ -54,7 +55,7 @@ def row(path) -> str:
         firing = ", ".join(f"{name} {float(rates[name]):.0f} Hz" for name in rates.data_vars)
     except (ValueError, KeyError):
         firing = "not recorded"
-    return (f"| {architecture(model)} | {settings(model)} | {data['dataset']} ({samples} per epoch) | "
+    return (f"| {architecture(model)} | {settings(model, protocol)} | {data['dataset']} ({samples} per epoch) | "
             f"{tree.attrs['engine']} | {len(tree['train']['epoch'])} | {100 * accuracy:.2f} % | "
             f"{100 * (1 - accuracy):.2f} % | {_duration(seconds)} | {firing or '—'} |")
 
