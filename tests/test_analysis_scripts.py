@@ -35,3 +35,18 @@ def test_rules_table_covers_every_rule_and_reads_a_run(tmp_path):
     accuracy = script["_run"](tmp_path, "fa", "dtp", 1, "reference")  # reuses the file
     assert accuracy == float(bioprop.open_run(path)["eval"]["accuracy"].values[-1])
     assert script["_cell"]([0.5, 0.7]) == "60.0 ± 10.0"
+
+
+def test_spiking_table_reads_accuracy_and_firing_rates(tmp_path):
+    """A LIF run's row: its architecture and settings, its accuracy, and its layer's mean
+    firing rate in Hz, equal to the recorded rates times 1/refractory."""
+    script = runpy.run_path(str(SCRIPTS / "spiking_table.py"))
+    path = tmp_path / "lif.h5"
+    bioprop.run(SCRIPTS.parent / "models" / "lif.toml", SCRIPTS.parent / "protocols" / "spiking.toml",
+                output=path, progress=False, overrides=QUICK + ["record.activity_every=1"])
+    tree = bioprop.open_run(path)
+    hz = float(tree["layers"]["hidden1"]["rate"].isel(epoch=-1).mean()) / 5e-3  # t_ref = 5 ms
+    row = script["row"](path)
+    assert row.startswith("| 64-128 lif-10 | θ = 0.5, t_ref = 5 ms; target: trace")
+    assert f"{100 * float(tree['eval']['accuracy'].values[-1]):.2f} %" in row
+    assert f"hidden1 {hz:.0f} Hz" in row
