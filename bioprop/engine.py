@@ -142,9 +142,9 @@ class _InputLayer:
         return self.rate
 
     def state(self):
-        names = ("x", "z", "r") if self.spiking else ("r",)
-        return {name: getattr(self, "data" if name == "x" else "rate") if name in ("x", "r")
-                else _view(self.clamp, name, self.rate.shape[0]) for name in names}
+        if not self.spiking:
+            return {"r": self.rate}
+        return {"x": self.data, "z": _view(self.clamp, "z", len(self.rate)), "r": self.rate}
 
 
 class _RateLayer:
@@ -159,6 +159,10 @@ class _RateLayer:
         self.activation, self.feedback_activation = activation, feedback_activation
         self.v, self.I_ff, self.I_nudge = (_view(soma, k, batch) for k in ("v", "I_ff", "I_nudge"))
         self.rate, self.phi_v = np.zeros_like(self.v), np.zeros_like(self.v)
+        self._view_dendrite(apical, batch)
+
+    def _view_dendrite(self, apical, batch):
+        """(B, N) views of the apical dendrite's potential u and input I_fb, if it has one."""
         if apical is not None:
             self.u, self.I_fb = _view(apical, "u", batch), _view(apical, "I_fb", batch)
 
@@ -217,8 +221,7 @@ class _SpikingLayer(_RateLayer):
         self.rate = _view(soma, population.rate_variable, batch)
         self._drive = self._rest = None
         self._batch = batch
-        if apical is not None:
-            self.u, self.I_fb = _view(apical, "u", batch), _view(apical, "I_fb", batch)
+        self._view_dendrite(apical, batch)
 
     def read_rate(self):
         return self.rate
@@ -284,9 +287,10 @@ class Brian2Engine(Learner):
         self.train_phases = trial_phases(protocol.phases, self.dt, **options)
         self.pretrain_phases = trial_phases(protocol.phases, self.dt, learn_forward=False, **options)
         self.eval_phases = self.train_phases[:1]
+        #: each layer's SpikingPopulation (None for a rate layer), index 0 the input
+        self._populations = [None] + [layer_population(ls, self.dt) for ls in spec.layers]
         self.stochastic = spec.network.input_encoding == "poisson" or any(
-            layer_population(ls, self.dt).stochastic for ls in spec.layers
-            if layer_population(ls, self.dt) is not None)
+            p.stochastic for p in self._populations if p is not None)
         if self.stochastic:  # Brian2's rand() draws from its own generator: seed it
             brian2.seed(protocol.training.seed)
         self._build(spec)
@@ -359,7 +363,7 @@ class Brian2Engine(Learner):
         if l < self.top:  # layers below the top target receive feedback
             apical = apical_dendrite(f"{ls.name}_apical", n, parse_duration(ls.tau_apical), psi,
                                      clock=self.clock, order=1000 - 10 * l + 1, dtype=self.dtype)
-        population = layer_population(ls, self.dt)
+        population = self._populations[l]
         if population is not None:
             soma = population.build(f"{ls.name}_soma", n, self.clock, 10 * l, self.dtype)
             return _SpikingLayer(soma, apical, B, population, psi)

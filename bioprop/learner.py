@@ -94,6 +94,24 @@ class Learner:
         """The output activity h_L for every row of `x`."""
         raise NotImplementedError
 
+    def train_batchwise(self, x, y, rng, progress=None, learn_forward: bool = True,
+                        before_batch=None) -> dict:
+        """One epoch as :meth:`train_epoch` draws it, one :meth:`train_batch` call per batch.
+
+        `before_batch(j, x_j, y_j)`, if given, runs before batch j learns (e.g. to record
+        its activity). Returns the epoch's mean loss and accuracy.
+        """
+        total_loss, correct, n = 0.0, 0, 0
+        for j, index in enumerate(batches(len(x), self.batch_size, rng, drop_last=True)):
+            if before_batch is not None:
+                before_batch(j, x[index], y[index])
+            trace = self.train_batch(x[index], y[index], rng, learn_forward)
+            batch_loss, batch_correct = self.score(trace.h[-1], y[index], trace.loss)
+            total_loss, correct, n = total_loss + batch_loss, correct + batch_correct, n + len(index)
+            if progress is not None:
+                progress(len(index))
+        return {"loss": total_loss / n, "accuracy": correct / n}
+
     # ---- shared steps
     def targets_of(self, y):
         """The loss's target array: one-hot labels, or the regression targets themselves."""

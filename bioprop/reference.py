@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .learner import BatchTrace, Learner, batches
+from .learner import BatchTrace, Learner
 from .rules import forward_grads, teach
 
 __all__ = ["ReferenceEngine"]
@@ -32,14 +32,7 @@ class ReferenceEngine(Learner):
     name = "reference"
 
     def train_epoch(self, x, y, rng, progress=None, learn_forward=True) -> dict:
-        total_loss, correct, n = 0.0, 0, 0
-        for index in batches(len(x), self.batch_size, rng, drop_last=True):
-            trace = self.train_batch(x[index], y[index], rng, learn_forward)
-            batch_loss, batch_correct = self.score(trace.h[-1], y[index], trace.loss)
-            total_loss, correct, n = total_loss + batch_loss, correct + batch_correct, n + len(index)
-            if progress is not None:
-                progress(len(index))
-        return {"loss": total_loss / n, "accuracy": correct / n}
+        return self.train_batchwise(x, y, rng, progress, learn_forward)
 
     def train_batch(self, x, y, rng, learn_forward=True) -> BatchTrace:
         """One batch of training; returns its trace and updates the model in place."""

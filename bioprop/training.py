@@ -339,28 +339,25 @@ def _train_recording_batches(engine, data, rng, progress, recorder, record_spec,
     ``record_activity`` learns nothing and restores the engine's state. Returns the
     epoch's figures and the seconds spent recording (left out of its wall time).
     """
-    from .learner import batches
-
     every = record_spec.activity_batch_every
     groups = _activity_groups(recorder, "batches")
     for group in groups:
         recorder.grow(group)
-    loss, correct, seen, recording = 0.0, 0, 0, 0.0
-    for j, index in enumerate(batches(len(data.x_train), engine.batch_size, rng, drop_last=True)):
-        x, y = data.x_train[index], data.y_train[index]
+    spent = [0.0]
+
+    def record(j, x, y):
         if j % every == 0:
             start = time.perf_counter()
-            activity = _recording(engine, x, y, record_spec)
-            _write_activity(recorder, "batches", activity, epoch, batch=j)
-            recording += time.perf_counter() - start
-        trace = engine.train_batch(x, y, rng)
-        batch_loss, batch_correct = engine.score(trace.h[-1], y, trace.loss)
-        loss, correct, seen = loss + batch_loss, correct + batch_correct, seen + len(index)
-        progress(len(index))
+            _write_activity(recorder, "batches", _recording(engine, x, y, record_spec), epoch,
+                            batch=j)
+            spent[0] += time.perf_counter() - start
+
+    metrics = engine.train_batchwise(data.x_train, data.y_train, rng, progress,
+                                     before_batch=record)
     for group in groups:
         recorder.commit(group, epoch)
     recorder.flush()
-    return {"loss": loss / seen, "accuracy": correct / seen}, recording
+    return metrics, spent[0]
 
 
 def _diagnose(engine, probe, recorder, epoch) -> float:
