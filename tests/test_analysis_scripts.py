@@ -50,3 +50,38 @@ def test_spiking_table_reads_accuracy_and_firing_rates(tmp_path):
     assert row.startswith("| 64-128 lif-10 | θ = 0.5, t_ref = 5 ms; target: trace")
     assert f"{100 * float(tree['eval']['accuracy'].values[-1]):.2f} %" in row
     assert f"hidden1 {hz:.0f} Hz" in row
+
+
+def test_results_table_reads_rules_engines_and_errors_from_run_files(tmp_path):
+    """Rows are labelled from the models recorded in the files, the error is the last epoch's
+    mean ± std over seeds, and a Brian2 row is set beside the reference at the same epoch."""
+    script = runpy.run_path(str(SCRIPTS / "results_table.py"))
+    folder = tmp_path / "bartunov2018"
+    variants = {"dtp": ["rule.target=dtp"], "dtp-parallel": ["rule.schedule=parallel"],
+                "bp": ["rule.target=bp"]}
+    for name, overrides in variants.items():
+        for seed in (1, 2):
+            bioprop.run(output=folder / f"{name}-seed{seed}.h5", progress=False,
+                        overrides=QUICK + overrides + [f"training.seed={seed}"])
+    bioprop.run(output=folder / "dtp-brian2-seed1.h5", progress=False,
+                overrides=QUICK + ["engine.name=brian2", 'phases.dt="10 ms"',
+                                   'phases.forward="10 ms"', 'phases.feedback="10 ms"',
+                                   'phases.target="10 ms"'])
+    runs = [script["summarise_run"](p) for p in sorted(folder.glob("*.h5"))]
+    experiment = next(e for e in script["EXPERIMENTS"] if e.folder == "bartunov2018")
+    rows = script["table"](experiment, runs)
+    by_rule = {(row.split(" | ")[2], row.split(" | ")[5]): row for row in rows}
+    assert set(by_rule) == {("DTP", "reference"), ("DTP, parallel", "reference"),
+                            ("BP", "reference"), ("DTP", "brian2")}
+    errors = [100 * (1 - float(bioprop.open_run(folder / f"bp-seed{s}.h5")["eval"]["accuracy"][-1]))
+              for s in (1, 2)]
+    assert f"{np.mean(errors):.2f} ± {np.std(errors):.2f} (n = 2)" in by_rule[("BP", "reference")]
+    assert "| 1.48 |" in by_rule[("BP", "reference")]     # the paper's number, by label
+    assert "64-2×128 tanh-10 (digits)" in by_rule[("BP", "reference")]
+    # the Brian2 run at one step per phase is seed 1 of the reference: the same error
+    brian2 = 100 * (1 - float(bioprop.open_run(folder / "dtp-brian2-seed1.h5")["eval"]["accuracy"][-1]))
+    reference = 100 * (1 - float(bioprop.open_run(folder / "dtp-seed1.h5")["eval"]["accuracy"][-1]))
+    assert f"reference {reference:.2f}" in by_rule[("DTP", "brian2")]
+    assert abs(brian2 - reference) < 1e-6
+    script["learning_curves"](experiment, runs, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 10_000

@@ -1,0 +1,217 @@
+"""The README's results table: the papers' experiments, our numbers beside theirs.
+
+Usage::
+
+    python analysis/results_table.py [--results results] [--figures results]
+
+Every experiment is a folder of run files under ``results/`` that one ``bioprop sweep``
+command wrote (the commands are in the README and in :data:`EXPERIMENTS`). The table is
+read back from the run files alone: each row groups the runs of one rule in one engine,
+named from the model recorded in the files, and gives the final-epoch test error as
+mean ± std over seeds, the epochs, the median training time per run, and the angle
+between the hidden layers' activity changes and the Gauss-Newton target at the last
+epoch. The papers' numbers are the only figures typed here, each with its source.
+Beside the table, one PNG per experiment shows test error against epoch for every run.
+"""
+from __future__ import annotations
+
+import argparse
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import bioprop
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One published experiment: where its run files are, and what the paper reported."""
+
+    folder: str
+    title: str
+    #: published test error (%) by row label, with the source in `source`
+    paper: dict = field(default_factory=dict)
+    source: str = ""
+
+
+EXPERIMENTS = [
+    Experiment("lee2015", "Lee 2015, continuous: MNIST 784-7×240 tanh-10",
+               {"DTP": "≈ 1.9", "BP": "≈ 1.9"}, "Lee et al. 2015 (ALGORITHMS.md)"),
+    Experiment("lee2015-discrete", "Lee 2015, discrete and stochastic: MNIST", {},
+               "Lee et al. 2015"),
+    Experiment("bartunov2018", "Bartunov 2018: MNIST 784-5×256 tanh-10",
+               {"DTP": "1.83", "DTP, parallel": "2.86", "FA": "1.85", "DFA": "2.75",
+                "BP": "1.48"}, "Bartunov et al. 2018, as quoted in issue 6"),
+    Experiment("iterative", "Iterative inverses (Bengio 2020): MNIST 784-5×256 tanh-10", {},
+               "no published number"),
+    Experiment("fashion", "Fashion-MNIST 784-5×256 tanh-10", {}, "no published number"),
+]
+
+#: rules whose feedback pathway learns, so that the schedule matters
+LEARNED_FEEDBACK = {"tp", "dtp", "iterative"}
+
+
+def rule_label(model: dict) -> str:
+    """A row label from a recorded model: ``DTP``, ``DTP, parallel``, ``iterative, K = 5,
+    layer norm``, ``BP`` ..."""
+    rule = model["rule"]
+    target = rule.get("target", "dtp")
+    label = f"iterative, K = {rule.get('iterations', 1)}" if target == "iterative" else target.upper()
+    if target in LEARNED_FEEDBACK and rule.get("schedule", "alternating") == "parallel":
+        label += ", parallel"
+    if rule.get("layer_norm"):
+        label += ", layer norm"
+    return label
+
+
+def network_label(model: dict) -> str:
+    """``784-240 tanh-...-10``, shortened to ``784-7×240 tanh-10`` for repeated layers."""
+    hidden = []
+    for layer in model["layers"][:-1]:
+        kind = layer.get("population", "rate")
+        hidden.append(f"{layer['size']} {layer.get('activation', 'tanh') if kind == 'rate' else kind}")
+    if hidden and len(set(hidden)) == 1 and len(hidden) > 1:
+        hidden = [f"{len(hidden)}×{hidden[0]}"]
+    return "-".join([str(model["network"]["input_size"]), *hidden, str(model["layers"][-1]["size"])])
+
+
+@dataclass
+class RunSummary:
+    """What the table needs of one run file."""
+
+    path: Path
+    network: str
+    rule: str
+    engine: str
+    dataset: str
+    seed: int
+    epochs: int
+    test_error: np.ndarray      # per epoch, in %
+    training_time: float        # s, summed over epochs
+    angle_to_gn: float          # degrees, mean over hidden layers with a value, last epoch
+    status: str
+
+
+def summarise_run(path) -> RunSummary:
+    """Read one run file into a :class:`RunSummary`."""
+    tree = bioprop.open_run(path)
+    model, protocol = (tomllib.loads(tree.attrs[k]) for k in ("model_toml", "protocol_toml"))
+    engine = tree.attrs["engine"]
+    if protocol["engine"].get("dtype") == "float32":
+        engine += " (float32)"
+    accuracy = np.asarray(tree["eval"]["accuracy"].values, dtype=float)
+    angle = np.nan
+    if "metrics" in tree and "angle_to_gn" in tree["metrics"]:
+        last = np.asarray(tree["metrics"]["angle_to_gn"].values[-1], dtype=float)[:-1]
+        angle = float(np.nanmean(last)) if np.isfinite(last).any() else np.nan
+    return RunSummary(Path(path), network_label(model), rule_label(model), engine,
+                      protocol["data"]["dataset"], int(tree.attrs["seed"]), len(accuracy),
+                      100 * (1 - accuracy), float(tree["train"]["wall_time"].values.sum()),
+                      angle, str(tree.attrs["status"]))
+
+
+def group_runs(runs):
+    """Runs grouped by (network, rule, engine, dataset, epochs), in order of appearance."""
+    groups = {}
+    for run in runs:
+        groups.setdefault((run.network, run.rule, run.engine, run.dataset, run.epochs), []).append(run)
+    return groups
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _mean_std(values) -> str:
+    values = np.asarray(values, dtype=float)
+    return f"{values.mean():.2f} ± {values.std():.2f} (n = {len(values)})"
+
+
+def reference_at(run: RunSummary, runs) -> float | None:
+    """The test error (%) of the reference-engine run with `run`'s network, rule, data and
+    seed at `run`'s last epoch, or None if there is none that long."""
+    for other in runs:
+        if (other.engine.startswith("reference") and other.epochs >= run.epochs
+                and (other.network, other.rule, other.dataset, other.seed)
+                == (run.network, run.rule, run.dataset, run.seed)):
+            return float(other.test_error[run.epochs - 1])
+    return None
+
+
+def table(experiment: Experiment, runs) -> list[str]:
+    """The markdown rows of one experiment. A Brian2-engine row also gives the reference
+    engine's error for the same seeds at the same epoch, the comparison the engines owe."""
+    rows = []
+    for (network, rule, engine, dataset, epochs), group in group_runs(runs).items():
+        errors = [run.test_error[-1] for run in group]
+        if engine.startswith("brian2"):
+            matches = [reference_at(run, runs) for run in group]
+            if all(m is not None for m in matches):
+                note = f"; reference {np.mean(matches):.2f} at the same epoch and seeds"
+            else:
+                note = "; no reference run to compare at the same epoch and seeds"
+        else:
+            note = ""
+        angles = [run.angle_to_gn for run in group if np.isfinite(run.angle_to_gn)]
+        angle = f"{np.mean(angles):.1f}" if angles else "—"
+        unfinished = sum(run.status != "complete" for run in group)
+        note += f" ({unfinished} not complete)" if unfinished else ""
+        rows.append(f"| {experiment.title.split(':')[0]} | {network} ({dataset}) | {rule} | "
+                    f"{experiment.paper.get(rule, '—')} | {_mean_std(errors)}{note} | {engine} | "
+                    f"{epochs} | {_duration(np.median([run.training_time for run in group]))} | "
+                    f"{angle} |")
+    return rows
+
+
+HEADER = ["| experiment | network (data) | rule | paper: test error (%) | ours: test error (%), "
+          "mean ± std over seeds | engine | epochs | training time per run (median) | "
+          "angle to GN (°, hidden layers, last epoch) |",
+          "|---|---|---|---|---|---|---|---|---|"]
+
+
+def learning_curves(experiment: Experiment, runs, path: Path):
+    """Test error against epoch, one line per run, coloured by rule and engine."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    colours = {}
+    for run in runs:
+        key = f"{run.rule} ({run.engine})"
+        colour = colours.setdefault(key, f"C{len(colours) % 10}")
+        ax.plot(np.arange(1, run.epochs + 1), run.test_error, color=colour,
+                label=key if key not in ax.get_legend_handles_labels()[1] else None)
+    for rule, number in experiment.paper.items():
+        value = float(number.replace("≈", "").strip())
+        ax.axhline(value, color="0.6", lw=0.8, ls=":")
+        ax.annotate(f"paper: {rule}", (1, value), fontsize=7, color="0.4", va="bottom")
+    ax.set(xlabel="epoch", ylabel="test error (%)", yscale="log", title=experiment.title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=Path("results"),
+                        help="folder with one sub-folder of run files per experiment")
+    parser.add_argument("--figures", type=Path, default=None,
+                        help="where to write the learning-curve PNGs (default: --results)")
+    args = parser.parse_args()
+    figures = args.figures or args.results
+    print("\n".join(HEADER))
+    for experiment in EXPERIMENTS:
+        files = sorted((args.results / experiment.folder).glob("*.h5"))
+        if not files:
+            continue
+        runs = [summarise_run(path) for path in files]
+        print("\n".join(table(experiment, runs)))
+        learning_curves(experiment, runs, figures / f"{experiment.folder}.png")
+
+
+if __name__ == "__main__":
+    main()
