@@ -1,6 +1,8 @@
 """`bioprop bench` runs end to end and prints the figures it promises (not a timing test)."""
 import re
 
+import numpy as np
+
 from bioprop.bench import cost_split
 from bioprop.cli import main
 
@@ -37,3 +39,17 @@ def test_cost_split_restores_what_it_wraps():
         assert pathways.DenseProjection.drive is not before[0]
     assert (pathways.DenseProjection.drive, learner.sample_noise) == before
     assert set(spent) == {"matmul", "optimizer", "noise", "brian2"}
+
+
+def test_plain_numpy_dtp_step_of_the_benchmark_learns():
+    """(p) must be DTP that works, or the ratios against it mean nothing: five epochs of it
+    on the digits reach well above chance (10%)."""
+    from bioprop.bench import plain_dtp
+    from bioprop.datasets import load_dataset
+
+    data = load_dataset("digits")
+    once = plain_dtp([64, 64, 64, 10], 32, 0, "float64", data=(data.x_train, data.y_train))
+    for _ in range(4):
+        once()
+    accuracy = np.mean(once.predict(data.x_test).argmax(1) == data.y_test)
+    assert accuracy > 0.8, accuracy
