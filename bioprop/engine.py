@@ -53,6 +53,7 @@ step, which is the engine's fastest setting.
 from __future__ import annotations
 
 import gc
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -494,7 +495,11 @@ class Brian2Engine(Learner):
     def _simulate(self, duration):
         # The codegen target is a global Brian2 preference: set it for this network's run.
         self.brian2.prefs.codegen.target = self.codegen
-        self.network.run(duration, namespace={})
+        with warnings.catch_warnings():
+            # Brian2 checks float32 state against 1e50 before a run, which does not fit in a
+            # float32: numpy warns of the cast, not of any value of ours.
+            warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning)
+            self.network.run(duration, namespace={})
 
     def _on_step_start(self):
         self._step += 1
