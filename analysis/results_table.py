@@ -34,19 +34,42 @@ class Experiment:
     #: published test error (%) by row label, with the source in `source`
     paper: dict = field(default_factory=dict)
     source: str = ""
+    #: the ``bioprop sweep`` commands that write its run files
+    commands: tuple = ()
 
 
+_SWEEP = "bioprop sweep --seeds 1 --workers 1"
 EXPERIMENTS = [
     Experiment("lee2015", "Lee 2015, continuous: MNIST 784-7×240 tanh-10",
-               {"DTP": "≈ 1.9", "BP": "≈ 1.9"}, "Lee et al. 2015 (ALGORITHMS.md)"),
+               {"DTP": "≈ 1.9", "BP": "≈ 1.9"}, "Lee et al. 2015 (ALGORITHMS.md)",
+               (f"{_SWEEP} models/lee2015_dtp.toml protocols/lee2015.toml "
+                "--grid rule.target=dtp,bp,tp -o results/lee2015",
+                f"{_SWEEP} models/lee2015_dtp.toml protocols/lee2015.toml --grid engine.name=brian2 "
+                "--set training.epochs=20 -o results/lee2015 --table results/lee2015/brian2.csv")),
     Experiment("lee2015-discrete", "Lee 2015, discrete and stochastic: MNIST", {},
-               "Lee et al. 2015"),
+               "Lee et al. 2015",
+               (f"{_SWEEP} models/lee2015_discrete.toml protocols/lee2015_discrete.toml "
+                "-o results/lee2015-discrete/sign",
+                f"{_SWEEP} models/lee2015_stochastic.toml protocols/lee2015_discrete.toml "
+                "-o results/lee2015-discrete/bernoulli")),
     Experiment("bartunov2018", "Bartunov 2018: MNIST 784-5×256 tanh-10",
                {"DTP": "1.83", "DTP, parallel": "2.86", "FA": "1.85", "DFA": "2.75",
-                "BP": "1.48"}, "Bartunov et al. 2018, as quoted in issue 6"),
+                "BP": "1.48"}, "Bartunov et al. 2018, as quoted in issue 6",
+               (f"{_SWEEP} models/bartunov2018.toml protocols/bartunov2018.toml "
+                "--grid rule.target=dtp,fa,dfa,bp -o results/bartunov2018",
+                f"{_SWEEP} models/bartunov2018.toml protocols/bartunov2018.toml "
+                "--grid rule.schedule=parallel -o results/bartunov2018 "
+                "--table results/bartunov2018/parallel.csv")),
     Experiment("iterative", "Iterative inverses (Bengio 2020): MNIST 784-5×256 tanh-10", {},
-               "no published number"),
-    Experiment("fashion", "Fashion-MNIST 784-5×256 tanh-10", {}, "no published number"),
+               "no published number",
+               (f"{_SWEEP} models/bartunov2018.toml protocols/iterative.toml "
+                "--set rule.target=iterative --grid rule.iterations=1,2,5,10 "
+                "--grid rule.layer_norm=false,true -o results/iterative",)),
+    Experiment("fashion", "Fashion-MNIST 784-5×256 tanh-10", {}, "no published number",
+               (f"{_SWEEP} models/bartunov2018.toml protocols/fashion_mnist.toml "
+                "--grid rule.target=dtp,fa,dfa,bp -o results/fashion",
+                f"{_SWEEP} models/bartunov2018.toml protocols/fashion_mnist.toml "
+                "--grid rule.schedule=parallel -o results/fashion --table results/fashion/parallel.csv")),
 ]
 
 #: rules whose feedback pathway learns, so that the schedule matters
@@ -205,7 +228,7 @@ def main():
     figures = args.figures or args.results
     print("\n".join(HEADER))
     for experiment in EXPERIMENTS:
-        files = sorted((args.results / experiment.folder).glob("*.h5"))
+        files = sorted((args.results / experiment.folder).rglob("*.h5"))
         if not files:
             continue
         runs = [summarise_run(path) for path in files]

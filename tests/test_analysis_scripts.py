@@ -85,3 +85,27 @@ def test_results_table_reads_rules_engines_and_errors_from_run_files(tmp_path):
     assert abs(brian2 - reference) < 1e-6
     script["learning_curves"](experiment, runs, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_every_results_command_names_files_that_fit_their_data():
+    """Each experiment's sweep commands load their model and protocol with every --set and
+    the first value of every --grid, and the model fits the protocol's data set."""
+    import shlex
+
+    from bioprop.spec import check_compatible, load_model, load_protocol
+
+    script = runpy.run_path(str(SCRIPTS / "results_table.py"))
+    root = SCRIPTS.parent
+    shapes = {"mnist": (784, 10), "fashion_mnist": (784, 10), "digits": (64, 10)}
+    for experiment in script["EXPERIMENTS"]:
+        assert experiment.commands, experiment.folder
+        for command in experiment.commands:
+            words = shlex.split(command)
+            assert words[:2] == ["bioprop", "sweep"]
+            model_path, protocol_path = (root / w for w in words[2:] if w.endswith(".toml"))
+            overrides = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
+            overrides += [words[i + 1].split(",")[0] for i, w in enumerate(words) if w == "--grid"]
+            assert words[words.index("-o") + 1].startswith(f"results/{experiment.folder}")
+            model = load_model(model_path, overrides=overrides)
+            protocol = load_protocol(protocol_path, overrides=overrides)
+            check_compatible(model, protocol, *shapes[protocol.data.dataset])
