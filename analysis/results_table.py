@@ -197,6 +197,7 @@ HEADER = ["| experiment | network (data) | rule | paper: test error (%) | ours: 
 def learning_curves(experiment: Experiment, runs, path: Path):
     """Test error against epoch, one line per run, coloured by rule and engine."""
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -207,11 +208,15 @@ def learning_curves(experiment: Experiment, runs, path: Path):
         colour = colours.setdefault(key, f"C{len(colours) % 10}")
         ax.plot(np.arange(1, run.epochs + 1), run.test_error, color=colour,
                 label=key if key not in ax.get_legend_handles_labels()[1] else None)
+    published = {}
     for rule, number in experiment.paper.items():
-        value = float(number.replace("≈", "").strip())
+        published.setdefault(float(number.replace("≈", "").strip()), []).append(rule)
+    for value, rules in published.items():
         ax.axhline(value, color="0.6", lw=0.8, ls=":")
-        ax.annotate(f"paper: {rule}", (1, value), fontsize=7, color="0.4", va="bottom")
+        ax.annotate(f"paper: {', '.join(rules)}", (1, value), fontsize=7, color="0.4", va="bottom")
     ax.set(xlabel="epoch", ylabel="test error (%)", yscale="log", title=experiment.title)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
