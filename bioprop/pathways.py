@@ -29,7 +29,7 @@ import numpy as np
 
 __all__ = ["DenseProjection", "dense_grads", "init_dense", "dense_operation",
            "connection_mask", "synaptic_current", "synaptic_projection", "copy_weights",
-           "read_weights", "synaptic_input", "LOCAL_RULE", "SynapticPlasticity"]
+           "read_weights", "synaptic_input", "LOCAL_RULE", "RULE_VARIABLES", "SynapticPlasticity"]
 
 
 @dataclass
@@ -174,6 +174,10 @@ eta : 1 (shared, constant)
 #: whose φ' is the straight-through factor for spiking and discrete units
 LOCAL_RULE = "(r_target_post - r_forward_post) * phi_prime_post * r_in"
 
+#: the names a synapse's rule may read: the postsynaptic ĥ, h and φ'(a), the latched
+#: presynaptic forward rate, and the weight
+RULE_VARIABLES = ("r_target_post", "r_forward_post", "phi_prime_post", "r_in", "w")
+
 
 def synaptic_current(name: str, n: int, *, target="I_ff", tau_syn=None, plastic=False, clock,
                      order=0, dtype="float64"):
@@ -285,7 +289,8 @@ class SynapticPlasticity:
     lr : float
         η, the learning rate (SGD).
     rule : str
-        The Brian2 expression of one synapse's change; :data:`LOCAL_RULE` by default.
+        The Brian2 expression of one synapse's change, in :data:`RULE_VARIABLES`;
+        empty: :data:`LOCAL_RULE`.
     """
 
     def __init__(self, synapses, batch: int, lr: float, rule: str = LOCAL_RULE):
@@ -293,7 +298,7 @@ class SynapticPlasticity:
 
         self.synapses, self.batch, self.lr = synapses, batch, lr
         synapses.eta = lr
-        learn = f"dw = {rule}" + ("\nw += eta * dw" if batch == 1 else "")
+        learn = f"dw = {rule or LOCAL_RULE}" + ("\nw += eta * dw" if batch == 1 else "")
         self._latch, self._learn = (
             CodeRunner(synapses, "stateupdate", code=code, name=f"{synapses.name}_{what}",
                        clock=synapses.clock)

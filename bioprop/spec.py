@@ -83,6 +83,9 @@ class LayerSpec:
     #: or ``synaptic`` (``synapses`` pathways with SGD only: each synapse runs the local forward
     #: rule as a Brian2 statement, pathways.SynapticPlasticity)
     plasticity: str = "dense"
+    #: ``synaptic`` only: a Brian2 expression for one synapse's change in its trial, in the
+    #: names pathways.RULE_VARIABLES; empty: the local forward rule (pathways.LOCAL_RULE)
+    plasticity_rule: str = ""
 
 
 @dataclass(frozen=True)
@@ -458,7 +461,12 @@ def _validate_plasticity(spec: ModelSpec, i: int, src):
     """Synaptic plasticity needs synapses, a local target and the optimizer a synapse can run."""
     layer, key = spec.layers[i], f"layers.{i}.plasticity"
     if layer.plasticity != "synaptic":
+        if layer.plasticity_rule:
+            _fail(src, f"{key}_rule", f"a rule needs plasticity = \"synaptic\" (got "
+                  f"{layer.plasticity!r}): only synapses that learn run it")
         return
+    if layer.plasticity_rule:
+        _validate_plasticity_rule(layer.plasticity_rule, src, f"{key}_rule")
     if layer.connection != "synapses":
         _fail(src, key, f"\"synaptic\" needs connection = \"synapses\" (got {layer.connection!r}): "
               "a dense pathway has no synapses to learn")
@@ -469,6 +477,26 @@ def _validate_plasticity(spec: ModelSpec, i: int, src):
     if spec.rule.top == "penultimate" and i == len(spec.layers) - 1:
         _fail(src, key, "the output layer learns from the loss gradient with rule.top = "
               "\"penultimate\", not from a target: use \"dense\" there")
+
+
+def _validate_plasticity_rule(rule: str, src, key):
+    """A synapse's rule: an expression (Python syntax, as Brian2 parses it) in the names a
+    synapse can read and Brian2's functions and constants."""
+    import ast
+
+    from brian2.core.functions import DEFAULT_CONSTANTS, DEFAULT_FUNCTIONS
+    from brian2.utils.stringtools import get_identifiers
+
+    from .pathways import LOCAL_RULE, RULE_VARIABLES
+
+    try:
+        ast.parse(rule, mode="eval")
+    except SyntaxError:
+        _fail(src, key, f"{rule!r} is not an expression; e.g. {LOCAL_RULE!r}")
+    unknown = get_identifiers(rule) - set(RULE_VARIABLES) - set(DEFAULT_FUNCTIONS) - set(DEFAULT_CONSTANTS)
+    if unknown:
+        _fail(src, key, f"unknown name(s) {', '.join(sorted(map(repr, unknown)))} in {rule!r}. "
+              f"A synapse's rule may use: {', '.join(RULE_VARIABLES)} and Brian2's functions")
 
 
 def _validate_protocol(spec: ProtocolSpec):

@@ -197,10 +197,13 @@ def test_a_delay_shorter_than_dt_is_an_error():
 PLASTIC = {"connection": "synapses", "plasticity": "synaptic"}
 
 
-def _trial_changes(engine, trace, l):
+def _trial_changes(engine, trace, l, phi_prime=True):
     """(B, S): each trial's change of every existing synapse of pathway l, from the trace:
-    (ĥ_i − h_i) φ'(a_i) h_j, the rule the synapses must have run."""
-    post = (trace.targets[l] - trace.h[l]) * engine.model.activations[l].derivative(trace.a[l])
+    (ĥ_i − h_i) φ'(a_i) h_j, the rule the synapses must have run (without φ' if not
+    `phi_prime`)."""
+    post = trace.targets[l] - trace.h[l]
+    if phi_prime:
+        post = post * engine.model.activations[l].derivative(trace.a[l])
     mask = engine._synaptic[l][1]
     return np.einsum("bi,bj->bij", post, trace.h[l - 1])[:, mask != 0]
 
@@ -292,3 +295,33 @@ def test_synaptic_plasticity_is_not_for_the_output_of_a_penultimate_top():
                                         r"loss gradient with rule.top = \"penultimate\""):
         _model(None, PLASTIC, optimizer="sgd", top="penultimate")
     _model(PLASTIC, None, optimizer="sgd", top="penultimate")
+
+
+def test_a_rule_of_the_model_file_runs_in_the_synapses():
+    """plasticity_rule replaces the local rule: here without φ', so dw is (ĥ − h) h_pre and
+    W_1 moves by lr · its mean over the trials."""
+    rule = {"plasticity_rule": "(r_target_post - r_forward_post) * r_in"}
+    spec = with_pathways(small_model_spec(), l0=dict(PLASTIC, **rule))
+    _, eng, model = _engines(spec)
+    (trace,) = _train(eng)
+    dw = np.asarray(eng._synaptic[1][0].dw).reshape(4, -1)
+    changes = _trial_changes(eng, trace, 1, phi_prime=False)
+    assert_close(dw, changes, 1e-12, "dw")
+    assert np.abs(changes - _trial_changes(eng, trace, 1)).max() > 1e-3  # φ' mattered
+    assert_close(eng.model.forward[1].weight - model.forward[1].weight,
+                 0.1 * changes.mean(axis=0).reshape(model.forward[1].weight.shape), 1e-9,
+                 "the change of W_1")
+
+
+@pytest.mark.parametrize("keys,message", [
+    ({"plasticity_rule": "r_in"}, r"m.toml: layers.0.plasticity_rule: a rule needs plasticity = "
+                                  r"\"synaptic\" \(got 'dense'\)"),
+    (dict(PLASTIC, plasticity_rule="(r_target_post - rate) * r_in"),
+     r"layers.0.plasticity_rule: unknown name\(s\) 'rate' in .* A synapse's rule may use: "
+     r"r_target_post, r_forward_post, phi_prime_post, r_in, w"),
+    (dict(PLASTIC, plasticity_rule="r_in *"), r"layers.0.plasticity_rule: 'r_in \*' is not an "
+                                              r"expression"),
+])
+def test_a_bad_synaptic_rule_is_one_clear_error(keys, message):
+    with pytest.raises(SpecError, match=message):
+        _model(keys, optimizer="sgd")
