@@ -382,9 +382,10 @@ class Brian2Engine(Learner):
         Brian2 Synapses into a current group (pathways.synaptic_current) and a gate that
         copies I_ff_syn + b into I_ff while the layer is live, so that held layers keep
         their latched drive exactly as on the dense path. With ``plasticity = "synaptic"``
-        the synapses also carry the forward rule (pathways.SynapticPlasticity). Orders within a step: the
-        layer below (10(l−1)), the summed synaptic input (10l − 4, Brian2 puts it just
-        before its target group at 10l − 3), the gate (10l − 2), the soma (10l).
+        the synapses also carry the forward rule (pathways.SynapticPlasticity). Orders
+        within a step: the layer below (10(l−1)), the summed synaptic input (10l − 4,
+        Brian2 puts it just before its target group at 10l − 3), the gate (10l − 2), the
+        soma (10l).
         """
         b2, B, ls, W = self.brian2, self.batch_size, spec.layers[l - 1], self.model.forward[l]
         layers, gate = self.layers, self._gate_forward(l)

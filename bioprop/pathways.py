@@ -293,7 +293,7 @@ class SynapticPlasticity:
         empty: :data:`LOCAL_RULE`.
     """
 
-    def __init__(self, synapses, batch: int, lr: float, rule: str = LOCAL_RULE):
+    def __init__(self, synapses, batch: int, lr: float, rule: str = ""):
         from brian2.groups.group import CodeRunner
 
         self.synapses, self.batch, self.lr = synapses, batch, lr
