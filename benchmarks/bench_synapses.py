@@ -6,7 +6,10 @@ Trains the default model (64-128-128-10, DTP, batch 32, the default protocol's p
 on the first `samples` digits for one epoch, with every feedforward pathway
 ``dense``, every one ``synapses`` (p_connect = 1), and every one ``synapses`` with
 p_connect = 0.25, interleaved, and prints the median training samples/s of each and
-its ratio to the dense one. The time excludes building the network.
+its ratio to the dense one. Two more settings compare the ways synapses learn, both
+with an SGD forward optimizer: weights copied from the dense W_l (``plasticity =
+"dense"``) and the rule run by the synapses (``"synaptic"``); the last line is their
+ratio. The time excludes building the network.
 """
 import argparse
 import statistics
@@ -19,14 +22,20 @@ from bioprop.datasets import load_dataset
 from bioprop.spec import load_model, load_protocol
 from bioprop.training import make_engine
 
-SETTINGS = {"dense": {}, "synapses": {"connection": "synapses"},
-            "synapses, p = 0.25": {"connection": "synapses", "p_connect": 0.25}}
+SYNAPSES = {"connection": "synapses"}
+SGD = ["optimizer.forward.name=sgd"]
+#: name → (keys of every layer, other overrides of the model)
+SETTINGS = {"dense": ({}, []), "synapses": (SYNAPSES, []),
+            "synapses, p = 0.25": ({**SYNAPSES, "p_connect": 0.25}, []),
+            "synapses, sgd, copied": ({**SYNAPSES, "plasticity": "dense"}, SGD),
+            "synapses, sgd, synaptic": ({**SYNAPSES, "plasticity": "synaptic"}, SGD)}
 
 
-def samples_per_second(keys, x, y, codegen):
+def samples_per_second(setting, x, y, codegen):
+    keys, overrides = setting
     names = [layer.name for layer in load_model().layers]
     model = load_model(overrides=[f"layers.{name}.{key}={value!r}".replace("'", '"')
-                                  for name in names for key, value in keys.items()])
+                                  for name in names for key, value in keys.items()] + overrides)
     protocol = load_protocol(overrides=[f"engine.codegen={codegen}"])
     engine = make_engine(model, protocol, np.random.default_rng(1))
     start = time.perf_counter()
@@ -45,15 +54,17 @@ def main():
     rates = {name: [] for name in SETTINGS}
     with threadpool_limits(1):
         for _ in range(args.repeats):
-            for name, keys in SETTINGS.items():
-                rates[name].append(samples_per_second(keys, x, y, args.codegen))
+            for name, setting in SETTINGS.items():
+                rates[name].append(samples_per_second(setting, x, y, args.codegen))
     dense = statistics.median(rates["dense"])
     print(f"default model (64-128-128-10, DTP, batch 32), digits, {args.samples} samples, "
           f"{args.codegen} target, medians of {args.repeats}")
-    print(f"{'feedforward pathways':22s} {'samples/s':>10s} {'vs dense':>9s}")
-    for name, values in rates.items():
-        median = statistics.median(values)
-        print(f"{name:22s} {median:10.1f} {median / dense:9.2f}")
+    print(f"{'feedforward pathways':24s} {'samples/s':>10s} {'vs dense':>9s}")
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    for name, median in medians.items():
+        print(f"{name:24s} {median:10.1f} {median / dense:9.3f}")
+    print(f"synaptic plasticity vs copied weights: "
+          f"{medians['synapses, sgd, synaptic'] / medians['synapses, sgd, copied']:.3f}")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .learner import BatchTrace, Learner, batches
-from .pathways import copy_weights, dense_operation, synaptic_current, synaptic_projection
+from .pathways import (SynapticPlasticity, copy_weights, dense_operation, read_weights,
+                       synaptic_current, synaptic_projection)
 from .populations import apical_dendrite, clamped_input, layer_population, rate_soma
 from .spiking import poisson_input, trace_jump
 from .rules import TARGET_RULES, DifferenceContext, forward_grads, teach
@@ -320,6 +321,7 @@ class Brian2Engine(Learner):
                b2.NetworkOperation(self._on_step_end, clock=self.clock, when="end",
                                    name="phase_end")]
         self._synaptic = {}  # l → (Synapses, mask, current group) of a `synapses` pathway
+        self._plastic = {}  # l → SynapticPlasticity of a pathway with plasticity = "synaptic"
         for l in range(1, model.n_layers + 1):
             ops += self._forward_pathway(spec, l)
             if layers[l].spiking:  # the nudge becomes an apical current before the soma's update
@@ -342,6 +344,8 @@ class Brian2Engine(Learner):
                                            name=f"nudge_{l}"))
         self.network = b2.Network(*groups, *ops)
         self._simulate(0 * b2.ms)  # prepare the code objects before gc.freeze
+        for plasticity in self._plastic.values():  # not in the network: prepared here
+            plasticity.prepare()
         # Network.run calls gc.collect(); freezing the long-lived objects makes that cheap.
         gc.collect()
         gc.freeze()
@@ -378,9 +382,11 @@ class Brian2Engine(Learner):
         ``dense``: one operation, I_ff = W r + b while layer l is live. ``synapses``:
         Brian2 Synapses into a current group (pathways.synaptic_current) and a gate that
         copies I_ff_syn + b into I_ff while the layer is live, so that held layers keep
-        their latched drive exactly as on the dense path. Orders within a step: the
-        layer below (10(l−1)), the summed synaptic input (10l − 4, Brian2 puts it just
-        before its target group at 10l − 3), the gate (10l − 2), the soma (10l).
+        their latched drive exactly as on the dense path. With ``plasticity = "synaptic"``
+        the synapses also carry the forward rule (pathways.SynapticPlasticity). Orders
+        within a step: the layer below (10(l−1)), the summed synaptic input (10l − 4,
+        Brian2 puts it just before its target group at 10l − 3), the gate (10l − 2), the
+        soma (10l).
         """
         b2, B, ls, W = self.brian2, self.batch_size, spec.layers[l - 1], self.model.forward[l]
         layers, gate = self.layers, self._gate_forward(l)
@@ -398,14 +404,19 @@ class Brian2Engine(Learner):
         if delay > 0 * b2.ms:  # spec validation: the layer below spikes (lif or poisson)
             kind = layers[l - 1].population.kind if l > 1 else "poisson"
             spikes = dict(on_spike=trace_jump(kind, "_pre"), delay=delay)
+        plastic = ls.plasticity == "synaptic"
         current = synaptic_current(
             f"{ls.name}_ff_syn", B * self.model.sizes[l], clock=self.clock, order=10 * l - 3,
-            dtype=self.dtype,
+            dtype=self.dtype, plastic=plastic,
             tau_syn=pre.variables["tau_trace"].get_value().item() * b2.second if spikes else None)
         synapses = synaptic_projection(W, pre, current, B, mask=mask, name=f"forward_{l}_synapses",
-                                       clock=self.clock, order=10 * l - 3, **spikes)
+                                       clock=self.clock, order=10 * l - 3, plastic=plastic,
+                                       **spikes)
         # a copy: the synapses stay as built even if a checkpoint brought another mask
         self._synaptic[l] = (synapses, mask.copy(), current)
+        if plastic:  # spec validation: the forward optimizer is SGD
+            self._plastic[l] = SynapticPlasticity(synapses, B, self.forward_optimizer.lr,
+                                                  ls.plasticity_rule)
         I_syn, I_ff = _view(current, "I_ff_syn", B), layers[l].I_ff
 
         def copy_when_live():
@@ -415,10 +426,28 @@ class Brian2Engine(Learner):
                                                        when="groups", order=10 * l - 2,
                                                        name=f"forward_{l}")]
 
-    def _copy_synaptic_weights(self):
-        """Synaptic weights ← the dense W_l the rules updated (masked: only existing synapses)."""
+    def _copy_synaptic_weights(self, skip=()):
+        """Synaptic weights ← the dense W_l (masked: only existing synapses), except in the
+        pathways of `skip`."""
         for l, (synapses, mask, _) in self._synaptic.items():
-            copy_weights(synapses, self.model.forward[l].weight, mask, self.batch_size)
+            if l not in skip:
+                copy_weights(synapses, self.model.forward[l].weight, mask, self.batch_size)
+
+    def _learn_synaptically(self, l):
+        """The synapses of pathway l apply the local forward rule themselves; W_l reads them back.
+
+        The postsynaptic signals are the quantities forward_grads uses (h_l, ĥ_l, φ'(a_l)).
+        Returns the gradient that was applied, W_l −= lr · gradient, as the dense path's
+        trace holds it.
+        """
+        synapses, mask, _ = self._synaptic[l]
+        change = self._plastic[l].learn(self._h[l], self._trace.targets[l],
+                                        self.model.activations[l].derivative(self._a[l]))
+        weight = self.model.forward[l].weight
+        read_weights(synapses, weight, mask, self.batch_size)
+        gradient = np.zeros_like(weight)
+        gradient[np.nonzero(mask)] = -change
+        return gradient
 
     def _gate_forward(self, l):
         return lambda: l in self._live
@@ -615,6 +644,9 @@ class Brian2Engine(Learner):
                 self._targets = [None] * t + [self._teaching.target]
                 self._trace.targets = list(self._targets)
                 self._trace.residuals = [None] * (t + 1)
+        if name == "forward" and self._train:  # the synapses' presynaptic forward rate h_{l-1}
+            for plasticity in self._plastic.values():
+                plasticity.latch()
         if name in ("forward", "settle") and self._train and self.trains_feedback:
             self._g_forward = [None] + [layers[l].g().copy() for l in range(1, t)]
         if name in ("noise_a", "noise_b"):
@@ -690,8 +722,10 @@ class Brian2Engine(Learner):
         grads = forward_grads(self.model, self._a, self._h, trace.targets, self.top)
         if self._teaching.output_grads is not None:
             grads.append(self._teaching.output_grads)
-        self.apply_forward(grads)
-        self._copy_synaptic_weights()
+        for l in self._plastic:  # these weights learn in their synapses, not in the optimizer
+            grads[l][0] = self._learn_synaptically(l)
+        self.apply_forward(grads, applied=self._plastic)
+        self._copy_synaptic_weights(skip=self._plastic)
         trace.forward_grads = grads
 
     def _finish_trial(self):

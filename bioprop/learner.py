@@ -206,15 +206,19 @@ class Learner:
         """State the engine carries from trial to trial (none for the reference)."""
         return {}
 
-    def apply_forward(self, grads):
+    def apply_forward(self, grads, applied=()):
         """One optimizer step on the forward pathways, from [gW_l, gb_l] by layer.
 
         A sparse pathway learns only its existing connections: its weight gradient is
         masked here, in place (so the trace shows what was applied), for both engines.
+        The weights W_l of the layers in `applied` have already taken their step (their
+        synapses learned them, with SGD): the optimizer leaves them alone.
         """
         for l, mask in self.model.fixed.get("mask", {}).items():
             grads[l][0] *= mask
-        self.forward_optimizer.step([g for pair in grads[1:] for g in pair])
+        self.forward_optimizer.step([None if l in applied and i == 0 else g
+                                     for l, pair in enumerate(grads[1:], start=1)
+                                     for i, g in enumerate(pair)])
 
     def evaluate(self, x, y) -> dict:
         """Mean loss and accuracy (classification) on a data set."""

@@ -79,6 +79,13 @@ class LayerSpec:
     #: ``synapses`` from a spiking (``lif``, ``poisson``) layer or Poisson input only: the
     #: delay of every spike, rounded to whole time steps; "0 ms" sums w · r every step
     delay: Delay = Delay("0 ms")
+    #: how W_l learns: ``dense`` (the rules update the dense W_l, copied into any synapses)
+    #: or ``synaptic`` (``synapses`` pathways with SGD only: each synapse runs the local forward
+    #: rule as a Brian2 statement, pathways.SynapticPlasticity)
+    plasticity: str = "dense"
+    #: ``synaptic`` only: a Brian2 expression for one synapse's change in its trial, in the
+    #: names pathways.RULE_VARIABLES; empty: the local forward rule (pathways.LOCAL_RULE)
+    plasticity_rule: str = ""
 
 
 @dataclass(frozen=True)
@@ -255,7 +262,7 @@ def _registry_choices():
     from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
     return {
         "population": POPULATIONS, "activation": ACTIVATIONS,
-        "connection": ["dense", "synapses"],
+        "connection": ["dense", "synapses"], "plasticity": ["dense", "synaptic"],
         "rule.target": TARGET_RULES, "rule.feedback": FEEDBACK_OBJECTIVES,
         "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "parallel"],
         "rule.side_information": ["none", "label", "activity"],
@@ -434,6 +441,7 @@ def _validate_connection(spec: ModelSpec, i: int, src):
     if not 0 < layer.p_connect <= 1:
         _fail(src, f"{key}.p_connect", f"a connection probability must lie in (0, 1], got "
               f"{layer.p_connect}")
+    _validate_plasticity(spec, i, src)
     if float(parse_duration(layer.delay, allow_zero=True)) == 0:
         return
     if layer.connection != "synapses":
@@ -447,6 +455,48 @@ def _validate_connection(spec: ModelSpec, i: int, src):
         _fail(src, f"{key}.delay", f"only spikes can be delayed: the layer below is {below!r}; "
               f"a delay needs a {' or '.join(TRACE_JUMPS)} layer below (or "
               f"network.input_encoding = \"poisson\" for the first layer), or delay = \"0 ms\"")
+
+
+def _validate_plasticity(spec: ModelSpec, i: int, src):
+    """Synaptic plasticity needs synapses, a local target and the optimizer a synapse can run."""
+    layer, key = spec.layers[i], f"layers.{i}.plasticity"
+    if layer.plasticity != "synaptic":
+        if layer.plasticity_rule:
+            _fail(src, f"{key}_rule", f"a rule needs plasticity = \"synaptic\" (got "
+                  f"{layer.plasticity!r}): only synapses that learn run it")
+        return
+    if layer.plasticity_rule:
+        _validate_plasticity_rule(layer.plasticity_rule, src, f"{key}_rule")
+    if layer.connection != "synapses":
+        _fail(src, key, f"\"synaptic\" needs connection = \"synapses\" (got {layer.connection!r}): "
+              "a dense pathway has no synapses to learn")
+    if spec.optimizer.forward.name != "sgd":
+        _fail(src, key, f"\"synaptic\" needs optimizer.forward.name = \"sgd\" (got "
+              f"{spec.optimizer.forward.name!r}): each synapse applies plain gradient steps, "
+              "w += lr · (its change)")
+    if spec.rule.top == "penultimate" and i == len(spec.layers) - 1:
+        _fail(src, key, "the output layer learns from the loss gradient with rule.top = "
+              "\"penultimate\", not from a target: use \"dense\" there")
+
+
+def _validate_plasticity_rule(rule: str, src, key):
+    """A synapse's rule: an expression (Python syntax, as Brian2 parses it) in the names a
+    synapse can read and Brian2's functions and constants."""
+    import ast
+
+    from brian2.core.functions import DEFAULT_CONSTANTS, DEFAULT_FUNCTIONS
+    from brian2.utils.stringtools import get_identifiers
+
+    from .pathways import LOCAL_RULE, RULE_VARIABLES
+
+    try:
+        ast.parse(rule, mode="eval")
+    except SyntaxError:
+        _fail(src, key, f"{rule!r} is not an expression; e.g. {LOCAL_RULE!r}")
+    unknown = get_identifiers(rule) - set(RULE_VARIABLES) - set(DEFAULT_FUNCTIONS) - set(DEFAULT_CONSTANTS)
+    if unknown:
+        _fail(src, key, f"unknown name(s) {', '.join(sorted(map(repr, unknown)))} in {rule!r}. "
+              f"A synapse's rule may use: {', '.join(RULE_VARIABLES)} and Brian2's functions")
 
 
 def _validate_protocol(spec: ProtocolSpec):

@@ -18,7 +18,11 @@ _STATE = {"SGD": (("velocity",), ()), "RMSprop": (("mean_square",), ()),
 
 
 class SGD:
-    """Plain gradient descent, with optional momentum."""
+    """Plain gradient descent, with optional momentum.
+
+    A gradient of None leaves its parameter as it is: one that learned elsewhere (the
+    weights of synapses with ``plasticity = "synaptic"``).
+    """
 
     def __init__(self, params, lr: float, momentum: float = 0.0):
         self.params, self.lr, self.momentum = params, lr, momentum
@@ -26,6 +30,8 @@ class SGD:
 
     def step(self, grads):
         for p, g, v in zip(self.params, grads, self.velocity):
+            if g is None:
+                continue
             if self.momentum:
                 v *= self.momentum
                 v += g
