@@ -381,6 +381,20 @@ def _model_name(model, overrides) -> str:
     return load_model(model, overrides).network.name
 
 
+def _normalised(key: str, text: str) -> str:
+    """A recorded model or protocol TOML with today's defaults filled in, so that a file
+    written before a key was added to the spec still matches its point."""
+    import tomllib
+
+    from .spec import SpecError, parse_model, parse_protocol, to_toml
+
+    parse = parse_model if key == "model_toml" else parse_protocol
+    try:
+        return to_toml(parse(tomllib.loads(text), "<run file>"))
+    except (SpecError, tomllib.TOMLDecodeError):
+        return text
+
+
 def _task(model, protocol, overrides, point, directory) -> Task:
     """A point's task, its settings checked now (so a bad grid fails before anything runs)
     and any existing file of the point checked to be of the same settings."""
@@ -392,7 +406,7 @@ def _task(model, protocol, overrides, point, directory) -> Task:
     path = (directory / f"{point.name}.h5").resolve()
     recorded = _recorded(path)
     for key, text in expected.items():
-        if key in recorded and recorded[key] != text:
+        if key in recorded and _normalised(key, recorded[key]) != text:
             raise SweepError(f"{path} was run with other settings than this sweep's point "
                              f"{point.label()} seed {point.seed} ({key} differs); give the "
                              f"sweep another folder (-o) or remove the file")

@@ -212,3 +212,17 @@ def _wait_until_gone(group, timeout=30):
             return
         time.sleep(0.01)
     pytest.fail(f"process group {group} still alive {timeout} s after SIGKILL")
+
+
+def test_a_file_from_before_a_key_existed_still_matches_its_point():
+    """Run files record the resolved TOML; a key added to the spec later (with its default)
+    must not make a finished point look like one run with other settings."""
+    from bioprop.spec import load_model, to_toml
+    from bioprop.sweep import _normalised
+
+    current = to_toml(load_model())
+    older = "\n".join(line for line in current.splitlines()
+                      if not line.startswith("plasticity")) + "\n"
+    assert older != current and _normalised("model_toml", older) == current
+    other = to_toml(load_model(overrides=["rule.target=tp"]))
+    assert _normalised("model_toml", other) != current
