@@ -170,8 +170,15 @@ def reference_at(run: RunSummary, runs) -> float | None:
 def table(experiment: Experiment, runs) -> list[str]:
     """The markdown rows of one experiment. A Brian2-engine row also gives the reference
     engine's error for the same seeds at the same epoch, the comparison the engines owe."""
+    rules = list(experiment.paper)
+
+    def order(item):  # the paper's rows first, in its order; the reference before Brian2
+        (network, rule, engine, dataset, epochs), _ = item
+        return (rules.index(rule) if rule in rules else len(rules), rule, network,
+                engine.startswith("brian2"), epochs)
+
     rows = []
-    for (network, rule, engine, dataset, epochs), group in group_runs(runs).items():
+    for (network, rule, engine, dataset, epochs), group in sorted(group_runs(runs).items(), key=order):
         errors = [run.test_error[-1] for run in group]
         if engine.startswith("brian2"):
             matches = [reference_at(run, runs) for run in group]
