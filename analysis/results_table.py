@@ -215,16 +215,18 @@ def learning_curves(experiment: Experiment, runs, path: Path):
     fig, ax = plt.subplots(figsize=(6, 4))
     colours = {}
     for run in runs:
-        key = f"{run.rule} ({run.engine})"
+        key = f"{run.rule}; {run.engine}"
         colour = colours.setdefault(key, f"C{len(colours) % 10}")
         ax.plot(np.arange(1, run.epochs + 1), run.test_error, color=colour,
                 label=key if key not in ax.get_legend_handles_labels()[1] else None)
     published = {}
     for rule, number in experiment.paper.items():
         published.setdefault(float(number.replace("≈", "").strip()), []).append(rule)
-    for value, rules in published.items():
+    for i, (value, rules) in enumerate(sorted(published.items())):
         ax.axhline(value, color="0.6", lw=0.8, ls=":")
-        ax.annotate(f"paper: {', '.join(rules)}", (1, value), fontsize=7, color="0.4", va="bottom")
+        # alternate above and below the line, so that close published values stay legible
+        ax.annotate(f"paper: {', '.join(rules)}", (0.99, value), xycoords=("axes fraction", "data"),
+                    fontsize=7, color="0.4", ha="right", va="top" if i % 2 else "bottom")
     ax.set(xlabel="epoch", ylabel="test error (%)", yscale="log", title=experiment.title)
     ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
