@@ -16,6 +16,7 @@ Beside the table, one PNG per experiment shows test error against epoch for ever
 from __future__ import annotations
 
 import argparse
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,12 +72,15 @@ EXPERIMENTS = [
                {}, "none for this network (Sacramento 2018's rate microcircuit: 1.96%)",
                (f"{_SWEEP} models/lif_mnist_small.toml protocols/mnist_spiking_small.toml "
                 "--grid engine.name=reference,brian2 -o results/spiking",)),
-    Experiment("fashion", "Fashion-MNIST 784-5×256 tanh-10", {}, "no published number",
+    Experiment("fashion", "Fashion-MNIST: 784-5×256 tanh-10", {}, "no published number",
                (f"{_SWEEP} models/bartunov2018.toml protocols/fashion_mnist.toml "
                 "--grid rule.target=dtp,fa,dfa,bp -o results/fashion",
                 f"{_SWEEP} models/bartunov2018.toml protocols/fashion_mnist.toml "
                 "--grid rule.schedule=parallel -o results/fashion --table results/fashion/parallel.csv")),
 ]
+
+#: the order of rows within an experiment
+RULE_ORDER = ["DTP", "DTP, parallel", "iterative", "TP", "FA", "DFA", "BP"]
 
 #: rules whose feedback pathway learns, so that the schedule matters
 LEARNED_FEEDBACK = {"tp", "dtp", "iterative"}
@@ -172,12 +176,12 @@ def reference_at(run: RunSummary, runs) -> float | None:
 def table(experiment: Experiment, runs) -> list[str]:
     """The markdown rows of one experiment. A Brian2-engine row also gives the reference
     engine's error for the same seeds at the same epoch, the comparison the engines owe."""
-    rules = list(experiment.paper)
-
-    def order(item):  # the paper's rows first, in its order; the reference before Brian2
+    def order(item):  # the rules in RULE_ORDER, K in numeric order, the reference before Brian2
         (network, rule, engine, dataset, epochs), _ = item
-        return (rules.index(rule) if rule in rules else len(rules), rule, network,
-                engine.startswith("brian2"), epochs)
+        first = rule.split(",")[0] if rule.startswith("iterative") else rule
+        rank = RULE_ORDER.index(first) if first in RULE_ORDER else len(RULE_ORDER)
+        natural = [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", rule)]
+        return (rank, natural, network, engine.startswith("brian2"), epochs)
 
     rows = []
     for (network, rule, engine, dataset, epochs), group in sorted(group_runs(runs).items(), key=order):
