@@ -173,15 +173,21 @@ def reference_at(run: RunSummary, runs) -> float | None:
     return None
 
 
+def rule_rank(rule: str, engine: str) -> tuple:
+    """Where a row goes: the rules in RULE_ORDER, K in numeric order, the reference before
+    Brian2."""
+    first = rule.split(",")[0] if rule.startswith("iterative") else rule
+    rank = RULE_ORDER.index(first) if first in RULE_ORDER else len(RULE_ORDER)
+    natural = [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", rule)]
+    return (rank, natural, engine.startswith("brian2"))
+
+
 def table(experiment: Experiment, runs) -> list[str]:
     """The markdown rows of one experiment. A Brian2-engine row also gives the reference
     engine's error for the same seeds at the same epoch, the comparison the engines owe."""
-    def order(item):  # the rules in RULE_ORDER, K in numeric order, the reference before Brian2
+    def order(item):
         (network, rule, engine, dataset, epochs), _ = item
-        first = rule.split(",")[0] if rule.startswith("iterative") else rule
-        rank = RULE_ORDER.index(first) if first in RULE_ORDER else len(RULE_ORDER)
-        natural = [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", rule)]
-        return (rank, natural, network, engine.startswith("brian2"), epochs)
+        return rule_rank(rule, engine) + (network, epochs)
 
     rows = []
     for (network, rule, engine, dataset, epochs), group in sorted(group_runs(runs).items(), key=order):
@@ -220,7 +226,7 @@ def learning_curves(experiment: Experiment, runs, path: Path):
 
     fig, ax = plt.subplots(figsize=(6, 4))
     colours = {}
-    for run in runs:
+    for run in sorted(runs, key=lambda run: rule_rank(run.rule, run.engine)):
         key = f"{run.rule}; {run.engine}"
         colour = colours.setdefault(key, f"C{len(colours) % 10}")
         ax.plot(np.arange(1, run.epochs + 1), run.test_error, color=colour,
@@ -235,6 +241,7 @@ def learning_curves(experiment: Experiment, runs, path: Path):
                     fontsize=7, color="0.4", ha="right", va="top" if i % 2 else "bottom")
     ax.set(xlabel="epoch", ylabel="test error (%)", yscale="log", title=experiment.title)
     ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.legend(fontsize=7)
     fig.tight_layout()
