@@ -76,7 +76,13 @@ EXPERIMENTS = [
                (f"{_SWEEP} models/bartunov2018.toml protocols/fashion_mnist.toml "
                 "--grid rule.target=dtp,fa,dfa,bp -o results/fashion",
                 f"{_SWEEP} models/bartunov2018.toml protocols/fashion_mnist.toml "
-                "--grid rule.schedule=parallel -o results/fashion --table results/fashion/parallel.csv")),
+                "--grid rule.schedule=parallel -o results/fashion --table results/fashion/parallel.csv",
+                "bioprop sweep --seed-list 2,3 --workers 1 models/bartunov2018.toml "
+                "protocols/fashion_mnist.toml --grid rule.target=dtp,fa,dfa,bp -o results/fashion "
+                "--table results/fashion/seeds-2-3.csv",
+                "bioprop sweep --seed-list 2,3 --workers 1 models/bartunov2018.toml "
+                "protocols/fashion_mnist.toml --grid rule.schedule=parallel -o results/fashion "
+                "--table results/fashion/parallel-seeds-2-3.csv")),
 ]
 
 #: the order of rows within an experiment
