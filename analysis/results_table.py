@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 import bioprop
+from bioprop.analysis.tables import architecture, duration, recorded_specs
 
 
 @dataclass(frozen=True)
@@ -105,17 +105,6 @@ def rule_label(model: dict) -> str:
     return label
 
 
-def network_label(model: dict) -> str:
-    """``784-240 tanh-...-10``, shortened to ``784-7×240 tanh-10`` for repeated layers."""
-    hidden = []
-    for layer in model["layers"][:-1]:
-        kind = layer.get("population", "rate")
-        hidden.append(f"{layer['size']} {layer.get('activation', 'tanh') if kind == 'rate' else kind}")
-    if hidden and len(set(hidden)) == 1 and len(hidden) > 1:
-        hidden = [f"{len(hidden)}×{hidden[0]}"]
-    return "-".join([str(model["network"]["input_size"]), *hidden, str(model["layers"][-1]["size"])])
-
-
 @dataclass
 class RunSummary:
     """What the table needs of one run file."""
@@ -136,7 +125,7 @@ class RunSummary:
 def summarise_run(path) -> RunSummary:
     """Read one run file into a :class:`RunSummary`."""
     tree = bioprop.open_run(path)
-    model, protocol = (tomllib.loads(tree.attrs[k]) for k in ("model_toml", "protocol_toml"))
+    model, protocol = recorded_specs(tree)
     engine = tree.attrs["engine"]
     if protocol["engine"].get("dtype") == "float32":
         engine += " (float32)"
@@ -145,7 +134,7 @@ def summarise_run(path) -> RunSummary:
     if "metrics" in tree and "angle_to_gn" in tree["metrics"]:
         last = np.asarray(tree["metrics"]["angle_to_gn"].values[-1], dtype=float)[:-1]
         angle = float(np.nanmean(last)) if np.isfinite(last).any() else np.nan
-    return RunSummary(Path(path), network_label(model), rule_label(model), engine,
+    return RunSummary(Path(path), architecture(model, collapse=True), rule_label(model), engine,
                       protocol["data"]["dataset"], int(tree.attrs["seed"]), len(accuracy),
                       100 * (1 - accuracy), float(tree["train"]["wall_time"].values.sum()),
                       angle, str(tree.attrs["status"]))
@@ -157,10 +146,6 @@ def group_runs(runs):
     for run in runs:
         groups.setdefault((run.network, run.rule, run.engine, run.dataset, run.epochs), []).append(run)
     return groups
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _mean_std(values) -> str:
@@ -212,7 +197,7 @@ def table(experiment: Experiment, runs) -> list[str]:
         note += f" ({unfinished} not complete)" if unfinished else ""
         rows.append(f"| {experiment.title.split(':')[0]} | {network} ({dataset}) | {rule} | "
                     f"{experiment.paper.get(rule, '—')} | {_mean_std(errors)}{note} | {engine} | "
-                    f"{epochs} | {_duration(np.median([run.training_time for run in group]))} | "
+                    f"{epochs} | {duration(np.median([run.training_time for run in group]))} | "
                     f"{angle} |")
     return rows
 

@@ -12,20 +12,10 @@ forward phase of the last recorded probe trial (:func:`bioprop.analysis.firing.m
 from __future__ import annotations
 
 import argparse
-import tomllib
 
 import bioprop
 from bioprop.analysis.firing import mean_firing_rates
-
-
-def architecture(model: dict) -> str:
-    """``784-500 sign-500 tanh-10``: sizes with the kind of every hidden layer."""
-    parts = [str(model["network"]["input_size"])]
-    for layer in model["layers"][:-1]:
-        kind = layer.get("population", "rate")
-        parts.append(f"{layer['size']} {layer.get('activation', 'tanh') if kind == 'rate' else kind}")
-    parts.append(str(model["layers"][-1]["size"]))
-    return "-".join(parts)
+from bioprop.analysis.tables import architecture, duration, recorded_specs
 
 
 def settings(model: dict, protocol: dict) -> str:
@@ -44,7 +34,7 @@ def settings(model: dict, protocol: dict) -> str:
 
 def row(path) -> str:
     tree = bioprop.open_run(path)
-    model, protocol = (tomllib.loads(tree.attrs[k]) for k in ("model_toml", "protocol_toml"))
+    model, protocol = recorded_specs(tree)
     data = protocol["data"]
     train = tree["train"]
     samples = f"{round(float(train['samples_per_second'][-1] * train['wall_time'][-1])):,}"
@@ -57,11 +47,7 @@ def row(path) -> str:
         firing = "not recorded"
     return (f"| {architecture(model)} | {settings(model, protocol)} | {data['dataset']} ({samples} per epoch) | "
             f"{tree.attrs['engine']} | {len(tree['train']['epoch'])} | {100 * accuracy:.2f} % | "
-            f"{100 * (1 - accuracy):.2f} % | {_duration(seconds)} | {firing or '—'} |")
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+            f"{100 * (1 - accuracy):.2f} % | {duration(seconds)} | {firing or '—'} |")
 
 
 def main():
