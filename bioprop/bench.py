@@ -138,14 +138,16 @@ def plain_dtp(sizes, batch: int, n_batches: int, dtype: str, *, step=0.3, sigma=
     """
     rng = np.random.default_rng(0)
     n_layers = len(sizes) - 1
-    W = [None] + [(rng.standard_normal((sizes[l], sizes[l - 1])) / np.sqrt(sizes[l - 1])).astype(dtype)
-                  for l in range(1, n_layers + 1)]
-    b = [None] + [np.zeros(sizes[l], dtype) for l in range(1, n_layers + 1)]
-    Q = [None, None] + [(rng.standard_normal((sizes[l - 1], sizes[l])) / np.sqrt(sizes[l])).astype(dtype)
-                        for l in range(2, n_layers + 1)]
-    c = [None, None] + [np.zeros(sizes[l - 1], dtype) for l in range(2, n_layers + 1)]
-    params = [p for p in W[1:] + b[1:] + Q[2:] + c[2:]]
-    mean_square = [np.zeros_like(p) for p in params]
+    # one dict of parameters, keyed (name, l), so that gradients and RMSprop's state use the same keys
+    params = {("W", l): rng.standard_normal((sizes[l], sizes[l - 1])) / np.sqrt(sizes[l - 1])
+              for l in range(1, n_layers + 1)}
+    params.update({("b", l): np.zeros(sizes[l]) for l in range(1, n_layers + 1)})
+    params.update({("Q", l): rng.standard_normal((sizes[l - 1], sizes[l])) / np.sqrt(sizes[l])
+                   for l in range(2, n_layers + 1)})
+    params.update({("c", l): np.zeros(sizes[l - 1]) for l in range(2, n_layers + 1)})
+    params = {key: value.astype(dtype) for key, value in params.items()}
+    W, b, Q, c = ({l: p for (kind, l), p in params.items() if kind == name} for name in "WbQc")
+    mean_square = {key: np.zeros_like(p) for key, p in params.items()}
     if data is None:
         data = rng.random((n_batches * batch, sizes[0])), rng.integers(0, sizes[-1], n_batches * batch)
     x = np.asarray(data[0], dtype)
@@ -154,12 +156,12 @@ def plain_dtp(sizes, batch: int, n_batches: int, dtype: str, *, step=0.3, sigma=
     def phi(l, a):
         return a if l == n_layers else np.tanh(a)
 
-    def rmsprop(grads, which):
-        for i in which:
-            ms, g = mean_square[i], grads[i]
+    def rmsprop(grads):
+        for key, g in grads.items():
+            ms = mean_square[key]
             ms *= decay
             ms += (1 - decay) * g * g
-            params[i] -= lr * g / (np.sqrt(ms) + eps)
+            params[key] -= lr * g / (np.sqrt(ms) + eps)
 
     def forward(xb):
         h = [xb]
@@ -170,28 +172,27 @@ def plain_dtp(sizes, batch: int, n_batches: int, dtype: str, *, step=0.3, sigma=
     def train(xb, yb):
         h = forward(xb)
         # inverses: g_l(f_l(h_{l-1} + eps)) should give back h_{l-1} + eps
-        grads = [None] * len(params)
+        grads = {}
         for l in range(2, n_layers + 1):
             noisy = h[l - 1] + sigma * rng.standard_normal(h[l - 1].shape).astype(dtype)
             up = phi(l, noisy @ W[l].T + b[l])
             recon = np.tanh(up @ Q[l].T + c[l])
             delta = (recon - noisy) * (1 - recon ** 2) / len(xb)
-            grads[2 * n_layers + l - 2] = delta.T @ up
-            grads[3 * n_layers - 1 + l - 2] = delta.sum(0)
-        rmsprop(grads, range(2 * n_layers, len(params)))
+            grads["Q", l], grads["c", l] = delta.T @ up, delta.sum(0)
+        rmsprop(grads)
         # targets: one loss step at the output, then differences down
         out = np.exp(h[-1] - h[-1].max(1, keepdims=True))
         target = h[-1] - step * (out / out.sum(1, keepdims=True) - yb)
-        grads = [None] * len(params)
+        grads = {}
         for l in range(n_layers, 0, -1):
             delta = (h[l] - target) / len(xb)
             if l < n_layers:
                 delta *= 1 - h[l] ** 2
-            grads[l - 1], grads[n_layers + l - 1] = delta.T @ h[l - 1], delta.sum(0)
+            grads["W", l], grads["b", l] = delta.T @ h[l - 1], delta.sum(0)
             if l > 1:
                 g = np.tanh(target @ Q[l].T + c[l]) - np.tanh(h[l] @ Q[l].T + c[l])
                 target = h[l - 1] + g
-        rmsprop(grads, range(2 * n_layers))
+        rmsprop(grads)
 
     def once():
         start = time.perf_counter()
