@@ -56,9 +56,12 @@ def _run_interrupted_in_epoch_3(path, overrides, monkeypatch):
             bioprop.run(output=path, progress=False, overrides=overrides)
 
 
-@pytest.mark.parametrize("engine", ["brian2", "reference"])
-def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, engine):
-    overrides = SMALL + [f"engine.name={engine}"]
+@pytest.mark.parametrize("engine, optimizer", [("brian2", "rmsprop"), ("reference", "rmsprop"),
+                                               ("reference", "rmsprop_graves")])
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, engine, optimizer):
+    # rmsprop_graves keeps three arrays per parameter, all of which the checkpoint must carry
+    overrides = SMALL + [f"engine.name={engine}", f"optimizer.forward.name={optimizer}",
+                         f"optimizer.feedback.name={optimizer}"]
     whole = tmp_path / "whole.h5"
     bioprop.run(output=whole, progress=False, overrides=overrides)
 

@@ -249,3 +249,33 @@ def test_label_side_information_sharpens_the_denoising_inverse():
             history.append(loss[2])
         losses[kind] = np.mean(history[-50:])
     assert losses["label"] < 0.5 * losses["none"], losses
+
+
+def test_graves_rmsprop_matches_hand_computed_steps():
+    """Lee 2015's optimizer, two steps on one weight, against Graves 2013 eqs. 38-41 by hand.
+
+    g1 = 0.1: n = 0.05 · 0.01 = 5e-4, ḡ = 0.005, n − ḡ² + s = 5e-4 − 2.5e-5 + 1e-3 = 1.475e-3,
+    Δ1 = −0.01 · 0.1 / sqrt(1.475e-3). g2 = −0.2: n = 0.95 · 5e-4 + 0.05 · 0.04 = 2.475e-3,
+    ḡ = 0.95 · 0.005 − 0.01 = −0.00525, Δ2 = 0.9 Δ1 + 0.01 · 0.2 / sqrt(2.475e-3 − 0.00525² + 1e-3).
+    """
+    p = np.array([1.0])
+    opt = make_optimizer("rmsprop_graves", [p], 0.01)
+    opt.step([np.array([0.1])])
+    d1 = -0.01 * 0.1 / math.sqrt(1.475e-3)
+    assert p[0] == pytest.approx(1.0 + d1, rel=1e-12)
+    opt.step([np.array([-0.2])])
+    d2 = 0.9 * d1 + 0.01 * 0.2 / math.sqrt(2.475e-3 - 0.00525 ** 2 + 1e-3)
+    assert p[0] == pytest.approx(1.0 + d1 + d2, rel=1e-12)
+
+
+def test_graves_rmsprop_is_not_scale_invariant_but_rmsprop_is():
+    """The stabiliser inside the root makes tiny gradients take tiny steps (Lee's regime),
+    where plain RMSprop would normalise them to steps of about lr."""
+    def first_step(name, scale):
+        p = np.zeros(3)
+        make_optimizer(name, [p], 1e-3).step([scale * np.array([1.0, -2.0, 0.5])])
+        return -p
+    assert_close(first_step("rmsprop", 1e-4), first_step("rmsprop", 1.0), rtol=1e-3)
+    small, large = first_step("rmsprop_graves", 1e-4), first_step("rmsprop_graves", 1.0)
+    assert np.all(np.abs(small) < 1e-2 * np.abs(large))
+    assert_close(small, 1e-3 * 1e-4 * np.array([1.0, -2.0, 0.5]) / math.sqrt(1e-3), rtol=1e-5)

@@ -3,17 +3,18 @@
 Each optimizer updates a list of parameter arrays in place from a list of
 gradients of the same shapes. Its state (:func:`optimizer_state`) is plain arrays,
 so a checkpoint can store it and :func:`load_optimizer_state` restore it exactly. ``sgd`` is the biologically plausible choice; Lee 2015
-used ``rmsprop`` and Bartunov 2018 ``adam``.
+used ``rmsprop_graves`` and Bartunov 2018 ``adam``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SGD", "RMSprop", "Adam", "OPTIMIZERS", "make_optimizer", "optimizer_state",
+__all__ = ["SGD", "RMSprop", "GravesRMSprop", "Adam", "OPTIMIZERS", "make_optimizer", "optimizer_state",
            "load_optimizer_state"]
 
 #: the state each optimizer keeps: per-parameter arrays, and scalars
 _STATE = {"SGD": (("velocity",), ()), "RMSprop": (("mean_square",), ()),
+          "GravesRMSprop": (("mean", "mean_square", "increment"), ()),
           "Adam": (("m", "v"), ("t",))}
 
 
@@ -40,7 +41,7 @@ class SGD:
 
 
 class RMSprop:
-    """RMSprop (Tieleman & Hinton 2012) as used by Lee 2015."""
+    """RMSprop (Tieleman & Hinton 2012): uncentred, without momentum, eps outside the root."""
 
     def __init__(self, params, lr: float, decay: float = 0.9, eps: float = 1e-8):
         self.params, self.lr, self.decay, self.eps = params, lr, decay, eps
@@ -60,6 +61,41 @@ class RMSprop:
             np.divide(g, tmp, out=tmp)
             tmp *= self.lr
             p -= tmp
+
+
+class GravesRMSprop:
+    """Centred RMSprop with momentum (Graves 2013, eqs. 38-41), as in Lee 2015's code.
+
+    n ← a n + (1 − a) g²;  ḡ ← a ḡ + (1 − a) g;
+    Δ ← m Δ − lr g / sqrt(n − ḡ² + s);  p ← p + Δ
+
+    with a = 0.95, m = 0.9 and s = 1e-3, the constants of Lee's ``util.rms_prop``
+    (github.com/donghyunlee/dtp). The stabiliser s sits inside the square root, so unlike
+    :class:`RMSprop` this is not invariant to the gradient's scale: gradients much smaller
+    than sqrt(s) ≈ 0.03 are divided by about 0.03, and the rule acts as SGD with momentum at
+    an effective rate of about 30 lr / (1 − m) = 300 lr. That is the regime of Lee's small
+    layer targets.
+    """
+
+    def __init__(self, params, lr: float, decay: float = 0.95, momentum: float = 0.9,
+                 stabiliser: float = 1e-3):
+        self.params, self.lr = params, lr
+        self.decay, self.momentum, self.stabiliser = decay, momentum, stabiliser
+        self.mean = [np.zeros_like(p) for p in params]
+        self.mean_square = [np.zeros_like(p) for p in params]
+        self.increment = [np.zeros_like(p) for p in params]
+
+    def step(self, grads):
+        a = self.decay
+        for p, g, mean, ms, inc in zip(self.params, grads, self.mean, self.mean_square,
+                                       self.increment):
+            ms *= a
+            ms += (1 - a) * g * g
+            mean *= a
+            mean += (1 - a) * g
+            inc *= self.momentum
+            inc -= self.lr * g / np.sqrt(ms - mean * mean + self.stabiliser)
+            p += inc
 
 
 class Adam:
@@ -83,7 +119,7 @@ class Adam:
             p -= self.lr * correction * m / (np.sqrt(v) + self.eps)
 
 
-OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSprop, "rmsprop_graves": GravesRMSprop, "adam": Adam}
 
 
 def make_optimizer(name: str, params, lr: float, **options):
