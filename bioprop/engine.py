@@ -719,7 +719,8 @@ class Brian2Engine(Learner):
 
     def _forward_update(self):
         trace = self._trace
-        grads = forward_grads(self.model, self._a, self._h, trace.targets, self.top)
+        grads = forward_grads(self.model, self._a, self._h, trace.targets, self.top,
+                              bias_only=self._plastic)
         if self._teaching.output_grads is not None:
             grads.append(self._teaching.output_grads)
         for l in self._plastic:  # these weights learn in their synapses, not in the optimizer

@@ -132,16 +132,17 @@ def normalised_change(delta, moved_top, h_top):
     return influence ** 2 * delta
 
 
-def forward_grads(model, a, h, targets, t):
+def forward_grads(model, a, h, targets, t, bias_only=()):
     """Local forward gradients [gW_l, gb_l] for l = 1..t (index 0 is None).
 
     δ_l = (h_l − ĥ_l) ⊙ φ_l'(a_l), the gradient of ½‖f_l(h_{l-1}) − ĥ_l‖² at fixed
-    h_{l-1} and ĥ_l (ALGORITHMS.md, "Forward weight update").
+    h_{l-1} and ĥ_l (ALGORITHMS.md, "Forward weight update"). For the layers in
+    `bias_only`, whose synapses learn their weights themselves, gW_l is None.
     """
     grads = [None]
     for l in range(1, t + 1):
         delta = (h[l] - targets[l]) * model.activations[l].derivative(a[l])
-        grads.append(dense_grads(delta, h[l - 1]))
+        grads.append([None, delta.mean(axis=0)] if l in bias_only else dense_grads(delta, h[l - 1]))
     return grads
 
 
