@@ -3,6 +3,7 @@
 Usage::
 
     python analysis/results_table.py [--results results] [--figures results]
+    python analysis/results_table.py --commands    # the commands that write results/
 
 Every experiment is a folder of run files under ``results/`` that one ``bioprop sweep``
 command wrote (the commands are in the README and in :data:`EXPERIMENTS`). The table is
@@ -44,7 +45,10 @@ EXPERIMENTS = [
     Experiment("lee2015", "Lee 2015, continuous: MNIST 784-7×240 tanh-10",
                {"DTP": "≈ 1.9", "BP": "≈ 1.9"}, "Lee et al. 2015 (ALGORITHMS.md)",
                (f"{_SWEEP} models/lee2015_dtp.toml protocols/lee2015.toml "
-                "--grid rule.target=dtp,bp,tp -o results/lee2015",
+                "--grid rule.target=dtp,tp -o results/lee2015",
+                f"{_SWEEP} models/lee2015_dtp.toml protocols/lee2015.toml --grid rule.target=bp "
+                "--set rule.target_step=1 --set optimizer.forward.lr=0.000804 -o results/lee2015 "
+                "--table results/lee2015/bp.csv",
                 f"{_SWEEP} models/lee2015_dtp.toml protocols/lee2015.toml --grid engine.name=brian2 "
                 "--set training.epochs=20 -o results/lee2015 --table results/lee2015/brian2.csv")),
     Experiment("lee2015-discrete", "Lee 2015, discrete and stochastic: MNIST", {},
@@ -240,13 +244,28 @@ def learning_curves(experiment: Experiment, runs, path: Path):
     plt.close(fig)
 
 
+def commands_block(experiments) -> list[str]:
+    """Every experiment's sweep commands as one bash block for the README, so that the
+    commands printed there are the ones this script knows (and the test loads)."""
+    lines = ["```bash"]
+    for experiment in experiments:
+        lines.append(f"# {experiment.title}")
+        lines.extend(experiment.commands)
+    return lines + ["```"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--commands", action="store_true",
+                        help="print the sweep commands of every experiment and stop")
     parser.add_argument("--results", type=Path, default=Path("results"),
                         help="folder with one sub-folder of run files per experiment")
     parser.add_argument("--figures", type=Path, default=None,
                         help="where to write the learning-curve PNGs (default: --results)")
     args = parser.parse_args()
+    if args.commands:
+        print("\n".join(commands_block(EXPERIMENTS)))
+        return
     figures = args.figures or args.results
     print("\n".join(HEADER))
     for experiment in EXPERIMENTS:
