@@ -84,17 +84,31 @@ class GravesRMSprop:
         self.mean = [np.zeros_like(p) for p in params]
         self.mean_square = [np.zeros_like(p) for p in params]
         self.increment = [np.zeros_like(p) for p in params]
+        self._scratch = [(np.empty_like(p), np.empty_like(p)) for p in params]
 
     def step(self, grads):
+        # In place through two scratch arrays per parameter, as RMSprop.step, and in the
+        # order of the equations above
         a = self.decay
-        for p, g, mean, ms, inc in zip(self.params, grads, self.mean, self.mean_square,
-                                       self.increment):
-            ms *= a
-            ms += (1 - a) * g * g
+        for p, g, mean, ms, inc, (tmp, tmp2) in zip(self.params, grads, self.mean,
+                                                     self.mean_square, self.increment,
+                                                     self._scratch):
+            if g is None:
+                continue
+            np.multiply(g, 1 - a, out=tmp)
             mean *= a
-            mean += (1 - a) * g
+            mean += tmp
+            tmp *= g
+            ms *= a
+            ms += tmp
+            np.multiply(mean, mean, out=tmp)
+            np.subtract(ms, tmp, out=tmp)
+            tmp += self.stabiliser
+            np.sqrt(tmp, out=tmp)
+            np.multiply(g, self.lr, out=tmp2)
+            np.divide(tmp2, tmp, out=tmp)
             inc *= self.momentum
-            inc -= self.lr * g / np.sqrt(ms - mean * mean + self.stabiliser)
+            inc -= tmp
             p += inc
 
 
