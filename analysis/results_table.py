@@ -71,7 +71,10 @@ EXPERIMENTS = [
                "no published number",
                (f"{_SWEEP} models/bartunov2018.toml protocols/iterative.toml "
                 "--set rule.target=iterative --grid rule.iterations=1,2,5,10 "
-                "--grid rule.layer_norm=false,true -o results/iterative",)),
+                "--grid rule.layer_norm=false,true -o results/iterative",
+                f"{_SWEEP} models/bartunov2018.toml protocols/iterative.toml --set rule.target=iterative "
+                "--set rule.iterations=5 --grid engine.name=brian2 -o results/iterative "
+                "--table results/iterative/brian2.csv")),
     Experiment("spiking", "Spiking: MNIST 784-300 lif-10 against its rate twin",
                {}, "none for this network (Sacramento 2018's rate microcircuit: 1.96%)",
                (f"{_SWEEP} models/lif_mnist_small.toml protocols/mnist_spiking_small.toml "
@@ -81,6 +84,8 @@ EXPERIMENTS = [
                 "--grid rule.target=dtp,fa,dfa,bp -o results/fashion",
                 f"{_SWEEP} models/bartunov2018.toml protocols/fashion_mnist.toml "
                 "--grid rule.schedule=parallel -o results/fashion --table results/fashion/parallel.csv",
+                f"{_SWEEP} models/bartunov2018.toml protocols/fashion_mnist.toml --grid engine.name=brian2 "
+                "-o results/fashion --table results/fashion/brian2.csv",
                 "bioprop sweep --seed-list 2,3 --workers 1 models/bartunov2018.toml "
                 "protocols/fashion_mnist.toml --grid rule.target=dtp,fa,dfa,bp -o results/fashion "
                 "--table results/fashion/seeds-2-3.csv",
