@@ -45,7 +45,11 @@ EXPERIMENTS = [
     Experiment("lee2015", "Lee 2015, continuous: MNIST 784-7×240 tanh-10",
                {"DTP": "≈ 1.9", "BP": "≈ 1.9"}, "Lee et al. 2015 (ALGORITHMS.md)",
                (f"{_SWEEP} models/lee2015_dtp.toml protocols/lee2015.toml "
-                "--grid rule.target=dtp,tp -o results/lee2015",
+                "--grid rule.target=dtp -o results/lee2015",
+                "bioprop sweep --seed-list 2 --workers 1 models/lee2015_dtp.toml protocols/lee2015.toml "
+                "--grid rule.target=dtp -o results/lee2015 --table results/lee2015/dtp-seed-2.csv",
+                f"{_SWEEP} models/lee2015_dtp.toml protocols/lee2015.toml --grid rule.target=tp "
+                "--set training.epochs=20 -o results/lee2015 --table results/lee2015/tp.csv",
                 f"{_SWEEP} models/lee2015_dtp.toml protocols/lee2015.toml --grid rule.target=bp "
                 "--set rule.target_step=1 --set optimizer.forward.lr=0.000804 -o results/lee2015 "
                 "--table results/lee2015/bp.csv",
