@@ -415,7 +415,7 @@ class Brian2Engine(Learner):
         # a copy: the synapses stay as built even if a checkpoint brought another mask
         self._synaptic[l] = (synapses, mask.copy(), current)
         if plastic:  # spec validation: the forward optimizer is SGD
-            self._plastic[l] = SynapticPlasticity(synapses, B, self.forward_optimizer.lr,
+            self._plastic[l] = SynapticPlasticity(synapses, B, self.forward_optimizer.lr * ls.lr_scale,
                                                   ls.plasticity_rule)
         I_syn, I_ff = _view(current, "I_ff_syn", B), layers[l].I_ff
 

@@ -47,6 +47,21 @@ def batches(n: int, batch_size: int, rng: np.random.Generator | None, drop_last:
     return [order[i:i + batch_size] for i in range(0, stop, batch_size)]
 
 
+def learning_rate_scales(model, layers):
+    """The model file's per-layer learning-rate scales, one per parameter in the order of
+    ``model.forward_params()`` and ``model.feedback_params()``.
+
+    Layer l's ``lr_scale`` covers W_l and b_l; its ``feedback_lr_scale`` covers g_l (Q_l,
+    c_l) and its side weight R_l.
+    """
+    forward = [layers[l - 1].lr_scale for l in range(1, model.n_layers + 1)
+               for _ in model.forward[l].params]
+    feedback = [layers[l - 1].feedback_lr_scale for l in range(2, model.n_layers + 1)
+                for _ in model.feedback[l].params]
+    feedback += [layers[l - 1].feedback_lr_scale for l in model.side]
+    return forward, feedback
+
+
 class Learner:
     """Shared state and steps of a training engine.
 
@@ -72,9 +87,11 @@ class Learner:
         self.top = top_layer(model.n_layers, rule.top)
         self.dtype = model.forward[1].weight.dtype
         opt = spec.optimizer
-        self.forward_optimizer = make_optimizer(opt.forward.name, model.forward_params(), opt.forward.lr)
+        forward_scales, feedback_scales = learning_rate_scales(model, spec.layers)
+        self.forward_optimizer = make_optimizer(opt.forward.name, model.forward_params(),
+                                                opt.forward.lr, forward_scales)
         self.feedback_optimizer = make_optimizer(opt.feedback.name, model.feedback_params(),
-                                                 opt.feedback.lr)
+                                                 opt.feedback.lr, feedback_scales)
         self.last_trace: BatchTrace | None = None
         sparse = {l for l, layer in enumerate(spec.layers, start=1) if layer.p_connect < 1}
         if sparse != set(model.fixed.get("mask", {})):

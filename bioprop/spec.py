@@ -17,6 +17,7 @@ quantities. :func:`apply_overrides` implements ``--set key=value``.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 import typing
@@ -86,6 +87,11 @@ class LayerSpec:
     #: ``synaptic`` only: a Brian2 expression for one synapse's change in its trial, in the
     #: names pathways.RULE_VARIABLES; empty: the local forward rule (pathways.LOCAL_RULE)
     plasticity_rule: str = ""
+    #: multiplies optimizer.forward.lr for this layer's W_l and b_l (0 freezes them)
+    lr_scale: float = 1.0
+    #: multiplies optimizer.feedback.lr for g_l, the feedback pathway from this layer down to
+    #: the one below (and its side input R_l); the first layer has no g_1
+    feedback_lr_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -403,6 +409,7 @@ def _validate_model(spec: ModelSpec):
             _fail(src, f"layers.{i}.name", f"layer names must be unique and not 'input': {layer.name!r}")
         _validate_population(layer, src, f"layers.{i}")
         _validate_connection(spec, i, src)
+        _validate_lr_scales(spec, i, src)
     if spec.rule.top == "penultimate" and len(spec.layers) < 2:
         _fail(src, "rule.top", "'penultimate' needs at least two layers")
     if not spec.rule.noise >= 0:
@@ -431,6 +438,18 @@ def _validate_population(layer: LayerSpec, src, key):
               f"reset ({layer.reset}), or the neuron fires on every step")
     if layer.population == "poisson" and not layer.max_rate > 0:
         _fail(src, f"{key}.max_rate", f"must be positive (Hz), got {layer.max_rate}")
+
+
+def _validate_lr_scales(spec: ModelSpec, i: int, src):
+    layer, key = spec.layers[i], f"layers.{i}"
+    for name in ("lr_scale", "feedback_lr_scale"):
+        value = getattr(layer, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            _fail(src, f"{key}.{name}", f"a learning-rate scale must be a finite number ≥ 0, "
+                  f"got {value!r}")
+    if i == 0 and layer.feedback_lr_scale != 1:
+        _fail(src, f"{key}.feedback_lr_scale", "the first layer has no feedback pathway g_1 "
+              "(g_l sends layer l's target to layer l − 1): set it on the layer above")
 
 
 def _validate_connection(spec: ModelSpec, i: int, src):

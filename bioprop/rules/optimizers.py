@@ -18,40 +18,62 @@ _STATE = {"SGD": (("velocity",), ()), "RMSprop": (("mean_square",), ()),
           "Adam": (("m", "v"), ("t",))}
 
 
-class SGD:
+class _Optimizer:
+    """What every optimizer shares: its parameters, and one learning rate per parameter.
+
+    `scales` (one number per parameter, default all 1) multiplies `lr`: the per-layer
+    ``lr_scale`` and ``feedback_lr_scale`` of a model file.
+    """
+
+    def __init__(self, params, lr: float, scales=None):
+        scales = [1.0] * len(params) if scales is None else list(scales)
+        if len(scales) != len(params):
+            raise ValueError(f"{len(scales)} learning-rate scales for {len(params)} parameters")
+        self.params, self.lr = params, lr
+        #: the learning rate of each parameter; lr * 1.0 is lr exactly, so unscaled
+        #: runs are unchanged to the bit
+        self.rates = [lr * s for s in scales]
+
+
+class SGD(_Optimizer):
     """Plain gradient descent, with optional momentum.
 
     A gradient of None leaves its parameter as it is: one that learned elsewhere (the
     weights of synapses with ``plasticity = "synaptic"``).
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.0):
-        self.params, self.lr, self.momentum = params, lr, momentum
+    def __init__(self, params, lr: float, scales=None, momentum: float = 0.0):
+        super().__init__(params, lr, scales)
+        self.momentum = momentum
         self.velocity = [np.zeros_like(p) for p in params]
 
     def step(self, grads):
-        for p, g, v in zip(self.params, grads, self.velocity):
+        for p, g, v, lr in zip(self.params, grads, self.velocity, self.rates):
             if g is None:
                 continue
             if self.momentum:
                 v *= self.momentum
                 v += g
                 g = v
-            p -= self.lr * g
+            p -= lr * g
 
 
-class RMSprop:
+class RMSprop(_Optimizer):
     """RMSprop (Tieleman & Hinton 2012): uncentred, without momentum, eps outside the root."""
 
-    def __init__(self, params, lr: float, decay: float = 0.9, eps: float = 1e-8):
-        self.params, self.lr, self.decay, self.eps = params, lr, decay, eps
+    def __init__(self, params, lr: float, scales=None, decay: float = 0.9, eps: float = 1e-8):
+        super().__init__(params, lr, scales)
+        self.decay, self.eps = decay, eps
         self.mean_square = [np.zeros_like(p) for p in params]
         self._scratch = [np.empty_like(p) for p in params]
 
     def step(self, grads):
         # In place, through one scratch array per parameter: these element-wise
         # passes over every weight cost as much as a matrix product at batch 100.
-        for p, g, ms, tmp in zip(self.params, grads, self.mean_square, self._scratch):
+        for p, g, ms, tmp, lr in zip(self.params, grads, self.mean_square, self._scratch,
+                                     self.rates):
+            if g is None:
+                continue
             np.multiply(g, g, out=tmp)
             tmp *= 1.0 - self.decay
             ms *= self.decay
@@ -59,11 +81,11 @@ class RMSprop:
             np.sqrt(ms, out=tmp)
             tmp += self.eps
             np.divide(g, tmp, out=tmp)
-            tmp *= self.lr
+            tmp *= lr
             p -= tmp
 
 
-class GravesRMSprop:
+class GravesRMSprop(_Optimizer):
     """Centred RMSprop with momentum (Graves 2013, eqs. 38-41), as in Lee 2015's code.
 
     n ← a n + (1 − a) g²;  ḡ ← a ḡ + (1 − a) g;
@@ -77,9 +99,9 @@ class GravesRMSprop:
     layer targets.
     """
 
-    def __init__(self, params, lr: float, decay: float = 0.95, momentum: float = 0.9,
-                 stabiliser: float = 1e-3):
-        self.params, self.lr = params, lr
+    def __init__(self, params, lr: float, scales=None, decay: float = 0.95,
+                 momentum: float = 0.9, stabiliser: float = 1e-3):
+        super().__init__(params, lr, scales)
         self.decay, self.momentum, self.stabiliser = decay, momentum, stabiliser
         self.mean = [np.zeros_like(p) for p in params]
         self.mean_square = [np.zeros_like(p) for p in params]
@@ -90,9 +112,9 @@ class GravesRMSprop:
         # In place through two scratch arrays per parameter, as RMSprop.step, and in the
         # order of the equations above
         a = self.decay
-        for p, g, mean, ms, inc, (tmp, tmp2) in zip(self.params, grads, self.mean,
-                                                     self.mean_square, self.increment,
-                                                     self._scratch):
+        for p, g, mean, ms, inc, (tmp, tmp2), lr in zip(self.params, grads, self.mean,
+                                                         self.mean_square, self.increment,
+                                                         self._scratch, self.rates):
             if g is None:
                 continue
             np.multiply(g, 1 - a, out=tmp)
@@ -105,19 +127,20 @@ class GravesRMSprop:
             np.subtract(ms, tmp, out=tmp)
             tmp += self.stabiliser
             np.sqrt(tmp, out=tmp)
-            np.multiply(g, self.lr, out=tmp2)
+            np.multiply(g, lr, out=tmp2)
             np.divide(tmp2, tmp, out=tmp)
             inc *= self.momentum
             inc -= tmp
             p += inc
 
 
-class Adam:
+class Adam(_Optimizer):
     """Adam (Kingma & Ba 2015) as used by Bartunov 2018."""
 
-    def __init__(self, params, lr: float, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8):
-        self.params, self.lr, self.beta1, self.beta2, self.eps = params, lr, beta1, beta2, eps
+    def __init__(self, params, lr: float, scales=None, beta1: float = 0.9,
+                 beta2: float = 0.999, eps: float = 1e-8):
+        super().__init__(params, lr, scales)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m = [np.zeros_like(p) for p in params]
         self.v = [np.zeros_like(p) for p in params]
         self.t = 0
@@ -125,20 +148,22 @@ class Adam:
     def step(self, grads):
         self.t += 1
         correction = np.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+        for p, g, m, v, lr in zip(self.params, grads, self.m, self.v, self.rates):
+            if g is None:
+                continue
             m *= self.beta1
             m += (1 - self.beta1) * g
             v *= self.beta2
             v += (1 - self.beta2) * g * g
-            p -= self.lr * correction * m / (np.sqrt(v) + self.eps)
+            p -= lr * correction * m / (np.sqrt(v) + self.eps)
 
 
 OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSprop, "rmsprop_graves": GravesRMSprop, "adam": Adam}
 
 
-def make_optimizer(name: str, params, lr: float, **options):
-    """Build the optimizer called `name` over `params`."""
-    return OPTIMIZERS[name](params, lr, **options)
+def make_optimizer(name: str, params, lr: float, scales=None, **options):
+    """Build the optimizer called `name` over `params`, each at rate lr × its scale."""
+    return OPTIMIZERS[name](params, lr, scales, **options)
 
 
 def optimizer_state(optimizer) -> dict:
