@@ -276,6 +276,7 @@ def main():
         print("\n".join(commands_block(EXPERIMENTS)))
         return
     figures = args.figures or args.results
+    figures.mkdir(parents=True, exist_ok=True)
     print("\n".join(HEADER))
     for experiment in EXPERIMENTS:
         files = sorted((args.results / experiment.folder).rglob("*.h5"))
