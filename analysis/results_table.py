@@ -70,7 +70,13 @@ EXPERIMENTS = [
                 "--grid rule.schedule=parallel -o results/bartunov2018 "
                 "--table results/bartunov2018/parallel.csv",
                 f"{_SWEEP} models/bartunov2018.toml protocols/bartunov2018.toml --grid engine.name=brian2 "
-                "--set training.epochs=10 -o results/bartunov2018 --table results/bartunov2018/brian2.csv")),
+                "--set training.epochs=10 -o results/bartunov2018 --table results/bartunov2018/brian2.csv",
+                "bioprop sweep --seed-list 2 --workers 1 models/bartunov2018.toml protocols/bartunov2018.toml "
+                "--grid rule.target=dtp,fa,dfa,bp -o results/bartunov2018 "
+                "--table results/bartunov2018/seed-2.csv",
+                "bioprop sweep --seed-list 2 --workers 1 models/bartunov2018.toml protocols/bartunov2018.toml "
+                "--grid rule.schedule=parallel -o results/bartunov2018 "
+                "--table results/bartunov2018/parallel-seed-2.csv")),
     Experiment("iterative", "Iterative inverses (Bengio 2020): MNIST 784-5×256 tanh-10", {},
                "no published number",
                (f"{_SWEEP} models/bartunov2018.toml protocols/iterative.toml "
