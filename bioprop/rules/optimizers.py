@@ -1,16 +1,18 @@
 """Optimizers, applied separately to the forward and the feedback pathway.
 
 Each optimizer updates a list of parameter arrays in place from a list of
-gradients of the same shapes. Its state (:func:`optimizer_state`) is plain arrays,
-so a checkpoint can store it and :func:`load_optimizer_state` restore it exactly. ``sgd`` is the biologically plausible choice; Lee 2015
-used ``rmsprop_graves`` and Bartunov 2018 ``adam``.
+gradients of the same shapes, each parameter at its own rate (lr times the layer's
+scale). Its state (:func:`optimizer_state`) is plain arrays, so a checkpoint can
+store it and :func:`load_optimizer_state` restore it exactly. ``sgd`` is the
+biologically plausible choice; Lee 2015 used ``rmsprop_graves`` and Bartunov 2018
+``adam``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SGD", "RMSprop", "GravesRMSprop", "Adam", "OPTIMIZERS", "make_optimizer", "optimizer_state",
-           "load_optimizer_state"]
+__all__ = ["SGD", "RMSprop", "GravesRMSprop", "Adam", "OPTIMIZERS", "make_optimizer",
+           "optimizer_state", "load_optimizer_state"]
 
 #: the state each optimizer keeps: per-parameter arrays, and scalars
 _STATE = {"SGD": (("velocity",), ()), "RMSprop": (("mean_square",), ()),
