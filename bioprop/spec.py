@@ -108,7 +108,9 @@ class RuleSpec:
     target_step: float = 0.3
     #: σ, the standard deviation of the noise injected to train the inverses
     noise: float = 0.36
-    #: ``alternating`` (Lee 2015: inverses first, then forward) or ``parallel``
+    #: ``alternating`` (after Lee 2015: on each batch the inverses learn first, then the forward
+    #: weights from targets through the updated inverses; Lee's code alternates whole epochs)
+    #: or ``parallel`` (both from the inverses as they were at the batch's start)
     schedule: str = "alternating"
     #: K, the refinement steps of the ``iterative`` rule (K = 1 is ``dtp``)
     iterations: int = 1
