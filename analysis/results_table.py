@@ -53,6 +53,9 @@ EXPERIMENTS = [
                 f"{_SWEEP} models/lee2015_dtp.toml protocols/lee2015.toml --grid rule.target=bp "
                 "--set rule.target_step=1 --set optimizer.forward.lr=0.000804 -o results/lee2015 "
                 "--table results/lee2015/bp.csv",
+                "bioprop sweep --seed-list 2 --workers 1 models/lee2015_dtp.toml protocols/lee2015.toml "
+                "--grid rule.target=bp --set rule.target_step=1 --set optimizer.forward.lr=0.000804 "
+                "-o results/lee2015 --table results/lee2015/bp-seed-2.csv",
                 f"{_SWEEP} models/lee2015_dtp.toml protocols/lee2015.toml --grid engine.name=brian2 "
                 "--set training.epochs=20 -o results/lee2015 --table results/lee2015/brian2.csv")),
     Experiment("lee2015-discrete", "Lee 2015, discrete and stochastic: MNIST", {},
