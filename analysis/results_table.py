@@ -99,6 +99,8 @@ EXPERIMENTS = [
                 "--grid rule.schedule=parallel -o results/fashion --table results/fashion/parallel.csv",
                 f"{_SWEEP} models/bartunov2018.toml protocols/fashion_mnist.toml --grid engine.name=brian2 "
                 "-o results/fashion --table results/fashion/brian2.csv",
+                "bioprop sweep --seed-list 2 --workers 1 models/bartunov2018.toml protocols/fashion_mnist.toml "
+                "--grid engine.name=brian2 -o results/fashion --table results/fashion/brian2-seed-2.csv",
                 "bioprop sweep --seed-list 2,3 --workers 1 models/bartunov2018.toml "
                 "protocols/fashion_mnist.toml --grid rule.target=dtp,fa,dfa,bp -o results/fashion "
                 "--table results/fashion/seeds-2-3.csv",
