@@ -54,12 +54,8 @@ def learning_rate_scales(model, layers):
     Layer l's ``lr_scale`` covers W_l and b_l; its ``feedback_lr_scale`` covers g_l (Q_l,
     c_l) and its side weight R_l.
     """
-    forward = [layers[l - 1].lr_scale for l in range(1, model.n_layers + 1)
-               for _ in model.forward[l].params]
-    feedback = [layers[l - 1].feedback_lr_scale for l in range(2, model.n_layers + 1)
-                for _ in model.feedback[l].params]
-    feedback += [layers[l - 1].feedback_lr_scale for l in model.side]
-    return forward, feedback
+    return ([layers[l - 1].lr_scale for l, _ in model.forward_params_by_layer()],
+            [layers[l - 1].feedback_lr_scale for l, _ in model.feedback_params_by_layer()])
 
 
 class Learner:

@@ -90,10 +90,20 @@ class LayeredModel:
         return a, h
 
     def forward_params(self):
-        return [p for proj in self.forward[1:] for p in proj.params]
+        return [p for _, p in self.forward_params_by_layer()]
 
     def feedback_params(self):
-        return [p for proj in self.feedback[2:] for p in proj.params] + list(self.side.values())
+        return [p for _, p in self.feedback_params_by_layer()]
+
+    def forward_params_by_layer(self):
+        """(l, parameter) of W_l and b_l, in the optimizer's order."""
+        return [(l, p) for l in range(1, self.n_layers + 1) for p in self.forward[l].params]
+
+    def feedback_params_by_layer(self):
+        """(l, parameter) of g_l's Q_l and c_l, then of each side weight R_l, in the
+        optimizer's order."""
+        return ([(l, p) for l in range(2, self.n_layers + 1) for p in self.feedback[l].params]
+                + list(self.side.items()))
 
     def copy(self) -> "LayeredModel":
         clone = lambda p: None if p is None else DenseProjection(p.weight.copy(), p.bias.copy())

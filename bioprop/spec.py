@@ -446,7 +446,7 @@ def _validate_lr_scales(spec: ModelSpec, i: int, src):
     layer, key = spec.layers[i], f"layers.{i}"
     for name in ("lr_scale", "feedback_lr_scale"):
         value = getattr(layer, name)
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        if not (math.isfinite(value) and value >= 0):  # _convert_value made it a float
             _fail(src, f"{key}.{name}", f"a learning-rate scale must be a finite number ≥ 0, "
                   f"got {value!r}")
     if i == 0 and layer.feedback_lr_scale != 1:
