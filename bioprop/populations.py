@@ -115,16 +115,15 @@ def layer_population(layer_spec, dt, where=None):
     for a rate layer. `dt` is the simulation step (a Brian2 time)."""
     from brian2 import Hz
 
-    from .spec import parse_duration
     from .spiking import spiking_population
 
     if not is_spiking(layer_spec):
         return None
     return spiking_population(
-        layer_spec.population, tau=parse_duration(layer_spec.tau),
+        layer_spec.population, tau=layer_spec.tau.quantity,
         threshold=layer_spec.threshold, reset=layer_spec.reset,
-        refractory=parse_duration(layer_spec.refractory),
-        tau_trace=parse_duration(layer_spec.tau_trace), max_rate=layer_spec.max_rate * Hz, dt=dt,
+        refractory=layer_spec.refractory.quantity,
+        tau_trace=layer_spec.tau_trace.quantity, max_rate=layer_spec.max_rate * Hz, dt=dt,
         where=where or f"layer {layer_spec.name!r}")
 
 

@@ -31,7 +31,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .spec import _MODEL_TABLES, _PROTOCOL_TABLES, SpecError, _suggest, parse_override
+from .errors import SpecError, suggest
+from .overrides import parse_override
+from .spec import MODEL_TABLES, PROTOCOL_TABLES
 
 __all__ = ["Point", "SweepError", "SweepResult", "parse_grid", "expand", "sweep", "run_point",
            "gather", "summarise", "FINISHED"]
@@ -39,7 +41,7 @@ __all__ = ["Point", "SweepError", "SweepResult", "parse_grid", "expand", "sweep"
 #: run-file statuses of a point that is done; anything else is run (or resumed) again
 FINISHED = ("complete", "diverged")
 
-_TABLES = sorted(_MODEL_TABLES | _PROTOCOL_TABLES)
+_TABLES = sorted(MODEL_TABLES | PROTOCOL_TABLES)
 # characters kept as they are in a point's file name; others become "_"
 _UNSAFE = re.compile(r"[^A-Za-z0-9.+-]")
 _MAX_NAME = 180
@@ -99,7 +101,7 @@ def check_key(key: str, option: str):
     table = key.split(".")[0]
     if table not in _TABLES:
         raise SpecError(f"{option} {key}: unknown table {table!r}. Expected one of: "
-                        f"{', '.join(_TABLES)}.{_suggest(table, _TABLES)}")
+                        f"{', '.join(_TABLES)}.{suggest(table, _TABLES)}")
 
 
 def parse_grid(items) -> list[tuple[str, list]]:

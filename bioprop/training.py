@@ -18,7 +18,7 @@ import numpy as np
 
 from .model import build_model
 from .spec import (ModelSpec, ProtocolSpec, check_compatible, load_model, load_protocol,
-                   parse_duration, to_toml)
+                   to_toml)
 
 __all__ = ["run", "make_engine", "RunResult", "DivergenceError", "ENGINES"]
 
@@ -48,7 +48,7 @@ def make_engine(model_spec: ModelSpec, protocol: ProtocolSpec, rng: np.random.Ge
     from .rules import top_layer
 
     rule = model_spec.rule
-    dt = parse_duration(protocol.phases.dt)
+    dt = protocol.phases.dt.quantity
     model = build_model(model_spec.names, model_spec.sizes,
                         [layer_activation(layer, dt) for layer in model_spec.layers], rng,
                         feedback_activations=[layer_feedback_activation(layer, dt)

@@ -1,8 +1,8 @@
 """Model and protocol files: loading, overrides, and the wording of every error."""
 import pytest
 
-from bioprop.spec import (SpecError, check_compatible, load_model, load_protocol, parse_model,
-                          parse_override)
+from bioprop.overrides import parse_override
+from bioprop.spec import SpecError, check_compatible, load_model, load_protocol, parse_model
 
 GOOD_MODEL = """
 [network]

@@ -19,15 +19,15 @@ __all__ = ["max_rates", "mean_firing_rates"]
 
 def max_rates(tree) -> dict:
     """{layer name: maximal rate in Hz} for the spiking layers of a run (DataTree)."""
-    from ..spec import parse_duration
+    from ..units import Duration
 
     model = tomllib.loads(tree.attrs["model_toml"])
-    dt = parse_duration(tomllib.loads(tree.attrs["protocol_toml"])["phases"]["dt"])
+    dt = Duration(tomllib.loads(tree.attrs["protocol_toml"])["phases"]["dt"]).quantity
     out = {}
     for layer in model["layers"]:
         kind = layer.get("population", "rate")
         if kind == "lif":
-            out[layer["name"]] = 1.0 / float(parse_duration(layer.get("refractory", "2 ms")))
+            out[layer["name"]] = 1.0 / float(Duration(layer.get("refractory", "2 ms")).quantity)
         elif kind == "poisson":
             out[layer["name"]] = float(layer.get("max_rate", 1000.0))
         elif kind == "bernoulli":

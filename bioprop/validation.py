@@ -1,0 +1,327 @@
+"""The checks a model or protocol must pass beyond the types of its keys.
+
+:mod:`bioprop.spec` converts a file's tables into typed specs and hands them here:
+:func:`validate_model` and :func:`validate_protocol` check each file on its own
+(allowed values, sizes, combinations of keys), :func:`check_compatible` checks a
+model against the protocol and data it is run with (shapes, and every time
+constant against the time step). Each failure is a :class:`~bioprop.errors.SpecError`
+naming the file and the key.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import fields, is_dataclass
+
+from .errors import SpecError, fail, suggest
+
+__all__ = ["validate_model", "validate_protocol", "check_compatible", "ACTIVITY_VARIABLES"]
+
+#: what a layer's activity record may hold: rates, membrane state, the nudge of a rate soma,
+#: the apical potential, the apical current of a spiking soma, targets (reference) and spikes
+ACTIVITY_VARIABLES = ("rate", "potential", "nudge", "apical", "apical_current", "target",
+                      "spikes")
+
+
+# Allowed values of string keys are the registries themselves, looked up lazily so
+# that the spec never duplicates a list of names.
+def _registry_choices():
+    from .activations import ACTIVATIONS
+    from .populations import POPULATIONS
+    from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
+    return {
+        "population": POPULATIONS, "activation": ACTIVATIONS,
+        "connection": ["dense", "synapses"], "plasticity": ["dense", "synaptic"],
+        "rule.target": TARGET_RULES, "rule.feedback": FEEDBACK_OBJECTIVES,
+        "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "parallel"],
+        "rule.side_information": ["none", "label", "activity"],
+        "rule.spiking_target": ["trace", "apical"],
+        "optimizer.name": OPTIMIZERS, "network.loss": LOSSES,
+        "network.init": ["orthogonal", "glorot"],
+        "network.input_encoding": ["rate", "poisson"],
+        "engine.name": ["brian2", "reference"], "engine.codegen": ["numpy", "cython"],
+        "engine.dtype": ["float64", "float32"],
+    }
+
+
+def _choice_key(key: str) -> str | None:
+    parts = key.split(".")
+    if parts[0] == "layers":
+        return parts[-1]
+    if parts[0] == "optimizer":
+        return "optimizer." + parts[-1]
+    return key
+
+
+# ------------------------------------------------------------------ validation
+def _check_choices(spec_dict_items, source):
+    choices = _registry_choices()
+    for key, value in spec_dict_items:
+        allowed = choices.get(_choice_key(key))
+        if allowed is not None and value not in allowed:
+            raise SpecError(f"{source}: {key}: unknown value {value!r}. Expected one of: "
+                            f"{', '.join(sorted(allowed))}.{suggest(str(value), list(allowed))}")
+
+
+def _flatten(obj, prefix=""):
+    for f in fields(obj):
+        if f.name == "source":
+            continue
+        value = getattr(obj, f.name)
+        key = prefix + f.name
+        if is_dataclass(value):
+            yield from _flatten(value, key + ".")
+        elif isinstance(value, tuple) and all(is_dataclass(item) for item in value):
+            for i, item in enumerate(value):
+                yield from _flatten(item, f"{key}.{i}.")
+        else:
+            yield key, value
+
+
+def validate_model(spec):
+    """Check a model spec on its own: allowed values, sizes and combinations of keys.
+
+    Parameters
+    ----------
+    spec : bioprop.spec.ModelSpec
+        A model whose keys have their types already.
+
+    Returns
+    -------
+    bioprop.spec.ModelSpec
+        `spec` itself.
+
+    Raises
+    ------
+    SpecError
+        For the first key at fault, naming ``spec.source`` and the key.
+    """
+    src = spec.source
+    _check_choices(_flatten(spec), src)
+    if not spec.layers:
+        fail(src, "layers", "a model needs at least one layer above the input")
+    if spec.network.input_size < 1:
+        fail(src, "network.input_size", f"must be positive, got {spec.network.input_size}")
+    names = [layer.name for layer in spec.layers]
+    for i, layer in enumerate(spec.layers):
+        if layer.size < 1:
+            fail(src, f"layers.{i}.size", f"must be positive, got {layer.size}")
+        if names.count(layer.name) > 1 or layer.name == "input":
+            fail(src, f"layers.{i}.name", f"layer names must be unique and not 'input': {layer.name!r}")
+        _validate_population(layer, src, f"layers.{i}")
+        _validate_connection(spec, i, src)
+        _validate_lr_scales(spec, i, src)
+    if spec.rule.top == "penultimate" and len(spec.layers) < 2:
+        fail(src, "rule.top", "'penultimate' needs at least two layers")
+    if not spec.rule.noise >= 0:
+        fail(src, "rule.noise", f"must be ≥ 0, got {spec.rule.noise}")
+    for key in ("iterations", "feedback_iterations"):
+        if getattr(spec.rule, key) < 1:
+            fail(src, f"rule.{key}", f"must be ≥ 1, got {getattr(spec.rule, key)}")
+    if spec.rule.feedback_pretrain_epochs < 0:
+        fail(src, "rule.feedback_pretrain_epochs", "must be ≥ 0")
+    if spec.rule.iterations > 1 and spec.rule.target != "iterative":
+        fail(src, "rule.iterations", f"only the 'iterative' rule iterates; rule.target is "
+             f"{spec.rule.target!r}")
+    return spec
+
+
+def _validate_population(layer, src, key):
+    """The parameters a population kind needs, checked where no dt is needed yet."""
+    from .populations import POPULATIONS
+
+    fixed = POPULATIONS[layer.population]
+    if fixed is not None and layer.activation not in ("tanh", fixed):
+        fail(src, f"{key}.activation", f"a {layer.population!r} population fixes its own "
+             f"transfer function; leave 'activation' out (got {layer.activation!r})")
+    if layer.population == "lif" and not layer.threshold > layer.reset:
+        fail(src, f"{key}.threshold", f"the threshold ({layer.threshold}) must lie above the "
+             f"reset ({layer.reset}), or the neuron fires on every step")
+    if layer.population == "poisson" and not layer.max_rate > 0:
+        fail(src, f"{key}.max_rate", f"must be positive (Hz), got {layer.max_rate}")
+
+
+def _validate_lr_scales(spec, i: int, src):
+    layer, key = spec.layers[i], f"layers.{i}"
+    for name in ("lr_scale", "feedback_lr_scale"):
+        value = getattr(layer, name)
+        if not (math.isfinite(value) and value >= 0):  # _convert_value made it a float
+            fail(src, f"{key}.{name}", f"a learning-rate scale must be a finite number ≥ 0, "
+                 f"got {value!r}")
+    if i == 0 and layer.feedback_lr_scale != 1:
+        fail(src, f"{key}.feedback_lr_scale", "the first layer has no feedback pathway g_1 "
+             "(g_l sends layer l's target to layer l − 1): set it on the layer above")
+
+
+def _validate_connection(spec, i: int, src):
+    """The feedforward pathway into layer i: its connection probability and its delay."""
+    from .spiking import TRACE_JUMPS
+
+    layer, key = spec.layers[i], f"layers.{i}"
+    if not 0 < layer.p_connect <= 1:
+        fail(src, f"{key}.p_connect", f"a connection probability must lie in (0, 1], got "
+             f"{layer.p_connect}")
+    _validate_plasticity(spec, i, src)
+    if float(layer.delay.quantity) == 0:
+        return
+    if layer.connection != "synapses":
+        fail(src, f"{key}.delay", f"a delay needs connection = \"synapses\" (got "
+             f"{layer.connection!r}): the dense pathway has no spikes to delay")
+    # the delayed pathway filters the spikes it carries as the presynaptic trace does
+    below = "poisson" if spec.network.input_encoding == "poisson" else "rate input"
+    if i > 0:
+        below = spec.layers[i - 1].population
+    if below not in TRACE_JUMPS:
+        fail(src, f"{key}.delay", f"only spikes can be delayed: the layer below is {below!r}; "
+             f"a delay needs a {' or '.join(TRACE_JUMPS)} layer below (or "
+             f"network.input_encoding = \"poisson\" for the first layer), or delay = \"0 ms\"")
+
+
+def _validate_plasticity(spec, i: int, src):
+    """Synaptic plasticity needs synapses, a local target and the optimizer a synapse can run."""
+    layer, key = spec.layers[i], f"layers.{i}.plasticity"
+    if layer.plasticity != "synaptic":
+        if layer.plasticity_rule:
+            fail(src, f"{key}_rule", f"a rule needs plasticity = \"synaptic\" (got "
+                 f"{layer.plasticity!r}): only synapses that learn run it")
+        return
+    if layer.plasticity_rule:
+        _validate_plasticity_rule(layer.plasticity_rule, src, f"{key}_rule")
+    if layer.connection != "synapses":
+        fail(src, key, f"\"synaptic\" needs connection = \"synapses\" (got {layer.connection!r}): "
+             "a dense pathway has no synapses to learn")
+    if spec.optimizer.forward.name != "sgd":
+        fail(src, key, f"\"synaptic\" needs optimizer.forward.name = \"sgd\" (got "
+             f"{spec.optimizer.forward.name!r}): each synapse applies plain gradient steps, "
+             "w += lr · (its change)")
+    if spec.rule.top == "penultimate" and i == len(spec.layers) - 1:
+        fail(src, key, "the output layer learns from the loss gradient with rule.top = "
+             "\"penultimate\", not from a target: use \"dense\" there")
+
+
+def _validate_plasticity_rule(rule: str, src, key):
+    """A synapse's rule: an expression (Python syntax, as Brian2 parses it) in the names a
+    synapse can read and Brian2's functions and constants."""
+    import ast
+
+    from brian2.core.functions import DEFAULT_CONSTANTS, DEFAULT_FUNCTIONS
+    from brian2.utils.stringtools import get_identifiers
+
+    from .pathways import LOCAL_RULE, RULE_VARIABLES
+
+    try:
+        ast.parse(rule, mode="eval")
+    except SyntaxError:
+        fail(src, key, f"{rule!r} is not an expression; e.g. {LOCAL_RULE!r}")
+    unknown = get_identifiers(rule) - set(RULE_VARIABLES) - set(DEFAULT_FUNCTIONS) - set(DEFAULT_CONSTANTS)
+    if unknown:
+        fail(src, key, f"unknown name(s) {', '.join(sorted(map(repr, unknown)))} in {rule!r}. "
+             f"A synapse's rule may use: {', '.join(RULE_VARIABLES)} and Brian2's functions")
+
+
+def validate_protocol(spec):
+    """Check a protocol spec on its own: allowed values, counts and the phases against dt.
+
+    Parameters
+    ----------
+    spec : bioprop.spec.ProtocolSpec
+        A protocol whose keys have their types already.
+
+    Returns
+    -------
+    bioprop.spec.ProtocolSpec
+        `spec` itself.
+
+    Raises
+    ------
+    SpecError
+        For the first key at fault, naming ``spec.source`` and the key.
+    """
+    src = spec.source
+    _check_choices(_flatten(spec), src)
+    for key in ("probe_size", "weights_every", "activity_every", "activity_batch_every"):
+        if getattr(spec.record, key) < 0:
+            fail(src, f"record.{key}", f"must be ≥ 0, got {getattr(spec.record, key)}")
+    if spec.record.activity_batch_every and not spec.record.activity_every:
+        fail(src, "record.activity_batch_every", "records batches in the epochs whose activity "
+             "is recorded; set record.activity_every ≥ 1 too")
+    unknown = set(spec.record.variables) - set(ACTIVITY_VARIABLES)
+    if unknown:
+        fail(src, "record.variables", f"unknown {sorted(unknown)}. Expected some of: "
+             f"{', '.join(ACTIVITY_VARIABLES)}")
+    if spec.record.activity_dt_factor < 1:
+        fail(src, "record.activity_dt_factor", "must be ≥ 1")
+    for key in ("epochs", "batch_size"):
+        if getattr(spec.training, key) < 1:
+            fail(src, f"training.{key}", f"must be positive, got {getattr(spec.training, key)}")
+    dt = spec.phases.dt.quantity
+    for key in ("forward", "feedback", "target"):
+        if getattr(spec.phases, key).quantity < dt * 0.999:
+            fail(src, f"phases.{key}", f"a phase must last at least one time step (dt = {spec.phases.dt})")
+    return spec
+
+
+def check_compatible(model, protocol, n_features: int, n_outputs: int):
+    """Check that a model can run with a protocol and its data.
+
+    The model's input and output sizes must match the data, the recorded names must be
+    the model's, and every time constant must suit the protocol's time step.
+
+    Parameters
+    ----------
+    model : bioprop.spec.ModelSpec
+    protocol : bioprop.spec.ProtocolSpec
+    n_features, n_outputs : int
+        The input features and the outputs (classes) of the protocol's dataset.
+
+    Raises
+    ------
+    SpecError
+        For the first mismatch, naming the file and the key at fault.
+    """
+    if model.network.input_size != n_features:
+        fail(model.source, "network.input_size",
+             f"is {model.network.input_size}, but dataset {protocol.data.dataset!r} has "
+             f"{n_features} input features (from {protocol.source})")
+    if model.layers[-1].size != n_outputs:
+        fail(model.source, f"layers.{len(model.layers) - 1}.size",
+             f"the output layer {model.layers[-1].name!r} has {model.layers[-1].size} neurons, "
+             f"but dataset {protocol.data.dataset!r} has {n_outputs} outputs")
+    _check_recorded_names(model, protocol)
+    dt = protocol.phases.dt.quantity
+    from .populations import is_spiking, layer_population
+
+    if model.network.input_encoding == "poisson" and model.network.input_rate * float(dt) > 1:
+        fail(model.source, "network.input_rate",
+             f"{model.network.input_rate} Hz × dt = {model.network.input_rate * float(dt):.3g} > 1: "
+             f"a Poisson input fires at most once per step (phases.dt in {protocol.source})")
+    for i, layer in enumerate(model.layers):
+        try:
+            layer_population(layer, dt, where=f"{model.source}: layers.{i} ({layer.name})")
+        except ValueError as err:
+            raise SpecError(f"{err} (phases.dt in {protocol.source})") from None
+        delay = layer.delay.quantity
+        if 0 * dt < delay < dt * 0.999:
+            fail(model.source, f"layers.{i}.delay", f"{layer.delay} is shorter than one time step "
+                 f"(dt = {protocol.phases.dt} in {protocol.source}); spikes move by whole steps")
+        # a spiking soma is integrated exactly; only rate compartments need dt ≤ τ
+        for key in ("tau_apical",) if is_spiking(layer) else ("tau", "tau_apical"):
+            tau = getattr(layer, key).quantity
+            if dt > tau * 1.000001:
+                fail(protocol.source, "phases.dt",
+                     f"dt = {protocol.phases.dt} is longer than layers.{i}.{key} = "
+                     f"{getattr(layer, key)} in {model.source}; forward Euler needs dt ≤ τ "
+                     f"(dt = τ is the one-step-per-phase setting)")
+
+
+def _check_recorded_names(model, protocol):
+    """record.layers and record.pathways must name layers and pathways of the model."""
+    L = len(model.layers)
+    known = {"layers": model.names[1:],
+             "pathways": [f"forward_{l}" for l in range(1, L + 1)]
+             + [f"feedback_{l}" for l in range(2, L + 1)]}
+    for key, names in known.items():
+        for name in getattr(protocol.record, key):
+            if name not in names:
+                fail(protocol.source, f"record.{key}", f"{name!r} is not one of the model's "
+                     f"{key} ({', '.join(names)}, from {model.source}).{suggest(name, names)}")
+
