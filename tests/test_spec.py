@@ -129,3 +129,78 @@ def test_missing_required_keys(tmp_path):
         load_model(_write(tmp_path, "[[layers]]\nname = 'a'\nsize = 2\n"))
     with pytest.raises(SpecError, match=r"layers\.0: missing required key\(s\): size"):
         load_model(_write(tmp_path, GOOD_MODEL.replace("size = 3\n", "")))
+
+
+# ------------------------------------------------------------------ extends
+def test_extends_merges_tables_and_the_extending_file_wins(tmp_path):
+    _write(tmp_path, GOOD_MODEL + '\n[rule]\ntarget = "tp"\nnoise = 0.1\n', "base.toml")
+    path = _write(tmp_path, 'extends = "base.toml"\n[network]\nname = "child"\n'
+                            '[rule]\nnoise = 0.2\n[optimizer.forward]\nlr = 0.5\n')
+    model = load_model(path)
+    assert model.network.name == "child" and model.network.input_size == 4
+    assert model.rule.target == "tp" and model.rule.noise == 0.2
+    assert model.optimizer.forward.lr == 0.5 and model.optimizer.forward.name == "rmsprop"
+    assert [layer.name for layer in model.layers] == ["hidden", "out"]
+    assert model.source == str(path)
+
+
+def test_extends_replaces_the_layers_whole_and_chains(tmp_path):
+    _write(tmp_path, GOOD_MODEL, "base.toml")
+    (tmp_path / "sub").mkdir()
+    _write(tmp_path, 'extends = "base.toml"\n[rule]\ntarget = "bp"\n', "middle.toml")
+    path = _write(tmp_path, 'extends = "../middle.toml"\n[[layers]]\nname = "only"\nsize = 2\n',
+                  "sub/child.toml")
+    model = load_model(path)
+    assert [layer.name for layer in model.layers] == ["only"] and model.rule.target == "bp"
+
+
+def test_overrides_apply_after_the_base(tmp_path):
+    _write(tmp_path, GOOD_MODEL, "base.toml")
+    path = _write(tmp_path, 'extends = "base.toml"\n[rule]\ntarget = "bp"\n')
+    assert load_model(path, overrides=["rule.target=fa"]).rule.target == "fa"
+
+
+def test_extends_a_missing_base_names_the_file_and_suggests(tmp_path):
+    _write(tmp_path, GOOD_MODEL, "default.toml")
+    path = _write(tmp_path, 'extends = "defualt.toml"\n')
+    with pytest.raises(SpecError) as err:
+        load_model(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: extends: no such file") and "defualt.toml" in message
+    assert "Did you mean 'default.toml'?" in message
+
+
+def test_extends_in_a_cycle_is_refused(tmp_path):
+    _write(tmp_path, 'extends = "b.toml"\n', "a.toml")
+    _write(tmp_path, 'extends = "a.toml"\n', "b.toml")
+    with pytest.raises(SpecError, match=r"b.toml: extends: 'a.toml' leads back to a file already "
+                                        r"read \(a.toml → b.toml → a.toml\)"):
+        load_model(tmp_path / "a.toml")
+    path = _write(tmp_path, 'extends = "self.toml"\n', "self.toml")
+    with pytest.raises(SpecError, match=r"extends: 'self.toml' leads back"):
+        load_model(path)
+
+
+def test_extends_must_name_a_file(tmp_path):
+    with pytest.raises(SpecError, match=r"model.toml: extends: expected the name of a base file"):
+        load_model(_write(tmp_path, "extends = 3\n"))
+
+
+def test_extends_works_for_protocols(tmp_path):
+    _write(tmp_path, '[training]\nepochs = 3\nbatch_size = 8\n', "base.toml")
+    path = _write(tmp_path, 'extends = "base.toml"\n[training]\nepochs = 5\n', "protocol.toml")
+    protocol = load_protocol(path)
+    assert protocol.training.epochs == 5 and protocol.training.batch_size == 8
+
+
+@pytest.mark.parametrize("rule", ["tp", "dtp", "bp", "fa", "dfa", "gn", "iterative"])
+def test_each_rule_file_is_the_default_model_with_its_rule(rule):
+    from dataclasses import replace
+
+    from bioprop.specfiles import default_model_path
+
+    model = load_model(default_model_path().parent / f"{rule}.toml")
+    default = load_model()
+    assert model.rule.target == rule and model.layers == default.layers
+    assert replace(model, network=default.network, rule=default.rule,
+                   source=default.source) == default
