@@ -328,25 +328,8 @@ def parse_model(data: dict, source="<string>") -> ModelSpec:
 
 
 def parse_protocol(data: dict, source="<string>") -> ProtocolSpec:
-    """Build a validated protocol spec from a file's tables.
-
-    Parameters
-    ----------
-    data : dict
-        The tables, as TOML reads them (``extends`` already resolved).
-    source : str, optional
-        The file they come from, named in every error.
-
-    Returns
-    -------
-    ProtocolSpec
-
-    Raises
-    ------
-    SpecError
-        For an unknown key, a value of the wrong type, or a failed check
-        (:func:`bioprop.validation.validate_protocol`).
-    """
+    """Build a validated protocol spec from a file's tables, as :func:`parse_model` does a
+    model's (the checks: :func:`bioprop.validation.validate_protocol`)."""
     return validate_protocol(replace(_convert(ProtocolSpec, data, source), source=source))
 
 
@@ -370,20 +353,8 @@ def load_model(path=None, overrides=()) -> ModelSpec:
 
 
 def load_protocol(path=None, overrides=()) -> ProtocolSpec:
-    """Read a protocol file with its base, apply the overrides, and validate it.
-
-    Parameters
-    ----------
-    path : str or path, optional
-        The protocol file; the embedded default (:func:`default_protocol_path`) when None.
-    overrides : iterable of str, optional
-        ``key=value`` settings (:mod:`bioprop.overrides`); those of model tables are
-        ignored here.
-
-    Returns
-    -------
-    ProtocolSpec
-    """
+    """Read a protocol file as :func:`load_model` reads a model file (the embedded default:
+    :func:`default_protocol_path`); overrides of model tables are ignored here."""
     data, source = read_spec_file(path or default_protocol_path())
     return parse_protocol(apply_overrides(data, overrides, source, PROTOCOL_TABLES), source)
 

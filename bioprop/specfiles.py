@@ -127,22 +127,10 @@ def _shipped(package: str, name: str) -> Path:
 
 
 def default_model_path() -> Path:
-    """models/default.toml, shipped inside the package as ``bioprop.models``.
-
-    Returns
-    -------
-    pathlib.Path
-        The embedded default model file.
-    """
+    """models/default.toml, shipped inside the package as ``bioprop.models``."""
     return _shipped("bioprop.models", "default.toml")
 
 
 def default_protocol_path() -> Path:
-    """protocols/default.toml, shipped inside the package as ``bioprop.protocols``.
-
-    Returns
-    -------
-    pathlib.Path
-        The embedded default protocol file.
-    """
+    """protocols/default.toml, shipped inside the package as ``bioprop.protocols``."""
     return _shipped("bioprop.protocols", "default.toml")

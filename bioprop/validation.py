@@ -219,23 +219,8 @@ def _validate_plasticity_rule(rule: str, src, key):
 
 
 def validate_protocol(spec):
-    """Check a protocol spec on its own: allowed values, counts and the phases against dt.
-
-    Parameters
-    ----------
-    spec : bioprop.spec.ProtocolSpec
-        A protocol whose keys have their types already.
-
-    Returns
-    -------
-    bioprop.spec.ProtocolSpec
-        `spec` itself.
-
-    Raises
-    ------
-    SpecError
-        For the first key at fault, naming ``spec.source`` and the key.
-    """
+    """Check a protocol spec on its own, as :func:`validate_model` does a model: allowed
+    values, counts, and every phase at least one time step long."""
     src = spec.source
     _check_choices(_flatten(spec), src)
     for key in ("probe_size", "weights_every", "activity_every", "activity_batch_every"):
