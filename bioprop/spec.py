@@ -246,8 +246,7 @@ class RecordSpec:
 
 #: what a layer's activity record may hold: rates, membrane state, the nudge of a rate soma,
 #: the apical potential, the apical current of a spiking soma, targets (reference) and spikes
-ACTIVITY_VARIABLES = ("rate", "potential", "nudge", "apical", "apical_current", "target",
-                      "spikes")
+from .runlog.vocabulary import ACTIVITY_VARIABLES  # noqa: E402
 
 
 @dataclass(frozen=True)
