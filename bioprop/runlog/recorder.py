@@ -224,9 +224,9 @@ class RunRecorder:
         Events are sparse and written rarely: they are stored gzip-compressed.
         """
         self._declaring(f"declare_events({group!r})")
+        check_declaration(group, variables, (dim,), events=True)
         if f"{dim}_epoch" not in variables:
             raise ValueError(f"declare_events({group!r}): needs a {dim}_epoch variable")
-        check_declaration(group, variables, (dim,), events=True)
         g = self._file.require_group(group)
         # a scale without data: it only names the dimension, and stores nothing
         scale = g.create_dataset(dim, shape=(0,), maxshape=(None,), dtype="i1", chunks=(4096,))
