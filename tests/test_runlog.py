@@ -10,6 +10,7 @@ from bioprop.runlog import (ACTIVITY, ACTIVITY_VARIABLES, DIMS, RECORD_COORDS, S
 
 ROOT = Path(__file__).resolve().parent.parent
 ATTRS = {"bioprop_format_version": 1}
+SHORT = ["phases.forward=10 ms", "phases.feedback=10 ms", "phases.target=10 ms"]
 
 
 @pytest.fixture
@@ -74,10 +75,8 @@ def _engine(model, protocol, overrides):
 
 @pytest.mark.parametrize("model, protocol, overrides, form", [
     (None, None, ["engine.name=reference"], STEADY),
-    (None, None, ["engine.name=brian2", "phases.forward=20 ms", "phases.feedback=10 ms",
-                  "phases.target=20 ms"], TIMED),
-    ("lif.toml", "spiking.toml", ["phases.forward=20 ms", "phases.feedback=10 ms",
-                                  "phases.target=20 ms"], TIMED),
+    (None, None, ["engine.name=brian2", "training.batch_size=4", *SHORT], TIMED),
+    ("lif.toml", "spiking.toml", ["training.batch_size=4", *SHORT], TIMED),
 ], ids=["reference", "brian2-rate", "brian2-spiking"])
 def test_every_variable_the_engines_record_is_in_the_vocabulary(model, protocol, overrides, form):
     engine, spec = _engine(model, protocol, overrides)

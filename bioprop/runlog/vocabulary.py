@@ -92,11 +92,6 @@ class Section:
     variables: dict = field(default_factory=dict)
     events: dict = field(default_factory=dict)
 
-    def variable(self, name: str) -> Variable:
-        """The variable `name` of the section; a clear error for an unknown one."""
-        _check_known("Variable(s)", [name], self.variables, f" in /{self.name}")
-        return self.variables[name]
-
     def dims(self, names, form: tuple[str, ...] = ()) -> tuple[str, ...]:
         """The dims of a group of the section whose variables `names` have `form`.
 
