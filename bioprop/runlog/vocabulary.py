@@ -92,8 +92,11 @@ class Section:
     variables: dict = field(default_factory=dict)
     events: dict = field(default_factory=dict)
 
-    def dims(self, names, form: tuple[str, ...] = ()) -> tuple[str, ...]:
+    def dims(self, names, form: tuple[str, ...] | None = None) -> tuple[str, ...]:
         """The dims of a group of the section whose variables `names` have `form`.
+
+        Without `form`, the one form the variables have (a variable with several forms,
+        such as activity, needs it).
 
         Raises
         ------
@@ -101,6 +104,12 @@ class Section:
             For a variable the section does not have, or one without that form.
         """
         _check_known("Variable(s)", names, self.variables, f" in /{self.name}")
+        if form is None:
+            forms = {self.variables[name].forms for name in names}
+            if len(forms) != 1 or len(next(iter(forms))) != 1:
+                raise VocabularyError(f"Variables {', '.join(map(repr, names))} of /{self.name} "
+                                      "do not share one form; choose the dims")
+            form = next(iter(forms))[0]
         for name in names:
             if form not in self.variables[name].forms:
                 raise VocabularyError(
@@ -108,7 +117,8 @@ class Section:
                     f"{', '.join(map(str, self.variables[name].forms))}")
         return (*self.entry, *form)
 
-    def declaration(self, names, form: tuple[str, ...] = (), **fields) -> tuple[tuple, dict]:
+    def declaration(self, names, form: tuple[str, ...] | None = None,
+                    **fields) -> tuple[tuple, dict]:
         """(dims, {name: attributes}) of a group declaring `names`, as the recorder takes them."""
         dims = self.dims(names, form)
         return dims, {name: self.variables[name].attrs(**fields) for name in names}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activity import declare_activity
-from .vocabulary import SECTIONS, coord_attrs
+from .vocabulary import SECTIONS, coord_attrs, section_of
 
 __all__ = ["declare_run", "record_epoch", "record_diagnostics", "snapshot_weights",
            "recorded_pathways"]
@@ -35,8 +35,8 @@ def recorded_pathways(model, record_spec=None) -> dict:
     return {k: v for k, v in out.items() if not chosen or k in chosen}
 
 
-def _declare(recorder, group, names, coords=None, form=(), **fields):
-    dims, attrs = SECTIONS[group.split("/")[0]].declaration(names, form, **fields)
+def _declare(recorder, group, names, coords=None, **fields):
+    dims, attrs = section_of(group).declaration(names, **fields)
     recorder.declare(group, attrs, dims=dims, coords=coords, coord_attrs=coord_attrs(dims))
 
 
@@ -62,17 +62,15 @@ def declare_run(recorder, data, engine, record_spec=None):
     _declare(recorder, "eval", [n for n in SECTIONS["eval"].variables
                                 if accuracy or n != "accuracy"])
     layers = engine.model.names[1:]
-    _declare(recorder, "metrics", list(SECTIONS["metrics"].variables), {"layer": layers},
-             ("layer",))
+    _declare(recorder, "metrics", list(SECTIONS["metrics"].variables), {"layer": layers})
     if record_spec is not None and record_spec.weights_every:
         for name, (weight, post, pre) in recorded_pathways(engine.model, record_spec).items():
             _declare(recorder, f"pathways/{name}", ["weight"],
                      {"post": np.arange(weight.shape[0]), "pre": np.arange(weight.shape[1])},
-                     ("post", "pre"), post=post, pre=pre)
+                     post=post, pre=pre)
     if engine.rule.target == "iterative":
         _declare(recorder, "iterative", ["residual"],
-                 {"layer": layers, "iteration": np.arange(engine.rule.iterations + 1)},
-                 ("layer", "iteration"))
+                 {"layer": layers, "iteration": np.arange(engine.rule.iterations + 1)})
     if record_spec is not None and record_spec.activity_every:
         declare_activity(recorder, data, engine, record_spec)
 
