@@ -3,7 +3,7 @@
     python benchmarks/bench_open.py [--gib 1.0] [--repeats 5] [--folder DIR]
 
 Writes a run file holding about `--gib` GiB of activity, (epoch, trial, time, neuron)
-rates recorded epoch by epoch through :class:`bioprop.record.RunRecorder` as a run
+rates recorded epoch by epoch through :class:`bioprop.runlog.RunRecorder` as a run
 does, then measures, as medians of `--repeats`:
 
 * the time :func:`bioprop.open_run` takes to open it (arrays are not read);
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import bioprop
-from bioprop.record import RunRecorder
+from bioprop.runlog import RunRecorder
 
 TRIALS, TIMES, NEURONS = 32, 256, 512  # one epoch: 32 MiB of float64
 

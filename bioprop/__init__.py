@@ -10,16 +10,9 @@ The public API::
 """
 from .spec import SpecError, load_model, load_protocol
 from .sweep import SweepResult, sweep
+from ._version import __version__
+from .runlog import open_run
 from .training import DivergenceError, RunResult, run
-
-__version__ = "0.1.0"
-
-
-def open_run(path, chunks=None):
-    """Open a run file as an ``xarray.DataTree`` (see :func:`bioprop.record.open_run`);
-    ``chunks={}`` makes its arrays dask arrays, for reductions chunk by chunk."""
-    from .record import open_run as _open_run
-    return _open_run(path, chunks=chunks)
 
 
 __all__ = ["load_model", "load_protocol", "run", "open_run", "RunResult", "SpecError",

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .runlog.vocabulary import RATE, TIMED, spike_mark
+
 __all__ = ["export_nwb"]
 
 
@@ -36,7 +38,7 @@ def export_nwb(run_path, out_path, *, epoch: int | None = None, force: bool = Fa
         from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     except ImportError:
         raise ImportError("NWB export needs pynwb: pip install 'bioprop[nwb]'") from None
-    from . import open_run
+    from .runlog import open_run
 
     out_path = Path(out_path)
     if out_path.exists() and not force:
@@ -66,7 +68,7 @@ def export_nwb(run_path, out_path, *, epoch: int | None = None, force: bool = Fa
     stamps = (np.arange(n_trials)[:, None] * trial_length + times[None, :]).ravel()
     module = nwb.create_processing_module("bioprop", "rates of the network's populations")
     for name in layers:
-        rate = tree["layers"][name]["rate"].sel(epoch=epoch).transpose("trial", "time", "neuron")
+        rate = tree["layers"][name][RATE].sel(epoch=epoch).transpose(*TIMED)
         module.add(TimeSeries(name=f"{name}_rate", data=rate.values.reshape(-1, rate.sizes["neuron"]),
                               unit="a.u.", timestamps=stamps,
                               description=f"rate r = phi(v) + nudge of layer {name}; trials "
@@ -86,7 +88,7 @@ def _add_units(nwb, layers, epoch, trial_length):
     """
     from .analysis import recorded_spikes
 
-    spiking = [name for name in layers.children if "spike_epoch" in layers[name].variables]
+    spiking = [name for name in layers.children if spike_mark("epoch") in layers[name].variables]
     if not spiking:
         return
     nwb.add_unit_column(name="layer", description="the network layer of the unit")

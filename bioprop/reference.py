@@ -22,6 +22,7 @@ import numpy as np
 
 from .learner import BatchTrace, Learner
 from .rules import forward_grads, teach
+from .runlog.vocabulary import POTENTIAL, RATE, TARGET
 
 __all__ = ["ReferenceEngine"]
 
@@ -102,9 +103,9 @@ class ReferenceEngine(Learner):
         targets, _ = self.targets_from(a, h, teaching, self.side_for(h, y_target))
         out = {}
         for l in range(1, self.model.n_layers + 1):
-            out[self.model.names[l]] = {"rate": h[l], "potential": a[l]}
+            out[self.model.names[l]] = {RATE: h[l], POTENTIAL: a[l]}
             if l <= self.top:
-                out[self.model.names[l]]["target"] = targets[l]
+                out[self.model.names[l]][TARGET] = targets[l]
         return out
 
     def predict(self, x):

@@ -233,11 +233,10 @@ class RecordSpec:
     pathways: tuple[str, ...] = ()
     #: the layers whose activity is recorded, by name (empty: all)
     layers: tuple[str, ...] = ()
-    #: the activity variables recorded (validation.ACTIVITY_VARIABLES; empty: all the engine has)
+    #: the activity variables recorded (runlog.vocabulary.ACTIVITY_VARIABLES;
+    #: empty: all the engine has)
     variables: tuple[str, ...] = ()
 
-
-#: what a layer's activity record may hold: rates, membrane state, the nudge of a rate soma,
 
 @dataclass(frozen=True)
 class ProtocolSpec:

@@ -217,7 +217,7 @@ def run_point(task: Task) -> str:
 def _recorded(path: Path) -> dict:
     """The root attributes of a run file; {} when there is none, status ``unreadable``
     when it cannot be opened (truncated by a kill before its first flush)."""
-    from .record import read_run_file, text_attribute
+    from .runlog import read_run_file, text_attribute
 
     if not path.exists():
         return {}
@@ -465,7 +465,7 @@ def _results(path: Path) -> dict:
     """The final figures of one run file (NaN where there are none)."""
     import numpy as np
 
-    from .record import read_run_file
+    from .runlog import read_run_file
 
     status = _recorded(path).get("status")
     if status in (None, "unreadable"):

@@ -14,12 +14,9 @@ from dataclasses import fields, is_dataclass
 
 from .errors import SpecError, fail, suggest
 
-__all__ = ["validate_model", "validate_protocol", "check_compatible", "ACTIVITY_VARIABLES"]
+from .runlog.vocabulary import ACTIVITY_VARIABLES
 
-#: what a layer's activity record may hold: rates, membrane state, the nudge of a rate soma,
-#: the apical potential, the apical current of a spiking soma, targets (reference) and spikes
-ACTIVITY_VARIABLES = ("rate", "potential", "nudge", "apical", "apical_current", "target",
-                      "spikes")
+__all__ = ["validate_model", "validate_protocol", "check_compatible"]
 
 
 # Allowed values of string keys are the registries themselves, looked up lazily so

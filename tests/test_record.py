@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bioprop.record import FORMAT_VERSION, RunFileExistsError, RunRecorder, open_run, provenance
+from bioprop.runlog import FORMAT_VERSION, RunFileExistsError, RunRecorder, open_run, provenance
 
 ATTRS = {"bioprop_format_version": FORMAT_VERSION, "seed": 3}
 
@@ -19,11 +19,11 @@ ATTRS = {"bioprop_format_version": FORMAT_VERSION, "seed": 3}
 def _write(path, epochs=3):
     with RunRecorder(path, ATTRS) as rec:
         rec.declare("train", {"loss": {"units": "1", "long_name": "training loss"}}, dims=("epoch",))
-        rec.declare("metrics", {"angle": {"units": "degree"}}, dims=("epoch", "layer"),
+        rec.declare("metrics", {"angle_to_bp": {"units": "degree"}}, dims=("epoch", "layer"),
                     coords={"layer": ["hidden1", "hidden2", "output"]})
         for e in range(1, epochs + 1):
             rec.append("train", e, {"loss": 1.0 / e})
-            rec.append("metrics", e, {"angle": np.array([10.0, 20.0, 30.0]) * e})
+            rec.append("metrics", e, {"angle_to_bp": np.array([10.0, 20.0, 30.0]) * e})
             rec.flush()
         rec.set_attrs(status="complete")
 
@@ -32,7 +32,7 @@ def test_round_trip_through_xarray(tmp_path):
     path = tmp_path / "run.h5"
     _write(path)
     tree = xr.open_datatree(path, engine="h5netcdf")
-    loss, angle = tree["train"]["loss"], tree["metrics"]["angle"]
+    loss, angle = tree["train"]["loss"], tree["metrics"]["angle_to_bp"]
     assert loss.dims == ("epoch",) and angle.dims == ("epoch", "layer")
     np.testing.assert_array_equal(tree["train"]["epoch"].values, [1, 2, 3])
     assert list(tree["metrics"]["layer"].values) == ["hidden1", "hidden2", "output"]
@@ -68,7 +68,7 @@ def test_sigkill_keeps_finished_epochs(tmp_path):
     path = tmp_path / "run.h5"
     script = textwrap.dedent(f"""
         import os, signal
-        from bioprop.record import RunRecorder
+        from bioprop.runlog import RunRecorder
         rec = RunRecorder({str(path)!r}, {{"bioprop_format_version": 1}})
         rec.declare("train", {{"loss": {{"units": "1"}}}}, dims=("epoch",))
         for e in (1, 2):
@@ -131,11 +131,11 @@ def test_a_reader_watches_a_live_run(tmp_path):
         import time
         import bioprop
         from bioprop import training
-        record = training._record
+        record = training.record_epoch
         def slow_record(recorder, row):  # a slow run, so that the reader sees it grow
             record(recorder, row)
             time.sleep(0.3)
-        training._record = slow_record
+        training.record_epoch = slow_record
         bioprop.run(output={str(path)!r}, progress=False, overrides=[
             "engine.name=reference", "training.epochs=12", "data.n_train=128",
             "data.n_test=32", "record.activity_every=4"])

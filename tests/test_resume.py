@@ -43,7 +43,7 @@ def _run_interrupted_in_epoch_3(path, overrides, monkeypatch):
     checkpointed; epoch 3 is lost (some of it may be in the file)."""
     from bioprop import training
 
-    original = training._record
+    original = training.record_epoch
 
     def interrupt_in_epoch_3(recorder, row):
         if row["epoch"] == 3:
@@ -51,7 +51,7 @@ def _run_interrupted_in_epoch_3(path, overrides, monkeypatch):
         original(recorder, row)
 
     with monkeypatch.context() as patch:
-        patch.setattr(training, "_record", interrupt_in_epoch_3)
+        patch.setattr(training, "record_epoch", interrupt_in_epoch_3)
         with pytest.raises(KeyboardInterrupt):
             bioprop.run(output=path, progress=False, overrides=overrides)
 
@@ -161,7 +161,7 @@ def test_a_new_run_removes_a_stale_checkpoint(tmp_path, monkeypatch):
     bioprop.run(output=path, progress=False, overrides=SMALL[:2] + ["training.epochs=1"])
     assert checkpoint_path(path).exists()
     seen = []
-    monkeypatch.setattr(training, "_declare",
+    monkeypatch.setattr(training, "declare_run",
                         lambda *a, **k: seen.append(checkpoint_path(path).exists()) or
                         (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):

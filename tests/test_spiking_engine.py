@@ -190,18 +190,18 @@ def test_stochastic_run_resumes_bit_for_bit(tmp_path, monkeypatch):
     whole = tmp_path / "whole.h5"
     bioprop.run(model, protocol, output=whole, progress=False)
 
-    original = training._record
+    original = training.record_epoch
 
     def interrupt_in_epoch_2(recorder, row):
         if row["epoch"] == 2:
             raise KeyboardInterrupt
         original(recorder, row)
 
-    monkeypatch.setattr(training, "_record", interrupt_in_epoch_2)
+    monkeypatch.setattr(training, "record_epoch", interrupt_in_epoch_2)
     broken = tmp_path / "broken.h5"
     with pytest.raises(KeyboardInterrupt):
         bioprop.run(model, protocol, output=broken, progress=False)
-    monkeypatch.setattr(training, "_record", original)
+    monkeypatch.setattr(training, "record_epoch", original)
     np.random.seed(12345)  # whatever the generator did meanwhile, the checkpoint restores it
     bioprop.run(resume=broken, progress=False)
     _assert_same_run(whole, broken)

@@ -9,7 +9,7 @@ import xarray as xr
 
 import bioprop
 from bioprop.cli import main
-from bioprop.record import RunFileExistsError
+from bioprop.runlog import RunFileExistsError
 from bioprop.training import DivergenceError
 
 QUICK = ["training.epochs=2", "data.n_train=256", "data.n_test=128", "training.batch_size=32",

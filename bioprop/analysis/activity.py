@@ -17,11 +17,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..runlog.vocabulary import SPIKE_EVENTS, STEADY, spike_mark
+
 __all__ = ["rate_statistics", "population_rate", "spike_rates", "raster", "recorded_spikes",
            "representational_similarity"]
-
-#: the spike arrays of a run file's layer group, in the order the functions take them
-SPIKE_ARRAYS = ("spike_trial", "spike_time", "spike_neuron")
 
 
 def _reduce_dims(rate, keep):
@@ -70,7 +69,7 @@ def spike_rates(spike_trial, spike_time, spike_neuron, *, n_trials: int, n_neuro
     """Firing rates (spikes per unit of `duration`) per trial and neuron, from spike events."""
     counts = np.zeros((n_trials, n_neurons))
     np.add.at(counts, (np.asarray(spike_trial), np.asarray(spike_neuron)), 1)
-    return xr.DataArray(counts / duration, dims=("trial", "neuron"))
+    return xr.DataArray(counts / duration, dims=STEADY)
 
 
 def raster(spike_trial, spike_time, spike_neuron, trial: int):
@@ -101,15 +100,17 @@ def recorded_spikes(node, epoch=None, **at):
         and neuron (int) of every spike, in recording order; what :func:`spike_rates`
         and :func:`raster` take. Empty arrays for a layer without spikes.
     """
-    if "spike_epoch" not in node.variables:
+    if spike_mark("epoch") not in node.variables:
         return tuple(np.zeros(0, dtype) for dtype in (int, float, int))
     if epoch is None:
         epoch = int(node["epoch"].values[-1]) if "epoch" in node.variables else \
-            int(node["spike_epoch"].values.max(initial=0))
-    chosen = node["spike_epoch"].values == epoch
+            int(node[spike_mark("epoch")].values.max(initial=0))
+    chosen = node[spike_mark("epoch")].values == epoch
     for dim, value in at.items():
-        chosen &= node[f"spike_{dim}"].values == value
-    return tuple(node[name].values[chosen] for name in SPIKE_ARRAYS)
+        chosen &= node[spike_mark(dim)].values == value
+    # the order of the vocabulary's spike events, (trial, time, neuron), is the order
+    # spike_rates and raster take them in
+    return tuple(node[name].values[chosen] for name in SPIKE_EVENTS)
 
 
 def _dissimilarities(patterns):

@@ -2,7 +2,7 @@
 
 :func:`layer_diagnostics` evaluates the model's current weights with the algebraic
 maps (the reference's, which the Brian2 engine reproduces) and returns one value
-per layer l = 1..L for each quantity of ALGORITHMS.md, "Metrics the field uses".
+per layer l = 1..L for each quantity of docs/algorithms.md, "Metrics the field uses".
 The value at layer l describes the layer's own change, and the pathway pair
 (W_l, Q_l) that ends there; NaN where a quantity does not apply.
 """
@@ -12,20 +12,10 @@ import numpy as np
 
 from ..rules import TARGET_RULES, bp_grads, forward_grads, propagate_targets, teach
 from ..rules.baselines import backprop_deltas
+from ..runlog.vocabulary import METRICS
 from .metrics import angle, lipschitz_estimate, reconstruction_error, relative_distance
 
-__all__ = ["layer_diagnostics", "DIAGNOSTICS"]
-
-#: name → (units, long name) of every per-layer diagnostic
-DIAGNOSTICS = {
-    "angle_to_bp": ("degree", "angle between the rule's weight update and BP's"),
-    "activity_angle_to_bp": ("degree", "angle between ĥ_l − h_l and −∂ℒ/∂h_l"),
-    "angle_to_gn": ("degree", "angle between ĥ_l − h_l and the damped Gauss–Newton change"),
-    "reconstruction_error": ("1", "‖g_l(f_l(h_{l-1})) − h_{l-1}‖ / ‖h_{l-1}‖"),
-    "lipschitz": ("1", "estimate of Lip(g_l∘f_l − I) from pairs of points"),
-    "angle_w_q": ("degree", "angle between W_lᵀ and Q_l"),
-    "distance_w_q": ("1", "‖W_lᵀ − Q_l‖ / ‖W_lᵀ‖"),
-}
+__all__ = ["layer_diagnostics"]
 
 
 def layer_diagnostics(learner, x, y, *, pair_noise: float = 0.1, seed: int = 0) -> dict:
@@ -48,7 +38,7 @@ def layer_diagnostics(learner, x, y, *, pair_noise: float = 0.1, seed: int = 0) 
     """
     model, rule, t = learner.model, learner.rule, learner.top
     L = model.n_layers
-    out = {name: np.full(L, np.nan) for name in DIAGNOSTICS}
+    out = {name: np.full(L, np.nan) for name in METRICS}
     y_target = learner.targets_of(y)
     a, h = model.forward_pass(x.astype(learner.dtype, copy=False))
     teaching = teach(model, learner.loss_fn, y_target, a, h, rule.top, rule.target_step)

@@ -17,6 +17,8 @@ matplotlib.use("Agg")  # files only: reports are written on machines without a s
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..runlog.vocabulary import RATE, SPIKE_TIME, spike_mark  # noqa: E402
+
 __all__ = ["learning_curves", "per_layer", "iteration_residuals", "weight_histograms",
            "probe_rates", "spike_raster"]
 
@@ -163,7 +165,7 @@ def probe_rates(tree, *, trial: int = 0, neurons: int = 6, epoch=-1):
                              squeeze=False, layout="constrained")
     for ax, name in zip(axes[:, 0], layers):
         node = tree["layers"][name]
-        rate = node["rate"].isel(epoch=epoch, trial=trial)
+        rate = node[RATE].isel(epoch=epoch, trial=trial)
         for i in range(min(neurons, rate.sizes["neuron"])):
             ax.plot(rate["time"], rate.isel(neuron=i), lw=1)
         _shade_phases(ax, node, named=ax is axes[0, 0])
@@ -203,7 +205,8 @@ def spike_raster(tree, *, trial: int = 0, epoch=-1):
 
     if "layers" not in tree.children:
         return None
-    layers = [n for n in tree["layers"].children if "spike_epoch" in tree["layers"][n].variables]
+    layers = [n for n in tree["layers"].children
+              if spike_mark("epoch") in tree["layers"][n].variables]
     if not layers:
         return None
     first = tree["layers"][layers[0]]
@@ -217,7 +220,7 @@ def spike_raster(tree, *, trial: int = 0, epoch=-1):
         _shade_phases(ax, node, named=ax is axes[0, 0])
         ax.set_ylim(-0.5, node.sizes["neuron"] - 0.5)
         ax.set_ylabel(f"{name}\nneuron")
-    units = first["spike_time"].attrs.get("units", "")
+    units = first[SPIKE_TIME].attrs.get("units", "")
     axes[-1, 0].set_xlabel(f"time in trial ({units})")
     fig.suptitle(f"probe trial {trial} at epoch {epoch_value}: spikes")
     return fig

@@ -1,4 +1,4 @@
-"""Metrics of ALGORITHMS.md as small functions on arrays.
+"""Metrics of docs/algorithms.md as small functions on arrays.
 
 * :func:`angle` — the angle in degrees between two arrays, flattened.
 * :func:`relative_distance` — ‖a − b‖ / ‖b‖.

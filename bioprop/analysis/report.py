@@ -36,7 +36,7 @@ def write_report(paths, out_dir) -> Path:
     Path
         The summary page.
     """
-    from .. import open_run
+    from ..runlog import open_run
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,7 @@ def _summary(runs, paths):
 
 def describe(path, *, toml: bool = False) -> str:
     """The provenance (root attributes) and the contents (groups, variables, dims) of a run."""
-    from .. import open_run
+    from ..runlog import open_run
 
     tree = open_run(path)
     long = ("model_toml", "protocol_toml")

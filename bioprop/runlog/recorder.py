@@ -1,85 +1,42 @@
-"""The run file: one HDF5 file per run, in netCDF-4 layout, written as the run goes.
+"""Writing a run file: one HDF5 file per run, in netCDF-4 layout, written as the run goes.
 
 Written with h5py, read by ``xarray.open_datatree(path, engine="h5netcdf")`` with
-no code of ours. The layout (DESIGN.md, "The run file"):
+no code of ours. The layout (docs/design.md, "The run file"):
 
-* root attributes — provenance (:func:`provenance`) and the run's ``status``;
-* one group per kind of thing (``/train``, ``/eval``, ``/metrics``, ...), each
-  with a growing first dimension (``epoch``) and optional fixed ones (``layer``);
+* root attributes — provenance (:func:`~bioprop.runlog.provenance.provenance`) and the
+  run's ``status``;
+* one group per section (``/train``, ``/eval``, ``/metrics``, ...), each with a growing
+  first dimension (``epoch``) and optional fixed ones (``layer``);
 * every dimension is a coordinate variable made an HDF5 dimension scale, and every
   variable has its scales attached, which is what netCDF readers see as dims;
 * events (spikes) are 1-D, gzip-compressed lists along their own dimension (e.g.
   ``spike``, a netCDF dimension without a coordinate), with the epoch of each event.
 
+Every group, dim and variable is checked against the vocabulary
+(:mod:`bioprop.runlog.vocabulary`) when it is declared.
+
 :class:`RunRecorder` declares groups, appends one entry at a time along the
 growing dimension and flushes, so a killed run leaves a readable file with every
 appended entry. From its first flush on, the file is in HDF5's single-writer/
 multiple-reader (SWMR) mode, so a reader can watch a live run
-(``h5py.File(path, "r", swmr=True)``). :func:`open_run` opens a run file (finished,
-live or killed) and checks that it is one.
+(``h5py.File(path, "r", swmr=True)``).
 """
 from __future__ import annotations
 
-import datetime
 import os
-import platform
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FORMAT_VERSION", "RunFileExistsError", "RunRecorder", "provenance", "open_run",
-           "read_run_file"]
+from .reader import (attributes, coordinate_values, data_variables, dims_of, groups_with_data,
+                     read_run_file, text_attribute)
+from .vocabulary import check_declaration
 
-#: Bumped whenever the layout changes in a way an old reader would misread.
-FORMAT_VERSION = 1
+__all__ = ["RunFileExistsError", "RunRecorder"]
 
 
 class RunFileExistsError(FileExistsError):
     """The run file exists and neither --force nor --resume was given."""
-
-
-def _git_commit() -> str:
-    source = Path(__file__).resolve().parent.parent
-    try:
-        out = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
-
-
-def provenance(*, model_toml: str, protocol_toml: str, seed: int, engine: str,
-               codegen_target: str) -> dict:
-    """The root attributes that say where a run came from.
-
-    Returns
-    -------
-    dict
-        The resolved model and protocol TOML, the seed, the engine and codegen
-        target, the versions of bioprop, brian2, numpy, h5py and Python, the
-        platform, the git commit of the bioprop source (if it is a checkout) and
-        the creation time.
-    """
-    import h5py
-
-    from . import __version__
-
-    try:
-        import brian2
-        brian2_version = brian2.__version__
-    except ImportError:
-        brian2_version = ""
-    return {
-        "bioprop_format_version": FORMAT_VERSION, "model_toml": model_toml,
-        "protocol_toml": protocol_toml, "seed": int(seed), "engine": engine,
-        "codegen_target": codegen_target, "bioprop_version": __version__,
-        "brian2_version": brian2_version, "numpy_version": np.__version__,
-        "h5py_version": h5py.__version__, "python_version": sys.version.split()[0],
-        "platform": platform.platform(), "git_commit": _git_commit(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 class RunRecorder:
@@ -144,7 +101,7 @@ class RunRecorder:
         with read_run_file(path) as old:
             self = cls(tmp, dict(old.attrs), force=True)
             try:
-                for name, group in _groups_with_data(old):
+                for name, group in groups_with_data(old):
                     self._copy_group(name, group, epoch)
                 self._file.flush()
                 os.replace(tmp, path)  # the open file now is `path`
@@ -159,24 +116,24 @@ class RunRecorder:
         """Declare `name` as `old` (an open group of another run file) and copy its
         entries up to `epoch`."""
         grown, events = {}, {}
-        for key, ds in _variables(old).items():
-            dims = _dims(ds)
+        for key, ds in data_variables(old).items():
+            dims = dims_of(ds)
             (grown if dims[0] == "epoch" else events)[key] = dims
         if grown:
             dims = next(iter(grown.values()))
-            self.declare(name, {k: _attrs(old[k]) for k in grown}, dims=dims,
-                         coords={d: _coordinate(old[d]) for d in dims[1:]},
-                         coord_attrs={d: _attrs(old[d]) for d in dims})
+            self.declare(name, {k: attributes(old[k]) for k in grown}, dims=dims,
+                         coords={d: coordinate_values(old[d]) for d in dims[1:]},
+                         coord_attrs={d: attributes(old[d]) for d in dims})
             epochs = old["epoch"][:]
             for i in range(int(np.searchsorted(epochs, epoch, side="right"))):
                 self.append(name, epochs[i], {k: old[k][i] for k in grown})
         if events:
             dim = next(iter(events.values()))[0]
             keep = int(np.searchsorted(old[f"{dim}_epoch"][:], epoch, side="right"))
-            self.declare_events(name, {k: (old[k].dtype, _attrs(old[k])) for k in events},
+            self.declare_events(name, {k: (old[k].dtype, attributes(old[k])) for k in events},
                                 dim=dim)
             self.append_events(name, {k: old[k][:keep] for k in events})
-        self._file.require_group(name).attrs.update(_attrs(old))
+        self._file.require_group(name).attrs.update(attributes(old))
 
     # ---------------------------------------------------------------- layout
     @property
@@ -214,10 +171,16 @@ class RunRecorder:
             Values of the fixed dimensions' coordinates (strings or numbers).
         coord_attrs : dict, optional
             Attributes of coordinates, e.g. ``{"time": {"units": "ms"}}``.
+
+        Raises
+        ------
+        VocabularyError
+            For a section, dim or variable the run-file vocabulary does not have.
         """
         import h5py
 
         self._declaring(f"declare({group!r})")
+        check_declaration(group, variables, dims)
         coords = coords or {}
         g = self._file.require_group(group)
         grow = dims[0]
@@ -261,6 +224,7 @@ class RunRecorder:
         Events are sparse and written rarely: they are stored gzip-compressed.
         """
         self._declaring(f"declare_events({group!r})")
+        check_declaration(group, variables, (dim,), events=True)
         if f"{dim}_epoch" not in variables:
             raise ValueError(f"declare_events({group!r}): needs a {dim}_epoch variable")
         g = self._file.require_group(group)
@@ -418,10 +382,6 @@ def _status_dtype():
 
     return h5py.string_dtype("ascii", _STATUS_WIDTH)
 
-#: attributes HDF5 and netCDF manage themselves, never copied
-_INTERNAL_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "_Netcdf4Dimid",
-                   "_Netcdf4Coordinates"}
-
 
 def _chunks(fixed) -> tuple:
     """Chunk shape of a variable with fixed dims `fixed` grown along a first dimension.
@@ -440,96 +400,3 @@ def _chunks(fixed) -> tuple:
             break
         fixed[axis] = 1
     return (1, *fixed)
-
-
-def text_attribute(value) -> str:
-    """An attribute read by h5py as text (fixed-width strings come back as bytes)."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _attrs(obj) -> dict:
-    return {k: v for k, v in obj.attrs.items() if k not in _INTERNAL_ATTRS}
-
-
-def _variables(group) -> dict:
-    """The data variables of an open group (no coordinates, no subgroups)."""
-    import h5py
-
-    return {k: ds for k, ds in group.items() if isinstance(ds, h5py.Dataset) and not ds.is_scale}
-
-
-def _dims(ds) -> tuple:
-    """Dimension names of an open dataset, from its attached scales."""
-    return tuple(ds.dims[i].values()[0].name.rsplit("/", 1)[-1] for i in range(ds.ndim))
-
-
-def _coordinate(scale):
-    if scale.dtype.kind == "O":
-        return np.asarray(scale.asstr()[:]).astype(str)
-    return scale[:]
-
-
-def _groups_with_data(f):
-    """(name, group) of every group of an open file that holds variables, parents first."""
-    import h5py
-
-    found = []
-    f.visititems(lambda name, obj: found.append((name, obj))
-                 if isinstance(obj, h5py.Group) and _variables(obj) else None)
-    return found
-
-
-def read_run_file(path):
-    """An h5py File of a run, read-only; also while it is written, or after its writer died.
-
-    A file being written in SWMR mode, or whose SWMR writer was killed, opens only as a
-    SWMR reader; any other file opens normally.
-    """
-    import h5py
-
-    try:
-        return h5py.File(path, "r")
-    except OSError as err:
-        if "already open for write" not in str(err):
-            raise
-        try:
-            return h5py.File(path, "r", swmr=True)
-        except OSError:
-            raise OSError(f"{err} — the writer died before the file entered SWMR mode; "
-                          "`h5clear -s FILE` (hdf5-tools) clears the flag") from None
-
-
-def open_run(path, chunks=None):
-    """Open a run file as an ``xarray.DataTree``, refusing files that are not runs.
-
-    Arrays are read lazily, when used. With ``chunks={}`` (dask installed) they become
-    dask arrays in the file's own chunks, so that reductions stream chunk by chunk
-    instead of loading a whole activity log; any other `chunks` is passed to xarray.
-
-    Raises
-    ------
-    FileNotFoundError
-        No such file.
-    ValueError
-        A file that is not HDF5, is truncated, is not a bioprop run, or is from a
-        newer format version than this bioprop reads.
-    """
-    import xarray as xr
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such run file")
-    try:
-        with read_run_file(path) as f:
-            version = f.attrs.get("bioprop_format_version")
-            live = f.swmr_mode
-    except OSError as err:
-        raise ValueError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {err}") from None
-    if version is None:
-        raise ValueError(f"{path}: not a bioprop run file (no bioprop_format_version attribute)")
-    if int(version) > FORMAT_VERSION:
-        raise ValueError(f"{path}: run file format version {int(version)} is newer than this "
-                         f"bioprop reads ({FORMAT_VERSION}); upgrade bioprop")
-    # a run being written (or whose writer was killed) opens only as a SWMR reader
-    return xr.open_datatree(path, engine="h5netcdf", chunks=chunks,
-                            **({"driver_kwds": {"swmr": True}} if live else {}))

@@ -1,0 +1,104 @@
+"""Writing a run: what a training run declares in its run file and appends epoch by epoch.
+
+:func:`declare_run` creates every group before the file enters SWMR mode: the per-epoch
+figures (``/train``, ``/eval``), the probe diagnostics (``/metrics``), the weight
+snapshots (``/pathways/<name>``), the residuals of the iterative rule (``/iterative``)
+and the recorded activity (:mod:`bioprop.runlog.activity`). The other functions append
+one epoch's entries to them and flush, so that a killed run keeps the epoch. Dims,
+units and long names all come from the vocabulary (:mod:`bioprop.runlog.vocabulary`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .activity import declare_activity
+from .vocabulary import SECTIONS, coord_attrs, section_of
+
+__all__ = ["declare_run", "record_epoch", "record_diagnostics", "snapshot_weights",
+           "recorded_pathways"]
+
+#: the keys of a run's per-epoch row that /train holds, and the /eval variable of each
+#: test figure
+_TRAIN_KEYS = ("loss", "accuracy", "wall_time", "samples_per_second")
+_EVAL_KEYS = {"test_loss": "loss", "test_accuracy": "accuracy"}
+
+
+def recorded_pathways(model, record_spec=None) -> dict:
+    """The learned pathways of a model whose weights are recorded (``record.pathways``;
+    all without it): name → (weight array, post names, pre names)."""
+    out = {}
+    for l in range(1, model.n_layers + 1):
+        out[f"forward_{l}"] = (model.forward[l].weight, model.names[l], model.names[l - 1])
+        if model.feedback[l] is not None:
+            out[f"feedback_{l}"] = (model.feedback[l].weight, model.names[l - 1], model.names[l])
+    chosen = record_spec.pathways if record_spec is not None else ()
+    return {k: v for k, v in out.items() if not chosen or k in chosen}
+
+
+def _declare(recorder, group, names, coords=None, **fields):
+    dims, attrs = section_of(group).declaration(names, **fields)
+    recorder.declare(group, attrs, dims=dims, coords=coords, coord_attrs=coord_attrs(dims))
+
+
+def declare_run(recorder, data, engine, record_spec=None):
+    """Create every group the run will write to, before the file enters SWMR mode.
+
+    Parameters
+    ----------
+    recorder : RunRecorder
+    data : Dataset
+        Its task says whether accuracies are recorded; its first batch is the
+        activity probe.
+    engine : Learner
+        Its model names the layers and pathways; its rule says whether residuals of
+        the iterative target rule are recorded.
+    record_spec : RecordSpec, optional
+        What to record (``record.*`` of the protocol); without it, the figures and
+        diagnostics only.
+    """
+    accuracy = data.task == "classification"
+    _declare(recorder, "train", [n for n in SECTIONS["train"].variables
+                                 if accuracy or n != "accuracy"])
+    _declare(recorder, "eval", [n for n in SECTIONS["eval"].variables
+                                if accuracy or n != "accuracy"])
+    layers = engine.model.names[1:]
+    _declare(recorder, "metrics", list(SECTIONS["metrics"].variables), {"layer": layers})
+    if record_spec is not None and record_spec.weights_every:
+        for name, (weight, post, pre) in recorded_pathways(engine.model, record_spec).items():
+            _declare(recorder, f"pathways/{name}", ["weight"],
+                     {"post": np.arange(weight.shape[0]), "pre": np.arange(weight.shape[1])},
+                     post=post, pre=pre)
+    if engine.rule.target == "iterative":
+        _declare(recorder, "iterative", ["residual"],
+                 {"layer": layers, "iteration": np.arange(engine.rule.iterations + 1)})
+    if record_spec is not None and record_spec.activity_every:
+        declare_activity(recorder, data, engine, record_spec)
+
+
+def record_epoch(recorder, row):
+    """Append one epoch's figures (a row of the run's history) and flush, so a killed
+    run keeps this epoch."""
+    recorder.append("train", row["epoch"], {k: row[k] for k in _TRAIN_KEYS if k in row})
+    recorder.append("eval", row["epoch"], {name: row[k] for k, name in _EVAL_KEYS.items()
+                                           if k in row})
+    recorder.flush()
+
+
+def record_diagnostics(recorder, epoch, values: dict):
+    """Append the probe diagnostics of `epoch` (``layer_diagnostics``; its ``residuals``,
+    when present, go to ``/iterative``) and flush."""
+    values = dict(values)
+    residuals = values.pop("residuals", None)
+    recorder.append("metrics", epoch, values)
+    if residuals is not None:
+        recorder.append("iterative", epoch, {"residual": residuals})
+    recorder.flush()
+
+
+def snapshot_weights(engine, recorder, record_spec, epoch):
+    """The pathways' weights at `epoch`, every ``record.weights_every`` epochs."""
+    if record_spec is None or not record_spec.weights_every or epoch % record_spec.weights_every:
+        return
+    for name, (weight, _, _) in recorded_pathways(engine.model, record_spec).items():
+        recorder.append(f"pathways/{name}", epoch, {"weight": weight})
+    recorder.flush()
