@@ -421,7 +421,7 @@ def _validate_model(spec: ModelSpec):
             _fail(src, f"rule.{key}", f"must be ≥ 1, got {getattr(spec.rule, key)}")
     if spec.rule.feedback_pretrain_epochs < 0:
         _fail(src, "rule.feedback_pretrain_epochs", "must be ≥ 0")
-    if spec.rule.iterations > 1 and spec.rule.target != "iterative":
+    if spec.rule.iterations > 1 and not _registry_choices()["rule.target"][spec.rule.target].iterates:
         _fail(src, "rule.iterations", f"only the 'iterative' rule iterates; rule.target is "
               f"{spec.rule.target!r}")
     return spec

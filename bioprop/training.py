@@ -254,8 +254,8 @@ def _declare(recorder, data, engine, record_spec=None):
                 "units": "1", "long_name": f"weights from {pre} to {post}"}},
                 dims=("epoch", "post", "pre"),
                 coords={"post": np.arange(weight.shape[0]), "pre": np.arange(weight.shape[1])})
-    if engine.rule.target == "iterative":
-        recorder.declare("iterative", {"residual": {
+    if engine.target_rule.records:
+        recorder.declare(engine.target_rule.records, {"residual": {
             "units": "1", "long_name": "‖f_{l+1}(x^k) − ĥ_{l+1}‖ of layer l's k-th iterate"}},
             dims=("epoch", "layer", "iteration"),
             coords={"layer": layers, "iteration": np.arange(engine.rule.iterations + 1)})
@@ -371,7 +371,7 @@ def _diagnose(engine, probe, recorder, epoch) -> float:
     residuals = values.pop("residuals", None)
     recorder.append("metrics", epoch, values)
     if residuals is not None:
-        recorder.append("iterative", epoch, {"residual": residuals})
+        recorder.append(engine.target_rule.records, epoch, {"residual": residuals})
     recorder.flush()
     return time.perf_counter() - start
 
