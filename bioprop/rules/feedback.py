@@ -39,7 +39,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["FeedbackObjective", "FEEDBACK_OBJECTIVES", "ROUND_TRIP", "sample_noise"]
+__all__ = ["FeedbackObjective", "FEEDBACK_OBJECTIVES", "DEFAULT_OBJECTIVE", "ROUND_TRIP",
+           "sample_noise"]
 
 #: the point of the ``drl`` objective, which shares the objective's name: code outside
 #: rules/ says ROUND_TRIP, so that it never spells an objective's name
@@ -112,6 +113,10 @@ FEEDBACK_OBJECTIVES = {o.name: o for o in (
     FeedbackObjective("drl", drl_objective, (ROUND_TRIP, "clean"), "Meulemans et al. 2020",
                       local=False),
 )}
+
+
+#: the feedback objective of a model file that names none
+DEFAULT_OBJECTIVE = "dtp"
 
 
 def sample_noise(rng: np.random.Generator, batch: int, sizes, sigma: float, dtype=np.float64):

@@ -30,8 +30,8 @@ from .differences import (bp_change, dfa_change, difference_step, direct_alignme
                           fa_change, feedback_alignment_shapes, gn_change)
 from .inverse import difference_correction, inverse_step, inverse_target, iterative_step
 
-__all__ = ["TargetRule", "TARGET_RULES", "TargetContext", "DifferenceContext", "top_target",
-           "inverse_rule", "difference_rule"]
+__all__ = ["TargetRule", "TARGET_RULES", "DEFAULT_TARGET_RULE", "TargetContext",
+           "DifferenceContext", "top_target", "inverse_rule", "difference_rule"]
 
 
 def top_target(h: np.ndarray, dloss_dh: np.ndarray, step: float) -> np.ndarray:
@@ -150,3 +150,6 @@ TARGET_RULES = {r.name: r for r in (
     difference_rule("dfa", dfa_change, "Nøkland 2016", fixed_shapes=direct_alignment_shapes),
     difference_rule("gn", gn_change, "damped Gauss–Newton"),
 )}
+
+#: the rule of a model file that names none
+DEFAULT_TARGET_RULE = "dtp"
