@@ -134,7 +134,7 @@ def synaptic_projection(projection: DenseProjection, pre, post, batch: int, *, t
     Each of the `batch` trial copies gets its own synapses, connecting only neurons of
     the same trial, with weights copied from ``projection.weight``. The connections are
     those where `mask` (n_post, n_pre) is nonzero, the same in every trial; without
-    a mask, a random subset drawn with :func:`connection_mask` (from `rng`) with
+    a mask, a random subset drawn with :func:`~bioprop.projection.connection_mask` (from `rng`) with
     probability `p_connect`. The bias is not a synapse, and the caller adds it.
 
     Without `on_spike` the post-synaptic variable ``<target>_syn`` (a parameter of
