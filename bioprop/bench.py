@@ -57,11 +57,11 @@ def cost_split():
     """
     import brian2.core.base
 
-    from . import learner, pathways
+    from . import learner, projection
     from .rules import updates
 
     spent = dict.fromkeys(("matmul", "optimizer", "noise", "brian2"), 0.0)
-    targets = [(pathways.DenseProjection, "drive", "matmul"), (updates, "dense_grads", "matmul"),
+    targets = [(projection.DenseProjection, "drive", "matmul"), (updates, "dense_grads", "matmul"),
                (learner.Learner, "apply_forward", "optimizer"),
                (learner.Learner, "apply_feedback", "optimizer"),
                (learner, "sample_noise", "noise"),
@@ -90,8 +90,9 @@ def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None):
     layers = [{"name": f"hidden{i}", "size": n, **hidden}
               for i, n in enumerate(sizes[1:-1], start=1)]
     layers.append({"name": "output", "size": sizes[-1], "activation": "linear"})
-    model = parse_model({"network": {"name": "bench", "input_size": sizes[0]}, "layers": layers,
-                         "rule": {"target": "dtp", "feedback": "dtp"}}, "<bench>")
+    # no [rule]: the default rule, DTP with noise-preserving inverses, which plain_dtp restates
+    model = parse_model({"network": {"name": "bench", "input_size": sizes[0]}, "layers": layers},
+                        "<bench>")
     overrides = [f"training.batch_size={batch}", f'engine.dtype="{dtype}"',
                  f"engine.name={engine_name}"]
     if one_step:

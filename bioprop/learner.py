@@ -15,9 +15,10 @@ import numpy as np
 
 from .model import side_inputs
 from .rules import (FEEDBACK_OBJECTIVES, LOSSES, TARGET_RULES, feedback_grads, make_optimizer,
-                    one_hot, propagate_targets, sample_noise, top_layer)
+                    one_hot, propagate_targets, sample_noise, teach, top_layer)
+from .rules.updates import Teaching
 
-__all__ = ["Learner", "BatchTrace", "batches"]
+__all__ = ["Learner", "BatchTrace", "TaughtBatch", "batches"]
 
 
 @dataclass
@@ -38,6 +39,17 @@ class BatchTrace:
     feedback_losses: list = field(default_factory=list)
     loss: np.ndarray | None = None
     residuals: list = field(default_factory=list)
+
+
+@dataclass
+class TaughtBatch:
+    """One batch's algebraic forward pass and what the loss asks of it."""
+
+    a: list
+    h: list
+    y_target: np.ndarray  # the loss's target array (:meth:`Learner.targets_of`)
+    teaching: Teaching
+    side: list | None  # the side inputs of the feedback pathway
 
 
 def batches(n: int, batch_size: int, rng: np.random.Generator | None, drop_last: bool):
@@ -147,6 +159,14 @@ class Learner:
         sizes = [self.model.sizes[l] for l in self.noisy_layers()]
         return [[None] + sample_noise(rng, batch, sizes, self.rule.noise, self.dtype)
                 for _ in range(self.rule.feedback_iterations)]
+
+    def teach_batch(self, x, y) -> TaughtBatch:
+        """The forward pass of `x` on the model as it is, the loss and the top target."""
+        a, h = self.model.forward_pass(x.astype(self.dtype, copy=False))
+        y_target = self.targets_of(y)
+        teaching = teach(self.model, self.loss_fn, y_target, a, h, self.rule.top,
+                         self.rule.target_step)
+        return TaughtBatch(a, h, y_target, teaching, self.side_for(h, y_target))
 
     def targets_from(self, a, h, teaching, side=None):
         """The algebraic targets of the model's rule (the reference; diagnostics)."""

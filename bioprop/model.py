@@ -2,7 +2,7 @@
 
 :class:`LayeredModel` is what both engines train: the layer sizes and transfer
 functions, the feedforward projections W_l, b_l (l = 1..L) and the feedback
-projections Q_l, c_l (l = 2..L). It knows the maps f_l and g_l of ALGORITHMS.md
+projections Q_l, c_l (l = 2..L). It knows the maps f_l and g_l of docs/algorithms.md
 as functions on (B, N) arrays; the Brian2 engine evaluates the same maps through
 population dynamics.
 """
@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .activations import Activation, get_activation
-from .pathways import DenseProjection, connection_mask, init_dense
+from .projection import DenseProjection, connection_mask, init_dense
+from .rules.targets import TARGET_RULES
 
 __all__ = ["LayeredModel", "build_model", "side_inputs", "side_size"]
 
@@ -33,10 +34,11 @@ class LayeredModel:
     feedback : list of DenseProjection
         ``feedback[l]`` is Q_l, c_l for l ≥ 2; ``feedback[0]`` and ``feedback[1]`` are ``None``.
     fixed : dict
-        Fixed random feedback matrices, never trained: ``fixed["fa"][l]`` (the shape of
-        W_l) and ``fixed["dfa"][l]`` (n_top × n_l), for the ``fa`` and ``dfa`` rules;
-        ``fixed["mask"][l]`` (the shape of W_l, 0 or 1) for a pathway whose connections
-        exist with probability p < 1: W_l is zero wherever the mask is.
+        Fixed random matrices, never trained: ``fixed[rule][l]`` for each target rule
+        that reads some, of the shapes the rule says (``TargetRule.fixed_shapes``: B_l
+        of feedback alignment has W_l's shape, D_l of direct feedback alignment is
+        n_top × n_l); and ``fixed["mask"][l]`` (the shape of W_l, 0 or 1) for a pathway
+        whose connections exist with probability p < 1: W_l is zero wherever the mask is.
     side : dict
         ``side[l]`` is R_l, the learned weight of the side information s into g_l
         (Bengio 2014): g_l(h_l, s) = ψ(Q_l h_l + R_l s + c_l). Empty without side information.
@@ -126,8 +128,8 @@ def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
     activation_names : sequence of length L, φ_1..φ_L, by name or as Activation records
         (the rate twins of spiking populations have parameters, so no name).
     top : int, optional
-        The layer t that carries the top target (default L); sets the shape of the
-        fixed ``dfa`` matrices.
+        The layer t that carries the top target (default L); the fixed matrices of
+        some rules depend on it.
     side_size : callable l -> int, optional
         The size of g_l's side input; None for no side information.
     feedback_activations : sequence of length L, optional
@@ -144,11 +146,11 @@ def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
     feedback = [None, None] + [init_dense(rng, sizes[l - 1], sizes[l], dtype, init, gain)
                                for l in range(2, len(sizes))]
     top = len(sizes) - 1 if top is None else top
-    # Drawn after the learned weights, so adding them changed no earlier run's weights.
-    fixed = {"fa": {l: init_dense(rng, sizes[l], sizes[l - 1], dtype, init, gain).weight
-                    for l in range(2, len(sizes))},
-             "dfa": {l: init_dense(rng, sizes[top], sizes[l], dtype, init, gain).weight
-                     for l in range(1, top)}}
+    # Drawn after the learned weights, so adding them changed no earlier run's weights;
+    # every rule's, whichever rule trains, so that the draws never depend on the rule.
+    fixed = {rule.name: {l: init_dense(rng, *shape, dtype, init, gain).weight
+                         for l, shape in rule.fixed_shapes(sizes, top).items()}
+             for rule in TARGET_RULES.values() if rule.fixed_shapes is not None}
     side = {} if side_size is None else {
         l: init_dense(rng, sizes[l - 1], side_size(l), dtype, "glorot", gain).weight
         for l in range(2, len(sizes))}

@@ -1,95 +1,26 @@
-"""Feedforward and feedback projections between populations.
+"""Projections run inside a Brian2 network: network operations and ``Synapses``.
 
-A :class:`DenseProjection` holds one weight matrix and one bias, shared by the B
-trial copies of its populations. Applied to the (B, N) view of the presynaptic
-rates it gives the (B, M) input currents with one matrix product, which is what
-makes batched trials cheap in Brian2 (DESIGN.md, "One model, two executions").
-
-Feedforward projection l (W_l, b_l) carries h_{l-1} to layer l's basal input:
-a_l = W_l h_{l-1} + b_l. Feedback projection l (Q_l, c_l) carries layer l back to
-the apical compartment of layer l-1: the feedback pathway's reconstruction is
-g_l(h_l) = ψ_{l-1}(Q_l h_l + c_l). Q_l has the shape of W_lᵀ but is its own weight.
-
-:func:`dense_grads` is the chain rule through a projection, shared by the forward
-update and every feedback objective. :func:`dense_operation` wraps a projection as
+The arrays and their maths (:class:`~bioprop.projection.DenseProjection`,
+:func:`~bioprop.projection.dense_grads`) live in :mod:`bioprop.projection`; this
+module puts them to work in Brian2. :func:`dense_operation` wraps a projection as
 a Brian2 ``NetworkOperation`` that writes one group's input from another's rates.
 :func:`synaptic_projection` is the same projection as Brian2 ``Synapses`` (one
 synapse per connection and trial, a summed variable, or event-driven with a delay),
-for sparse connectivity (:func:`connection_mask`) and delays; it is slower, and the
-dense one stays the default. :func:`copy_weights` keeps its weights equal to the
-dense weight the rules update; :class:`SynapticPlasticity` instead lets the synapses
-learn their own weights with the local forward rule written as Brian2 statements
-(:data:`LOCAL_RULE`), and :func:`read_weights` brings them back into the dense weight.
+for sparse connectivity (:func:`~bioprop.projection.connection_mask`) and delays; it
+is slower, and the dense one stays the default. :func:`copy_weights` keeps its weights
+equal to the dense weight the rules update; :class:`SynapticPlasticity` instead lets
+the synapses learn their own weights with the local forward rule written as Brian2
+statements (:data:`LOCAL_RULE`), and :func:`read_weights` brings them back into the
+dense weight.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-__all__ = ["DenseProjection", "dense_grads", "init_dense", "dense_operation",
-           "connection_mask", "synaptic_current", "synaptic_projection", "copy_weights",
+from .projection import DenseProjection, connection_mask
+
+__all__ = ["dense_operation", "synaptic_current", "synaptic_projection", "copy_weights",
            "read_weights", "synaptic_input", "LOCAL_RULE", "RULE_VARIABLES", "SynapticPlasticity"]
-
-
-@dataclass
-class DenseProjection:
-    """A dense batched projection ``pre (B, n_pre) -> pre @ weight.T + bias (B, n_post)``."""
-
-    weight: np.ndarray  # (n_post, n_pre)
-    bias: np.ndarray  # (n_post,)
-
-    @property
-    def shape(self):
-        return self.weight.shape
-
-    def drive(self, pre: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The input current this projection gives to its postsynaptic population."""
-        out = np.matmul(pre, self.weight.T, out=out)
-        out += self.bias
-        return out
-
-    @property
-    def params(self):
-        return [self.weight, self.bias]
-
-
-def dense_grads(delta: np.ndarray, pre: np.ndarray):
-    """Gradients of a batch-mean loss with respect to a projection's weight and bias.
-
-    Parameters
-    ----------
-    delta : ndarray, shape (B, n_post)
-        ∂ℓ_i/∂(drive) for each sample i.
-    pre : ndarray, shape (B, n_pre)
-        The presynaptic rates the projection was applied to.
-
-    Returns
-    -------
-    [grad_weight (n_post, n_pre), grad_bias (n_post,)]
-    """
-    batch = delta.shape[0]
-    return [delta.T @ pre / batch, delta.mean(axis=0)]
-
-
-def init_dense(rng: np.random.Generator, n_post: int, n_pre: int, dtype=np.float64,
-               scheme: str = "orthogonal", gain: float = 1.0) -> DenseProjection:
-    """A new projection with zero bias and weights from `scheme`.
-
-    ``orthogonal`` (Saxe et al. 2014) keeps deep tanh networks near isometry, which
-    both BP and DTP need; ``glorot`` draws U(±√(6/(n_pre+n_post))).
-    """
-    if scheme == "orthogonal":
-        a = rng.standard_normal((max(n_post, n_pre), min(n_post, n_pre)))
-        q, r = np.linalg.qr(a)
-        q *= np.sign(np.diag(r))  # makes the draw uniform over orthogonal matrices
-        weight = q if n_post >= n_pre else q.T
-    elif scheme == "glorot":
-        bound = np.sqrt(6.0 / (n_pre + n_post))
-        weight = rng.uniform(-bound, bound, (n_post, n_pre))
-    else:
-        raise ValueError(f"Unknown weight initialisation {scheme!r}. Expected one of: glorot, orthogonal")
-    return DenseProjection((gain * weight).astype(dtype), np.zeros(n_post, dtype=dtype))
 
 
 def dense_operation(projection: DenseProjection, read_pre, write_post, active, *,
@@ -137,13 +68,6 @@ def dense_operation(projection: DenseProjection, read_pre, write_post, active, *
     return NetworkOperation(apply, clock=clock, when=when, order=order, name=name)
 
 
-def connection_mask(rng: np.random.Generator, n_post: int, n_pre: int, p_connect: float,
-                    dtype=np.float64) -> np.ndarray:
-    """Which connections of an (n_post, n_pre) pathway exist: 1 with probability
-    `p_connect`, else 0, as an array of `dtype` that multiplies weights and gradients."""
-    return (rng.random((n_post, n_pre)) < p_connect).astype(dtype)
-
-
 #: the postsynaptic current of a delayed (event-driven) pathway: the spikes it carries,
 #: filtered twice with the presynaptic trace's τ, as that trace filters them
 _FILTERED_CURRENT = """
@@ -170,7 +94,7 @@ eta : 1 (shared, constant)
 """
 
 #: the local forward rule of one synapse for its own trial, ΔW_ij ∝ (ĥ_i − h_i) φ'(a_i) h_j
-#: (ALGORITHMS.md, "Forward weight update"): the same update as rules.updates.forward_grads,
+#: (docs/algorithms.md, "Forward weight update"): the same update as rules.updates.forward_grads,
 #: whose φ' is the straight-through factor for spiking and discrete units
 LOCAL_RULE = "(r_target_post - r_forward_post) * phi_prime_post * r_in"
 
@@ -210,7 +134,7 @@ def synaptic_projection(projection: DenseProjection, pre, post, batch: int, *, t
     Each of the `batch` trial copies gets its own synapses, connecting only neurons of
     the same trial, with weights copied from ``projection.weight``. The connections are
     those where `mask` (n_post, n_pre) is nonzero, the same in every trial; without
-    a mask, a random subset drawn with :func:`connection_mask` (from `rng`) with
+    a mask, a random subset drawn with :func:`~bioprop.projection.connection_mask` (from `rng`) with
     probability `p_connect`. The bias is not a synapse, and the caller adds it.
 
     Without `on_spike` the post-synaptic variable ``<target>_syn`` (a parameter of

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .learner import BatchTrace, Learner
-from .rules import forward_grads, teach
+from .rules import forward_grads
 from .runlog.vocabulary import POTENTIAL, RATE, TARGET
 
 __all__ = ["ReferenceEngine"]
@@ -37,13 +37,10 @@ class ReferenceEngine(Learner):
 
     def train_batch(self, x, y, rng, learn_forward=True) -> BatchTrace:
         """One batch of training; returns its trace and updates the model in place."""
-        x = x.astype(self.dtype, copy=False)
         model, t = self.model, self.top
         noise = self.draw_noise(rng, len(x))
-        a, h = model.forward_pass(x)
-        y_target = self.targets_of(y)
-        teaching = teach(model, self.loss_fn, y_target, a, h, self.rule.top, self.rule.target_step)
-        side = self.side_for(h, y_target)
+        taught = self.teach_batch(x, y)
+        a, h, teaching, side = taught.a, taught.h, taught.teaching, taught.side
         trace = BatchTrace(a, h, noise=noise[-1] if noise else [], loss=teaching.loss)
         if self.rule.schedule == "parallel" and learn_forward:
             trace.targets, trace.residuals = self.targets_from(a, h, teaching, side)
@@ -83,7 +80,8 @@ class ReferenceEngine(Learner):
         noisy = model.f(l, h[l - 1] + eps[l - 1])[1]
         if name == "noisy":
             return noisy
-        # drl: up to the top layer t, then back down to l by the DTP difference rule
+        # ROUND_TRIP: up to the top layer t, then back down to l by the DTP difference,
+        # summed as (h + g) − g, which rounds unlike rules.difference_correction's h + (g − g)
         up = [None] * (self.top + 1)
         up[l] = noisy
         for k in range(l + 1, self.top + 1):
@@ -95,12 +93,9 @@ class ReferenceEngine(Learner):
 
     def record_activity(self, x, y, every: int = 1) -> dict:
         """Steady-state rates and targets of the probe batch (trial, neuron); learns nothing."""
-        x = x.astype(self.dtype, copy=False)
-        a, h = self.model.forward_pass(x)
-        y_target = self.targets_of(y)
-        teaching = teach(self.model, self.loss_fn, y_target, a, h, self.rule.top,
-                         self.rule.target_step)
-        targets, _ = self.targets_from(a, h, teaching, self.side_for(h, y_target))
+        taught = self.teach_batch(x, y)
+        a, h = taught.a, taught.h
+        targets, _ = self.targets_from(a, h, taught.teaching, taught.side)
         out = {}
         for l in range(1, self.model.n_layers + 1):
             out[self.model.names[l]] = {RATE: h[l], POTENTIAL: a[l]}

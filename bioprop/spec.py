@@ -24,6 +24,7 @@ from dataclasses import MISSING, dataclass, fields, is_dataclass, replace
 
 from .errors import SpecError, fail, suggest
 from .overrides import apply_overrides
+from .rules import DEFAULT_OBJECTIVE, DEFAULT_TARGET_RULE
 from .specfiles import default_model_path, default_protocol_path, read_spec_file
 from .units import Delay, Duration
 # engine.py and standalone.py still import it from here; they move to Duration.quantity
@@ -92,9 +93,9 @@ class RuleSpec:
     """The learning rule: a target rule combined with a feedback objective."""
 
     #: target rule (rules.TARGET_RULES): tp, dtp, iterative, or a baseline bp, fa, dfa, gn
-    target: str = "dtp"
+    target: str = DEFAULT_TARGET_RULE
     #: feedback objective (rules.FEEDBACK_OBJECTIVES)
-    feedback: str = "dtp"
+    feedback: str = DEFAULT_OBJECTIVE
     #: the layer that takes the loss-gradient step: ``output`` or ``penultimate``
     top: str = "output"
     #: η̂, the size of the top target step

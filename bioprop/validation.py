@@ -116,8 +116,10 @@ def validate_model(spec):
             fail(src, f"rule.{key}", f"must be ≥ 1, got {getattr(spec.rule, key)}")
     if spec.rule.feedback_pretrain_epochs < 0:
         fail(src, "rule.feedback_pretrain_epochs", "must be ≥ 0")
-    if spec.rule.iterations > 1 and spec.rule.target != "iterative":
-        fail(src, "rule.iterations", f"only the 'iterative' rule iterates; rule.target is "
+    rules = _registry_choices()["rule.target"]
+    if spec.rule.iterations > 1 and not rules[spec.rule.target].iterates:
+        iterating = ", ".join(repr(name) for name, rule in rules.items() if rule.iterates)
+        fail(src, "rule.iterations", f"only {iterating} iterates; rule.target is "
              f"{spec.rule.target!r}")
     return spec
 

@@ -32,12 +32,12 @@ def test_bench_spiking_rows(capsys):
 
 
 def test_cost_split_restores_what_it_wraps():
-    from bioprop import learner, pathways
+    from bioprop import learner, projection
 
-    before = (pathways.DenseProjection.drive, learner.sample_noise)
+    before = (projection.DenseProjection.drive, learner.sample_noise)
     with cost_split() as spent:
-        assert pathways.DenseProjection.drive is not before[0]
-    assert (pathways.DenseProjection.drive, learner.sample_noise) == before
+        assert projection.DenseProjection.drive is not before[0]
+    assert (projection.DenseProjection.drive, learner.sample_noise) == before
     assert set(spent) == {"matmul", "optimizer", "noise", "brian2"}
 
 

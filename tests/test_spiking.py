@@ -72,7 +72,8 @@ def test_synapses_pathway_gives_the_dense_projection_currents():
     with p_connect < 1 they equal the dense product with the same connections masked."""
     from brian2 import NeuronGroup
 
-    from bioprop.pathways import init_dense, synaptic_projection
+    from bioprop.pathways import synaptic_projection
+    from bioprop.projection import init_dense
 
     rng = np.random.default_rng(3)
     B, n_pre, n_post = 3, 7, 5

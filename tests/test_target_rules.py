@@ -4,12 +4,14 @@ import pytest
 
 from bioprop.activations import get_activation
 from bioprop.model import LayeredModel
-from bioprop.pathways import DenseProjection
+from bioprop.projection import DenseProjection
 from bioprop.reference import ReferenceEngine
-from bioprop.rules import (LOSSES, TARGET_RULES, bp_grads, forward_grads, gauss_newton_target,
-                           one_hot, output_jacobian, propagate_targets, teach)
+from bioprop.rules import (FEEDBACK_OBJECTIVES, LOSSES, ROUND_TRIP, TARGET_RULES, TargetContext,
+                           bp_grads, difference_correction, forward_grads, one_hot,
+                           propagate_targets, teach)
 
 from conftest import assert_close, model_for, small_model_spec
+from oracles import gauss_newton_change, output_jacobian
 
 
 def _angle(u, v):
@@ -43,7 +45,7 @@ def _exact_tanh(**kw):
 
 def _gn_changes(model, a, h, targets, t, damping=1e-12):
     e = targets[t] - h[t]
-    return {l: np.stack([gauss_newton_target(output_jacobian(model, a, l, i)[: model.sizes[t]],
+    return {l: np.stack([gauss_newton_change(output_jacobian(model, a, l, i)[: model.sizes[t]],
                                               e[i], damping) for i in range(len(e))])
             for l in range(1, t)}
 
@@ -80,9 +82,10 @@ def test_iterative_converges_geometrically_on_a_contraction():
                          [None, None, DenseProjection(Q, np.zeros(n))])
     h1 = rng.standard_normal((3, n))
     target = h1 @ W.T + 0.5 * rng.standard_normal((3, n))
-    x, residuals = TARGET_RULES["iterative"].fn(
-        h1, model.g(2, target)[1], model.g(2, h1 @ W.T)[1], f=lambda v: model.f(2, v)[1],
-        g=lambda v: model.g(2, v)[1], target_upper=target, iterations=12)
+    ctx = TargetContext.descent(model, [None, h1, h1 @ W.T], [None, h1, h1 @ W.T], target, 2,
+                                iterations=12)
+    TARGET_RULES["iterative"].step(ctx, 2)
+    x, residuals = ctx.targets[1], ctx.residuals[1]
     ratios = residuals[1:] / residuals[:-1]
     assert np.all(ratios <= rho + 1e-9), ratios
     preimage = target @ np.linalg.inv(W).T
@@ -174,7 +177,7 @@ def test_gn_rule_matches_the_per_sample_oracle():
     e = teaching.target - h[4]
     for l in (1, 2, 3):
         for i in range(3):
-            oracle = gauss_newton_target(output_jacobian(model, a, l, i), e[i], 1e-3)
+            oracle = gauss_newton_change(output_jacobian(model, a, l, i), e[i], 1e-3)
             assert_close(targets[l][i] - h[l][i], oracle, 1e-9, f"layer {l} sample {i}")
 
 
@@ -196,3 +199,122 @@ def test_layer_norm_scales_by_squared_influence():
     gradient_like = (top - h[2]) @ (s * U)  # Jᵀ e
     assert_close(normed[1] - h[1], gradient_like, 1e-10, "normalised change")
     assert_close(plain[1] - h[1], gradient_like / s ** 2, 1e-10, "GN change")
+
+
+# ---------------------------------------------------------------- the rule records
+INVERSE, DIFFERENCE = ("tp", "dtp", "iterative"), ("bp", "fa", "dfa", "gn")
+
+
+def _targets_as_before(model, name, a, h, top_value, t, iterations):
+    """Each rule's targets as its own formula gives them, written out here once more."""
+    g = lambda l, v: model.g(l, v)[1]
+    targets, e = [None] * (t + 1), [None] * (t + 1)
+    targets[t], e[t] = top_value, top_value - h[t]
+    slope = lambda l: model.activations[l].derivative(a[l])
+    for l in range(t, 1, -1):
+        if name == "tp":
+            targets[l - 1] = g(l, targets[l])
+        elif name == "dtp":
+            targets[l - 1] = h[l - 1] + (g(l, targets[l]) - g(l, h[l]))
+        elif name == "iterative":
+            x = h[l - 1]
+            for _ in range(iterations):
+                x = x + (g(l, targets[l]) - g(l, model.f(l, x)[1]))
+            targets[l - 1] = x
+        else:
+            if name == "bp":
+                e[l - 1] = (slope(l) * e[l]) @ model.forward[l].weight
+            elif name == "fa":
+                e[l - 1] = (slope(l) * e[l]) @ model.fixed["fa"][l]
+            elif name == "dfa":
+                e[l - 1] = (slope(t) * e[t]) @ model.fixed["dfa"][l - 1]
+            else:
+                e[l - 1] = np.stack([gauss_newton_change(output_jacobian(model, a, l - 1, i), e[t][i],
+                                                         1e-3) for i in range(len(e[t]))])
+            targets[l - 1] = h[l - 1] + e[l - 1]
+    return targets
+
+
+@pytest.mark.parametrize("name", INVERSE + DIFFERENCE)
+def test_every_rule_through_the_one_convention_gives_its_targets(name):
+    """rule.step(ctx, l), the same call for every rule, gives each rule's own targets: to
+    the bit where the formula is restated operation for operation, else (gn, batched
+    against per sample) to rounding."""
+    spec = small_model_spec(target=name)
+    model = model_for(spec)
+    rng = np.random.default_rng(11)
+    x, y = rng.random((5, 6)), one_hot(rng.integers(0, 3, 5), 3)
+    a, h = model.forward_pass(x)
+    teaching = teach(model, LOSSES["softmax_cross_entropy"], y, a, h, "output", 0.3)
+    ctx = TargetContext.descent(model, a, h, teaching.target, 4, damping=1e-3, iterations=3)
+    for l in range(4, 1, -1):
+        TARGET_RULES[name].step(ctx, l)
+    expected = _targets_as_before(model, name, a, h, teaching.target, 4, iterations=3)
+    for l in range(1, 4):
+        if name == "gn":
+            assert_close(ctx.targets[l], expected[l], 1e-9, f"ĥ_{l}")
+        else:
+            np.testing.assert_array_equal(ctx.targets[l], expected[l], err_msg=f"ĥ_{l}")
+    via_propagate, _ = propagate_targets(model, TARGET_RULES[name], a, h, teaching.target, 4,
+                                         iterations=3, damping=1e-3)
+    for l in range(1, 4):
+        np.testing.assert_array_equal(via_propagate[l], ctx.targets[l])
+
+
+@pytest.mark.parametrize("name", INVERSE + DIFFERENCE)
+def test_what_an_engine_calls_agrees_with_the_step(name):
+    """The pieces the Brian2 engine calls (an inverse rule's local target from settled
+    reconstructions, a difference rule's change) are the step's own computation."""
+    spec = small_model_spec(target=name)
+    model = model_for(spec)
+    x = np.random.default_rng(12).random((4, 6))
+    a, h = model.forward_pass(x)
+    top = h[4] + 0.1
+    ctx = TargetContext.descent(model, a, h, top, 4, iterations=1)
+    rule = TARGET_RULES[name]
+    rule.step(ctx, 4)
+    if rule.uses_inverse:
+        assert rule.change is None
+        local = rule.local_target(h[3], model.g(4, top)[1], model.g(4, h[4])[1])
+        np.testing.assert_array_equal(local, ctx.targets[3])
+    else:
+        assert rule.local_target is None
+        np.testing.assert_array_equal(rule.change(ctx, 4), ctx.e[3])
+
+
+def test_records_say_what_each_rule_needs():
+    assert {n for n, r in TARGET_RULES.items() if r.uses_inverse} == set(INVERSE)
+    assert {n for n, r in TARGET_RULES.items() if r.iterates} == {"iterative"}
+    # dtp and the iterative rule take the same step; the engine's drl_down takes it too
+    assert TARGET_RULES["dtp"].local_target is difference_correction
+    assert TARGET_RULES["iterative"].local_target is difference_correction
+    h, g_target, g_forward = np.ones((1, 2)), np.full((1, 2), 3.0), np.full((1, 2), 0.5)
+    np.testing.assert_array_equal(TARGET_RULES["tp"].local_target(h, g_target, g_forward), g_target)
+    np.testing.assert_array_equal(difference_correction(h, g_target, g_forward), [[3.5, 3.5]])
+
+
+def test_the_model_draws_the_fixed_matrices_the_rules_ask_for():
+    spec = small_model_spec(top="penultimate")
+    model = model_for(spec)
+    asking = {n: r.fixed_shapes for n, r in TARGET_RULES.items() if r.fixed_shapes is not None}
+    assert set(asking) == {"fa", "dfa"}
+    assert set(model.fixed) == set(asking)
+    for name, shapes in asking.items():
+        expected = shapes(model.sizes, 3)
+        assert {l: m.shape for l, m in model.fixed[name].items()} == expected
+    assert {l: m.shape for l, m in model.fixed["fa"].items()} == {
+        l: model.forward[l].weight.shape for l in range(2, 5)}
+    assert {l: m.shape for l, m in model.fixed["dfa"].items()} == {1: (4, 5), 2: (4, 4)}
+
+
+def test_objectives_say_whether_they_need_the_round_trip():
+    assert {n for n, o in FEEDBACK_OBJECTIVES.items() if o.round_trip} == {"drl"}
+    assert ROUND_TRIP in FEEDBACK_OBJECTIVES["drl"].points
+
+
+def test_the_defaults_are_registered_and_are_the_spec_defaults():
+    from bioprop.rules import DEFAULT_OBJECTIVE, DEFAULT_TARGET_RULE
+    from bioprop.spec import RuleSpec
+
+    assert DEFAULT_TARGET_RULE in TARGET_RULES and DEFAULT_OBJECTIVE in FEEDBACK_OBJECTIVES
+    assert (RuleSpec().target, RuleSpec().feedback) == (DEFAULT_TARGET_RULE, DEFAULT_OBJECTIVE)

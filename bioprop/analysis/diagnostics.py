@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rules import TARGET_RULES, bp_grads, forward_grads, propagate_targets, teach
-from ..rules.baselines import backprop_deltas
+from ..rules import backprop_deltas, bp_grads, forward_grads, gauss_newton_targets
 from ..runlog.vocabulary import METRICS
 from .metrics import angle, lipschitz_estimate, reconstruction_error, relative_distance
 
@@ -33,19 +32,17 @@ def layer_diagnostics(learner, x, y, *, pair_noise: float = 0.1, seed: int = 0) 
     Returns
     -------
     dict
-        name → array of shape (L,), plus ``"residuals"`` (shape (L, K + 1)) for
-        the ``iterative`` rule.
+        name → array of shape (L,), plus ``"residuals"`` (shape (L, K + 1)) for a
+        rule that iterates.
     """
     model, rule, t = learner.model, learner.rule, learner.top
     L = model.n_layers
     out = {name: np.full(L, np.nan) for name in METRICS}
-    y_target = learner.targets_of(y)
-    a, h = model.forward_pass(x.astype(learner.dtype, copy=False))
-    teaching = teach(model, learner.loss_fn, y_target, a, h, rule.top, rule.target_step)
-    side = learner.side_for(h, y_target)
+    taught = learner.teach_batch(x, y)
+    a, h, y_target, teaching, side = (taught.a, taught.h, taught.y_target, taught.teaching,
+                                      taught.side)
     targets, residuals = learner.targets_from(a, h, teaching, side)
-    gn_targets, _ = propagate_targets(model, TARGET_RULES["gn"], a, h, teaching.target, t,
-                                      damping=rule.damping)
+    gn_targets = gauss_newton_targets(model, a, h, teaching.target, t, rule.damping)
     updates = forward_grads(model, a, h, targets, t)
     if teaching.output_grads is not None:
         updates.append(teaching.output_grads)
@@ -68,7 +65,7 @@ def layer_diagnostics(learner, x, y, *, pair_noise: float = 0.1, seed: int = 0) 
             rng = np.random.default_rng(seed + l)
             pairs = h[l - 1] + pair_noise * rng.standard_normal(h[l - 1].shape)
             out["lipschitz"][l - 1] = lipschitz_estimate(G, h[l - 1], pairs)
-    if rule.target == "iterative":
+    if learner.target_rule.iterates:
         out["residuals"] = np.full((L, rule.iterations + 1), np.nan)
         for l in range(1, t):
             out["residuals"][l - 1] = residuals[l]

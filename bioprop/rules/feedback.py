@@ -39,7 +39,12 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["FeedbackObjective", "FEEDBACK_OBJECTIVES", "sample_noise"]
+__all__ = ["FeedbackObjective", "FEEDBACK_OBJECTIVES", "DEFAULT_OBJECTIVE", "ROUND_TRIP",
+           "sample_noise"]
+
+#: the point of the ``drl`` objective, which shares the objective's name: code outside
+#: rules/ says ROUND_TRIP, so that it never spells an objective's name
+ROUND_TRIP = "drl"
 
 
 def _squared(diff):
@@ -73,10 +78,10 @@ def ldrl_objective(h_lower, noise, recon, **_):
 
 def drl_objective(h_lower, noise, recon, *, sigma, **_):
     """Difference reconstruction (Meulemans et al. 2020, DTPDRL): non-local, see module."""
-    diff = (recon["drl"] - recon["clean"]) - noise
+    diff = (recon[ROUND_TRIP] - recon["clean"]) - noise
     loss, grad = _squared(diff)
     scale = 1.0 / sigma ** 2
-    return scale * loss, {"drl": scale * grad, "clean": -scale * grad}
+    return scale * loss, {ROUND_TRIP: scale * grad, "clean": -scale * grad}
 
 
 @dataclass(frozen=True)
@@ -92,15 +97,26 @@ class FeedbackObjective:
     #: does it use only the activity of layers l−1 and l?
     local: bool = True
 
+    @property
+    def round_trip(self) -> bool:
+        """Does it evaluate g_l at the :data:`ROUND_TRIP` point, which the noisy activity
+        reaches by going up to the top layer and back down (the engine's ``drl_up`` and
+        ``drl_down`` phases)?"""
+        return ROUND_TRIP in self.points
+
 
 FEEDBACK_OBJECTIVES = {o.name: o for o in (
     FeedbackObjective("dtp", dtp_objective, ("noisy",), "Lee et al. 2015"),
     FeedbackObjective("denoising", denoising_objective, ("noisy",), "Bengio 2014"),
     FeedbackObjective("ldrl", ldrl_objective, ("noisy", "clean", "upper_noisy"),
                       "Ernoult et al. 2022", needs_upper_noise=True),
-    FeedbackObjective("drl", drl_objective, ("drl", "clean"), "Meulemans et al. 2020",
+    FeedbackObjective("drl", drl_objective, (ROUND_TRIP, "clean"), "Meulemans et al. 2020",
                       local=False),
 )}
+
+
+#: the feedback objective of a model file that names none
+DEFAULT_OBJECTIVE = "dtp"
 
 
 def sample_noise(rng: np.random.Generator, batch: int, sizes, sigma: float, dtype=np.float64):

@@ -2,7 +2,7 @@
 
 Each loss returns the per-sample loss and ∂ℓ_i/∂h_L for every sample i of the batch
 (not divided by the batch size): the top target of sample i is one step on its own
-loss, ĥ_L = h_L − η̂ ∂ℓ_i/∂h_L (ALGORITHMS.md, "Top target").
+loss, ĥ_L = h_L − η̂ ∂ℓ_i/∂h_L (docs/algorithms.md, "Top target").
 """
 from __future__ import annotations
 

@@ -1,44 +1,37 @@
 """Target rules: how a target travels down one layer of the network.
 
-Every rule is a :class:`TargetRule` record in :data:`TARGET_RULES`, of one of two kinds.
+Every rule is a :class:`TargetRule` record in :data:`TARGET_RULES`, and every rule
+is called the same way: ``rule.step(ctx, l)`` reads a :class:`TargetContext` (the
+model, the forward pass, the targets of the layers above) and fills in layer l−1.
+What differs between rules, the record says:
 
-**Inverse rules** form the lower target from the learned feedback pathway g_l
-(``uses_inverse = True``). Their function takes the lower layer's forward rate
-h_{l-1}, the reconstruction of the upper target g_l(ĥ_l) and of the upper forward
-rate g_l(h_l):
+* ``uses_inverse`` — an **inverse rule** (:mod:`bioprop.rules.inverse`: ``tp``,
+  ``dtp``, ``iterative``) reads the learned feedback pathway g_l, which must then be
+  trained; its ``local_target`` is ĥ_{l-1} from h_{l-1}, g_l(ĥ_l) and g_l(h_l), what
+  a settled apical dendrite offers. A **difference rule**
+  (:mod:`bioprop.rules.differences`: ``bp``, ``fa``, ``dfa``, ``gn``) sends the change
+  e_l = ĥ_l − h_l down through a matrix; its ``change`` is e_{l-1}.
+* ``iterates`` — the local target is applied K times (``rule.iterations`` of the
+  model file), each time from the last iterate; only then does K matter, and the
+  iterates' residuals are recorded in the run file.
+* ``fixed_shapes`` — the fixed random matrices the rule reads, which the model draws.
 
-===============  ===================================================  ===============
-``tp``           ĥ_{l-1} = g_l(ĥ_l)                                    Bengio 2014
-``dtp``          ĥ_{l-1} = h_{l-1} + g_l(ĥ_l) − g_l(h_l)               Lee 2015, eq. 12
-``iterative``    x⁰ = h_{l-1}; x^{k+1} = x^k + g_l(ĥ_l) − g_l(f_l(x^k))  Bengio 2020
-===============  ===================================================  ===============
-
-``dtp`` is ``iterative`` with K = 1, because f_l(h_{l-1}) = h_l.
-
-**Difference rules** send the upper layer's change e_l = ĥ_l − h_l down through a
-matrix (``uses_inverse = False``): the exact baselines of ALGORITHMS.md, written as
-targets so that the same local forward update serves every rule. With the top
-target ĥ_t = h_t − η̂ ∂ℒ/∂h_t, ``bp`` gives e_l = −η̂ ∂ℒ/∂h_l exactly, so its local
-update is η̂ times the loss gradient.
-
-========  =================================================  ==========================
-``bp``    e_{l-1} = W_lᵀ (φ_l'(a_l) ⊙ e_l)                    back-propagation
-``fa``    e_{l-1} = B_lᵀ (φ_l'(a_l) ⊙ e_l), B_l fixed random   Lillicrap 2016
-``dfa``   e_{l-1} = D_{l-1}ᵀ (φ_t'(a_t) ⊙ e_t), D fixed random Nøkland 2016
-``gn``    e_{l-1} = J_{l-1}ᵀ (J_{l-1} J_{l-1}ᵀ + λI)⁻¹ e_t     damped Gauss–Newton
-========  =================================================  ==========================
-
-J_{l-1} = ∂h_t/∂h_{l-1} is computed per sample from the forward pre-activations.
+:func:`top_target` starts the descent at the top layer t.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
 import numpy as np
 
-__all__ = ["TargetRule", "TARGET_RULES", "top_target", "tp_target", "dtp_target",
-           "iterative_target", "DifferenceContext", "output_jacobians"]
+from .differences import (bp_change, dfa_change, difference_step, direct_alignment_shapes,
+                          fa_change, feedback_alignment_shapes, gn_change)
+from .inverse import difference_correction, inverse_step, inverse_target, iterative_step
+
+__all__ = ["TargetRule", "TARGET_RULES", "DEFAULT_TARGET_RULE", "TargetContext",
+           "DifferenceContext", "top_target", "inverse_rule", "difference_rule"]
 
 
 def top_target(h: np.ndarray, dloss_dh: np.ndarray, step: float) -> np.ndarray:
@@ -46,57 +39,13 @@ def top_target(h: np.ndarray, dloss_dh: np.ndarray, step: float) -> np.ndarray:
     return h - step * dloss_dh
 
 
-# --------------------------------------------------------------- inverse rules
-def tp_target(h_lower, g_target, g_forward, **_):
-    """Vanilla target propagation: the lower target is the inverse of the upper target."""
-    return g_target, None
-
-
-def dtp_target(h_lower, g_target, g_forward, **_):
-    """Difference target propagation: correct the inverse by its error at h_l.
-
-    With an exact inverse this equals :func:`tp_target`; with an imperfect one,
-    ĥ_{l-1} − h_{l-1} vanishes when ĥ_l = h_l, which is what makes the rule stable.
-    """
-    return h_lower + (g_target - g_forward), None
-
-
-def iterative_target(h_lower, g_target, g_forward, *, f, g, target_upper, iterations: int, **_):
-    """K refinements of the approximate inverse (Bengio 2020, eq. 7).
-
-    Parameters
-    ----------
-    f, g : callable
-        f_l and g_l as functions of a (B, n) array.
-    target_upper : ndarray
-        ĥ_l, to measure the residuals.
-    iterations : int
-        K ≥ 1.
-
-    Returns
-    -------
-    target : ndarray
-        x^K.
-    residuals : ndarray, shape (K + 1,)
-        ‖f_l(x^k) − ĥ_l‖ (Frobenius over the batch) for k = 0..K. When
-        Lip(g_l∘f_l − I) < 1 they fall geometrically.
-    """
-    x = h_lower
-    f_x = f(x)
-    residuals = [np.linalg.norm(f_x - target_upper)]
-    for _ in range(iterations):
-        x, _ = dtp_target(x, g_target, g(f_x))  # each step is a DTP step from x^k
-        f_x = f(x)
-        residuals.append(np.linalg.norm(f_x - target_upper))
-    return x, np.array(residuals)
-
-
-# ------------------------------------------------------------ difference rules
 @dataclass
-class DifferenceContext:
-    """What a difference rule may read: the model, the forward pass and the changes so far.
+class TargetContext:
+    """What a target rule may read as the targets travel down, and where it writes.
 
-    ``e[l]`` is ĥ_l − h_l, filled from the top layer t downwards.
+    Lists are indexed by layer. ``targets[l]`` is ĥ_l and ``e[l]`` the change
+    ĥ_l − h_l as a difference rule sends it (``e[t]`` from the top target); an
+    iterating rule writes the residuals of its iterates into ``residuals[l]``.
     """
 
     model: object
@@ -104,59 +53,98 @@ class DifferenceContext:
     top: int
     e: list
     damping: float = 1e-3
-    fixed: dict = field(default_factory=dict)  # "fa" / "dfa": {l: matrix}
+    fixed: dict = field(default_factory=dict)  # the model's fixed matrices, by rule name
+    h: list = field(default_factory=list)
+    targets: list = field(default_factory=list)
+    residuals: list = field(default_factory=list)
+    #: the side inputs of the g_l (:func:`bioprop.model.side_inputs`), or None
+    side: list | None = None
+    #: K, the refinements of an iterating rule
+    iterations: int = 1
+
+    @classmethod
+    def descent(cls, model, a, h, top_target_value, t: int, *, damping: float = 1e-3,
+                iterations: int = 1, side=None) -> "TargetContext":
+        """A context whose top layer t holds the top target, ready for ``step(ctx, t)``."""
+        ctx = cls(model, a, t, [None] * (t + 1), damping, model.fixed, h, [None] * (t + 1),
+                  [None] * (t + 1), side, iterations)
+        ctx.targets[t] = top_target_value
+        ctx.e[t] = top_target_value - h[t]
+        return ctx
+
+    def f(self, l: int, h_lower):
+        """f_l(h_{l-1}), the rate."""
+        return self.model.f(l, h_lower)[1]
+
+    def g(self, l: int, h_upper):
+        """g_l(h_l), the reconstruction, with this context's side inputs."""
+        return self.model.g(l, h_upper, self.side)[1]
 
 
-def _through(ctx, l, matrix):
-    return (ctx.model.activations[l].derivative(ctx.a[l]) * ctx.e[l]) @ matrix
+#: the name engine.py (commit f721b52) imports; the same class
+DifferenceContext = TargetContext
 
 
-def bp_difference(ctx, l):
-    return _through(ctx, l, ctx.model.forward[l].weight)
-
-
-def fa_difference(ctx, l):
-    return _through(ctx, l, ctx.fixed["fa"][l])
-
-
-def dfa_difference(ctx, l):
-    return _through(ctx, ctx.top, ctx.fixed["dfa"][l - 1])
-
-
-def output_jacobians(model, a, l: int, top: int) -> np.ndarray:
-    """J_l = ∂h_top/∂h_l for every sample: shape (B, n_top, n_l)."""
-    batch = a[top].shape[0]
-    J = np.broadcast_to(np.eye(model.sizes[l]), (batch, model.sizes[l], model.sizes[l]))
-    for k in range(l + 1, top + 1):
-        J = model.activations[k].derivative(a[k])[:, :, None] * (model.forward[k].weight @ J)
-    return J
-
-
-def gn_difference(ctx, l):
-    J = output_jacobians(ctx.model, ctx.a, l - 1, ctx.top)
-    n_top = J.shape[1]
-    gram = J @ J.transpose(0, 2, 1) + ctx.damping * np.eye(n_top)
-    solved = np.linalg.solve(gram, ctx.e[ctx.top][:, :, None])
-    return (J.transpose(0, 2, 1) @ solved)[:, :, 0]
-
-
-# ------------------------------------------------------------------- registry
 @dataclass(frozen=True)
 class TargetRule:
-    """A target rule: its name, its kind and its function (see the module docstring)."""
+    """A target rule: its name, how it takes its step and what it needs (module docstring)."""
 
     name: str
-    uses_inverse: bool
-    fn: Callable
     source: str
+    #: ``step(ctx, l)``: fill layer l−1 of a :class:`TargetContext` from layer l
+    step: Callable
+    #: does the rule read the learned feedback pathway g_l (which must then learn)?
+    uses_inverse: bool
+    #: inverse rules: ĥ_{l-1} = local_target(h_{l-1}, g_l(ĥ_l), g_l(h_l))
+    local_target: Callable | None = None
+    #: difference rules: e_{l-1} = change(ctx, l)
+    change: Callable | None = None
+    #: is the local target refined K times, from x⁰ = h_{l-1}?
+    iterates: bool = False
+    #: fixed_shapes(sizes, top) → {l: (rows, cols)} of the fixed matrices the rule reads
+    fixed_shapes: Callable | None = None
+
+    @property
+    def fn(self) -> Callable:
+        """The two calling conventions engine.py at commit f721b52 still calls.
+
+        ``change`` for a difference rule; for an inverse rule, ``local_target`` returning
+        (target, None). To be removed once the Brian2 engine calls ``local_target`` and
+        ``change`` itself.
+        """
+        if self.change is not None:
+            return self.change
+        return lambda h_lower, g_target, g_forward, **_: (
+            self.local_target(h_lower, g_target, g_forward), None)
 
 
+def inverse_rule(name: str, local_target: Callable, source: str, *,
+                 iterates: bool = False) -> TargetRule:
+    """The record of a rule that forms ĥ_{l-1} from the inverse g_l (:mod:`.inverse`)."""
+    step = partial(iterative_step if iterates else inverse_step, local_target)
+    return TargetRule(name, source, step, True, local_target=local_target, iterates=iterates)
+
+
+def difference_rule(name: str, change: Callable, source: str, *,
+                    fixed_shapes: Callable | None = None) -> TargetRule:
+    """The record of a rule that sends e_l down through a matrix (:mod:`.differences`)."""
+    return TargetRule(name, source, partial(difference_step, change), False, change=change,
+                      fixed_shapes=fixed_shapes)
+
+
+#: every target rule by name. The model draws the fixed matrices in this order, so a new
+#: rule with fixed matrices goes last (and even then shifts the draws that follow them:
+#: the side weights and the connection masks)
 TARGET_RULES = {r.name: r for r in (
-    TargetRule("tp", True, tp_target, "Bengio 2014"),
-    TargetRule("dtp", True, dtp_target, "Lee et al. 2015"),
-    TargetRule("iterative", True, iterative_target, "Bengio 2020"),
-    TargetRule("bp", False, bp_difference, "back-propagation"),
-    TargetRule("fa", False, fa_difference, "Lillicrap et al. 2016"),
-    TargetRule("dfa", False, dfa_difference, "Nøkland 2016"),
-    TargetRule("gn", False, gn_difference, "damped Gauss–Newton"),
+    inverse_rule("tp", inverse_target, "Bengio 2014"),
+    inverse_rule("dtp", difference_correction, "Lee et al. 2015"),
+    inverse_rule("iterative", difference_correction, "Bengio 2020", iterates=True),
+    difference_rule("bp", bp_change, "back-propagation"),
+    difference_rule("fa", fa_change, "Lillicrap et al. 2016",
+                    fixed_shapes=feedback_alignment_shapes),
+    difference_rule("dfa", dfa_change, "Nøkland 2016", fixed_shapes=direct_alignment_shapes),
+    difference_rule("gn", gn_change, "damped Gauss–Newton"),
 )}
+
+#: the rule of a model file that names none
+DEFAULT_TARGET_RULE = "dtp"

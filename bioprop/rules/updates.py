@@ -5,9 +5,11 @@ noisy reconstructions) into parameter gradients. The reference engine feeds them
 algebraic steady states; the Brian2 engine feeds them the states its populations
 settled to. Either way the algorithm is written once, here.
 
-* :func:`top_layer` — which layer carries the top target (ALGORITHMS.md, "Top target").
+* :func:`top_layer` — which layer carries the top target (docs/algorithms.md, "Top target").
 * :func:`teach` — the loss, and the top target ĥ_t = h_t − η̂ ∂ℓ/∂h_t.
 * :func:`propagate_targets` — ĥ_{l-1} from ĥ_l by the target rule, l = t..2.
+* :func:`gauss_newton_targets` — the same with the damped Gauss–Newton rule, the
+  reference the diagnostics measure every rule against.
 * :func:`normalise_layers` — the optional layer normalisation of the changes.
 * :func:`forward_grads` — the local forward update, gradient of ½‖f_l(h_{l-1}) − ĥ_l‖².
 * :func:`feedback_grads` — each feedback objective's gradient through Q_l, c_l.
@@ -18,11 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..pathways import dense_grads
-from .targets import DifferenceContext, top_target
+from ..projection import dense_grads
+from .targets import TARGET_RULES, TargetContext, top_target
 
-__all__ = ["top_layer", "Teaching", "teach", "propagate_targets", "normalise_layers",
-           "normalised_change", "forward_grads", "feedback_grads"]
+__all__ = ["top_layer", "Teaching", "teach", "propagate_targets", "gauss_newton_targets",
+           "normalise_layers", "normalised_change", "forward_grads", "feedback_grads"]
 
 
 def top_layer(n_layers: int, top: str) -> int:
@@ -71,7 +73,10 @@ def propagate_targets(model, rule, a, h, top_target_value, t, *, iterations: int
         ĥ_t.
     t : int
         The layer that carries the top target.
-    iterations, damping : options of ``iterative`` (K) and ``gn`` (λ)
+    iterations : int
+        K, the refinements of a rule that iterates.
+    damping : float
+        λ of the Gauss–Newton rule.
     layer_norm : bool
         Rescale each layer's change by its influence on the top (:func:`normalise_layers`).
     side : list, optional
@@ -82,25 +87,24 @@ def propagate_targets(model, rule, a, h, top_target_value, t, *, iterations: int
     targets : list
         targets[l] = ĥ_l for l = 1..t (index 0 is None).
     residuals : list
-        For ``iterative``, residuals[l] = ‖f_{l+1}(x^k) − ĥ_{l+1}‖ for k = 0..K; else None.
+        For a rule that iterates, residuals[l] = ‖f_{l+1}(x^k) − ĥ_{l+1}‖ for k = 0..K;
+        else None.
     """
-    targets, residuals = [None] * (t + 1), [None] * (t + 1)
-    targets[t] = top_target_value
-    if rule.uses_inverse:
-        for l in range(t, 1, -1):
-            targets[l - 1], residuals[l - 1] = rule.fn(
-                h[l - 1], model.g(l, targets[l], side)[1], model.g(l, h[l], side)[1],
-                f=lambda x, l=l: model.f(l, x)[1], g=lambda y, l=l: model.g(l, y, side)[1],
-                target_upper=targets[l], iterations=iterations)
-    else:
-        ctx = DifferenceContext(model, a, t, [None] * (t + 1), damping, model.fixed)
-        ctx.e[t] = top_target_value - h[t]
-        for l in range(t, 1, -1):
-            ctx.e[l - 1] = rule.fn(ctx, l)
-            targets[l - 1] = h[l - 1] + ctx.e[l - 1]
+    ctx = TargetContext.descent(model, a, h, top_target_value, t, damping=damping,
+                                iterations=iterations, side=side)
+    for l in range(t, 1, -1):
+        rule.step(ctx, l)
+    targets = ctx.targets
     if layer_norm:
         targets = normalise_layers(model, h, targets, t)
-    return targets, residuals
+    return targets, ctx.residuals
+
+
+def gauss_newton_targets(model, a, h, top_target_value, t, damping: float):
+    """The damped Gauss–Newton targets ĥ_l, l = 1..t (index 0 is None), without side inputs
+    or layer normalisation: the reference the diagnostics compare every rule's targets with."""
+    return propagate_targets(model, TARGET_RULES["gn"], a, h, top_target_value, t,
+                             damping=damping)[0]
 
 
 def normalise_layers(model, h, targets, t):
@@ -136,7 +140,7 @@ def forward_grads(model, a, h, targets, t, bias_only=()):
     """Local forward gradients [gW_l, gb_l] for l = 1..t (index 0 is None).
 
     δ_l = (h_l − ĥ_l) ⊙ φ_l'(a_l), the gradient of ½‖f_l(h_{l-1}) − ĥ_l‖² at fixed
-    h_{l-1} and ĥ_l (ALGORITHMS.md, "Forward weight update"). For the layers in
+    h_{l-1} and ĥ_l (docs/algorithms.md, "Forward weight update"). For the layers in
     `bias_only`, whose synapses learn their weights themselves, gW_l is None.
     """
     grads = [None]

@@ -215,6 +215,11 @@ def _activity_section(name, entry):
     return Section(name, entry, ACTIVITY, {**marks, **SPIKE_EVENTS})
 
 
+#: the group of the residuals of a target rule that iterates (``rule.iterates``); the
+#: group's name is part of the file format, and older files name it so
+RESIDUALS = "iterative"
+
+
 #: every section of a run file
 SECTIONS = {section.name: section for section in (
     Section("train", ("epoch",), {
@@ -231,7 +236,7 @@ SECTIONS = {section.name: section for section in (
     Section("pathways", ("epoch",), {
         "weight": Variable("1", "weights from $pre to $post", (("post", "pre"),)),
     }),
-    Section("iterative", ("epoch",), {
+    Section(RESIDUALS, ("epoch",), {
         "residual": Variable("1", "‖f_{l+1}(x^k) − ĥ_{l+1}‖ of layer l's k-th iterate",
                              (("layer", "iteration"),)),
     }),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activity import declare_activity
-from .vocabulary import SECTIONS, coord_attrs, section_of
+from .vocabulary import RESIDUALS, SECTIONS, coord_attrs, section_of
 
 __all__ = ["declare_run", "record_epoch", "record_diagnostics", "snapshot_weights",
            "recorded_pathways"]
@@ -68,8 +68,8 @@ def declare_run(recorder, data, engine, record_spec=None):
             _declare(recorder, f"pathways/{name}", ["weight"],
                      {"post": np.arange(weight.shape[0]), "pre": np.arange(weight.shape[1])},
                      post=post, pre=pre)
-    if engine.rule.target == "iterative":
-        _declare(recorder, "iterative", ["residual"],
+    if engine.target_rule.iterates:
+        _declare(recorder, RESIDUALS, ["residual"],
                  {"layer": layers, "iteration": np.arange(engine.rule.iterations + 1)})
     if record_spec is not None and record_spec.activity_every:
         declare_activity(recorder, data, engine, record_spec)
@@ -91,7 +91,7 @@ def record_diagnostics(recorder, epoch, values: dict):
     residuals = values.pop("residuals", None)
     recorder.append("metrics", epoch, values)
     if residuals is not None:
-        recorder.append("iterative", epoch, {"residual": residuals})
+        recorder.append(RESIDUALS, epoch, {"residual": residuals})
     recorder.flush()
 
 
