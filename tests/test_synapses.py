@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bioprop.engine import Brian2Engine
+from bioprop.brian2 import Brian2Engine
 from bioprop.reference import ReferenceEngine
 from bioprop.rules import forward_grads
 from bioprop.spec import SpecError, parse_model, parse_protocol
