@@ -29,7 +29,8 @@ from .latches import Latches
 from .layers import view
 from .monitors import ActivityMonitors
 from .network import build_network, copy_synaptic_weights, learn_synaptically, simulate
-from .phases import latch_point, learner_phases, step_schedule
+from .phase_actions import latch_point
+from .phases import learner_phases, step_schedule
 
 __all__ = ["Brian2Engine"]
 
@@ -94,7 +95,8 @@ class Brian2Engine(Learner):
                               on_step_end=self._on_step_end)
         self.clock, self.layers, self.network = built.clock, built.layers, built.network
         self._synaptic, self.plastic = built.synaptic, built.plastic
-        self._simulate(0 * brian2.ms)  # prepare the code objects before gc.freeze
+        # prepare the code objects before gc.freeze
+        simulate(brian2, self.network, self.codegen, 0 * brian2.ms)
         for plasticity in self.plastic.values():  # not in the network: prepared here
             plasticity.prepare()
         # Network.run calls gc.collect(); freezing the long-lived objects makes that cheap.
@@ -145,11 +147,8 @@ class Brian2Engine(Learner):
         n_steps = len(self._names) * (len(x) // self.batch_size)
         self.outputs = np.empty((len(x), self.model.sizes[-1]), self.dtype)
         self._loss_sum, self._correct = 0.0, 0
-        self._simulate(n_steps * self.dt)
+        simulate(self.brian2, self.network, self.codegen, n_steps * self.dt)
         return self.outputs
-
-    def _simulate(self, duration):
-        simulate(self.brian2, self.network, self.codegen, duration)
 
     def _on_step_start(self):
         self._step += 1

@@ -14,7 +14,21 @@ __all__ = ["view", "InputLayer", "RateLayer", "SpikingLayer"]
 
 
 def view(group, var, batch):
-    """The (B, N) view of a group's state variable: writes go straight to Brian2."""
+    """The (B, N) view of a group's state variable: writes go straight to Brian2.
+
+    Parameters
+    ----------
+    group : brian2.Group
+        A group of B·N neurons, neuron b·N + i being neuron i of trial b.
+    var : str
+        The state variable.
+    batch : int
+        B.
+
+    Returns
+    -------
+    ndarray (B, N)
+    """
     return group.variables[var].get_value().reshape(batch, -1)
 
 

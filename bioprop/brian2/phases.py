@@ -35,25 +35,25 @@ noise_b) × n`` while the feedback pathway is pre-trained.
 
 Each name is a :class:`PhaseKind` in :data:`PHASE_KINDS`: which somas integrate and
 which dendrites listen, the nudges set when it begins and what is latched when it
-ends. The engine consults the kind; phase names are spelt in this module only. A
-kind's functions take the engine and the phase; they read and write the engine's
-``layers``, ``latched`` (:class:`~bioprop.brian2.latches.Latches`) and ``noisy``.
+ends (:mod:`bioprop.brian2.phase_actions`). The engine consults the kind; phase names
+are spelt in this module only.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Callable
 
-import numpy as np
-
-from bioprop.rules import teach
-from bioprop.rules.updates import normalised_change
 from bioprop.spec import parse_duration
 
-from .rule_calls import dtp_target, iterations
+from .phase_actions import (clamp_begin, clamp_end, clamp_roles, dendrites_listen, drl_down_begin,
+                            drl_down_end, drl_down_roles, drl_up_begin, drl_up_end, drl_up_roles,
+                            forward_end, forward_roles, influence_begin, influence_end,
+                            influence_roles, noise_begin, noise_end, noise_roles, predict_begin,
+                            predict_end, predict_roles, settle_end, target_begin, target_end)
+from .rule_calls import iterations
 
 __all__ = ["Phase", "PhaseKind", "PHASE_KINDS", "phase_kind", "trial_phases", "learner_phases",
-           "step_schedule", "nudge_to", "latch_point"]
+           "step_schedule"]
 
 
 @dataclass(frozen=True)
@@ -233,186 +233,18 @@ class PhaseKind:
     settles_forward: bool = False
 
 
-# ------------------------------------------------------------ shared latches
-def nudge_to(engine, l, rate):
-    """Nudge held layer l so that it fires `rate`."""
-    np.subtract(rate, engine.latched.h[l], out=engine.layers[l].I_nudge)
-
-
-def latch_point(engine, name, l):
-    """Record g_l's input, the dendrite of layer l−1 and its reconstruction, as they are."""
-    dendrite = engine.layers[l - 1]
-    engine.latched.trace.points[l][name] = (engine.layers[l].read_rate().copy(),
-                                            dendrite.u.copy(), dendrite.g().copy())
-
-
-def _latch_g_forward(engine):
-    if engine.training and engine.trains_feedback:
-        engine.latched.g_forward = [None] + [engine.layers[l].g().copy()
-                                             for l in range(1, engine.top)]
-
-
-def _target_of(engine, l):
-    """Layer l's target for its forward update, read at the end of the target phase.
-
-    A rate layer fires h + nudge exactly. A spiking layer's target is its spike
-    trace (``rule.spiking_target = "trace"``), or its forward trace plus the change
-    its apical dendrite asked for (``"apical"``), which leaves out the trace's own
-    noise: for stochastic units the difference of two noisy traces swamps the change.
-    """
-    layer = engine.layers[l]
-    if layer.spiking and engine.rule.spiking_target == "apical":
-        return engine.latched.h[l] + layer.I_nudge
-    return layer.read_rate().copy()
-
-
-# ------------------------------------------------------------------ forward
-def _forward_roles(engine, phase):  # dendrites are needed only to learn
-    L, t = engine.model.n_layers, engine.top
-    return set(range(1, L + 1)), set(range(1, t)) if engine.training else set()
-
-
-def _forward_end(engine, phase):
-    layers, t, L, s = engine.layers, engine.top, engine.model.n_layers, engine.latched
-    rows = engine.rows()
-    s.a = [None] + [layers[l].drive() for l in range(1, L + 1)]
-    s.h = [layers[l].read_rate().copy() for l in range(L + 1)]
-    engine.outputs[rows] = s.h[L]
-    if engine.training:
-        s.teaching = teach(engine.model, engine.loss_fn, s.ytarget, s.a, s.h,
-                           engine.rule.top, engine.rule.target_step)
-        s.targets = [None] * t + [s.teaching.target]
-        s.trace.targets = list(s.targets)
-        s.trace.residuals = [None] * (t + 1)
-        for plasticity in engine.plastic.values():  # the presynaptic forward rate h_{l-1}
-            plasticity.latch()
-    _latch_g_forward(engine)
-
-
-# -------------------------------------------------------------------- noise
-def _noise_roles(engine, phase):
-    # a layer above a noisy one integrates f(h + ε); the noisy layer's dendrite
-    # listens, and so does the one below it when the objective uses h_l + δ
-    noisy = engine.noisy
-    upper = {l - 1 for l in noisy} if engine.objective.needs_upper_noise else set()
-    return {l + 1 for l in noisy}, noisy | upper
-
-
-def _noise_begin(engine, phase):
-    s = engine.latched
-    for l in engine.noisy:
-        engine.layers[l].I_nudge[...] = s.noises[s.iteration][l]
-
-
-def _noise_end(engine, phase):
-    layers, t, s, points = engine.layers, engine.top, engine.latched, engine.objective.points
-    for l in engine.noisy:
-        if layers[l].spiking:  # the objective needs the noise the layer really fired
-            s.noises[s.iteration][l] = layers[l].read_rate() - s.h[l]
-        if l + 1 <= t and "noisy" in points:  # g_{l+1} reconstructs noisy layer l
-            latch_point(engine, "noisy", l + 1)
-        if l >= 2 and "upper_noisy" in points:  # g_l sees h_l + δ
-            latch_point(engine, "upper_noisy", l)
-
-
-# ------------------------------------------------------------ settle, target
-def _dendrites_listen(engine, phase):
-    return set(), set(range(1, engine.top))
-
-
-def _settle_end(engine, phase):
-    _latch_g_forward(engine)
-
-
-def _target_begin(engine, phase):
-    nudge_to(engine, engine.top, engine.latched.teaching.target)
-
-
-def _target_end(engine, phase):
-    engine.latched.trace.targets = [None] + [_target_of(engine, l)
-                                             for l in range(1, engine.top + 1)]
-
-
-# ------------------------------------------------- the iterative rule, per layer m
-def _clamp_begin(engine, phase):  # layer m+1 fires its target; m's dendrite settles on g(ĥ)
-    m = phase.layer
-    nudge_to(engine, m + 1, engine.latched.targets[m + 1])
-
-
-def _clamp_end(engine, phase):
-    m, s = phase.layer, engine.latched
-    s.g_hat, s.iterate = engine.layers[m].g().copy(), s.h[m]
-    s.trace.residuals[m] = []
-
-
-def _predict_begin(engine, phase):  # layer m fires x^k; m+1 integrates it: g(f(x^k))
-    nudge_to(engine, phase.layer, engine.latched.iterate)
-
-
-def _predict_end(engine, phase):
-    """x^{k+1} = x^k + g(ĥ_{m+1}) − g(f(x^k)), from the settled dendrite (Bengio 2020)."""
-    m, s = phase.layer, engine.latched
-    upper = engine.layers[m + 1].read_rate()
-    s.trace.residuals[m].append(np.linalg.norm(upper - s.targets[m + 1]))
-    s.iterate = dtp_target(s.iterate, s.g_hat, engine.layers[m].g())
-    if len(s.trace.residuals[m]) == engine.rule.iterations:
-        s.targets[m] = s.trace.targets[m] = s.iterate
-        s.trace.residuals[m] = np.array(s.trace.residuals[m])
-
-
-# ------------------------------------------------------------ layer normalisation
-def _influence_begin(engine, phase):  # layer l fires ĥ_l; the layers above carry it to the top
-    nudge_to(engine, phase.layer, engine.latched.trace.targets[phase.layer])
-
-
-def _influence_end(engine, phase):
-    l, t, s = phase.layer, engine.top, engine.latched
-    change = normalised_change(s.trace.targets[l] - s.h[l], engine.layers[t].read_rate(), s.h[t])
-    s.normalised[l] = s.h[l] + change
-    if l == t - 1:
-        s.trace.targets[1:t] = s.normalised[1:t]
-
-
-# ---------------------------------------------------------------- drl, per layer m
-def _drl_up_begin(engine, phase):
-    m, s = phase.layer, engine.latched
-    engine.layers[m - 1].I_nudge[...] = s.noises[s.iteration][m - 1]
-
-
-def _drl_up_end(engine, phase):
-    engine.latched.drl_top = engine.layers[engine.top].read_rate().copy()
-
-
-def _drl_down_begin(engine, phase):
-    # layers l..t−1 carry the difference; layer l−1 only listens (its rate is h)
-    nudge_to(engine, engine.top, engine.latched.drl_top)
-    engine.latched.drl_floor = phase.layer
-
-
-def _drl_down_end(engine, phase):
-    latch_point(engine, "drl", phase.layer)
-
-
 #: phase name → what that kind of phase does
 PHASE_KINDS: dict[str, PhaseKind] = {
-    "forward": PhaseKind(_forward_roles, end=_forward_end, settles_forward=True),
-    "noise_a": PhaseKind(_noise_roles, _noise_begin, _noise_end, noise_parity=1),
-    "noise_b": PhaseKind(_noise_roles, _noise_begin, _noise_end, noise_parity=0),
-    "settle": PhaseKind(_dendrites_listen, end=_settle_end),
-    "target": PhaseKind(_dendrites_listen, _target_begin, _target_end, nudge="target"),
-    "clamp": PhaseKind(lambda engine, phase: (set(), {phase.layer}), _clamp_begin, _clamp_end),
-    "predict": PhaseKind(lambda engine, phase: ({phase.layer + 1}, {phase.layer}),
-                         _predict_begin, _predict_end),
-    "influence": PhaseKind(
-        lambda engine, phase: (set(range(phase.layer + 1, engine.model.n_layers + 1)), set()),
-        _influence_begin, _influence_end),
-    # layer m−1 fires h + ε; the layers from m up integrate it
-    "drl_up": PhaseKind(
-        lambda engine, phase: (set(range(phase.layer, engine.model.n_layers + 1)), set()),
-        _drl_up_begin, _drl_up_end),
-    # DTP differences from the top down to the dendrite of m−1
-    "drl_down": PhaseKind(lambda engine, phase: (set(), set(range(phase.layer - 1, engine.top))),
-                          _drl_down_begin, _drl_down_end, nudge="drl"),
+    "forward": PhaseKind(forward_roles, end=forward_end, settles_forward=True),
+    "noise_a": PhaseKind(noise_roles, noise_begin, noise_end, noise_parity=1),
+    "noise_b": PhaseKind(noise_roles, noise_begin, noise_end, noise_parity=0),
+    "settle": PhaseKind(dendrites_listen, end=settle_end),
+    "target": PhaseKind(dendrites_listen, target_begin, target_end, nudge="target"),
+    "clamp": PhaseKind(clamp_roles, clamp_begin, clamp_end),
+    "predict": PhaseKind(predict_roles, predict_begin, predict_end),
+    "influence": PhaseKind(influence_roles, influence_begin, influence_end),
+    "drl_up": PhaseKind(drl_up_roles, drl_up_begin, drl_up_end),
+    "drl_down": PhaseKind(drl_down_roles, drl_down_begin, drl_down_end, nudge="drl"),
 }
 
 
