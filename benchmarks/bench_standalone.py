@@ -10,7 +10,7 @@ on MNIST-shaped synthetic data, prints from one process:
 * the standalone build's time (code generation and compilation, ``make -j<jobs>``);
 * samples per second of the forward phase (``predict``) on the runtime engine
   (numpy target, dense projections) and on cpp_standalone
-  (:class:`bioprop.standalone.StandaloneForward`: per-trial ``Synapses``), medians
+  (:class:`bioprop.brian2.StandaloneForward`: per-trial ``Synapses``), medians
   of interleaved repeats, and their ratio; the standalone time is the wall time of
   one run of the compiled program, loading its inputs and weights included;
 * how far the two devices' latched output rates are apart, and on how many samples
@@ -55,7 +55,7 @@ def main(argv=None):
     from threadpoolctl import threadpool_limits
 
     from bioprop.bench import _specs
-    from bioprop.standalone import StandaloneForward
+    from bioprop.brian2 import StandaloneForward
     from bioprop.training import make_engine
 
     sizes = [int(s) for s in args.sizes.split(",")]

@@ -4,7 +4,7 @@ A :class:`Learner` owns a :class:`~bioprop.model.LayeredModel`, the rule chosen
 by the model file (looked up in the registries of :mod:`bioprop.rules`) and one
 optimizer per pathway. An engine subclasses it and supplies how one batch's
 activity is obtained: algebraically (:mod:`bioprop.reference`) or by simulating
-populations in time (:mod:`bioprop.engine`). Everything after the activity,
+populations in time (:mod:`bioprop.brian2`). Everything after the activity,
 gradients and optimizer steps, is here and in :mod:`bioprop.rules`.
 """
 from __future__ import annotations

@@ -36,7 +36,7 @@ def _reference(model, spec, protocol):
 
 
 def _brian2(model, spec, protocol):
-    from .engine import Brian2Engine
+    from .brian2 import Brian2Engine
     return Brian2Engine(model, spec, protocol, protocol.training.batch_size)
 
 

@@ -79,7 +79,7 @@ def with_spikes(record_activity):
 def spiking_run(tmp_path_factory):
     """A short Brian2 run whose recorded probe trials carry (stand-in) spikes."""
     import bioprop
-    from bioprop.engine import Brian2Engine
+    from bioprop.brian2 import Brian2Engine
 
     path = tmp_path_factory.mktemp("spiking") / "spiking.h5"
     with pytest.MonkeyPatch.context() as patch:

@@ -8,7 +8,7 @@ continuous-time regime (dt = τ/20, phases of 20 τ).
 import numpy as np
 import pytest
 
-from bioprop.engine import Brian2Engine
+from bioprop.brian2 import Brian2Engine
 from bioprop.reference import ReferenceEngine
 
 from conftest import assert_close, model_for, phases, small_model_spec

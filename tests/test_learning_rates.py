@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from bioprop.engine import Brian2Engine
+from bioprop.brian2 import Brian2Engine
 from bioprop.reference import ReferenceEngine
 from bioprop.spec import SpecError, parse_model
 

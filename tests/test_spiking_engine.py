@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bioprop.datasets import load_dataset
-from bioprop.engine import Brian2Engine
+from bioprop.brian2 import Brian2Engine
 from bioprop.spec import SpecError, check_compatible, parse_model, parse_protocol
 
 from conftest import model_for

@@ -28,13 +28,13 @@ def _runtime_rates(engine, x):
     rows = []
     for k in range(0, len(x), B):
         engine.predict(x[k:k + B])
-        rows.append([h.copy() for h in engine._h])
+        rows.append([h.copy() for h in engine.latched.h])
     return [np.concatenate(layer) for layer in zip(*rows)]
 
 
 @pytest.fixture(scope="module")
 def standalone(tmp_path_factory):
-    from bioprop.standalone import StandaloneForward
+    from bioprop.brian2 import StandaloneForward
 
     # two LIF layers (LIF into LIF through synapses) and a linear rate output
     spec = parse_model({"network": {"input_size": 6}, "layers": [
@@ -88,7 +88,7 @@ def test_device_is_runtime_again(standalone):
 
 
 def test_stochastic_input_is_refused():
-    from bioprop.standalone import StandaloneForward
+    from bioprop.brian2 import StandaloneForward
 
     spec = spiking_spec("lif", encoding="poisson")
     with pytest.raises(ValueError, match="rate-encoded"):

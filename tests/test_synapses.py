@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bioprop.engine import Brian2Engine
+from bioprop.brian2 import Brian2Engine
 from bioprop.reference import ReferenceEngine
 from bioprop.rules import forward_grads
 from bioprop.spec import SpecError, parse_model, parse_protocol
@@ -216,7 +216,7 @@ def test_synaptic_plasticity_learns_the_weights_of_sgd(target):
     spec = with_pathways(small_model_spec(target=target), l0=PLASTIC, l2=PLASTIC)
     ref, eng, model = _engines(spec)
     dense = Brian2Engine(model.copy(), small_model_spec(target=target), phases(), 4)
-    assert set(eng._plastic) == {1, 3}
+    assert set(eng.plastic) == {1, 3}
     rng = np.random.default_rng(8)
     for _ in range(3):
         x, y = rng.random((4, 6)), rng.integers(0, 3, 4)
@@ -248,7 +248,7 @@ def test_with_one_trial_the_synaptic_statement_is_the_whole_update():
     """B = 1: no copies to average; w += eta · dw inside the statement gives SGD's weights."""
     spec = with_pathways(small_model_spec(), l0=PLASTIC, l2=PLASTIC)
     ref, eng, _ = _engines(spec, batch=1)
-    assert "w += eta * dw" in eng._plastic[1]._learn.abstract_code
+    assert "w += eta * dw" in eng.plastic[1]._learn.abstract_code
     for i in range(3):
         tr, te = (e.train_batch(X[i:i + 1], Y[i:i + 1], np.random.default_rng(3)) for e in (ref, eng))
         _compare(ref, eng, tr, te, rtol=1e-9)

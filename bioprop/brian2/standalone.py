@@ -1,6 +1,6 @@
 """The forward (inference) phase of a spiking network on Brian2's cpp_standalone device.
 
-The Brian2 engine (:mod:`bioprop.engine`) drives its phases with Python
+The Brian2 engine (:mod:`bioprop.brian2.engine`) drives its phases with Python
 ``NetworkOperation`` objects, which a standalone device cannot run: the whole
 simulation is compiled to one C++ program that never calls back into Python. The
 forward phase alone needs no Python in the loop, and :class:`StandaloneForward`
@@ -35,10 +35,11 @@ import time
 
 import numpy as np
 
-from .engine import trial_phases
-from .pathways import synaptic_projection
-from .populations import layer_population, rate_soma
-from .spec import parse_duration
+from bioprop.pathways import synaptic_projection
+from bioprop.populations import layer_population, rate_soma
+from bioprop.spec import parse_duration
+
+from .phases import trial_phases
 
 __all__ = ["StandaloneForward", "reset_device"]
 

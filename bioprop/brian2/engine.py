@@ -1,0 +1,299 @@
+"""The Brian2 engine: layered populations that learn by target propagation in time.
+
+One ``Network.run`` covers a whole epoch: a controller operation switches the
+stimulus and the phase inside the run, so no Python loop calls ``run`` per trial.
+The network is built by :mod:`bioprop.brian2.network`; the phases of a trial, and
+what each kind of phase does, are in :mod:`bioprop.brian2.phases`.
+
+A layer may also be spiking or stochastic (``lif``, ``poisson``, ``bernoulli``;
+:mod:`bioprop.spiking`). The engine speaks to every layer in rates: a spiking soma
+is read through its spike trace, and the rate nudge the feedback asks for reaches
+it as the apical current its rate twin says will produce that change
+(:class:`~bioprop.brian2.layers.SpikingLayer`). The phases are the same for every kind.
+
+At the end of the trial the settled quantities go to the same update functions as
+in the reference engine (:mod:`bioprop.rules.updates`).
+"""
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+
+from bioprop.learner import BatchTrace, Learner, batches
+from bioprop.populations import layer_population
+from bioprop.rules import forward_grads
+from bioprop.spec import parse_duration
+
+from .latches import Latches
+from .layers import view
+from .monitors import ActivityMonitors
+from .network import build_network, copy_synaptic_weights, learn_synaptically, simulate
+from .phase_actions import latch_point
+from .phases import learner_phases, step_schedule
+
+__all__ = ["Brian2Engine"]
+
+
+class Brian2Engine(Learner):
+    """Train a LayeredModel as Brian2 populations simulated in time.
+
+    Parameters
+    ----------
+    model : LayeredModel
+    spec : ModelSpec
+    protocol : ProtocolSpec
+        Supplies the phase durations, dt and the codegen target.
+    batch_size : int
+        B, the number of trials simulated side by side.
+
+    Attributes
+    ----------
+    layers : list
+        The layer adapters (:mod:`bioprop.brian2.layers`), index 0 the input.
+    latched : Latches
+        What the phases of the current trial latched.
+    phase, kind : Phase, PhaseKind
+        The phase under way and its kind (None before the first step).
+    live, listening, noisy : set of int
+        The layers whose somas integrate, whose dendrites integrate their feedback,
+        and which are nudged by noise, in the phase under way.
+    training : bool
+        Whether the trials under way train (rather than predict).
+    outputs : ndarray
+        The output rates of the run under way, one row per sample.
+    plastic : dict
+        l → SynapticPlasticity of a pathway whose synapses learn.
+    tick, clamped_trial : int
+        Time steps and trials ever simulated: never reset, so caches never go stale.
+    """
+
+    name = "brian2"
+
+    def __init__(self, model, spec, protocol, batch_size: int):
+        super().__init__(model, spec, batch_size)
+        import brian2
+
+        # Divergence is detected (and reported once) by the training loop.
+        brian2.BrianLogger.suppress_name("invalid_values")
+        self.brian2 = brian2
+        self.codegen = protocol.engine.codegen
+        self.dt = parse_duration(protocol.phases.dt)
+        self.train_phases, self.pretrain_phases = learner_phases(self, protocol.phases, self.dt)
+        self.eval_phases = self.train_phases[:1]
+        #: each layer's SpikingPopulation (None for a rate layer), index 0 the input
+        populations = [None] + [layer_population(ls, self.dt) for ls in spec.layers]
+        self.stochastic = spec.network.input_encoding == "poisson" or any(
+            p.stochastic for p in populations if p is not None)
+        if self.stochastic:  # Brian2's rand() draws from its own generator: seed it
+            brian2.seed(protocol.training.seed)
+        self.latched = Latches()
+        self.phase = self.kind = None
+        self.noisy, self.live, self.listening = set(), set(), set()
+        self.tick = self.clamped_trial = 0
+        built = build_network(self, spec, populations, on_step_start=self._on_step_start,
+                              on_step_end=self._on_step_end)
+        self.clock, self.layers, self.network = built.clock, built.layers, built.network
+        self._synaptic, self.plastic = built.synaptic, built.plastic
+        # prepare the code objects before gc.freeze
+        simulate(brian2, self.network, self.codegen, 0 * brian2.ms)
+        for plasticity in self.plastic.values():  # not in the network: prepared here
+            plasticity.prepare()
+        # Network.run calls gc.collect(); freezing the long-lived objects makes that cheap.
+        gc.collect()
+        gc.freeze()
+
+    # ------------------------------------------------------------- public
+    def train_epoch(self, x, y, rng, progress=None, learn_forward=True) -> dict:
+        order = np.concatenate(batches(len(x), self.batch_size, rng, drop_last=True))
+        xs = np.ascontiguousarray(x[order], dtype=self.dtype)
+        ys = y[order]
+        phases = self.train_phases if learn_forward else self.pretrain_phases
+        self._run(xs, ys, phases, True, rng, progress, learn_forward)
+        n = len(order)
+        return {"loss": self._loss_sum / n, "accuracy": self._correct / n}
+
+    def train_batch(self, x, y, rng, learn_forward=True) -> BatchTrace:
+        """Train on exactly one batch of B samples; returns its trace."""
+        if len(x) != self.batch_size:
+            raise ValueError(f"train_batch needs exactly {self.batch_size} samples, got {len(x)}")
+        phases = self.train_phases if learn_forward else self.pretrain_phases
+        self._run(np.ascontiguousarray(x, dtype=self.dtype), y, phases, True, rng, None,
+                  learn_forward)
+        return self.last_trace
+
+    def predict(self, x):
+        B = self.batch_size
+        n = len(x)
+        padded = np.zeros((-(-n // B) * B, x.shape[1]), self.dtype)
+        padded[:n] = x
+        return self._run(padded, None, self.eval_phases, False, None, None)[:n].copy()
+
+    def rows(self):
+        """The rows of the current trial's batch in the run's data."""
+        return slice(self._trial * self.batch_size, (self._trial + 1) * self.batch_size)
+
+    # ------------------------------------------------------------ running
+    def _run(self, x, y, phases, train: bool, rng, progress, learn_forward=True, learn=True):
+        """Simulate len(x) / B trials with one Network.run.
+
+        With ``learn=False`` every phase runs and every update is computed, but no
+        weight changes (the probe trials of activity recording).
+        """
+        self._x, self._y, self._rng, self.training, self._progress = x, y, rng, train, progress
+        self._learn_forward, self._learn = learn_forward, learn
+        self._names, self._starts, self._ends = step_schedule(phases)
+        self._step, self._trial = -1, 0
+        n_steps = len(self._names) * (len(x) // self.batch_size)
+        self.outputs = np.empty((len(x), self.model.sizes[-1]), self.dtype)
+        self._loss_sum, self._correct = 0.0, 0
+        simulate(self.brian2, self.network, self.codegen, n_steps * self.dt)
+        return self.outputs
+
+    def _on_step_start(self):
+        self._step += 1
+        self.tick += 1
+        s = self._step % len(self._names)
+        if s == 0:
+            self._begin_trial()
+        if s in self._starts:
+            self._begin_phase(self._names[s])
+
+    def _on_step_end(self):
+        s = self._step % len(self._names)
+        if s in self._ends:
+            self._end_phase(self._names[s])
+        if s == len(self._names) - 1:
+            if self.training and self._learn_forward and self._learn:
+                self._forward_update()
+            self._finish_trial()
+            self._trial += 1
+
+    def _begin_trial(self):
+        B, rows, latched = self.batch_size, self.rows(), self.latched
+        self.layers[0].data[...] = self._x[rows]
+        self.clamped_trial += 1
+        for layer in self.layers[1:]:
+            layer.I_nudge[...] = 0.0
+        if self.training:
+            latched.ytarget = self.targets_of(self._y[rows])
+            latched.noises, latched.iteration = self.draw_noise(self._rng, B), 0
+            latched.normalised = [None] * (self.top + 1)
+            latched.trace = BatchTrace(a=[None], h=[self._x[rows]],
+                                       noise=latched.noises[-1] if latched.noises else [],
+                                       points=[None, None] + [{} for _ in range(2, self.top + 1)])
+
+    def _begin_phase(self, phase):
+        kind = phase.kind
+        self.phase, self.kind = phase, kind
+        self.noisy = set()
+        if kind.noise_parity is not None:
+            self.noisy = {l for l in self.noisy_layers() if l % 2 == kind.noise_parity}
+        self.live, self.listening = kind.roles(self, phase)
+        a, h = self.latched.a, self.latched.h
+        for l in range(1, self.model.n_layers + 1):
+            self.layers[l].I_nudge[...] = 0.0
+            if l in self.live:
+                self.layers[l].release()
+            else:  # a soma that does not integrate is held at its forward state
+                self.layers[l].hold(a[l], h[l])
+        kind.begin(self, phase)
+
+    def _end_phase(self, phase):
+        phase.kind.end(self, phase)
+        if phase.opens_iteration:  # g_l(h_l) at the weights this iteration starts from
+            for l in range(2, self.top + 1):
+                latch_point(self, "clean", l)
+        if phase.ends_iteration:
+            latched = self.latched
+            trace, eps = latched.trace, latched.noises[latched.iteration]
+            trace.feedback_grads, trace.feedback_losses = self.feedback_update(
+                latched.h, eps, trace.points, self.side_for(latched.h, latched.ytarget),
+                apply=self._learn)
+            latched.iteration += 1
+
+    def _forward_update(self):
+        latched, trace = self.latched, self.latched.trace
+        grads = forward_grads(self.model, latched.a, latched.h, trace.targets, self.top,
+                              bias_only=self.plastic)
+        if latched.teaching.output_grads is not None:
+            grads.append(latched.teaching.output_grads)
+        for l in self.plastic:  # these weights learn in their synapses, not in the optimizer
+            grads[l][0] = learn_synaptically(self._synaptic, self.plastic[l], self.model, l,
+                                             latched.h[l], trace.targets[l], latched.a[l],
+                                             self.batch_size)
+        self.apply_forward(grads, applied=self.plastic)
+        copy_synaptic_weights(self._synaptic, self.model, self.batch_size, skip=self.plastic)
+        trace.forward_grads = grads
+
+    def _finish_trial(self):
+        if self.training:
+            latched = self.latched
+            latched.trace.a, latched.trace.h = latched.a, latched.h
+            latched.trace.loss = latched.teaching.loss
+            batch_loss, correct = self.score(latched.h[-1], self._y[self.rows()],
+                                             latched.teaching.loss)
+            self._loss_sum += batch_loss
+            self._correct += correct
+            self.last_trace = latched.trace
+        if self._progress is not None:
+            self._progress(self.batch_size)
+
+    # -------------------------------------------------------- checkpoints
+    def dynamic_state(self) -> dict:
+        """The populations' state variables, as (B, N) views of Brian2's own arrays.
+
+        Each trial starts from the state the last one left, so a checkpoint needs them.
+        """
+        out = {f"brian2/input/{name}": value for name, value in self.layers[0].state().items()}
+        for l, layer in enumerate(self.layers[1:], start=1):
+            out.update({f"brian2/{l}/{name}": value for name, value in layer.state().items()})
+        for l, (_, _, current) in self._synaptic.items():  # a delayed pathway's filter state
+            out.update({f"brian2/{l}/{name}": view(current, name, self.batch_size)
+                        for name in ("z_I_ff_syn", "I_ff_syn") if name in current.variables})
+        if self.stochastic:  # the generator behind Brian2's rand()
+            _, keys, pos, has_gauss, gauss = np.random.get_state()
+            out["brian2/rng"] = np.concatenate([keys.astype(np.float64), [pos, has_gauss, gauss]])
+        return out
+
+    def load_state_arrays(self, arrays: dict):
+        super().load_state_arrays(arrays)
+        for l, (_, mask, _) in self._synaptic.items():
+            if not np.array_equal(self.model.fixed.get("mask", {}).get(l, mask), mask):
+                raise ValueError(f"the checkpoint's connection mask of pathway {l} is not the "
+                                 "one this engine's synapses were built with")
+        copy_synaptic_weights(self._synaptic, self.model, self.batch_size)
+        if self.stochastic:
+            state = arrays["brian2/rng"]
+            np.random.set_state(("MT19937", state[:624].astype(np.uint32), int(state[624]),
+                                 int(state[625]), float(state[626])))
+
+    def record_activity(self, x, y, every: int = 1) -> dict:
+        """One training trial of the probe batch x (B samples), recorded, learning nothing.
+
+        Monitors (:class:`~bioprop.brian2.monitors.ActivityMonitors`) record every
+        `every` steps; spikes come as ``spike_trial``, ``spike_time`` (ms from the
+        trial's start), ``spike_neuron``. The monitors are removed afterwards, and the
+        populations' state, Brian2's generator and the training generator are left as
+        they were.
+        """
+        if len(x) != self.batch_size:
+            raise ValueError(f"the activity probe needs {self.batch_size} samples, got {len(x)}")
+        saved = {k: v.copy() for k, v in self.dynamic_state().items()}
+        rng_state = np.random.get_state()
+        monitors = ActivityMonitors(self.brian2, self.layers, self.dt * every)
+        self.network.add(*monitors.objects)
+        start = self.network.t
+        try:
+            self._run(np.ascontiguousarray(x, dtype=self.dtype), y, self.train_phases, True,
+                      np.random.default_rng(0), None, learn=False)
+        finally:
+            self.network.remove(*monitors.objects)
+            for key, value in self.dynamic_state().items():
+                value[...] = saved[key]
+            np.random.set_state(rng_state)
+        out = monitors.read(self.model.names, self.model.sizes, self.batch_size, start)
+        times = monitors.times(start)
+        phases = [self._names[i].name for i in range(0, len(self._names), every)][:len(times)]
+        out["_coords"] = {"time": times, "phase": phases}
+        return out

@@ -1,0 +1,155 @@
+"""Layer adapters: the engine's view of each layer's Brian2 groups, in rates.
+
+Every layer is one or two Brian2 groups of B·N neurons, B trials side by side. An
+adapter holds (B, N) views of their state arrays (writes go straight to Brian2) and
+answers the same questions whatever the layer's kind: what rate it fires now, what
+drive it settled on, how it is held at its forward state, and which arrays a
+checkpoint needs. A spiking layer speaks in rates too (:class:`SpikingLayer`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["view", "InputLayer", "RateLayer", "SpikingLayer"]
+
+
+def view(group, var, batch):
+    """The (B, N) view of a group's state variable: writes go straight to Brian2.
+
+    Parameters
+    ----------
+    group : brian2.Group
+        A group of B·N neurons, neuron b·N + i being neuron i of trial b.
+    var : str
+        The state variable.
+    batch : int
+        B.
+
+    Returns
+    -------
+    ndarray (B, N)
+    """
+    return group.variables[var].get_value().reshape(batch, -1)
+
+
+class InputLayer:
+    """The input population: clamped rates, or Poisson spike trains and their trace."""
+
+    def __init__(self, group, batch, poisson=False):
+        self.soma, self.apical, self.clamp, self.spiking = None, None, group, poisson
+        self.rate = view(group, "r", batch)
+        self.data = view(group, "x", batch) if poisson else self.rate
+
+    def read_rate(self):
+        return self.rate
+
+    def state(self):
+        if not self.spiking:
+            return {"r": self.rate}
+        return {"x": self.data, "z": view(self.clamp, "z", len(self.rate)), "r": self.rate}
+
+
+class RateLayer:
+    """The groups of one rate layer and (B, N) views of their state arrays."""
+
+    spiking = False
+
+    def __init__(self, soma, apical, batch, activation, feedback_activation, clock):
+        self.soma, self.apical, self.clamp = soma, apical, None
+        self.clock, self._stamp = clock, None
+        self.held = None  # the forward rate h while the soma is held at v = a, else None
+        self.activation, self.feedback_activation = activation, feedback_activation
+        self.v, self.I_ff, self.I_nudge = (view(soma, k, batch) for k in ("v", "I_ff", "I_nudge"))
+        self.rate, self.phi_v = np.zeros_like(self.v), np.zeros_like(self.v)
+        self._view_dendrite(apical, batch)
+
+    def _view_dendrite(self, apical, batch):
+        """(B, N) views of the apical dendrite's potential u and input I_fb, if it has one."""
+        if apical is not None:
+            self.u, self.I_fb = view(apical, "u", batch), view(apical, "I_fb", batch)
+
+    def read_rate(self):
+        """r = φ(v) + I_nudge, as it is now (a buffer, valid until the next call)."""
+        if self.held is not None:  # v = a exactly, so φ(v) = h: no need to evaluate φ
+            return np.add(self.held, self.I_nudge, out=self.rate)
+        # Every read within a time step comes after this soma's state update, so
+        # φ(v) is computed once per step however many pathways read the rate.
+        if self._stamp != self.clock():
+            self.phi_v[...] = self.activation.fn(self.v)
+            self._stamp = self.clock()
+        return np.add(self.phi_v, self.I_nudge, out=self.rate)
+
+    def drive(self):
+        """a_l, the settled basal input (v has settled on I_ff)."""
+        return self.v.copy()
+
+    def hold(self, a, h):
+        """Hold the soma at its forward state: it fires h + I_nudge."""
+        self.v[...] = a
+        self.I_ff[...] = a
+        self.held = h
+
+    def release(self):
+        self.held = None
+
+    def g(self):
+        return self.feedback_activation.fn(self.u)
+
+    def state(self):
+        names = ("v", "I_ff", "I_nudge") + (("u", "I_fb") if self.apical is not None else ())
+        return {name: getattr(self, name) for name in names}
+
+
+class SpikingLayer(RateLayer):
+    """A spiking or stochastic layer (:mod:`bioprop.spiking`) with a rate dendrite.
+
+    The engine speaks to every layer in rates: ``I_nudge`` is the change of rate the
+    feedback asks for. A spiking soma cannot add it to its output, so
+    :meth:`apical_current` turns it into the apical current that moves the
+    population's firing by that much according to its rate twin,
+    I_apical = φ⁻¹(φ(a) + I_nudge) − a, while the soma is held at its forward drive a.
+    The rate the rules and the pathways read is the spike trace (or binary state).
+    """
+
+    spiking = True
+
+    def __init__(self, soma, apical, batch, population, feedback_activation):
+        self.soma, self.apical, self.clamp = soma, apical, None
+        self.population = population
+        self.activation, self.feedback_activation = population.activation, feedback_activation
+        self.held = None
+        self.I_ff, self.I_apical = view(soma, "I_ff", batch), view(soma, "I_apical", batch)
+        self.I_nudge = np.zeros_like(self.I_ff)
+        self.rate = view(soma, population.rate_variable, batch)
+        self._drive = self._rest = None
+        self._batch = batch
+        self._view_dendrite(apical, batch)
+
+    def read_rate(self):
+        return self.rate
+
+    def drive(self):
+        return self.I_ff.copy()
+
+    def hold(self, a, h):
+        """Keep the basal input at the forward drive a; the neurons go on firing."""
+        self.I_ff[...] = a
+        self.held = h
+        if self._drive is not a:  # the twin's rate at a, once per latched drive
+            self._drive, self._rest = a, self.activation.fn(a)
+
+    def apical_current(self):
+        """Set I_apical from I_nudge (a Brian2 operation, before the soma's update)."""
+        if self.held is None:
+            self.I_apical[...] = 0.0
+        else:
+            self.I_apical[...] = self.population.apical_current(self.I_nudge, self._drive,
+                                                                self._rest)
+
+    def state(self):
+        out = {name: view(self.soma, name, self._batch)
+               for name in self.population.state_variables}
+        out["I_nudge"] = self.I_nudge
+        if self.apical is not None:
+            out.update(u=self.u, I_fb=self.I_fb)
+        return out
