@@ -27,8 +27,6 @@ from .overrides import apply_overrides
 from .rules import DEFAULT_OBJECTIVE, DEFAULT_TARGET_RULE
 from .specfiles import default_model_path, default_protocol_path, read_spec_file
 from .units import Delay, Duration
-# engine.py and standalone.py still import it from here; they move to Duration.quantity
-from .units import parse_duration  # noqa: F401
 from .validation import check_compatible, validate_model, validate_protocol
 
 __all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "OptimizersSpec",

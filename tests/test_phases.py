@@ -6,7 +6,7 @@ import pytest
 
 from bioprop.brian2.phases import (PHASE_KINDS, Phase, learner_phases, phase_kind, step_schedule,
                                    trial_phases)
-from bioprop.spec import parse_duration
+from bioprop.units import parse_duration
 from conftest import model_for, phases, small_model_spec
 
 DT = parse_duration("10 ms")

@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # files only: reports are written on machines without a s
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..runlog.vocabulary import RATE, SPIKE_TIME, spike_mark  # noqa: E402
+from ..runlog.vocabulary import RATE, RESIDUALS, SPIKE_TIME, spike_mark  # noqa: E402
 
 __all__ = ["learning_curves", "per_layer", "iteration_residuals", "weight_histograms",
            "probe_rates", "spike_raster"]
@@ -99,15 +99,15 @@ def per_layer(runs: dict, variable: str, title: str | None = None, pathway: bool
 
 def iteration_residuals(runs: dict):
     """‖f(x^k) − ĥ‖ against k at the last epoch, one panel per layer; None without any."""
-    runs = {k: t for k, t in runs.items() if "iterative" in t.children}
+    runs = {k: t for k, t in runs.items() if RESIDUALS in t.children}
     if not runs:
         return None
-    first = next(iter(runs.values()))["iterative"]["residual"]
+    first = next(iter(runs.values()))[RESIDUALS]["residual"]
     layers = [l for l in first["layer"].values if np.isfinite(first.sel(layer=l)).any()]
     fig, axes = plt.subplots(1, len(layers), figsize=(4 * len(layers), 4), squeeze=False,
                              layout="constrained")
     for i, (label, tree) in enumerate(runs.items()):
-        residual = tree["iterative"]["residual"]
+        residual = tree[RESIDUALS]["residual"]
         for ax, layer in zip(axes[0], layers):
             for epoch, alpha in ((residual["epoch"].values[0], 0.35), (residual["epoch"].values[-1], 1)):
                 ax.semilogy(residual["iteration"], residual.sel(layer=layer, epoch=epoch), "o-",

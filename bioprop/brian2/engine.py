@@ -23,7 +23,7 @@ import numpy as np
 from bioprop.learner import BatchTrace, Learner, batches
 from bioprop.populations import layer_population
 from bioprop.rules import forward_grads
-from bioprop.spec import parse_duration
+from bioprop.runlog.vocabulary import RECORD_COORDS
 
 from .latches import Latches
 from .layers import view
@@ -78,7 +78,7 @@ class Brian2Engine(Learner):
         brian2.BrianLogger.suppress_name("invalid_values")
         self.brian2 = brian2
         self.codegen = protocol.engine.codegen
-        self.dt = parse_duration(protocol.phases.dt)
+        self.dt = protocol.phases.dt.quantity
         self.train_phases, self.pretrain_phases = learner_phases(self, protocol.phases, self.dt)
         self.eval_phases = self.train_phases[:1]
         #: each layer's SpikingPopulation (None for a rate layer), index 0 the input
@@ -295,5 +295,5 @@ class Brian2Engine(Learner):
         out = monitors.read(self.model.names, self.model.sizes, self.batch_size, start)
         times = monitors.times(start)
         phases = [self._names[i].name for i in range(0, len(self._names), every)][:len(times)]
-        out["_coords"] = {"time": times, "phase": phases}
+        out[RECORD_COORDS] = {"time": times, "phase": phases}
         return out

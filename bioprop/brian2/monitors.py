@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from bioprop.runlog.vocabulary import (APICAL, APICAL_CURRENT, NUDGE, POTENTIAL, RATE,
+                                       SPIKE_NEURON, SPIKE_TIME, SPIKE_TRIAL)
+
 __all__ = ["ActivityMonitors", "soma_records"]
 
 
@@ -25,10 +28,10 @@ def soma_records(layer):
         Brian2 variable name → run-file variable name.
     """
     if not layer.spiking:
-        return {"r": "rate", "v": "potential", "I_nudge": "nudge"}
-    records = {layer.population.rate_variable: "rate", "I_apical": "apical_current"}
+        return {"r": RATE, "v": POTENTIAL, "I_nudge": NUDGE}
+    records = {layer.population.rate_variable: RATE, "I_apical": APICAL_CURRENT}
     if "v" in layer.population.state_variables:
-        records["v"] = "potential"
+        records["v"] = POTENTIAL
     return records
 
 
@@ -83,16 +86,16 @@ class ActivityMonitors:
         out = {}
         for (l, kind), mon in self.states.items():
             record = out.setdefault(names[l], {})
-            recorded = soma_records(self.layers[l]) if kind == "soma" else {"u": "apical"}
+            recorded = soma_records(self.layers[l]) if kind == "soma" else {"u": APICAL}
             for var, name in recorded.items():  # monitor (B·N, T) → (trial, time, neuron)
                 values = np.asarray(getattr(mon, var))
                 record[name] = values.reshape(batch_size, -1, values.shape[1]).transpose(0, 2, 1)
         for l, mon in self.spikes.items():
             n = sizes[l]
             index = np.asarray(mon.i)
-            out[names[l]].update(
-                spike_trial=index // n, spike_neuron=index % n,
-                spike_time=np.asarray((mon.t - start) / self.b2.ms))
+            out[names[l]].update({
+                SPIKE_TRIAL: index // n, SPIKE_NEURON: index % n,
+                SPIKE_TIME: np.asarray((mon.t - start) / self.b2.ms)})
         return out
 
     def times(self, start):

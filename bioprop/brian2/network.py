@@ -22,11 +22,10 @@ import numpy as np
 from bioprop.pathways import (SynapticPlasticity, copy_weights, dense_operation, read_weights,
                               synaptic_current, synaptic_projection)
 from bioprop.populations import apical_dendrite, clamped_input, rate_soma
-from bioprop.spec import parse_duration
+from bioprop.rules import TargetContext, difference_correction
 from bioprop.spiking import poisson_input, trace_jump
 
 from .layers import InputLayer, RateLayer, SpikingLayer, view
-from .rule_calls import difference_change, dtp_target, inverse_target, uses_inverse
 
 __all__ = ["BuiltNetwork", "build_network", "simulate", "copy_synaptic_weights",
            "learn_synaptically"]
@@ -84,7 +83,7 @@ def build_network(engine, spec, populations, *, on_step_start, on_step_end) -> B
                                            when="groups", order=10 * l - 1,
                                            name=f"apical_current_{l}"))
     for l in range(1, t):
-        if uses_inverse(engine.target_rule):
+        if engine.target_rule.uses_inverse:
             side = (lambda l=l: _side_drive(engine, l + 1)) if model.side else None
             ops.append(dense_operation(model.feedback[l + 1], layers[l + 1].read_rate,
                                        layers[l].I_fb, lambda l=l: l in engine.listening,
@@ -117,7 +116,7 @@ def _input_layer(engine, spec, clock):
     B, n, net = engine.batch_size, engine.model.sizes[0], spec.network
     if net.input_encoding == "poisson":
         group = poisson_input("input", B * n, max_rate=net.input_rate * engine.brian2.Hz,
-                              tau_trace=parse_duration(net.input_tau_trace), clock=clock,
+                              tau_trace=net.input_tau_trace.quantity, clock=clock,
                               dtype=engine.dtype)
         return InputLayer(group, B, poisson=True)
     return InputLayer(clamped_input("input", B * n, clock=clock, dtype=engine.dtype), B)
@@ -130,12 +129,12 @@ def _layer(engine, ls, l, population, clock):
     act, psi = engine.model.activations[l], engine.model.feedback_activations[l]
     apical = None
     if l < engine.top:  # layers below the top target receive feedback
-        apical = apical_dendrite(f"{ls.name}_apical", n, parse_duration(ls.tau_apical), psi,
+        apical = apical_dendrite(f"{ls.name}_apical", n, ls.tau_apical.quantity, psi,
                                  clock=clock, order=1000 - 10 * l + 1, dtype=engine.dtype)
     if population is not None:
         soma = population.build(f"{ls.name}_soma", n, clock, 10 * l, engine.dtype)
         return SpikingLayer(soma, apical, B, population, psi)
-    soma = rate_soma(f"{ls.name}_soma", n, parse_duration(ls.tau), act, clock=clock,
+    soma = rate_soma(f"{ls.name}_soma", n, ls.tau.quantity, act, clock=clock,
                      order=10 * l, dtype=engine.dtype)
     return RateLayer(soma, apical, B, act, psi, clock=lambda: engine.tick)
 
@@ -166,7 +165,7 @@ def _forward_pathway(engine, spec, l, layers, clock, synaptic, plastic):
     mask = engine.model.fixed.get("mask", {}).get(l)
     mask = np.ones(W.shape, W.weight.dtype) if mask is None else mask
     pre = layers[l - 1].soma if l > 1 else layers[0].clamp
-    delay = parse_duration(ls.delay, allow_zero=True)
+    delay = ls.delay.quantity
     spikes = {}
     if delay > 0 * b2.ms:  # spec validation: the layer below spikes (lif or poisson)
         kind = layers[l - 1].population.kind if l > 1 else "poisson"
@@ -199,15 +198,15 @@ def _nudge_operation(engine, layer, l):
 
     def nudge():
         mode = None if engine.kind is None else engine.kind.nudge
-        if mode == "drl":  # DRL sends differences down DTP's way, whatever the rule
+        if mode == "round_trip":  # the round trip goes down DTP's way, whatever the rule
             if l >= s.drl_floor:
-                target = dtp_target(s.h[l], layer.g(), s.g_forward[l])
+                target = difference_correction(s.h[l], layer.g(), s.g_forward[l])
                 np.subtract(target, s.h[l], out=layer.I_nudge)
             return
         if mode != "target":
             return
-        if uses_inverse(rule):
-            target = inverse_target(rule, s.h[l], layer.g(), s.g_forward[l])
+        if rule.uses_inverse:
+            target = rule.local_target(s.h[l], layer.g(), s.g_forward[l])
             np.subtract(target, s.h[l], out=layer.I_nudge)
         else:  # the dendrite carries the change itself
             layer.I_nudge[...] = layer.u
@@ -232,9 +231,9 @@ def _difference_operation(engine, layers, l):
     def feedback():
         if engine.kind is not None and engine.kind.nudge == "target":
             nudges = [None] + [lay.I_nudge for lay in layers[1:]]
-            layer.I_fb[...] = difference_change(engine.target_rule, engine.model,
-                                                engine.latched.a, engine.top, nudges,
-                                                engine.rule, l + 1)
+            ctx = TargetContext(engine.model, engine.latched.a, engine.top, nudges,
+                                engine.rule.damping, engine.model.fixed)
+            layer.I_fb[...] = engine.target_rule.change(ctx, l + 1)
     return feedback
 
 

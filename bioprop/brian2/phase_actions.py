@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bioprop.rules import teach
+from bioprop.rules import ROUND_TRIP, teach
 from bioprop.rules.updates import normalised_change
 
-from .rule_calls import dtp_target
 
 __all__ = ["nudge_to", "latch_point",
            "forward_roles", "forward_end", "noise_roles", "noise_begin", "noise_end",
@@ -174,7 +173,7 @@ def predict_end(engine, phase):
     m, s = phase.layer, engine.latched
     upper = engine.layers[m + 1].read_rate()
     s.trace.residuals[m].append(np.linalg.norm(upper - s.targets[m + 1]))
-    s.iterate = dtp_target(s.iterate, s.g_hat, engine.layers[m].g())
+    s.iterate = engine.target_rule.local_target(s.iterate, s.g_hat, engine.layers[m].g())
     if len(s.trace.residuals[m]) == engine.rule.iterations:
         s.targets[m] = s.trace.targets[m] = s.iterate
         s.trace.residuals[m] = np.array(s.trace.residuals[m])
@@ -231,4 +230,4 @@ def drl_down_begin(engine, phase):
 
 def drl_down_end(engine, phase):
     """Latch the difference reconstruction point of g_m."""
-    latch_point(engine, "drl", phase.layer)
+    latch_point(engine, ROUND_TRIP, phase.layer)

@@ -43,14 +43,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from bioprop.spec import parse_duration
 
 from .phase_actions import (clamp_begin, clamp_end, clamp_roles, dendrites_listen, drl_down_begin,
                             drl_down_end, drl_down_roles, drl_up_begin, drl_up_end, drl_up_roles,
                             forward_end, forward_roles, influence_begin, influence_end,
                             influence_roles, noise_begin, noise_end, noise_roles, predict_begin,
                             predict_end, predict_roles, settle_end, target_begin, target_end)
-from .rule_calls import iterations
 
 __all__ = ["Phase", "PhaseKind", "PHASE_KINDS", "phase_kind", "trial_phases", "learner_phases",
            "step_schedule"]
@@ -118,7 +116,7 @@ def trial_phases(phases_spec, dt, *, schedule: str, trains_feedback: bool,
     list of Phase
     """
     def phase(name, key, layer=None):
-        steps = max(1, int(round(float(parse_duration(getattr(phases_spec, key)) / dt))))
+        steps = max(1, int(round(float(getattr(phases_spec, key).quantity / dt))))
         return Phase(name, steps, layer)
 
     targets = [phase("target", "target")]
@@ -171,8 +169,9 @@ def learner_phases(learner, phases_spec, dt):
     rule, points = learner.rule, learner.objective.points
     options = dict(schedule=rule.schedule, trains_feedback=learner.trains_feedback,
                    feedback_iterations=rule.feedback_iterations,
-                   settle_each_iteration="clean" in points, iterations=iterations(rule),
-                   layer_norm=rule.layer_norm, top=learner.top, drl="drl" in points,
+                   settle_each_iteration="clean" in points,
+                   iterations=rule.iterations if learner.target_rule.iterates else 0,
+                   layer_norm=rule.layer_norm, top=learner.top, drl=learner.objective.round_trip,
                    noise_phases=bool({"noisy", "upper_noisy"} & set(points)))
     train = trial_phases(phases_spec, dt, **options)
     pretrain = trial_phases(phases_spec, dt, learn_forward=False, **options)
@@ -214,7 +213,7 @@ class PhaseKind:
     end : callable (engine, phase)
         What this kind latches, before the latches of the feedback iteration a phase
         opens or ends (``Phase.opens_iteration``, ``Phase.ends_iteration``).
-    nudge : {"target", "drl", None}
+    nudge : {"target", "round_trip", None}
         What the dendrites' nudge operations do: the rule's target (``target``),
         DTP's difference from the top (``drl``), or nothing.
     noise_parity : int or None
@@ -244,7 +243,7 @@ PHASE_KINDS: dict[str, PhaseKind] = {
     "predict": PhaseKind(predict_roles, predict_begin, predict_end),
     "influence": PhaseKind(influence_roles, influence_begin, influence_end),
     "drl_up": PhaseKind(drl_up_roles, drl_up_begin, drl_up_end),
-    "drl_down": PhaseKind(drl_down_roles, drl_down_begin, drl_down_end, nudge="drl"),
+    "drl_down": PhaseKind(drl_down_roles, drl_down_begin, drl_down_end, nudge="round_trip"),
 }
 
 

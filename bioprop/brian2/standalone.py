@@ -37,7 +37,6 @@ import numpy as np
 
 from bioprop.pathways import synaptic_projection
 from bioprop.populations import layer_population, rate_soma
-from bioprop.spec import parse_duration
 
 from .phases import trial_phases
 
@@ -103,7 +102,7 @@ class StandaloneForward:
                              f"{spec.network.input_encoding!r}")
         self.model, self.batch_size, self.n_batches = model, batch_size, n_batches
         self.directory = os.fspath(directory)
-        self.dt = parse_duration(protocol.phases.dt)
+        self.dt = protocol.phases.dt.quantity
         self.steps = trial_phases(protocol.phases, self.dt, schedule="parallel",
                                   trains_feedback=False)[0].steps
         self.dtype = np.dtype(protocol.engine.dtype)
@@ -149,7 +148,7 @@ class StandaloneForward:
             population = layer_population(ls, self.dt)
             name = f"{ls.name}_soma"
             if population is None:
-                group = rate_soma(name, n, parse_duration(ls.tau), model.activations[l],
+                group = rate_soma(name, n, ls.tau.quantity, model.activations[l],
                                   clock=clock, order=10 * l, dtype=self.dtype, synaptic_input=True)
             elif population.kind == "lif":
                 group = population.build(name, n, clock, 10 * l, self.dtype, synaptic_input=True)

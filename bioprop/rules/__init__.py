@@ -10,12 +10,12 @@ from .feedback import DEFAULT_OBJECTIVE, FEEDBACK_OBJECTIVES, ROUND_TRIP, sample
 from .inverse import difference_correction
 from .losses import LOSSES, one_hot
 from .optimizers import OPTIMIZERS, make_optimizer
-from .targets import (DEFAULT_TARGET_RULE, TARGET_RULES, DifferenceContext, TargetContext,
+from .targets import (DEFAULT_TARGET_RULE, TARGET_RULES, TargetContext,
                       TargetRule, top_target)
 from .updates import (feedback_grads, forward_grads, gauss_newton_targets, normalise_layers,
                       normalised_change, propagate_targets, teach, top_layer)
 
-__all__ = ["TARGET_RULES", "TargetRule", "TargetContext", "DifferenceContext",
+__all__ = ["TARGET_RULES", "TargetRule", "TargetContext",
            "DEFAULT_TARGET_RULE", "FEEDBACK_OBJECTIVES", "DEFAULT_OBJECTIVE", "ROUND_TRIP", "LOSSES", "OPTIMIZERS", "make_optimizer",
            "sample_noise", "one_hot", "top_target", "teach", "top_layer", "propagate_targets",
            "gauss_newton_targets", "normalise_layers", "normalised_change", "forward_grads",

@@ -31,7 +31,7 @@ from .differences import (bp_change, dfa_change, difference_step, direct_alignme
 from .inverse import difference_correction, inverse_step, inverse_target, iterative_step
 
 __all__ = ["TargetRule", "TARGET_RULES", "DEFAULT_TARGET_RULE", "TargetContext",
-           "DifferenceContext", "top_target", "inverse_rule", "difference_rule"]
+           "top_target", "inverse_rule", "difference_rule"]
 
 
 def top_target(h: np.ndarray, dloss_dh: np.ndarray, step: float) -> np.ndarray:
@@ -81,10 +81,6 @@ class TargetContext:
         return self.model.g(l, h_upper, self.side)[1]
 
 
-#: the name engine.py (commit f721b52) imports; the same class
-DifferenceContext = TargetContext
-
-
 @dataclass(frozen=True)
 class TargetRule:
     """A target rule: its name, how it takes its step and what it needs (module docstring)."""
@@ -103,19 +99,6 @@ class TargetRule:
     iterates: bool = False
     #: fixed_shapes(sizes, top) → {l: (rows, cols)} of the fixed matrices the rule reads
     fixed_shapes: Callable | None = None
-
-    @property
-    def fn(self) -> Callable:
-        """The two calling conventions engine.py at commit f721b52 still calls.
-
-        ``change`` for a difference rule; for an inverse rule, ``local_target`` returning
-        (target, None). To be removed once the Brian2 engine calls ``local_target`` and
-        ``change`` itself.
-        """
-        if self.change is not None:
-            return self.change
-        return lambda h_lower, g_target, g_forward, **_: (
-            self.local_target(h_lower, g_target, g_forward), None)
 
 
 def inverse_rule(name: str, local_target: Callable, source: str, *,
