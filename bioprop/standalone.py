@@ -37,7 +37,8 @@ import numpy as np
 
 from .engine import trial_phases
 from .pathways import synaptic_projection
-from .populations import layer_population, rate_soma
+from .populations import layer_population
+from .rate_groups import rate_soma
 from .spec import parse_duration
 
 __all__ = ["StandaloneForward", "reset_device"]
