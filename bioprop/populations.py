@@ -95,6 +95,11 @@ class PopulationKind:
         return self.twin is not None
 
     @property
+    def fixes_activation(self) -> bool:
+        """Its φ is its own (a fixed one, or a rate twin), not the layer's ``activation``."""
+        return self.activation is not None or self.spiking
+
+    @property
     def spikes(self) -> bool:
         """Emits spike events (a delayed pathway can carry them, a SpikeMonitor record them)."""
         return self.trace_jump is not None
@@ -119,8 +124,8 @@ class PopulationKind:
         SpecError
             Naming the file, the layer's key at fault and what is wrong.
         """
-        # imported here: spec.py consults this registry (and will import SpecError
-        # from its own errors module once that exists)
+        # imported on use, as spec.py imports this module (SpecError is to move to an
+        # errors module of its own)
         from .spec import SpecError
 
         for field, message in self.problems(layer):
@@ -130,8 +135,7 @@ class PopulationKind:
         """The (key, message) of everything this kind cannot run in `layer`."""
         # a kind that fixes its φ accepts only the spec's default or that φ
         default = next(f.default for f in fields(layer) if f.name == "activation")
-        fixes = self.activation is not None or self.spiking
-        if fixes and layer.activation not in (default, self.activation):
+        if self.fixes_activation and layer.activation not in (default, self.activation):
             yield "activation", (f"a {self.name!r} population fixes its own transfer function; "
                                  f"leave 'activation' out (got {layer.activation!r})")
         for check in self.checks:
