@@ -148,25 +148,14 @@ class SpikingPopulation:
     current_for: Callable
     build: Callable
 
-    @property
-    def kind(self) -> str:
-        """The kind's name."""
-        return self.record.name
-
-    @property
-    def rate_variable(self) -> str:
-        """The group's variable the learning rules read."""
-        return self.record.rate_variable
-
-    @property
-    def state_variables(self) -> tuple:
-        """Everything a checkpoint must hold to continue the group exactly."""
-        return self.record.state_variables
-
-    @property
-    def stochastic(self) -> bool:
-        """Draws random numbers (Brian2's generator must be seeded)."""
-        return self.record.stochastic
+    # what the engine reads of the kind, from its record
+    kind = property(lambda self: self.record.name, doc="The kind's name.")
+    rate_variable = property(lambda self: self.record.rate_variable,
+                             doc="The group's variable the learning rules read.")
+    state_variables = property(lambda self: self.record.state_variables,
+                               doc="Everything a checkpoint must hold to continue the group.")
+    stochastic = property(lambda self: self.record.stochastic,
+                          doc="Draws random numbers (Brian2's generator must be seeded).")
 
     def apical_current(self, rate_change, drive, rest_rate):
         """The apical current that moves a neuron with basal `drive` (firing `rest_rate`,
@@ -213,19 +202,9 @@ def lif_twin(record, p: SpikingParameters) -> SpikingPopulation:
 
 
 def poisson_twin(record, p: SpikingParameters) -> SpikingPopulation:
-    """The Poisson population of a layer, its trace and maximal rate checked.
-
-    Parameters
-    ----------
-    record : PopulationKind
-        The ``poisson`` kind's record.
-    p : SpikingParameters
-        The layer's parameters; ``tau_trace``, ``max_rate`` and ``dt`` are used.
-
-    Returns
-    -------
-    SpikingPopulation
-    """
+    """The Poisson population of a layer, its trace and maximal rate checked (a ValueError
+    names the layer); it reads ``tau_trace``, ``max_rate`` and ``dt`` of `p`, and is called
+    as :func:`lif_twin` is."""
     from brian2 import second
 
     if not p.tau_trace > 0 * second:
@@ -241,19 +220,8 @@ def poisson_twin(record, p: SpikingParameters) -> SpikingPopulation:
 
 
 def bernoulli_twin(record, p: SpikingParameters) -> SpikingPopulation:
-    """The Bernoulli population of a layer (only ``tau_trace`` is used).
-
-    Parameters
-    ----------
-    record : PopulationKind
-        The ``bernoulli`` kind's record.
-    p : SpikingParameters
-        The layer's parameters.
-
-    Returns
-    -------
-    SpikingPopulation
-    """
+    """The Bernoulli population of a layer; it reads only ``tau_trace`` of `p`, and is
+    called as :func:`lif_twin` is."""
     return SpikingPopulation(
         record, _logistic_twin(record.name), _logit_current,
         lambda name, n, clock, order, dtype: bernoulli_population(
