@@ -5,7 +5,7 @@ Every activation exists once, as an :class:`Activation` record holding
 * ``fn`` / ``derivative``: NumPy functions on arrays, used by the learning rules and
   the reference engine;
 * ``brian2_expr``: the same function as a Brian2 expression template in ``{x}``, used by
-  :mod:`bioprop.populations` to write the population's equations.
+  :mod:`bioprop.rate_groups` to write the population's equations.
 
 The registry :data:`ACTIVATIONS` maps the names used in model files to the records.
 """

@@ -140,7 +140,7 @@ def synaptic_projection(projection: DenseProjection, pre, post, batch: int, *, t
     Without `on_spike` the post-synaptic variable ``<target>_syn`` (a parameter of
     `post`) becomes the sum over synapses of w · r_pre, every step. With `on_spike`,
     the expression of the presynaptic trace's jump at a spike (in ``_pre`` variables,
-    :func:`bioprop.spiking.trace_jump`), the synapses are event-driven: each spike,
+    :meth:`bioprop.populations.PopulationKind.jump`), the synapses are event-driven: each spike,
     `delay` later, adds w times that jump to ``z_<target>_syn`` of a `post` made by
     :func:`synaptic_current` with the presynaptic trace's τ, so that ``<target>_syn``
     is the sum of w · r_pre delayed. (:func:`synaptic_input` writes the summed variable and

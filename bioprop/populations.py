@@ -1,155 +1,260 @@
-"""Brian2 equations for the populations of a layered network.
+"""Population kinds: one record per kind, in one registry.
 
-A layer of N neurons run for B trials side by side is one ``NeuronGroup`` of B·N
-neurons, neuron b·N + i being neuron i in trial b, so that ``array.reshape(B, N)``
-is the (trial, neuron) view the dense pathways work on.
+A model file gives each layer a ``population`` kind. Everything that depends on the
+kind is a field or method of its :class:`PopulationKind` record in
+:data:`POPULATION_KINDS`, which the spec, the engines and the analysis consult:
 
-The rate neuron has two compartments, each its own group of the same size:
+* its transfer function φ (:meth:`PopulationKind.transfer`) and its apical
+  dendrite's ψ (:meth:`PopulationKind.dendrite`);
+* how it checks a layer of a model file (:meth:`PopulationKind.validate`);
+* its maximal rate, by which a spiking layer's recorded rate is scaled to Hz;
+* whether it spikes, whether it draws random numbers, the jump of its trace at a
+  spike, its state and rate variables;
+* how it is built: a rate soma (:func:`bioprop.rate_groups.rate_soma`), or the
+  :class:`~bioprop.rate_twins.SpikingPopulation` its twin factory makes.
 
-* the **soma** (:func:`rate_soma`) integrates its basal, feedforward input,
-  ``τ dv/dt = −v + I_ff``, and fires at ``r = φ(v) + I_nudge``;
-* the **apical dendrite** (:func:`apical_dendrite`) integrates the feedback
-  pathway's input from the layer above, ``τ_a du/dt = −u + I_fb``, and holds that
-  pathway's reconstruction ``g = ψ(u)``.
+The kinds: ``rate`` (a rate soma with the layer's own φ), ``sign`` (a rate soma with
+φ = sign, Lee 2015's discrete units), and the spiking and stochastic kinds ``lif``,
+``poisson`` and ``bernoulli`` (:mod:`bioprop.spiking`). A new kind is one more
+record here.
 
-The apical dendrite nudges the soma's rate additively through ``I_nudge``. In
-difference target propagation the nudge is the dendrite's change since the forward
-phase, g_l(ĥ_l) − g_l(h_l), so the rate settles exactly on the DTP target
-ĥ_{l-1} = h_{l-1} + g_l(ĥ_l) − g_l(h_l) without inverting φ (a nudge added to v
-would have to be φ⁻¹ of the target, which need not exist for tanh). The two
-compartments are separate groups because Brian2 updates a group's variables
-together, and the feedforward sweep runs bottom-up while the feedback sweep runs
-top-down within one time step.
-
-The input layer (:func:`clamped_input`) has no dynamics: its rates are set.
-
-:data:`POPULATIONS` names the kinds a model file may give a layer: ``rate``,
-``sign`` (a rate soma with φ = sign, Lee 2015's discrete units) and the spiking and
-stochastic kinds of :mod:`bioprop.spiking` (``lif``, ``poisson``, ``bernoulli``).
-:func:`layer_activation` and :func:`layer_population` turn a layer of a model file
-into its transfer function and, for the spiking kinds, its
-:class:`~bioprop.spiking.SpikingPopulation`.
+The input layer's encoding (``network.input_encoding``) names the kind of activity it
+carries (:func:`input_kind`).
 """
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass, fields
+from typing import Callable, Iterator
 
 from .activations import Activation
+from .errors import SpecError
+from .rate_groups import apical_dendrite, clamped_input, rate_soma
+from .rate_twins import SpikingParameters, SpikingPopulation, bernoulli_twin, lif_twin, poisson_twin
+from .spiking import LIF_TRACE_JUMP, POISSON_TRACE_JUMP, threshold_problem, with_suffix
 
-__all__ = ["rate_soma", "apical_dendrite", "clamped_input", "POPULATIONS", "SOMA_EQUATIONS",
-           "APICAL_EQUATIONS", "layer_activation", "layer_feedback_activation", "layer_population",
-           "is_spiking"]
+__all__ = ["PopulationKind", "POPULATION_KINDS", "POPULATIONS", "population_kind", "input_kind",
+           "is_spiking", "layer_population", "layer_activation", "layer_feedback_activation",
+           # built by the engine beside the records; importers should take them from
+           # rate_groups (they are here until engine.py does)
+           "rate_soma", "apical_dendrite", "clamped_input"]
 
-#: τ dv/dt = −v + I_ff ;  r = φ(v) + I_nudge
-SOMA_EQUATIONS = """
-dv/dt = (-v + I_ff) / tau : 1
-r = {phi} + I_nudge : 1
-I_ff : 1
-I_nudge : 1
-tau : second (shared, constant)
-"""
-
-#: τ_a du/dt = −u + I_fb ;  g = ψ(u)
-APICAL_EQUATIONS = """
-du/dt = (-u + I_fb) / tau : 1
-g = {psi} : 1
-I_fb : 1
-tau : second (shared, constant)
-"""
+#: what a kind's check yields for a layer it cannot run: (the layer's key, the message)
+Problem = tuple[str, str]
 
 
-def _group(equations, n, name, order, dtype, clock, method="euler"):
-    from brian2 import NeuronGroup
+@dataclass(frozen=True)
+class PopulationKind:
+    """Everything that depends on a layer's population kind.
 
-    # Euler with dt = τ moves v onto its input in one step: the one-step-per-phase
-    # setting reproduces the algebraic forward pass exactly.
-    return NeuronGroup(n, equations, method=method, name=name, order=order, clock=clock,
-                       dtype=np.dtype(dtype).type)
-
-
-def rate_soma(name: str, n: int, tau, activation: Activation, *, clock, order: int = 0,
-              dtype="float64", synaptic_input=False):
-    """The somatic compartment of a rate layer: B·N neurons, r = φ(v) + I_nudge.
-
-    With `synaptic_input`, ``I_ff`` is the summed variable of a Brian2 ``Synapses``
-    projection plus a bias (:func:`bioprop.pathways.synaptic_input`).
+    Attributes
+    ----------
+    name : str
+        The kind's name in a model file (``layers.N.population``).
+    activation : str or None
+        The transfer function (:data:`bioprop.activations.ACTIVATIONS`) a rate-soma kind
+        fixes; None: the layer's own ``activation`` (or the rate twin of a spiking kind).
+    dendrite_activation : str or None
+        ψ of the apical dendrite when it is not φ; None: φ itself.
+    twin : callable (record, SpikingParameters) -> SpikingPopulation, or None
+        The factory of a spiking layer's population: its rate twin, its inverse and its
+        Brian2 group builder (:mod:`bioprop.rate_twins`). None: the layer is a rate soma
+        (:func:`bioprop.rate_groups.rate_soma`).
+    stochastic : bool
+        Its group draws random numbers (Brian2's generator must be seeded).
+    trace_jump : str or None
+        The jump of the trace's first filter z at a spike, in the group's parameters;
+        None: the kind emits no spike events.
+    rate_variable : str
+        The soma's variable the learning rules and the pathways read.
+    state_variables : tuple of str
+        The soma's variables a checkpoint holds to continue it exactly.
+    checks : tuple of callables (layer) -> iterable of Problem
+        The kind's own checks of a layer spec, beyond :meth:`validate`'s common one.
+    max_rate : callable (layer, dt) -> float, or None
+        The rate in Hz at which the recorded rate is 1 (`dt` in seconds, a Brian2
+        time); None for a rate soma, whose rate has no unit.
+    synaptic_input : bool
+        Its soma can take ``I_ff`` from Brian2 ``Synapses`` (``synaptic_input=True``
+        to its builder), as the standalone forward pass needs.
     """
-    from .pathways import synaptic_input as basal_synapses
 
-    equations = SOMA_EQUATIONS.format(phi=activation.brian2_expr.format(x='v'))
-    if synaptic_input:
-        equations = basal_synapses(equations)
-    group = _group(equations, n, name, order, dtype, clock)
-    group.tau = tau
-    return group
+    name: str
+    activation: str | None = None
+    dendrite_activation: str | None = None
+    twin: Callable | None = None
+    stochastic: bool = False
+    trace_jump: str | None = None
+    rate_variable: str = "r"
+    state_variables: tuple = ("v", "I_ff", "I_nudge")
+    checks: tuple = ()
+    max_rate: Callable | None = None
+    synaptic_input: bool = True
+
+    @property
+    def spiking(self) -> bool:
+        """Simulated as spikes or binary states read through a trace, not as a rate soma."""
+        return self.twin is not None
+
+    @property
+    def fixes_activation(self) -> bool:
+        """Its φ is its own (a fixed one, or a rate twin), not the layer's ``activation``."""
+        return self.activation is not None or self.spiking
+
+    @property
+    def spikes(self) -> bool:
+        """Emits spike events (a delayed pathway can carry them, a SpikeMonitor record them)."""
+        return self.trace_jump is not None
+
+    def jump(self, suffix: str = "") -> str:
+        """The trace's jump at a spike, with `suffix` on every parameter (``"_pre"`` reads
+        them from the presynaptic group of a ``Synapses``)."""
+        return with_suffix(self.trace_jump, suffix)
+
+    def validate(self, layer, source: str, key: str) -> None:
+        """Check the parameters this kind needs of `layer`, where no dt is needed yet.
+
+        Parameters
+        ----------
+        layer : LayerSpec
+            The layer, of this kind.
+        source, key : str
+            The model file and the layer's key (``layers.N``), for the error.
+
+        Raises
+        ------
+        SpecError
+            Naming the file, the layer's key at fault and what is wrong.
+        """
+        for field, message in self.problems(layer):
+            raise SpecError(f"{source}: {key}.{field}: {message}")
+
+    def problems(self, layer) -> Iterator[Problem]:
+        """The (key, message) of everything this kind cannot run in `layer`."""
+        # a kind that fixes its φ accepts only the spec's default or that φ
+        default = next(f.default for f in fields(layer) if f.name == "activation")
+        if self.fixes_activation and layer.activation not in (default, self.activation):
+            yield "activation", (f"a {self.name!r} population fixes its own transfer function; "
+                                 f"leave 'activation' out (got {layer.activation!r})")
+        for check in self.checks:
+            yield from check(layer)
+
+    def population(self, layer, dt, where=None) -> SpikingPopulation | None:
+        """The :class:`~bioprop.rate_twins.SpikingPopulation` of a spiking layer, checked
+        (a ValueError names `where` and the parameter); None for a rate soma.
+
+        `dt` is the simulation step (a Brian2 time).
+        """
+        from brian2 import Hz
+
+        if self.twin is None:
+            return None
+        return self.twin(self, SpikingParameters(
+            tau=layer.tau.quantity, threshold=layer.threshold, reset=layer.reset,
+            refractory=layer.refractory.quantity,
+            tau_trace=layer.tau_trace.quantity, max_rate=layer.max_rate * Hz, dt=dt,
+            where=where or f"layer {layer.name!r}"))
+
+    def transfer(self, layer, dt=None) -> Activation:
+        """φ of `layer`: its rate twin (which depends on `dt`: the refractory period is
+        shortened by dt/2), the
+        φ the kind fixes, or the layer's own ``activation``."""
+        from brian2 import ms
+
+        from .activations import get_activation
+
+        population = self.population(layer, dt if dt is not None else 0.001 * ms)
+        if population is not None:
+            return population.activation
+        return get_activation(self.activation or layer.activation)
+
+    def dendrite(self, layer, dt=None) -> Activation:
+        """ψ of `layer`'s apical dendrite, which reconstructs the layer's rates (g_{l+1})."""
+        from .activations import get_activation
+
+        if self.dendrite_activation is not None:
+            return get_activation(self.dendrite_activation)
+        return self.transfer(layer, dt)
 
 
-def apical_dendrite(name: str, n: int, tau, activation: Activation, *, clock, order: int = 0,
-                    dtype="float64"):
-    """The apical compartment of a rate layer, computing the feedback pathway's g = ψ(u)."""
-    group = _group(APICAL_EQUATIONS.format(psi=activation.brian2_expr.format(x='u')), n, name, order, dtype, clock)
-    group.tau = tau
-    return group
+def _lif_checks(layer) -> Iterator[Problem]:
+    problem = threshold_problem(layer.threshold, layer.reset)
+    if problem:
+        yield "threshold", problem
 
 
-def clamped_input(name: str, n: int, *, clock, dtype="float64"):
-    """The input layer: rates set from the data, no dynamics."""
-    from brian2 import NeuronGroup
-
-    return NeuronGroup(n, "r : 1", name=name, clock=clock, dtype=np.dtype(dtype).type)
+def _positive_max_rate(layer) -> Iterator[Problem]:
+    if not layer.max_rate > 0:
+        yield "max_rate", f"must be positive (Hz), got {layer.max_rate}"
 
 
-#: population kind → the activation it fixes (None: the layer's own ``activation``)
-POPULATIONS = {"rate": None, "sign": "sign", "lif": "lif", "poisson": "poisson",
-               "bernoulli": "bernoulli"}
+def _refractory_limit(layer, dt) -> float:
+    """1 / refractory: a LIF neuron fires at most once per refractory period."""
+    return 1.0 / float(layer.refractory.quantity)
+
+
+def _configured_max_rate(layer, dt) -> float:
+    """``max_rate``: a Poisson unit's rate at p = 1."""
+    return float(layer.max_rate)
+
+
+def _one_per_step(layer, dt) -> float:
+    """1 / dt: a binary unit holds one state per step."""
+    return 1.0 / float(dt)
+
+
+def _registry(*kinds: PopulationKind) -> dict:
+    return {kind.name: kind for kind in kinds}
+
+
+#: population kind name → its record
+POPULATION_KINDS = _registry(
+    PopulationKind("rate"),
+    PopulationKind("sign", activation="sign"),
+    # A LIF f-I curve is flat below threshold, so a dendrite computing it would send no
+    # change to a neuron whose reconstruction is subthreshold (measured: the targets of
+    # a 784-500-500-10 LIF network's hidden layers did not move at all); its dendrite is
+    # linear, g = Q h + c.
+    PopulationKind("lif", dendrite_activation="linear", twin=lif_twin,
+                   trace_jump=LIF_TRACE_JUMP,
+                   state_variables=("v", "z", "r", "I_ff", "I_apical", "lastspike",
+                                    "not_refractory"),
+                   checks=(_lif_checks,), max_rate=_refractory_limit),
+    PopulationKind("poisson", twin=poisson_twin, stochastic=True, trace_jump=POISSON_TRACE_JUMP,
+                   state_variables=("z", "r", "I_ff", "I_apical"), checks=(_positive_max_rate,),
+                   max_rate=_configured_max_rate, synaptic_input=False),
+    PopulationKind("bernoulli", twin=bernoulli_twin, stochastic=True,
+                   state_variables=("s", "z", "r", "I_ff", "I_apical"), max_rate=_one_per_step,
+                   synaptic_input=False),
+)
+
+
+def population_kind(layer_spec) -> PopulationKind:
+    """The record of a layer's population kind."""
+    return POPULATION_KINDS[layer_spec.population]
+
+
+def input_kind(network_spec) -> PopulationKind:
+    """The kind of activity the input layer carries: ``network.input_encoding`` names it
+    (``rate``: clamped rates; ``poisson``: Poisson spike trains and their trace)."""
+    return POPULATION_KINDS[network_spec.input_encoding]
 
 
 def is_spiking(layer_spec) -> bool:
     """Whether the layer is simulated as spikes or binary states (not as a rate soma)."""
-    from .spiking import SPIKING_KINDS
-    return layer_spec.population in SPIKING_KINDS
+    return population_kind(layer_spec).spiking
 
 
-def layer_population(layer_spec, dt, where=None):
-    """The :class:`~bioprop.spiking.SpikingPopulation` of a spiking layer, checked; None
+def layer_population(layer_spec, dt, where=None) -> SpikingPopulation | None:
+    """The :class:`~bioprop.rate_twins.SpikingPopulation` of a spiking layer, checked; None
     for a rate layer. `dt` is the simulation step (a Brian2 time)."""
-    from brian2 import Hz
-
-    from .spiking import spiking_population
-
-    if not is_spiking(layer_spec):
-        return None
-    return spiking_population(
-        layer_spec.population, tau=layer_spec.tau.quantity,
-        threshold=layer_spec.threshold, reset=layer_spec.reset,
-        refractory=layer_spec.refractory.quantity,
-        tau_trace=layer_spec.tau_trace.quantity, max_rate=layer_spec.max_rate * Hz, dt=dt,
-        where=where or f"layer {layer_spec.name!r}")
+    return population_kind(layer_spec).population(layer_spec, dt, where)
 
 
 def layer_feedback_activation(layer_spec, dt=None) -> Activation:
-    """ψ of a layer's apical dendrite, which reconstructs the layer's rates (g_{l+1}).
-
-    φ itself, except for ``lif``: its f-I curve is flat below threshold, so a dendrite
-    computing it would send no change to a neuron whose reconstruction is subthreshold
-    (measured: the targets of a 784-500-500-10 LIF network's hidden layers did not move
-    at all); a LIF layer's dendrite is linear, g = Q h + c.
-    """
-    from .activations import get_activation
-
-    if layer_spec.population == "lif":
-        return get_activation("linear")
-    return layer_activation(layer_spec, dt)
+    """ψ of a layer's apical dendrite (:meth:`PopulationKind.dendrite`)."""
+    return population_kind(layer_spec).dendrite(layer_spec, dt)
 
 
 def layer_activation(layer_spec, dt=None) -> Activation:
-    """φ of a layer: its ``activation`` for a rate layer, sign for ``sign``, the rate twin
-    of a spiking kind (which needs `dt` only for its parameter checks)."""
-    from brian2 import ms
-
-    from .activations import get_activation
-
-    population = layer_population(layer_spec, dt if dt is not None else 0.001 * ms)
-    if population is not None:
-        return population.activation
-    return get_activation(POPULATIONS[layer_spec.population] or layer_spec.activation)
+    """φ of a layer (:meth:`PopulationKind.transfer`)."""
+    return population_kind(layer_spec).transfer(layer_spec, dt)

@@ -43,7 +43,7 @@ class LayerSpec:
 
     name: str
     size: int
-    #: population kind (populations.POPULATIONS): ``rate``, ``sign``, ``lif``, ``poisson``,
+    #: population kind (populations.POPULATION_KINDS): ``rate``, ``sign``, ``lif``, ``poisson``,
     #: ``bernoulli``
     population: str = "rate"
     #: transfer function φ of a ``rate`` population (activations.ACTIVATIONS); the other

@@ -23,10 +23,10 @@ __all__ = ["validate_model", "validate_protocol", "check_compatible"]
 # that the spec never duplicates a list of names.
 def _registry_choices():
     from .activations import ACTIVATIONS
-    from .populations import POPULATIONS
+    from .populations import POPULATION_KINDS
     from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
     return {
-        "population": POPULATIONS, "activation": ACTIVATIONS,
+        "population": POPULATION_KINDS, "activation": ACTIVATIONS,
         "connection": ["dense", "synapses"], "plasticity": ["dense", "synaptic"],
         "rule.target": TARGET_RULES, "rule.feedback": FEEDBACK_OBJECTIVES,
         "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "parallel"],
@@ -126,17 +126,9 @@ def validate_model(spec):
 
 def _validate_population(layer, src, key):
     """The parameters a population kind needs, checked where no dt is needed yet."""
-    from .populations import POPULATIONS
+    from .populations import population_kind
 
-    fixed = POPULATIONS[layer.population]
-    if fixed is not None and layer.activation not in ("tanh", fixed):
-        fail(src, f"{key}.activation", f"a {layer.population!r} population fixes its own "
-             f"transfer function; leave 'activation' out (got {layer.activation!r})")
-    if layer.population == "lif" and not layer.threshold > layer.reset:
-        fail(src, f"{key}.threshold", f"the threshold ({layer.threshold}) must lie above the "
-             f"reset ({layer.reset}), or the neuron fires on every step")
-    if layer.population == "poisson" and not layer.max_rate > 0:
-        fail(src, f"{key}.max_rate", f"must be positive (Hz), got {layer.max_rate}")
+    population_kind(layer).validate(layer, src, key)
 
 
 def _validate_lr_scales(spec, i: int, src):
@@ -153,7 +145,7 @@ def _validate_lr_scales(spec, i: int, src):
 
 def _validate_connection(spec, i: int, src):
     """The feedforward pathway into layer i: its connection probability and its delay."""
-    from .spiking import TRACE_JUMPS
+    from .populations import POPULATION_KINDS, input_kind, population_kind
 
     layer, key = spec.layers[i], f"layers.{i}"
     if not 0 < layer.p_connect <= 1:
@@ -166,12 +158,14 @@ def _validate_connection(spec, i: int, src):
         fail(src, f"{key}.delay", f"a delay needs connection = \"synapses\" (got "
              f"{layer.connection!r}): the dense pathway has no spikes to delay")
     # the delayed pathway filters the spikes it carries as the presynaptic trace does
-    below = "poisson" if spec.network.input_encoding == "poisson" else "rate input"
     if i > 0:
-        below = spec.layers[i - 1].population
-    if below not in TRACE_JUMPS:
-        fail(src, f"{key}.delay", f"only spikes can be delayed: the layer below is {below!r}; "
-             f"a delay needs a {' or '.join(TRACE_JUMPS)} layer below (or "
+        below, name = population_kind(spec.layers[i - 1]), spec.layers[i - 1].population
+    else:
+        below, name = input_kind(spec.network), f"{spec.network.input_encoding} input"
+    if not below.spikes:
+        spiking = [kind.name for kind in POPULATION_KINDS.values() if kind.spikes]
+        fail(src, f"{key}.delay", f"only spikes can be delayed: the layer below is {name!r}; "
+             f"a delay needs a {' or '.join(spiking)} layer below (or "
              f"network.input_encoding = \"poisson\" for the first layer), or delay = \"0 ms\"")
 
 
@@ -272,15 +266,16 @@ def check_compatible(model, protocol, n_features: int, n_outputs: int):
              f"but dataset {protocol.data.dataset!r} has {n_outputs} outputs")
     _check_recorded_names(model, protocol)
     dt = protocol.phases.dt.quantity
-    from .populations import is_spiking, layer_population
+    from .populations import input_kind, population_kind
 
-    if model.network.input_encoding == "poisson" and model.network.input_rate * float(dt) > 1:
+    if input_kind(model.network).spikes and model.network.input_rate * float(dt) > 1:
         fail(model.source, "network.input_rate",
              f"{model.network.input_rate} Hz × dt = {model.network.input_rate * float(dt):.3g} > 1: "
              f"a Poisson input fires at most once per step (phases.dt in {protocol.source})")
     for i, layer in enumerate(model.layers):
+        kind = population_kind(layer)
         try:
-            layer_population(layer, dt, where=f"{model.source}: layers.{i} ({layer.name})")
+            kind.population(layer, dt, where=f"{model.source}: layers.{i} ({layer.name})")
         except ValueError as err:
             raise SpecError(f"{err} (phases.dt in {protocol.source})") from None
         delay = layer.delay.quantity
@@ -288,7 +283,7 @@ def check_compatible(model, protocol, n_features: int, n_outputs: int):
             fail(model.source, f"layers.{i}.delay", f"{layer.delay} is shorter than one time step "
                  f"(dt = {protocol.phases.dt} in {protocol.source}); spikes move by whole steps")
         # a spiking soma is integrated exactly; only rate compartments need dt ≤ τ
-        for key in ("tau_apical",) if is_spiking(layer) else ("tau", "tau_apical"):
+        for key in ("tau_apical",) if kind.spiking else ("tau", "tau_apical"):
             tau = getattr(layer, key).quantity
             if dt > tau * 1.000001:
                 fail(protocol.source, "phases.dt",

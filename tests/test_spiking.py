@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from brian2 import Clock, Hz, Network, SpikeMonitor, StateMonitor, ms, second, seed
 
-from bioprop.spiking import (bernoulli_population, check_lif, lif_population, lif_rate,
+from bioprop.rate_twins import lif_rate
+from bioprop.spiking import (bernoulli_population, check_lif, lif_population,
                              poisson_population)
 
 

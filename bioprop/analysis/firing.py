@@ -1,10 +1,9 @@
 """Firing rates in Hz of a run's spiking layers, from its recorded activity.
 
 A spiking layer's logged ``rate`` is its trace as a fraction of the layer's maximal
-rate (:mod:`bioprop.spiking`). The maximal rate comes from the model recorded in
-the run file itself: 1 / refractory for ``lif``, ``max_rate`` for ``poisson`` and
-1 / dt for ``bernoulli`` (one binary state per step), so any old run file can be
-read without the model file.
+rate (:mod:`bioprop.spiking`). The maximal rate is its population kind's
+(:attr:`bioprop.populations.PopulationKind.max_rate`), for the model recorded in the
+run file itself, so any old run file can be read without the model file.
 """
 from __future__ import annotations
 
@@ -18,20 +17,30 @@ __all__ = ["max_rates", "mean_firing_rates"]
 
 
 def max_rates(tree) -> dict:
-    """{layer name: maximal rate in Hz} for the spiking layers of a run (DataTree)."""
-    from ..units import Duration
+    """The maximal rate of each spiking layer of a run.
 
-    model = tomllib.loads(tree.attrs["model_toml"])
-    dt = Duration(tomllib.loads(tree.attrs["protocol_toml"])["phases"]["dt"]).quantity
+    Parameters
+    ----------
+    tree : DataTree
+        An opened run (:func:`bioprop.open_run`).
+
+    Returns
+    -------
+    dict
+        {layer name: the rate in Hz at which its recorded rate is 1}, for the layers whose
+        population kind has a maximal rate.
+    """
+    from ..populations import population_kind
+    from ..spec import parse_model
+    from ..units import parse_duration
+
+    model = parse_model(tomllib.loads(tree.attrs["model_toml"]), "model_toml")
+    dt = parse_duration(tomllib.loads(tree.attrs["protocol_toml"])["phases"]["dt"])
     out = {}
-    for layer in model["layers"]:
-        kind = layer.get("population", "rate")
-        if kind == "lif":
-            out[layer["name"]] = 1.0 / float(Duration(layer.get("refractory", "2 ms")).quantity)
-        elif kind == "poisson":
-            out[layer["name"]] = float(layer.get("max_rate", 1000.0))
-        elif kind == "bernoulli":
-            out[layer["name"]] = 1.0 / float(dt)
+    for layer in model.layers:
+        max_rate = population_kind(layer).max_rate
+        if max_rate is not None:
+            out[layer.name] = max_rate(layer, dt)
     return out
 
 

@@ -21,7 +21,7 @@ import gc
 import numpy as np
 
 from bioprop.learner import BatchTrace, Learner, batches
-from bioprop.populations import layer_population
+from bioprop.populations import input_kind, layer_population
 from bioprop.rules import forward_grads
 from bioprop.runlog.vocabulary import RECORD_COORDS
 
@@ -83,7 +83,7 @@ class Brian2Engine(Learner):
         self.eval_phases = self.train_phases[:1]
         #: each layer's SpikingPopulation (None for a rate layer), index 0 the input
         populations = [None] + [layer_population(ls, self.dt) for ls in spec.layers]
-        self.stochastic = spec.network.input_encoding == "poisson" or any(
+        self.stochastic = input_kind(spec.network).stochastic or any(
             p.stochastic for p in populations if p is not None)
         if self.stochastic:  # Brian2's rand() draws from its own generator: seed it
             brian2.seed(protocol.training.seed)

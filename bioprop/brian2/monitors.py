@@ -57,7 +57,7 @@ class ActivityMonitors:
             if layer.apical is not None:
                 self.states[(l, "apical")] = b2.StateMonitor(layer.apical, ["u"], record=True,
                                                              dt=dt, when="end", order=100)
-            if layer.spiking and layer.population.kind != "bernoulli":
+            if layer.spiking and layer.population.record.spikes:
                 self.spikes[l] = b2.SpikeMonitor(layer.soma)
 
     @property

@@ -21,9 +21,10 @@ import numpy as np
 
 from bioprop.pathways import (SynapticPlasticity, copy_weights, dense_operation, read_weights,
                               synaptic_current, synaptic_projection)
-from bioprop.populations import apical_dendrite, clamped_input, rate_soma
+from bioprop.populations import input_kind
+from bioprop.rate_groups import apical_dendrite, clamped_input, rate_soma
 from bioprop.rules import TargetContext, difference_correction
-from bioprop.spiking import poisson_input, trace_jump
+from bioprop.spiking import poisson_input
 
 from .layers import InputLayer, RateLayer, SpikingLayer, view
 
@@ -114,7 +115,7 @@ def simulate(b2, network, codegen, duration):
 
 def _input_layer(engine, spec, clock):
     B, n, net = engine.batch_size, engine.model.sizes[0], spec.network
-    if net.input_encoding == "poisson":
+    if input_kind(net).spikes:
         group = poisson_input("input", B * n, max_rate=net.input_rate * engine.brian2.Hz,
                               tau_trace=net.input_tau_trace.quantity, clock=clock,
                               dtype=engine.dtype)
@@ -168,8 +169,8 @@ def _forward_pathway(engine, spec, l, layers, clock, synaptic, plastic):
     delay = ls.delay.quantity
     spikes = {}
     if delay > 0 * b2.ms:  # spec validation: the layer below spikes (lif or poisson)
-        kind = layers[l - 1].population.kind if l > 1 else "poisson"
-        spikes = dict(on_spike=trace_jump(kind, "_pre"), delay=delay)
+        kind = layers[l - 1].population.record if l > 1 else input_kind(spec.network)
+        spikes = dict(on_spike=kind.jump("_pre"), delay=delay)
     is_plastic = ls.plasticity == "synaptic"
     current = synaptic_current(
         f"{ls.name}_ff_syn", B * engine.model.sizes[l], clock=clock, order=10 * l - 3,

@@ -36,7 +36,8 @@ import time
 import numpy as np
 
 from bioprop.pathways import synaptic_projection
-from bioprop.populations import layer_population, rate_soma
+from bioprop.populations import input_kind, layer_population
+from bioprop.rate_groups import rate_soma
 
 from .phases import trial_phases
 
@@ -97,7 +98,7 @@ class StandaloneForward:
                  threads: int = 0, jobs: int = 1, device: str = "cpp_standalone"):
         import brian2 as b2
 
-        if spec.network.input_encoding != "rate":
+        if input_kind(spec.network).spikes:
             raise ValueError("StandaloneForward needs rate-encoded input, got "
                              f"{spec.network.input_encoding!r}")
         self.model, self.batch_size, self.n_batches = model, batch_size, n_batches
@@ -150,7 +151,7 @@ class StandaloneForward:
             if population is None:
                 group = rate_soma(name, n, ls.tau.quantity, model.activations[l],
                                   clock=clock, order=10 * l, dtype=self.dtype, synaptic_input=True)
-            elif population.kind == "lif":
+            elif population.record.synaptic_input:
                 group = population.build(name, n, clock, 10 * l, self.dtype, synaptic_input=True)
             else:
                 raise ValueError(f"layer {ls.name!r}: StandaloneForward runs lif and rate layers, "
