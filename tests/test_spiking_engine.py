@@ -119,7 +119,8 @@ def test_mixed_kinds_in_one_network():
               {"name": "d", "size": 8, "activation": "tanh"},
               {"name": "out", "size": 3, "activation": "linear"}]
     spec = parse_model({"network": {"input_size": 6}, "layers": layers, "rule": {"noise": 0.1}})
-    engine = Brian2Engine(model_for(spec), spec, spiking_protocol(length="40 ms"), 4)
+    protocol = spiking_protocol(length="40 ms")
+    engine = Brian2Engine(model_for(spec, protocol=protocol), spec, protocol, 4)
     trace = engine.train_batch(np.random.default_rng(0).random((4, 6)), np.array([0, 1, 2, 0]),
                                np.random.default_rng(1))
     assert set(np.unique(trace.h[1])) <= {-1.0, 0.0, 1.0}
