@@ -38,6 +38,7 @@ def _engine(kind, seed=0, **options):
     return make_engine(spec, protocol, np.random.default_rng(seed))
 
 
+@pytest.mark.slow
 def test_lif_layer_fires_at_its_rate_twin():
     """Forward phase: the LIF layer's spike trace equals the analytic f-I curve at the drive
     it settled on. On the dt grid an interspike interval is a whole number of steps, so
@@ -85,6 +86,7 @@ def _two_class_digits(n_train=120, n_test=100):
     return pick(data.x_train, data.y_train, n_train), pick(data.x_test, data.y_test, n_test)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind,encoding,lr,epochs,floor", [
     ("lif", "rate", 0.003, 3, 0.9), ("bernoulli", "rate", 0.01, 4, 0.75),
     ("poisson", "poisson", 0.01, 4, 0.75)])
@@ -110,6 +112,7 @@ def test_small_spiking_network_learns_two_classes(kind, encoding, lr, epochs, fl
     assert last < first, (first, last)
 
 
+@pytest.mark.slow
 def test_mixed_kinds_in_one_network():
     """rate, sign, lif and bernoulli layers in one network train a batch; each layer's
     activity lies in its kind's range, and every gradient is finite."""
@@ -179,6 +182,7 @@ def _digits_run(hidden, *, n_train, epochs, dt, forward, record):
     return model, protocol
 
 
+@pytest.mark.slow
 def test_stochastic_run_resumes_bit_for_bit(tmp_path, monkeypatch):
     """Checkpoints hold Brian2's generator too: a Bernoulli network interrupted after epoch 1
     and resumed ends exactly as an uninterrupted run."""
@@ -208,6 +212,7 @@ def test_stochastic_run_resumes_bit_for_bit(tmp_path, monkeypatch):
     _assert_same_run(whole, broken)
 
 
+@pytest.mark.slow
 def test_recorded_spikes_agree_with_the_recorded_trace(tmp_path):
     """A LIF run that records activity writes its spikes to the run file; counted over the
     settled part of the forward phase (60-119 ms) they give the same population rate as the

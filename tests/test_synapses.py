@@ -162,6 +162,7 @@ def test_delayed_current_lags_the_undelayed_one_by_the_delay():
         np.testing.assert_allclose(drive, current, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_delayed_pathway_from_a_lif_layer_trains_and_records():
     """LIF hidden layer → output through delayed Synapses: a training batch runs, the
     synapses follow W, and recording the probe leaves the filtered current as it was."""
