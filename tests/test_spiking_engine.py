@@ -62,6 +62,7 @@ def test_lif_layer_fires_at_its_rate_twin():
     assert error.mean() < 0.01, error.mean()
 
 
+@pytest.mark.slow
 def test_rates_follow_the_delivered_targets():
     """Target phase: the apical current moves each LIF neuron's trace from its forward value
     h to the target ĥ the feedback delivered (clipped to the rates a neuron can fire, [0, 1));

@@ -270,6 +270,7 @@ def test_synaptic_weights_survive_a_checkpoint():
     np.testing.assert_array_equal(resumed.model.forward[1].weight, eng.model.forward[1].weight)
 
 
+@pytest.mark.slow
 def test_synaptic_plasticity_of_spiking_layers_matches_copied_weights():
     """LIF hidden layer, both pathways synapses (the upper one delayed, event-driven): the
     straight-through rule in the synapses gives the weights the dense update gives."""
