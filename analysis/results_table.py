@@ -43,7 +43,8 @@ class Experiment:
 _SWEEP = "bioprop sweep --seeds 1 --workers 1"
 EXPERIMENTS = [
     Experiment("lee2015", "Lee 2015, continuous: MNIST 784-7×240 tanh-10",
-               {"DTP": "≈ 1.9", "BP": "≈ 1.9"}, "Lee et al. 2015 (ALGORITHMS.md)",
+               {"DTP": "≈ 1.9", "BP": "≈ 1.9"},
+               "Lee et al. 2015 (docs/algorithms.md, \"Published numbers\")",
                (f"{_SWEEP} models/lee2015_dtp.toml protocols/lee2015.toml "
                 "--grid rule.target=dtp -o results/lee2015",
                 "bioprop sweep --seed-list 2 --workers 1 models/lee2015_dtp.toml protocols/lee2015.toml "

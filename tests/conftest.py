@@ -1,10 +1,13 @@
-"""Shared fixtures: small specs and models for both engines."""
+"""Shared fixtures: small specs and models for both engines, and a clean slate per test."""
+from dataclasses import replace
+
+import brian2
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from bioprop.model import build_model
 from bioprop.spec import parse_model, parse_protocol
+from bioprop.training import make_engine
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -12,6 +15,37 @@ def _one_blas_thread():
     # The suite runs on 2 shared cores; BLAS threads only add contention.
     with threadpool_limits(1):
         yield
+
+
+def global_state():
+    """What a test may change behind the suite's back: Brian2's preferences, device and
+    default clock, and NumPy's global generator (which Brian2's runtime targets draw from)."""
+    return {"prefs": dict(brian2.prefs), "device": brian2.get_device(),
+            "dt": brian2.defaultclock.dt, "numpy": np.random.get_state()}
+
+
+def restore_global_state(state):
+    """Put back what :func:`global_state` saw.
+
+    A device left active (a standalone build that failed half-way) first forgets the code
+    it queued, so that the next build starts from nothing.
+    """
+    device = brian2.get_device()
+    if device is not state["device"]:
+        device.reinit()
+        brian2.set_device(state["device"])
+    brian2.defaultclock.dt = state["dt"]
+    brian2.prefs.update(state["prefs"])
+    np.random.set_state(state["numpy"])
+
+
+@pytest.fixture(autouse=True)
+def _clean_global_state():
+    """Every test leaves Brian2 and NumPy's global generator as it found them, whatever it
+    set (``prefs.codegen.target``, a standalone device, ``np.random.seed``...)."""
+    state = global_state()
+    yield
+    restore_global_state(state)
 
 
 def small_model_spec(sizes=(6, 5, 4, 4, 3), activations=None, **rule):
@@ -28,16 +62,17 @@ def phases(dt="10 ms", length="10 ms"):
                                       "target": length}})
 
 
-def model_for(spec, seed=0):
-    from bioprop.model import side_size
-    from bioprop.populations import layer_activation, layer_feedback_activation
-    from bioprop.rules import top_layer
+#: builds models only: make_engine's reference engine costs nothing to construct
+_MODEL_ONLY = parse_protocol({"engine": {"name": "reference"}})
 
-    return build_model(spec.names, spec.sizes, [layer_activation(l) for l in spec.layers],
-                       np.random.default_rng(seed), top=top_layer(len(spec.layers), spec.rule.top),
-                       feedback_activations=[layer_feedback_activation(l) for l in spec.layers],
-                       side_size=side_size(spec.rule.side_information, spec.sizes),
-                       p_connect=[layer.p_connect for layer in spec.layers])
+
+def model_for(spec, seed=0, protocol=None):
+    """The initial model :func:`bioprop.training.make_engine` builds for `spec` from
+    ``default_rng(seed)``, at the time step and dtype of `protocol` (default: the
+    default protocol's)."""
+    protocol = _MODEL_ONLY if protocol is None else replace(
+        protocol, engine=replace(protocol.engine, name="reference"))
+    return make_engine(spec, protocol, np.random.default_rng(seed)).model
 
 
 def assert_close(actual, expected, rtol, what=""):

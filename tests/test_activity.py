@@ -75,6 +75,7 @@ def test_reference_engine_records_steady_states(tmp_path):
     assert "target" in hidden.data_vars
 
 
+@pytest.mark.slow
 def test_report_draws_the_probe_trial(recorded, tmp_path):
     import matplotlib.image as mpimg
 

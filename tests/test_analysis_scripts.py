@@ -3,6 +3,7 @@ import runpy
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import bioprop
 
@@ -52,6 +53,7 @@ def test_spiking_table_reads_accuracy_and_firing_rates(tmp_path):
     assert f"hidden1 {hz:.0f} Hz" in row
 
 
+@pytest.mark.slow
 def test_results_table_reads_rules_engines_and_errors_from_run_files(tmp_path):
     """Rows are labelled from the models recorded in the files, the error is the last epoch's
     mean ± std over seeds, and a Brian2 row is set beside the reference at the same epoch."""

@@ -2,6 +2,7 @@
 import re
 
 import numpy as np
+import pytest
 
 from bioprop.bench import cost_split
 from bioprop.cli import main
@@ -19,6 +20,7 @@ def test_bench_prints_ratios_and_cost_split(capsys):
     assert ratio and float(ratio.group(1)) > 0
 
 
+@pytest.mark.slow
 def test_bench_spiking_rows(capsys):
     code = main(["bench", "--sizes", "20,16,4", "--batch-size", "4", "--batches", "1",
                  "--repeats", "1", "--spiking"])

@@ -159,6 +159,7 @@ def test_iterative_with_one_step_is_dtp_in_the_engine():
         assert_close(it.targets[l], dtp.targets[l], 1e-12, f"targets[{l}]")
 
 
+@pytest.mark.slow
 def test_cython_target_matches_numpy_target():
     """The codegen target changes how Brian2 runs the state updates, not what they compute."""
     from dataclasses import replace

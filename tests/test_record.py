@@ -122,6 +122,7 @@ def test_exception_marks_run_interrupted(tmp_path):
     assert open_run(path).attrs["status"] == "interrupted"
 
 
+@pytest.mark.slow
 def test_a_reader_watches_a_live_run(tmp_path):
     """SWMR: while a training process writes the run file, a reader opened with
     ``swmr=True`` sees /train grow after ``refresh()``; open_run reads the live file too,

@@ -23,6 +23,7 @@ def runs(tmp_path_factory):
     return paths
 
 
+@pytest.mark.slow
 def test_report_writes_every_figure_it_promises(runs, tmp_path):
     page = write_report(runs, tmp_path / "report")
     expected = ["learning_curves", "angle_to_bp", "angle_to_gn", "reconstruction_error",
@@ -36,6 +37,7 @@ def test_report_writes_every_figure_it_promises(runs, tmp_path):
         assert f"| {run.stem} |" in text
 
 
+@pytest.mark.slow
 def test_report_without_iterative_has_no_residual_figure(runs, tmp_path):
     write_report(runs[:1], tmp_path / "one")
     assert not (tmp_path / "one" / "iteration_residuals.png").exists()
@@ -51,6 +53,7 @@ def test_info_lists_provenance_and_dims(runs):
     assert "rule.target" not in text and 'target = "iterative"' in describe(runs[1], toml=True)
 
 
+@pytest.mark.slow
 def test_cli_report_and_info_and_a_hostile_file(runs, tmp_path):
     out = subprocess.run([sys.executable, "-m", "bioprop.cli", "report", *map(str, runs), "-o",
                           str(tmp_path / "r")], capture_output=True, text=True)
@@ -64,6 +67,7 @@ def test_cli_report_and_info_and_a_hostile_file(runs, tmp_path):
         assert "junk.h5: not a readable HDF5 file" in proc.stderr
 
 
+@pytest.mark.slow
 def test_report_draws_a_spike_raster_when_the_run_has_spikes(spiking_run, runs, tmp_path):
     page = write_report([spiking_run], tmp_path / "spikes")
     image = mpimg.imread(tmp_path / "spikes" / "spike_raster.png")

@@ -56,8 +56,9 @@ def _run_interrupted_in_epoch_3(path, overrides, monkeypatch):
             bioprop.run(output=path, progress=False, overrides=overrides)
 
 
-@pytest.mark.parametrize("engine, optimizer", [("brian2", "rmsprop"), ("reference", "rmsprop"),
-                                               ("reference", "rmsprop_graves")])
+@pytest.mark.parametrize("engine, optimizer", [
+    pytest.param("brian2", "rmsprop", marks=pytest.mark.slow), ("reference", "rmsprop"),
+    pytest.param("reference", "rmsprop_graves", marks=pytest.mark.slow)])
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, engine, optimizer):
     # rmsprop_graves keeps three arrays per parameter, all of which the checkpoint must carry
     overrides = SMALL + [f"engine.name={engine}", f"optimizer.forward.name={optimizer}",
@@ -76,6 +77,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, en
     _assert_same_run(whole, broken)
 
 
+@pytest.mark.slow
 def test_resume_cuts_and_continues_activity_batches_and_spikes(tmp_path, monkeypatch):
     """Activity groups, training-batch activity and spike lists are cut back to the
     checkpoint (epoch 3's batches and spikes were written before the interruption) and
@@ -101,6 +103,7 @@ def test_resume_cuts_and_continues_activity_batches_and_spikes(tmp_path, monkeyp
         assert list(y["epoch"].values) == ([0, 1, 2, 3, 4] if kind == "layers" else [1, 2, 3, 4])
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume(tmp_path):
     """A real SIGKILL of a training process: the file opens with its finished epochs, and
     --resume ends with the state of an uninterrupted run."""

@@ -8,6 +8,7 @@ from bioprop.spiking import (bernoulli_population, check_lif, lif_population,
                              poisson_population)
 
 
+@pytest.mark.slow
 def test_lif_f_i_curve_matches_the_analytic_one():
     clock = Clock(0.1 * ms)
     currents = np.array([0.5, 1.2, 1.5, 2.0, 3.0, 5.0])

@@ -38,6 +38,7 @@ def _engine(kind, seed=0, **options):
     return make_engine(spec, protocol, np.random.default_rng(seed))
 
 
+@pytest.mark.slow
 def test_lif_layer_fires_at_its_rate_twin():
     """Forward phase: the LIF layer's spike trace equals the analytic f-I curve at the drive
     it settled on. On the dt grid an interspike interval is a whole number of steps, so
@@ -61,6 +62,7 @@ def test_lif_layer_fires_at_its_rate_twin():
     assert error.mean() < 0.01, error.mean()
 
 
+@pytest.mark.slow
 def test_rates_follow_the_delivered_targets():
     """Target phase: the apical current moves each LIF neuron's trace from its forward value
     h to the target ĥ the feedback delivered (clipped to the rates a neuron can fire, [0, 1));
@@ -85,6 +87,7 @@ def _two_class_digits(n_train=120, n_test=100):
     return pick(data.x_train, data.y_train, n_train), pick(data.x_test, data.y_test, n_test)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind,encoding,lr,epochs,floor", [
     ("lif", "rate", 0.003, 3, 0.9), ("bernoulli", "rate", 0.01, 4, 0.75),
     ("poisson", "poisson", 0.01, 4, 0.75)])
@@ -110,6 +113,7 @@ def test_small_spiking_network_learns_two_classes(kind, encoding, lr, epochs, fl
     assert last < first, (first, last)
 
 
+@pytest.mark.slow
 def test_mixed_kinds_in_one_network():
     """rate, sign, lif and bernoulli layers in one network train a batch; each layer's
     activity lies in its kind's range, and every gradient is finite."""
@@ -119,7 +123,8 @@ def test_mixed_kinds_in_one_network():
               {"name": "d", "size": 8, "activation": "tanh"},
               {"name": "out", "size": 3, "activation": "linear"}]
     spec = parse_model({"network": {"input_size": 6}, "layers": layers, "rule": {"noise": 0.1}})
-    engine = Brian2Engine(model_for(spec), spec, spiking_protocol(length="40 ms"), 4)
+    protocol = spiking_protocol(length="40 ms")
+    engine = Brian2Engine(model_for(spec, protocol=protocol), spec, protocol, 4)
     trace = engine.train_batch(np.random.default_rng(0).random((4, 6)), np.array([0, 1, 2, 0]),
                                np.random.default_rng(1))
     assert set(np.unique(trace.h[1])) <= {-1.0, 0.0, 1.0}
@@ -178,6 +183,7 @@ def _digits_run(hidden, *, n_train, epochs, dt, forward, record):
     return model, protocol
 
 
+@pytest.mark.slow
 def test_stochastic_run_resumes_bit_for_bit(tmp_path, monkeypatch):
     """Checkpoints hold Brian2's generator too: a Bernoulli network interrupted after epoch 1
     and resumed ends exactly as an uninterrupted run."""
@@ -207,6 +213,7 @@ def test_stochastic_run_resumes_bit_for_bit(tmp_path, monkeypatch):
     _assert_same_run(whole, broken)
 
 
+@pytest.mark.slow
 def test_recorded_spikes_agree_with_the_recorded_trace(tmp_path):
     """A LIF run that records activity writes its spikes to the run file; counted over the
     settled part of the forward phase (60-119 ms) they give the same population rate as the

@@ -9,7 +9,8 @@ vanished or moved by one step would change a trace by far more (one spike adds
 t_ref / τ_trace = 0.1 to z) and fail.
 
 The build compiles C++ from a cold directory: the module took 48 s with one make job
-on this loaded 2-core machine (31 s for a 6-8-3 version), so it is not marked slow.
+on this loaded 2-core machine (31 s for a 6-8-3 version), so the tests that need it are
+marked slow.
 """
 import numpy as np
 import pytest
@@ -55,6 +56,7 @@ def _with_batch(protocol, batch):
     return replace(protocol, training=replace(protocol.training, batch_size=batch))
 
 
+@pytest.mark.slow
 def test_latched_rates_match_the_runtime_engine(standalone):
     spec, protocol, engine, forward = standalone
     x = np.random.default_rng(2).random((B * BATCHES, 6))
@@ -68,6 +70,7 @@ def test_latched_rates_match_the_runtime_engine(standalone):
     assert (forward.predict(x).argmax(1) == expected[3].argmax(1)).all()
 
 
+@pytest.mark.slow
 def test_run_args_rerun_the_build_with_new_weights_and_inputs(standalone):
     """device.run(run_args=...) gives the program other weights and inputs: no new build."""
     spec, protocol, engine, forward = standalone
@@ -79,6 +82,7 @@ def test_run_args_rerun_the_build_with_new_weights_and_inputs(standalone):
     assert np.abs(got - forward.predict(x)).max() > 0.01, "the weights must matter"
 
 
+@pytest.mark.slow
 def test_device_is_runtime_again(standalone):
     """Brian2's device is global: other networks in this process still run at runtime."""
     from brian2 import get_device

@@ -83,6 +83,7 @@ def dask_sweep(tmp_path_factory, cluster):
                          scheduler=cluster.scheduler_address, progress=False)
 
 
+@pytest.mark.slow
 def test_dask_sweep_table_holds_the_run_files_values(dask_sweep):
     result = dask_sweep
     assert result.errors == {} and result.n_run == 4
@@ -104,6 +105,7 @@ def test_dask_sweep_table_holds_the_run_files_values(dask_sweep):
     assert table["test_loss"].nunique() == 4
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_points(dask_sweep, capsys):
     folder = dask_sweep.directory
     files = sorted(folder.glob("*.h5"))
@@ -125,6 +127,7 @@ def test_rerun_skips_finished_points(dask_sweep, capsys):
     assert [f.stat().st_mtime_ns for f in files] == mtimes
 
 
+@pytest.mark.slow
 def test_killed_sweep_keeps_finished_points_and_rerun_completes(tmp_path):
     """SIGKILL a sweep (the process and its worker) in its second point, once the first is
     complete; the rerun leaves the first point's file alone, resumes the second from its
@@ -160,6 +163,7 @@ def test_killed_sweep_keeps_finished_points_and_rerun_completes(tmp_path):
     assert result.table["test_loss"][1] == whole.test_loss
 
 
+@pytest.mark.slow
 def test_killed_dask_worker_loses_no_finished_point(tmp_path, cluster):
     """SIGKILL the Dask worker process while it trains a point, once another point is complete:
     the sweep goes on (Dask restarts the worker and reschedules its tasks), the complete

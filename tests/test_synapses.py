@@ -145,7 +145,7 @@ def test_delayed_current_lags_the_undelayed_one_by_the_delay():
     currents, drives = [], []
     for delay in ("0 ms", "3 ms"):
         spec = _model({"connection": "synapses", "delay": delay}, None, "poisson")
-        engine = Brian2Engine(model_for(spec), spec, protocol, 4)
+        engine = Brian2Engine(model_for(spec, protocol=protocol), spec, protocol, 4)
         group = engine._synaptic[1][2]
         monitor = StateMonitor(group, "I_ff_syn", record=True)
         soma = StateMonitor(engine.layers[1].soma, "I_ff", record=True)
@@ -162,6 +162,7 @@ def test_delayed_current_lags_the_undelayed_one_by_the_delay():
         np.testing.assert_allclose(drive, current, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_delayed_pathway_from_a_lif_layer_trains_and_records():
     """LIF hidden layer → output through delayed Synapses: a training batch runs, the
     synapses follow W, and recording the probe leaves the filtered current as it was."""
@@ -169,7 +170,7 @@ def test_delayed_pathway_from_a_lif_layer_trains_and_records():
                   {"connection": "synapses", "delay": "2 ms", "p_connect": 0.5})
     protocol = parse_protocol({"phases": {"dt": "0.5 ms", "forward": "40 ms", "feedback": "20 ms",
                                           "target": "40 ms"}})
-    engine = Brian2Engine(model_for(spec), spec, protocol, 4)
+    engine = Brian2Engine(model_for(spec, protocol=protocol), spec, protocol, 4)
     x = np.random.default_rng(2).random((4, 4))
     before = engine.model.forward[2].weight.copy()
     trace = engine.train_batch(x, np.arange(4) % 3, np.random.default_rng(3))
@@ -269,6 +270,7 @@ def test_synaptic_weights_survive_a_checkpoint():
     np.testing.assert_array_equal(resumed.model.forward[1].weight, eng.model.forward[1].weight)
 
 
+@pytest.mark.slow
 def test_synaptic_plasticity_of_spiking_layers_matches_copied_weights():
     """LIF hidden layer, both pathways synapses (the upper one delayed, event-driven): the
     straight-through rule in the synapses gives the weights the dense update gives."""
@@ -280,7 +282,7 @@ def test_synaptic_plasticity_of_spiking_layers_matches_copied_weights():
         keys = {"connection": "synapses", "plasticity": plasticity}
         spec = _model({"population": "lif", "threshold": 0.2, **keys},
                       dict(keys, delay="2 ms"), optimizer="sgd", lr=0.5)
-        engine = Brian2Engine(model_for(spec), spec, protocol, 4)
+        engine = Brian2Engine(model_for(spec, protocol=protocol), spec, protocol, 4)
         before = [engine.model.forward[l].weight.copy() for l in (1, 2)]
         engine.train_batch(x, np.arange(4) % 3, np.random.default_rng(3))
         weights.append([engine.model.forward[l].weight for l in (1, 2)])

@@ -1,4 +1,5 @@
-"""Oracle tests of every target rule (ALGORITHMS.md), against independent computations."""
+"""Oracle tests of every target rule (docs/algorithms.md, "Target rules"), against independent
+computations."""
 import numpy as np
 import pytest
 

@@ -17,6 +17,7 @@ QUICK = ["training.epochs=2", "data.n_train=256", "data.n_test=128", "training.b
          'phases.target="10 ms"']
 
 
+@pytest.mark.slow
 def test_short_digits_training_in_brian2_engine(tmp_path):
     """The default network on the full digits split, 5 epochs, Brian2 engine at its
     default phases: it must exceed 90% test accuracy (chance is 10%)."""
@@ -116,6 +117,7 @@ def test_cli_bad_key_is_one_clear_line(tmp_path):
     assert not (tmp_path / "x.h5").exists()
 
 
+@pytest.mark.slow
 def test_cli_existing_file_without_force(tmp_path):
     path = tmp_path / "run.h5"
     path.write_bytes(b"x")
@@ -130,6 +132,7 @@ def test_reference_engine_and_bp_baseline(tmp_path):
     assert result.engine == "reference" and result.test_accuracy > 0.5
 
 
+@pytest.mark.slow
 def test_teacher_regression_learns(tmp_path):
     """The student-teacher task (squared error, no accuracy) in the Brian2 engine."""
     root = Path(__file__).resolve().parent.parent
