@@ -28,15 +28,11 @@ from typing import Callable, Iterator
 
 from .activations import Activation
 from .errors import SpecError
-from .rate_groups import apical_dendrite, clamped_input, rate_soma
 from .rate_twins import SpikingParameters, SpikingPopulation, bernoulli_twin, lif_twin, poisson_twin
 from .spiking import LIF_TRACE_JUMP, POISSON_TRACE_JUMP, threshold_problem, with_suffix
 
-__all__ = ["PopulationKind", "POPULATION_KINDS", "POPULATIONS", "population_kind", "input_kind",
-           "is_spiking", "layer_population", "layer_activation", "layer_feedback_activation",
-           # built by the engine beside the records; importers should take them from
-           # rate_groups (they are here until engine.py does)
-           "rate_soma", "apical_dendrite", "clamped_input"]
+__all__ = ["PopulationKind", "POPULATION_KINDS", "population_kind", "input_kind",
+           "is_spiking", "layer_population", "layer_activation", "layer_feedback_activation"]
 
 #: what a kind's check yields for a layer it cannot run: (the layer's key, the message)
 Problem = tuple[str, str]
