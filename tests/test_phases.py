@@ -6,12 +6,13 @@ import pytest
 
 from bioprop.brian2.phases import (PHASE_KINDS, Phase, learner_phases, phase_kind, step_schedule,
                                    trial_phases)
-from bioprop.units import parse_duration
+from bioprop.units import Duration
 from conftest import model_for, phases, small_model_spec
 
-DT = parse_duration("10 ms")
+DT = Duration("10 ms").quantity
 #: 4, 2 and 3 steps of 10 ms
-SPEC = SimpleNamespace(forward="40 ms", feedback="20 ms", target="30 ms")
+SPEC = SimpleNamespace(forward=Duration("40 ms"), feedback=Duration("20 ms"),
+                       target=Duration("30 ms"))
 #: the phases that repeat once per feedback iteration
 PER_ITERATION = {"settle", "noise_a", "noise_b", "drl_up", "drl_down"}
 
@@ -116,7 +117,7 @@ def test_an_unknown_phase_fails_with_the_known_kinds():
 
 def test_kinds_say_which_phases_nudge_and_which_inject_noise():
     assert {n: k.nudge for n, k in PHASE_KINDS.items() if k.nudge} == {"target": "target",
-                                                                        "drl_down": "drl"}
+                                                                        "drl_down": "round_trip"}
     assert {n: k.noise_parity for n, k in PHASE_KINDS.items()
             if k.noise_parity is not None} == {"noise_a": 1, "noise_b": 0}
     assert [n for n, k in PHASE_KINDS.items() if k.settles_forward] == ["forward"]

@@ -14,6 +14,10 @@ from bioprop.rules import FEEDBACK_OBJECTIVES, TARGET_RULES
 PACKAGE = Path(__file__).resolve().parent.parent / "bioprop"
 RULES = PACKAGE / "rules"
 
+#: names that are part of the run-file format, not a question asked of a rule: the group of
+#: an iterating rule's residuals is called ``/iterative`` in every file written so far
+FILE_FORMAT = {("bioprop/runlog/vocabulary.py", "iterative")}
+
 
 def registered_names() -> set:
     return set(TARGET_RULES) | set(FEEDBACK_OBJECTIVES)
@@ -37,6 +41,7 @@ def test_no_module_outside_rules_spells_a_rule_or_objective_name():
     names = registered_names()
     found = [f"{path.relative_to(PACKAGE.parent)}:{line}: {name!r}"
              for path in sorted(PACKAGE.rglob("*.py")) if RULES not in path.parents
-             for line, name in spelled_names(path, names)]
+             for line, name in spelled_names(path, names)
+             if (str(path.relative_to(PACKAGE.parent)), name) not in FILE_FORMAT]
     assert not found, ("names of rules or objectives outside bioprop/rules/ (ask the record "
                        "instead):\n" + "\n".join(found))
