@@ -119,7 +119,7 @@ def validate_model(spec):
     rules = _registry_choices()["rule.target"]
     if spec.rule.iterations > 1 and not rules[spec.rule.target].iterates:
         iterating = ", ".join(repr(name) for name, rule in rules.items() if rule.iterates)
-        fail(src, "rule.iterations", f"only {iterating} iterates; rule.target is "
+        fail(src, "rule.iterations", f"only the {iterating} rule iterates; rule.target is "
              f"{spec.rule.target!r}")
     return spec
 
