@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .batching import epoch_batches
 from .model import side_inputs
 from .rules import (FEEDBACK_OBJECTIVES, LOSSES, TARGET_RULES, feedback_grads, make_optimizer,
                     one_hot, propagate_targets, sample_noise, teach, top_layer)
 from .rules.updates import Teaching
 
-__all__ = ["Learner", "BatchTrace", "TaughtBatch", "batches"]
+__all__ = ["Learner", "BatchTrace", "TaughtBatch"]
 
 
 @dataclass
@@ -50,13 +51,6 @@ class TaughtBatch:
     y_target: np.ndarray  # the loss's target array (:meth:`Learner.targets_of`)
     teaching: Teaching
     side: list | None  # the side inputs of the feedback pathway
-
-
-def batches(n: int, batch_size: int, rng: np.random.Generator | None, drop_last: bool):
-    """Index arrays of the batches of one epoch, shuffled when `rng` is given."""
-    order = rng.permutation(n) if rng is not None else np.arange(n)
-    stop = n - n % batch_size if drop_last else n
-    return [order[i:i + batch_size] for i in range(0, stop, batch_size)]
 
 
 def learning_rate_scales(model, layers):
@@ -127,7 +121,7 @@ class Learner:
         its activity). Returns the epoch's mean loss and accuracy.
         """
         total_loss, correct, n = 0.0, 0, 0
-        for j, index in enumerate(batches(len(x), self.batch_size, rng, drop_last=True)):
+        for j, index in enumerate(epoch_batches(len(x), self.batch_size, rng)):
             if before_batch is not None:
                 before_batch(j, x[index], y[index])
             trace = self.train_batch(x[index], y[index], rng, learn_forward)

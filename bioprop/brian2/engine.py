@@ -20,7 +20,8 @@ import gc
 
 import numpy as np
 
-from bioprop.learner import BatchTrace, Learner, batches
+from bioprop.batching import epoch_batches, whole_batches
+from bioprop.learner import BatchTrace, Learner
 from bioprop.populations import input_kind, layer_population
 from bioprop.rules import forward_grads
 from bioprop.runlog.vocabulary import RECORD_COORDS
@@ -105,7 +106,7 @@ class Brian2Engine(Learner):
 
     # ------------------------------------------------------------- public
     def train_epoch(self, x, y, rng, progress=None, learn_forward=True) -> dict:
-        order = np.concatenate(batches(len(x), self.batch_size, rng, drop_last=True))
+        order = np.concatenate(epoch_batches(len(x), self.batch_size, rng))
         xs = np.ascontiguousarray(x[order], dtype=self.dtype)
         ys = y[order]
         phases = self.train_phases if learn_forward else self.pretrain_phases
@@ -144,7 +145,7 @@ class Brian2Engine(Learner):
         self._learn_forward, self._learn = learn_forward, learn
         self._names, self._starts, self._ends = step_schedule(phases)
         self._step, self._trial = -1, 0
-        n_steps = len(self._names) * (len(x) // self.batch_size)
+        n_steps = len(self._names) * whole_batches(len(x), self.batch_size)
         self.outputs = np.empty((len(x), self.model.sizes[-1]), self.dtype)
         self._loss_sum, self._correct = 0.0, 0
         simulate(self.brian2, self.network, self.codegen, n_steps * self.dt)

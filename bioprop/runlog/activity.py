@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..batching import whole_batches
 from .vocabulary import (RECORD_COORDS, SECTIONS, SPIKE_EVENTS, SPIKE_TIME, SPIKES, STEADY, TIMED,
                          coord_attrs, spike_mark)
 
@@ -40,7 +41,7 @@ def declare_activity(recorder, data, engine, record_spec):
     activity = recording(engine, data.x_train[:B], data.y_train[:B], record_spec)
     _declare_section(recorder, "layers", activity)
     if record_spec.activity_batch_every:
-        n_batches = len(data.x_train) // B
+        n_batches = whole_batches(len(data.x_train), B)
         _declare_section(recorder, "batches", activity,
                          {"batch": np.arange(0, n_batches, record_spec.activity_batch_every)})
 
