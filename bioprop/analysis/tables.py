@@ -17,10 +17,19 @@ def architecture(model: dict, collapse: bool = False) -> str:
     With `collapse`, identical hidden layers are written once with their count:
     ``784-7×240 tanh-10``.
     """
+    from dataclasses import fields
+
+    from ..populations import POPULATION_KINDS
+    from ..spec import LayerSpec
+
+    default = {f.name: f.default for f in fields(LayerSpec)}
     hidden = []
     for layer in model["layers"][:-1]:
-        kind = layer.get("population", "rate")
-        hidden.append(f"{layer['size']} {layer.get('activation', 'tanh') if kind == 'rate' else kind}")
+        kind = POPULATION_KINDS[layer.get("population", default["population"])]
+        # a kind whose φ is the layer's own activation is named by that activation
+        own_activation = kind.activation is None and kind.twin is None
+        label = layer.get("activation", default["activation"]) if own_activation else kind.name
+        hidden.append(f"{layer['size']} {label}")
     if collapse and len(hidden) > 1 and len(set(hidden)) == 1:
         hidden = [f"{len(hidden)}×{hidden[0]}"]
     return "-".join([str(model["network"]["input_size"]), *hidden, str(model["layers"][-1]["size"])])
