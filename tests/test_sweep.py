@@ -15,7 +15,8 @@ import xarray as xr
 import bioprop
 from bioprop.cli import main
 from bioprop.spec import SpecError
-from bioprop.sweep import Point, SweepError, _recorded, expand, parse_grid
+from bioprop.sweep import Point, SweepError, expand, parse_grid
+from bioprop.sweep.runfiles import recorded
 
 # tiny runs in the reference engine: a point takes a fraction of a second once imported
 TINY = ["engine.name=reference", "training.epochs=2", "data.n_train=256", "data.n_test=128",
@@ -149,7 +150,7 @@ def test_killed_sweep_keeps_finished_points_and_rerun_completes(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     _wait_until_gone(proc.pid)  # the pool worker too: until it is, it holds the file's lock
-    statuses = [_recorded(folder / f"seed{s}.h5").get("status") for s in (1, 2, 3)]
+    statuses = [recorded(folder / f"seed{s}.h5").get("status") for s in (1, 2, 3)]
     assert statuses == ["complete", "running", None], statuses
     mtime = first.stat().st_mtime_ns
 
@@ -197,7 +198,7 @@ def _wait_for_complete_and_running(files, timeout=120):
 
     deadline = time.time() + timeout
     while time.time() < deadline:
-        status = {f: _recorded(f).get("status") for f in files}
+        status = {f: recorded(f).get("status") for f in files}
         complete = [f for f in files if status[f] == "complete"]
         running = [f for f in files if status[f] != "complete" and checkpoint_path(f).exists()
                    and load_checkpoint(f)[1]["epoch"] <= 2]  # with epochs to go: no race
@@ -222,7 +223,7 @@ def test_a_file_from_before_a_key_existed_still_matches_its_point():
     """Run files record the resolved TOML; a key added to the spec later (with its default)
     must not make a finished point look like one run with other settings."""
     from bioprop.spec import load_model, to_toml
-    from bioprop.sweep import _normalised
+    from bioprop.sweep.api import _normalised
 
     current = to_toml(load_model())
     older = "\n".join(line for line in current.splitlines()
