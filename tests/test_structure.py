@@ -111,3 +111,15 @@ def test_modules_stay_small():
              for name, path in modules().items()}
     large = {name: n for name, n in sizes.items() if n > MAX_LINES}
     assert not large, f"modules over {MAX_LINES} lines (split them by concept): {large}"
+
+
+def test_every_subpackage_is_installed():
+    """A subpackage missing from pyproject.toml works in a development install and is
+    absent from a plain ``pip install .``."""
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+                 ["tool"]["setuptools"]["packages"])
+    found = {".".join(path.parent.relative_to(PACKAGE.parent).parts)
+             for path in PACKAGE.rglob("__init__.py")}
+    assert found - listed == set(), f"packages missing from pyproject.toml: {found - listed}"
