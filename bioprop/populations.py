@@ -31,7 +31,8 @@ from .errors import SpecError
 from .rate_twins import SpikingParameters, SpikingPopulation, bernoulli_twin, lif_twin, poisson_twin
 from .spiking import LIF_TRACE_JUMP, POISSON_TRACE_JUMP, threshold_problem, with_suffix
 
-__all__ = ["PopulationKind", "POPULATION_KINDS", "population_kind", "input_kind",
+__all__ = ["PopulationKind", "POPULATION_KINDS", "DEFAULT_KIND", "input_encodings",
+           "population_kind", "input_kind",
            "is_spiking", "layer_population", "layer_activation", "layer_feedback_activation"]
 
 #: what a kind's check yields for a layer it cannot run: (the layer's key, the message)
@@ -72,6 +73,8 @@ class PopulationKind:
     synaptic_input : bool
         Its soma can take ``I_ff`` from Brian2 ``Synapses`` (``synaptic_input=True``
         to its builder), as the standalone forward pass needs.
+    encodes_input : bool
+        The input layer can carry this kind of activity (``network.input_encoding``).
     """
 
     name: str
@@ -85,6 +88,7 @@ class PopulationKind:
     checks: tuple = ()
     max_rate: Callable | None = None
     synaptic_input: bool = True
+    encodes_input: bool = False
 
     @property
     def spiking(self) -> bool:
@@ -202,9 +206,12 @@ def _registry(*kinds: PopulationKind) -> dict:
     return {kind.name: kind for kind in kinds}
 
 
+#: the kind of a layer that names none: a rate soma whose φ is the layer's ``activation``
+DEFAULT_KIND = "rate"
+
 #: population kind name → its record
 POPULATION_KINDS = _registry(
-    PopulationKind("rate"),
+    PopulationKind(DEFAULT_KIND, encodes_input=True),
     PopulationKind("sign", activation="sign"),
     # A LIF f-I curve is flat below threshold, so a dendrite computing it would send no
     # change to a neuron whose reconstruction is subthreshold (measured: the targets of
@@ -217,7 +224,8 @@ POPULATION_KINDS = _registry(
                    checks=(_lif_checks,), max_rate=_refractory_limit),
     PopulationKind("poisson", twin=poisson_twin, stochastic=True, trace_jump=POISSON_TRACE_JUMP,
                    state_variables=("z", "r", "I_ff", "I_apical"), checks=(_positive_max_rate,),
-                   max_rate=_configured_max_rate, synaptic_input=False),
+                   max_rate=_configured_max_rate, synaptic_input=False,
+                   encodes_input=True),
     PopulationKind("bernoulli", twin=bernoulli_twin, stochastic=True,
                    state_variables=("s", "z", "r", "I_ff", "I_apical"), max_rate=_one_per_step,
                    synaptic_input=False),
@@ -233,6 +241,11 @@ def input_kind(network_spec) -> PopulationKind:
     """The kind of activity the input layer carries: ``network.input_encoding`` names it
     (``rate``: clamped rates; ``poisson``: Poisson spike trains and their trace)."""
     return POPULATION_KINDS[network_spec.input_encoding]
+
+
+def input_encodings() -> list:
+    """The kinds the input layer can carry, the choices of ``network.input_encoding``."""
+    return [name for name, kind in POPULATION_KINDS.items() if kind.encodes_input]
 
 
 def is_spiking(layer_spec) -> bool:

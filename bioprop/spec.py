@@ -24,6 +24,7 @@ from dataclasses import MISSING, dataclass, fields, is_dataclass, replace
 
 from .errors import SpecError, fail, suggest
 from .overrides import apply_overrides
+from .populations import DEFAULT_KIND
 from .rules import DEFAULT_OBJECTIVE, DEFAULT_TARGET_RULE
 from .specfiles import default_model_path, default_protocol_path, read_spec_file
 from .units import Delay, Duration
@@ -45,7 +46,7 @@ class LayerSpec:
     size: int
     #: population kind (populations.POPULATION_KINDS): ``rate``, ``sign``, ``lif``, ``poisson``,
     #: ``bernoulli``
-    population: str = "rate"
+    population: str = DEFAULT_KIND
     #: transfer function φ of a ``rate`` population (activations.ACTIVATIONS); the other
     #: kinds fix their own
     activation: str = "tanh"
@@ -145,7 +146,7 @@ class NetworkSpec:
     init: str = "orthogonal"
     #: ``rate`` (the input layer fires the data) or ``poisson`` (Poisson spike trains of
     #: rate x · input_rate, the rules seeing their spike trace)
-    input_encoding: str = "rate"
+    input_encoding: str = DEFAULT_KIND
     #: ``poisson`` encoding: the rate in Hz of an input of value 1
     input_rate: float = 1000.0
     #: ``poisson`` encoding: time constant of each filter of the input's spike trace

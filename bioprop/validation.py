@@ -23,7 +23,7 @@ __all__ = ["validate_model", "validate_protocol", "check_compatible"]
 # that the spec never duplicates a list of names.
 def _registry_choices():
     from .activations import ACTIVATIONS
-    from .populations import POPULATION_KINDS
+    from .populations import POPULATION_KINDS, input_encodings
     from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
     return {
         "population": POPULATION_KINDS, "activation": ACTIVATIONS,
@@ -34,7 +34,7 @@ def _registry_choices():
         "rule.spiking_target": ["trace", "apical"],
         "optimizer.name": OPTIMIZERS, "network.loss": LOSSES,
         "network.init": ["orthogonal", "glorot"],
-        "network.input_encoding": ["rate", "poisson"],
+        "network.input_encoding": input_encodings(),
         "engine.name": ["brian2", "reference"], "engine.codegen": ["numpy", "cython"],
         "engine.dtype": ["float64", "float32"],
     }

@@ -13,6 +13,8 @@ import tomllib
 import numpy as np
 import xarray as xr
 
+from ..runlog.vocabulary import RATE
+
 __all__ = ["max_rates", "mean_firing_rates"]
 
 
@@ -68,7 +70,7 @@ def mean_firing_rates(tree, *, phase: str = "forward", epoch=-1) -> xr.Dataset:
     out = {}
     for name, top in max_rates(tree).items():
         group = tree["layers"][name]
-        rate = group["rate"].isel(epoch=epoch)
+        rate = group[RATE].isel(epoch=epoch)
         if "time" in rate.dims:
             spans = [(start, end) for p, start, end in json.loads(group.attrs["phases"])
                      if p == phase]
