@@ -3,24 +3,32 @@
 A checkpoint sits beside its run file (``RUN.ckpt.npz``) and holds the learned and
 fixed weights, both optimizers' state, the Brian2 engine's state variables (its
 populations carry their state from one trial into the next), the training random
-generator's state and the last finished epoch. It is written to a temporary file
-and renamed into place, so a run killed at any moment leaves either the previous
-checkpoint or the new one, never half of one.
+generator's state, the last finished epoch (-1 during feedback pre-training, with the
+pre-training epochs done) and the fingerprint of its run file. It is written to a
+temporary file and renamed into place (:mod:`bioprop.atomic`), so a run killed at any
+moment leaves either the previous checkpoint or the new one, never half of one.
 
 * :func:`checkpoint_path` — where the checkpoint of a run file lives.
 * :func:`save_checkpoint` / :func:`load_checkpoint`.
+* :func:`run_fingerprint` and :func:`check_belongs` — is a checkpoint this run file's own,
+  and its latest?
 """
 from __future__ import annotations
 
+import hashlib
 import json
-import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["checkpoint_path", "save_checkpoint", "load_checkpoint", "CheckpointError"]
+from .atomic import fsync_path, replace, temporary
 
-FORMAT = 1
+__all__ = ["checkpoint_path", "save_checkpoint", "load_checkpoint", "run_fingerprint",
+           "check_belongs", "CheckpointError", "FORMAT"]
+
+#: 2: the run's fingerprint and the feedback pre-training epochs done were added
+FORMAT = 2
 
 
 class CheckpointError(FileNotFoundError):
@@ -32,28 +40,114 @@ def checkpoint_path(run_path) -> Path:
     return run_path.with_name(run_path.stem + ".ckpt.npz")
 
 
-def save_checkpoint(run_path, learner, epoch: int, rng: np.random.Generator) -> Path:
-    """Write the checkpoint of `learner` after `epoch`, atomically."""
-    path = checkpoint_path(run_path)
-    meta = {"format": FORMAT, "epoch": int(epoch), "rng": rng.bit_generator.state}
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+def run_fingerprint(attrs) -> str:
+    """SHA-256 of what makes a run itself: its resolved model and protocol TOML and its seed.
+
+    `attrs` are a run file's root attributes. Two runs with the same fingerprint train
+    the same weights, so a checkpoint of one continues the other exactly.
+    """
+    def text(value):
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    key = json.dumps([text(attrs.get("model_toml", "")), text(attrs.get("protocol_toml", "")),
+                      text(attrs.get("seed", ""))])
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def save_checkpoint(recorder, learner, epoch: int, rng: np.random.Generator, *,
+                    pretrained: int = 0) -> Path:
+    """Write the checkpoint of `learner` after `epoch`, atomically.
+
+    Parameters
+    ----------
+    recorder : RunRecorder
+        The run being written: the checkpoint goes beside its file and carries the
+        fingerprint of its root attributes.
+    learner : Learner
+    epoch : int
+        The last epoch whose entries are all in the run file: 0 once the feedback
+        pre-training and epoch 0's figures are; -1 during the feedback pre-training.
+    rng : numpy.random.Generator
+        The training generator, whose state continues the run.
+    pretrained : int
+        With ``epoch = -1``: the feedback pre-training epochs done.
+    """
+    path = checkpoint_path(recorder.path)
+    meta = {"format": FORMAT, "epoch": int(epoch), "pretrained": int(pretrained),
+            "rng": rng.bit_generator.state, "run": run_fingerprint(recorder.attrs)}
+    tmp = temporary(path)
     with open(tmp, "wb") as f:
         np.savez(f, __meta__=np.array(json.dumps(meta)), **learner.state_arrays())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    fsync_path(tmp)
+    replace(tmp, path)
     return path
 
 
 def load_checkpoint(run_path):
-    """The arrays and the metadata (epoch, rng state) of a run's checkpoint."""
+    """The arrays and the metadata (epoch, pretrained, rng state, run) of a run's checkpoint.
+
+    Raises
+    ------
+    CheckpointError
+        No checkpoint, or one that is truncated, not a checkpoint, or of another format.
+    """
     path = checkpoint_path(run_path)
     if not path.is_file():
         raise CheckpointError(f"{run_path}: no checkpoint ({path.name}) beside the run file; "
                               "a run can be resumed only from a checkpoint written at an epoch end")
-    with np.load(path) as data:
-        meta = json.loads(str(data["__meta__"]))
-        arrays = {k: data[k] for k in data.files if k != "__meta__"}
+    try:
+        with np.load(path) as data:
+            meta = json.loads(str(data["__meta__"]))
+            arrays = {k: data[k] for k in data.files if k != "__meta__"}
+        if not isinstance(meta, dict):
+            raise ValueError("its metadata is not a table")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): "
+                              f"{err}; nothing was changed") from None
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} is not {FORMAT}")
+        raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} is not {FORMAT} "
+                              "(written by another bioprop version); nothing was changed")
     return arrays, meta
+
+
+def check_belongs(meta, run_path, attrs, finished, n_epochs: int, n_pretrain: int):
+    """Refuse a checkpoint that is not the run file's own, or not its latest.
+
+    Parameters
+    ----------
+    meta : dict
+        The checkpoint's metadata (:func:`load_checkpoint`).
+    run_path : path
+    attrs : mapping
+        The run file's root attributes.
+    finished : sequence of int
+        The epochs ``/train`` of the run file holds.
+    n_epochs, n_pretrain : int
+        The run's epochs (``training.epochs``) and feedback pre-training epochs.
+
+    Raises
+    ------
+    CheckpointError
+        The checkpoint belongs to a run with another model, protocol or seed; or its
+        epoch is outside the run or is not the file's last finished epoch. A run records
+        an epoch's figures before it writes the epoch's checkpoint, so the file may hold
+        one epoch more than the checkpoint (that epoch is cut and trained again).
+    """
+    path, finished = checkpoint_path(run_path), [int(e) for e in finished]
+    keep = "; nothing was changed"
+    if meta.get("run") != run_fingerprint(attrs):
+        raise CheckpointError(f"{path}: this checkpoint belongs to another run (its model, "
+                              f"protocol or seed differ from those recorded in {run_path}){keep}")
+    epoch, pretrained = meta.get("epoch"), meta.get("pretrained")
+    if not isinstance(epoch, int) or not -1 <= epoch <= n_epochs:
+        raise CheckpointError(f"{path}: checkpoint of epoch {epoch!r}, but the run has epochs "
+                              f"0 to {n_epochs}{keep}")
+    if not isinstance(pretrained, int) or not 0 <= pretrained <= n_pretrain:
+        raise CheckpointError(f"{path}: checkpoint after {pretrained!r} feedback pre-training "
+                              f"epochs, but the run has {n_pretrain}{keep}")
+    done = max(epoch, 0)
+    at_most = done + 1 if epoch >= 0 else 0  # nothing is recorded during pre-training
+    if finished[:done] != list(range(1, done + 1)) or len(finished) > at_most:
+        raise CheckpointError(f"{path}: checkpoint of epoch {epoch}, but {run_path} holds the "
+                              f"finished epochs {finished or 'none'}: it is not the file's "
+                              f"latest checkpoint{keep}")

@@ -19,7 +19,7 @@ import numpy as np
 from .model import build_model
 from .runlog import (RunRecorder, batch_entries, declare_run, open_run, provenance,
                      record_diagnostics, record_epoch, record_probe_activity, recording,
-                     records_batches, snapshot_weights)
+                     records_batches, reopen_run, snapshot_weights)
 from .spec import (ModelSpec, ProtocolSpec, check_compatible, load_model, load_protocol,
                    to_toml)
 
@@ -140,32 +140,71 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
             # a checkpoint left by an earlier run at this path must never resume this one
             checkpoint_path(path).unlink(missing_ok=True)
             declare_run(recorder, data, engine, protocol.record)
-            return _session(engine, data, protocol, train_rng, recorder, progress, path, 0)
+            return _session(engine, data, protocol, train_rng, recorder, progress, path, -1)
 
 
 def _resume(path, progress) -> RunResult:
-    """Continue a run file from its checkpoint (``bioprop run --resume``)."""
-    from .checkpoint import CheckpointError, load_checkpoint
-    from .spec import parse_model, parse_protocol
+    """Continue a run file from its checkpoint (``bioprop run --resume``).
+
+    Everything is checked before anything changes: the file is a run that is not
+    complete; its checkpoint is readable, is the file's own (the fingerprint of its
+    model, protocol and seed) and its latest (:func:`check_belongs`), and fits the model.
+    Only then are the temporaries of killed writers removed and the file rewritten
+    (:func:`reopen_run`), and the run goes on after the checkpoint's epoch.
+    """
+    from .atomic import remove_leftovers
+    from .checkpoint import CheckpointError, check_belongs, checkpoint_path, load_checkpoint
 
     path = Path(path)
-    tree = open_run(path)  # refuses a file that is not a readable run, with a clear message
-    status, attrs = tree.attrs["status"], dict(tree.attrs)
-    tree.close()
-    if status == "complete":
+    attrs, finished = _recorded(path)
+    if attrs.get("status") == "complete":
         raise CheckpointError(f"{path}: the run is complete; there is nothing to resume")
     arrays, meta = load_checkpoint(path)
-    model_spec = parse_model(tomllib.loads(attrs["model_toml"]), f"{path} (model_toml)")
-    protocol = parse_protocol(tomllib.loads(attrs["protocol_toml"]), f"{path} (protocol_toml)")
+    model_spec, protocol = _recorded_specs(path, attrs)
+    check_belongs(meta, path, attrs, finished, protocol.training.epochs,
+                  model_spec.rule.feedback_pretrain_epochs)
     data = _data(model_spec, protocol)
     init_rng, train_rng = _generators(protocol.training.seed)
     with _threads(protocol):
         engine = make_engine(model_spec, protocol, init_rng)
-        engine.load_state_arrays(arrays)
-        train_rng.bit_generator.state = meta["rng"]
-        with RunRecorder.reopen(path, epoch=meta["epoch"]) as recorder:
+        try:
+            engine.load_state_arrays(arrays)
+            train_rng.bit_generator.state = meta["rng"]
+        except (KeyError, ValueError, TypeError) as err:
+            raise CheckpointError(f"{checkpoint_path(path)}: does not fit the run's model "
+                                  f"({err}); nothing was changed") from None
+        remove_leftovers(checkpoint_path(path))
+        with reopen_run(path, epoch=meta["epoch"]) as recorder:
             return _session(engine, data, protocol, train_rng, recorder, progress, path,
-                            meta["epoch"])
+                            meta["epoch"], meta["pretrained"])
+
+
+def _recorded(path):
+    """The root attributes of a run file and the epochs its ``/train`` holds."""
+    tree = open_run(path)  # refuses a file that is not a readable run, with a clear message
+    try:
+        if "train" not in tree.children:
+            raise ValueError(f"{path}: no /train group; not a run file that can be resumed")
+        return dict(tree.attrs), [int(e) for e in tree["train"]["epoch"].values]
+    finally:
+        tree.close()
+
+
+def _recorded_specs(path, attrs):
+    """The model and protocol recorded in a run file's attributes."""
+    from .spec import parse_model, parse_protocol
+
+    specs = []
+    for key, parse in (("model_toml", parse_model), ("protocol_toml", parse_protocol)):
+        try:
+            table = tomllib.loads(str(attrs[key]))
+        except KeyError:
+            raise ValueError(f"{path}: no {key} attribute; not a run file that can be "
+                             "resumed") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"{path}: its {key} attribute is not TOML ({err})") from None
+        specs.append(parse(table, f"{path} ({key})"))
+    return specs
 
 
 def _data(model_spec, protocol):
@@ -187,17 +226,19 @@ def _threads(protocol):
     return threadpool_limits(protocol.engine.threads)
 
 
-def _session(engine, data, protocol, rng, recorder, progress, path, done: int) -> RunResult:
-    """Train the epochs after `done`, record them, and report."""
+def _session(engine, data, protocol, rng, recorder, progress, path, done: int,
+             pretrained: int = 0) -> RunResult:
+    """Train the epochs after `done` (-1: nothing recorded yet, `pretrained` feedback
+    pre-training epochs done), record them, and report."""
     # every group is declared by now: from here on readers may watch the file (SWMR)
     recorder.start_swmr()
     probe = _probe(data, protocol.record.probe_size)
     history, wall = _train(engine, data, protocol.training, rng, recorder, progress, path, probe,
-                           done, protocol.record)
+                           done, protocol.record, pretrained)
     recorder.set_attrs(status="complete")
     final = history[-1] if history else {"test_loss": float("nan")}
     n_seen = sum(h["n_samples"] for h in history)
-    return RunResult(path, engine.name, done + len(history), final.get("test_accuracy"),
+    return RunResult(path, engine.name, max(done, 0) + len(history), final.get("test_accuracy"),
                      final["test_loss"], wall, n_seen / wall if wall else float("nan"), history)
 
 
@@ -219,12 +260,13 @@ def _probe(data, size):
     return (data.x_train[:size], data.y_train[:size]) if size else None
 
 
-def _train(engine, data, training, rng, recorder, show_progress, path, probe, done=0,
-           record_spec=None):
+def _train(engine, data, training, rng, recorder, show_progress, path, probe, done=-1,
+           record_spec=None, pretrained=0):
     """Train the epochs after `done`; returns the per-epoch rows and the summed training time.
 
-    A checkpoint is written after every epoch (and after epoch 0: pre-training and the
-    first diagnostics), once the epoch's figures are flushed to the run file.
+    `done` is -1 before epoch 0's figures are recorded (then `pretrained` feedback
+    pre-training epochs are done). A checkpoint is written after every epoch, once the
+    epoch's figures are flushed to the run file (and during pre-training, see `_begin`).
     """
     from tqdm.auto import tqdm
 
@@ -232,20 +274,14 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
 
     n = (len(data.x_train) // training.batch_size) * training.batch_size
     history = []
-    pretrain = engine.rule.feedback_pretrain_epochs if engine.trains_feedback and not done else 0
-    bar = tqdm(total=(pretrain + training.epochs - done) * n, unit="sample",
+    pretrain = engine.rule.feedback_pretrain_epochs if engine.trains_feedback and done < 0 else 0
+    bar = tqdm(total=(pretrain - pretrained + training.epochs - max(done, 0)) * n, unit="sample",
                disable=not show_progress, desc=f"{engine.name} {data.name}")
     # Overflow on the way to divergence is expected; it is reported once, below.
     with bar, np.errstate(over="ignore", invalid="ignore"):
-        if not done:
-            for _ in range(pretrain):  # the feedback pathway alone, before forward learning
-                engine.train_epoch(data.x_train, data.y_train, rng, progress=bar.update,
-                                   learn_forward=False)
-            _diagnose(engine, probe, recorder, 0)
-            snapshot_weights(engine, recorder, record_spec, 0)
-            record_probe_activity(engine, data, recorder, record_spec, 0)
-            save_checkpoint(path, engine, 0, rng)
-        for epoch in range(done + 1, training.epochs + 1):
+        if done < 0:
+            _begin(engine, data, rng, bar, recorder, probe, record_spec, pretrained, pretrain)
+        for epoch in range(max(done, 0) + 1, training.epochs + 1):
             row = _epoch(engine, data, rng, bar, epoch, n, recorder, record_spec)
             if not _finite(engine, row):
                 recorder.set_attrs(status="diverged")
@@ -257,9 +293,28 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
             row["diagnostics_time"] = _diagnose(engine, probe, recorder, epoch)
             snapshot_weights(engine, recorder, record_spec, epoch)
             record_probe_activity(engine, data, recorder, record_spec, epoch)
-            save_checkpoint(path, engine, epoch, rng)
+            save_checkpoint(recorder, engine, epoch, rng)
             history.append(row)
     return history, sum(row["wall_time"] for row in history)
+
+
+def _begin(engine, data, rng, bar, recorder, probe, record_spec, pretrained, pretrain):
+    """Feedback pre-training after `pretrained` of `pretrain` epochs, then epoch 0.
+
+    Each pre-training epoch (the feedback pathway alone, before forward learning) is
+    checkpointed as epoch -1, so a kill loses at most one; epoch 0's figures (the
+    weights forward learning starts from) are recorded and checkpointed once it is done.
+    """
+    from .checkpoint import save_checkpoint
+
+    for k in range(pretrained + 1, pretrain + 1):
+        engine.train_epoch(data.x_train, data.y_train, rng, progress=bar.update,
+                           learn_forward=False)
+        save_checkpoint(recorder, engine, -1, rng, pretrained=k)
+    _diagnose(engine, probe, recorder, 0)
+    snapshot_weights(engine, recorder, record_spec, 0)
+    record_probe_activity(engine, data, recorder, record_spec, 0)
+    save_checkpoint(recorder, engine, 0, rng)
 
 
 def _epoch(engine, data, rng, bar, epoch, n, recorder=None, record_spec=None):

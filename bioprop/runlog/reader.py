@@ -2,7 +2,11 @@
 (:func:`read_run_file`), also while it is written or after its writer died.
 
 The helpers below read the netCDF-4 layout the recorder writes (dimension scales,
-coordinates, attributes); :meth:`RunRecorder.reopen` uses them to copy a run file.
+coordinates, attributes); :func:`~bioprop.runlog.rewrite.reopen_run` uses them to copy a
+run file.
+
+An entry that a killed writer opened but never committed has the growing coordinate
+:data:`UNFINISHED` (-1) in a plain netCDF reader; :func:`open_run` leaves it out.
 """
 from __future__ import annotations
 
@@ -13,7 +17,11 @@ import numpy as np
 from .vocabulary import FORMAT_VERSION
 
 __all__ = ["open_run", "read_run_file", "text_attribute", "attributes", "data_variables",
-           "dims_of", "coordinate_values", "groups_with_data"]
+           "dims_of", "coordinate_values", "groups_with_data", "UNFINISHED"]
+
+#: The fill value of a growing coordinate (``epoch``): the value of an entry whose
+#: variables were written but whose coordinate never was. No epoch is negative.
+UNFINISHED = -1
 
 #: attributes HDF5 and netCDF manage themselves, never copied
 _INTERNAL_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "_Netcdf4Dimid",
@@ -111,5 +119,17 @@ def open_run(path, chunks=None):
         raise ValueError(f"{path}: run file format version {int(version)} is newer than this "
                          f"bioprop reads ({FORMAT_VERSION}); upgrade bioprop")
     # a run being written (or whose writer was killed) opens only as a SWMR reader
-    return xr.open_datatree(path, engine="h5netcdf", chunks=chunks,
+    tree = xr.open_datatree(path, engine="h5netcdf", chunks=chunks,
                             **({"driver_kwds": {"swmr": True}} if live else {}))
+    return _without_unfinished(tree)
+
+
+def _without_unfinished(tree):
+    """`tree` without the entries a killed writer left uncommitted (epoch ``UNFINISHED``)."""
+    for node in tree.subtree:
+        ds = node.to_dataset(inherit=False)
+        if "epoch" in ds.indexes:
+            finished = ds["epoch"].values != UNFINISHED
+            if not finished.all():
+                node.dataset = ds.isel(epoch=finished)
+    return tree

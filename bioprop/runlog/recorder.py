@@ -23,13 +23,11 @@ multiple-reader (SWMR) mode, so a reader can watch a live run
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from .reader import (attributes, coordinate_values, data_variables, dims_of, groups_with_data,
-                     read_run_file, text_attribute)
+from .reader import UNFINISHED, text_attribute
 from .vocabulary import check_declaration
 
 __all__ = ["RunFileExistsError", "RunRecorder"]
@@ -86,54 +84,10 @@ class RunRecorder:
         self._file.attrs.update({k: v for k, v in attrs.items()})
         self._file.attrs.create("status", b"running", dtype=_status_dtype())
 
-    @classmethod
-    def reopen(cls, path, *, epoch: int) -> "RunRecorder":
-        """Continue an existing run file after `epoch` (for ``--resume``).
-
-        Every entry recorded after `epoch` (an epoch that finished after the last
-        checkpoint) is cut, so the resumed run records it again, identically. The file
-        is rewritten: its entries up to `epoch` are copied into a new file that replaces
-        it. HDF5 refuses to open for writing a file whose SWMR writer was killed (its
-        superblock still says "open for writing"), but reads it in SWMR mode.
-        """
-        path = Path(path)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.resume.tmp")
-        with read_run_file(path) as old:
-            self = cls(tmp, dict(old.attrs), force=True)
-            try:
-                for name, group in groups_with_data(old):
-                    self._copy_group(name, group, epoch)
-                self._file.flush()
-                os.replace(tmp, path)  # the open file now is `path`
-            except BaseException:
-                self._file.close()
-                tmp.unlink(missing_ok=True)
-                raise
-        self.path = path
-        return self
-
-    def _copy_group(self, name, old, epoch):
-        """Declare `name` as `old` (an open group of another run file) and copy its
-        entries up to `epoch`."""
-        grown, events = {}, {}
-        for key, ds in data_variables(old).items():
-            dims = dims_of(ds)
-            (grown if dims[0] == "epoch" else events)[key] = dims
-        if grown:
-            dims = next(iter(grown.values()))
-            self.declare(name, {k: attributes(old[k]) for k in grown}, dims=dims,
-                         coords={d: coordinate_values(old[d]) for d in dims[1:]},
-                         coord_attrs={d: attributes(old[d]) for d in dims})
-            epochs = old["epoch"][:]
-            for i in range(int(np.searchsorted(epochs, epoch, side="right"))):
-                self.append(name, epochs[i], {k: old[k][i] for k in grown})
-        if events:
-            dim = next(iter(events.values()))[0]
-            keep = int(np.searchsorted(old[f"{dim}_epoch"][:], epoch, side="right"))
-            self.declare_events(name, {k: (old[k].dtype, attributes(old[k])) for k in events},
-                                dim=dim)
-            self.append_events(name, {k: old[k][:keep] for k in events})
-        self._file.require_group(name).attrs.update(attributes(old))
+    @property
+    def attrs(self) -> dict:
+        """The root attributes (provenance and status), as written."""
+        return dict(self._file.attrs)
 
     # ---------------------------------------------------------------- layout
     @property
@@ -184,8 +138,10 @@ class RunRecorder:
         coords = coords or {}
         g = self._file.require_group(group)
         grow = dims[0]
+        # an entry opened but never committed (a kill between the two) reads as UNFINISHED,
+        # which no epoch or batch can be, and which open_run drops
         scales = {grow: g.create_dataset(grow, shape=(0,), maxshape=(None,), dtype="i8",
-                                         chunks=(256,))}
+                                         chunks=(256,), fillvalue=UNFINISHED)}
         for dim in dims[1:]:
             if dim not in coords:
                 raise ValueError(f"declare({group!r}): fixed dimension {dim!r} needs coords")
@@ -242,8 +198,9 @@ class RunRecorder:
     def grow(self, group: str):
         """Open a new entry along `group`'s growing dimension, every value NaN.
 
-        Fill it with :meth:`put` and close it with :meth:`commit`; until then readers see
-        the entry as NaN with no coordinate value, and ``--resume`` cuts it.
+        Fill it with :meth:`put` and close it with :meth:`commit`; until then a plain
+        netCDF reader sees the entry at the coordinate value ``UNFINISHED`` (-1),
+        :func:`~bioprop.runlog.reader.open_run` leaves it out and ``--resume`` cuts it.
         """
         g, dims, names = self._groups[group]
         n = len(g[dims[0]]) + 1
@@ -278,8 +235,8 @@ class RunRecorder:
     def append(self, group: str, index_value, values: dict):
         """Append one entry along `group`'s growing dimension.
 
-        The variables are written first and the coordinate last, so an entry
-        that a crash interrupts shows as NaN, never as a wrong value.
+        The variables are written first and the coordinate last, so an entry that a
+        crash interrupts has the coordinate ``UNFINISHED`` (-1), never a wrong value.
         """
         g, _, names = self._groups[group]
         unknown = set(values) - set(names)

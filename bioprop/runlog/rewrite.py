@@ -1,0 +1,99 @@
+"""Continuing a run file after its checkpoint (``bioprop run --resume``).
+
+HDF5 opens a file whose SWMR writer was killed only for reading, so a resumed run
+cannot append to it. :func:`reopen_run` copies the file's entries up to the checkpoint's
+epoch into a new file and swaps it in, without a moment at which neither file holds the
+finished epochs:
+
+1. the copy is written to ``RUN.h5.<pid>.tmp`` while the original stays untouched (a kill
+   leaves the original and a temporary, which the next ``--resume`` removes);
+2. the copy enters SWMR mode (the state in which a killed writer's file still opens),
+   is flushed and fsynced;
+3. it is renamed over the original in one atomic step, and the open file goes on as the
+   resumed run's recorder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import fsync_path, remove_leftovers, replace, temporary
+from .reader import UNFINISHED, attributes, coordinate_values, data_variables, dims_of, \
+    groups_with_data, read_run_file
+from .recorder import RunRecorder
+
+__all__ = ["reopen_run"]
+
+
+def reopen_run(path, *, epoch: int) -> RunRecorder:
+    """A recorder that continues the run file `path` after `epoch`.
+
+    Every entry recorded after `epoch` (an epoch that finished after the last
+    checkpoint, or one a kill left unfinished) is cut, so the resumed run records it
+    again, identically; with ``epoch = -1`` (a checkpoint during feedback pre-training)
+    no entry is kept. Temporaries left by killed rewrites are removed first.
+
+    Parameters
+    ----------
+    path : path
+        The run file; its root attributes are kept and its status becomes ``running``.
+    epoch : int
+        The checkpoint's epoch.
+    """
+    path = Path(path)
+    remove_leftovers(path)
+    tmp = temporary(path)
+    with read_run_file(path) as old:
+        recorder = RunRecorder(tmp, dict(old.attrs), force=True)
+        try:
+            for name, group in groups_with_data(old):
+                _copy_group(recorder, name, group, epoch)
+            recorder.start_swmr()  # flushes; from now on a killed writer's file still opens
+            fsync_path(tmp)
+        except BaseException:
+            _discard(recorder, tmp)
+            raise
+    try:
+        replace(tmp, path)
+    except BaseException:
+        _discard(recorder, tmp)
+        raise
+    recorder.path = path
+    return recorder
+
+
+def _discard(recorder, tmp):
+    """Close and remove an unfinished copy; the original run file was never touched."""
+    recorder.close()
+    tmp.unlink(missing_ok=True)
+
+
+def _kept(epochs, epoch) -> int:
+    """How many leading entries of a growing coordinate are finished and ≤ `epoch`."""
+    cut = np.flatnonzero((epochs == UNFINISHED) | (epochs > epoch))
+    return int(cut[0]) if len(cut) else len(epochs)
+
+
+def _copy_group(recorder, name, old, epoch):
+    """Declare `name` as `old` (an open group of another run file) and copy its
+    entries up to `epoch`."""
+    grown, events = {}, {}
+    for key, ds in data_variables(old).items():
+        dims = dims_of(ds)
+        (grown if dims[0] == "epoch" else events)[key] = dims
+    if grown:
+        dims = next(iter(grown.values()))
+        recorder.declare(name, {k: attributes(old[k]) for k in grown}, dims=dims,
+                         coords={d: coordinate_values(old[d]) for d in dims[1:]},
+                         coord_attrs={d: attributes(old[d]) for d in dims})
+        epochs = old["epoch"][:]
+        for i in range(_kept(epochs, epoch)):
+            recorder.append(name, epochs[i], {k: old[k][i] for k in grown})
+    if events:
+        dim = next(iter(events.values()))[0]
+        keep = int(np.searchsorted(old[f"{dim}_epoch"][:], epoch, side="right"))
+        recorder.declare_events(name, {k: (old[k].dtype, attributes(old[k])) for k in events},
+                                dim=dim)
+        recorder.append_events(name, {k: old[k][:keep] for k in events})
+    recorder.set_group_attrs(name, **attributes(old))
