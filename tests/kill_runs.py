@@ -13,6 +13,10 @@ Then it checks:
   checkpoint's weights, optimizer and engine state, bit for bit;
 * no ``*.tmp`` file is left beside it.
 
+A kill while the file is created and declared, before its first flush, leaves a file that
+HDF5 opens only after ``h5clear -s``; such kills are counted apart (that is the part of
+issue 13 on files that plain xarray opens).
+
 A kill before the first checkpoint (feedback pre-training's first epoch) leaves nothing to
 resume: ``--resume`` must then fail with "no checkpoint" and change nothing.
 
@@ -72,6 +76,11 @@ def uninterrupted(engine, workdir) -> tuple:
         raise RuntimeError(f"the uninterrupted {engine} run failed: {err}")
     # the last checkpoint is written just before the run is marked complete
     return path, checkpoint_path(path).stat().st_mtime - appeared
+
+
+#: a kill while the file is created and declared: it needs ``h5clear -s`` (the part of
+#: issue 13 on files that plain xarray opens), and there is nothing to resume
+BEFORE_FLUSH = "killed before the file's first flush"
 
 
 def _kill_after(cmd, ready, delay) -> bool:
@@ -186,7 +195,12 @@ def kill_and_resume(engine, whole, span, workdir, seed, kill_resume) -> dict:
     if not path.exists():
         out["outcome"] = "killed before the file existed"
         return out
-    out["problems"] += _same_epochs_as(path, whole)
+    opened = _same_epochs_as(path, whole)
+    if opened and "does not open" in opened[0] and not checkpoint_path(path).exists():
+        # the file is created and declared (one probe recording) before its first flush
+        out["outcome"] = BEFORE_FLUSH
+        return out
+    out["problems"] += opened
     out["checkpoint"] = _checkpoint_epoch(path)
     resume = _cli("run", "-q", "--resume", str(path))
     if not checkpoint_path(path).exists():
@@ -229,7 +243,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     counts = {"reference": args.reference, "brian2": args.brian2}
-    failed = 0
+    failed = early = 0
     with tempfile.TemporaryDirectory() as workdir:
         for engine, n in counts.items():
             if not n:
@@ -240,6 +254,7 @@ def main(argv=None) -> int:
                 seed = args.seed * 1000 + k
                 result = kill_and_resume(engine, whole, span, workdir, seed, kill_resume=k % 2 == 1)
                 failed += bool(result["problems"])
+                early += result["outcome"] == BEFORE_FLUSH
                 detail = ", ".join(f"{key}={result[key]}" for key in
                                    ("delay", "killed", "checkpoint", "resume_delay",
                                     "resume_killed")
@@ -247,7 +262,8 @@ def main(argv=None) -> int:
                 print(f"  {engine} seed {seed}: {result['outcome']} ({detail}): "
                       + ("ok" if not result["problems"] else "; ".join(result["problems"])))
     total = sum(counts.values())
-    print(f"{total - failed} of {total} kills passed")
+    print(f"{total - failed - early} of {total} kills passed, {failed} failed, {early} "
+          f"{BEFORE_FLUSH} (unreadable without h5clear -s; nothing to resume)")
     return 1 if failed else 0
 
 

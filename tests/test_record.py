@@ -86,6 +86,44 @@ def test_sigkill_keeps_finished_epochs(tmp_path):
     np.testing.assert_array_equal(tree["train"]["loss"].values[:2], [1.0, 2.0])
 
 
+def test_a_killed_unfinished_entry_is_never_a_wrong_epoch(tmp_path):
+    """A writer killed inside an entry: /train's variables written but its epoch not, /eval's
+    epoch grown but not written (the issue saw epoch 0 there). Plain xarray reads their epoch
+    as -1, which no epoch is; open_run and --resume's rewrite leave them out."""
+    from bioprop.runlog import UNFINISHED, reopen_run
+
+    path = tmp_path / "run.h5"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from bioprop.runlog import RunRecorder
+        rec = RunRecorder({str(path)!r}, {{"bioprop_format_version": 1}})
+        for group in ("train", "eval"):
+            rec.declare(group, {{"loss": {{"units": "1"}}}}, dims=("epoch",))
+            rec.append(group, 1, {{"loss": 1.0}})
+        rec.flush()
+        rec.grow("train")
+        rec.put("train", {{"loss": 2.0}})
+        rec.append("eval", 2, {{"loss": 2.0}})
+        rec._file["eval/epoch"][-1] = {UNFINISHED}  # as if killed before the value landed
+        rec.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    plain = xr.open_datatree(path, engine="h5netcdf", driver_kwds={"swmr": True})
+    assert UNFINISHED == -1
+    for group in ("train", "eval"):
+        assert list(plain[group]["epoch"].values) == [1, -1], group
+        assert list(open_run(path)[group]["epoch"].values) == [1], group
+        np.testing.assert_array_equal(open_run(path)[group]["loss"].values, [1.0])
+    plain.close()
+    with reopen_run(path, epoch=2) as rec:  # the unfinished entries are cut, not copied
+        assert rec.attrs["bioprop_format_version"] == 1
+    with h5py.File(path, "r") as f:
+        assert list(f["train/epoch"][:]) == [1] and list(f["eval/epoch"][:]) == [1]
+        assert len(f["train/loss"]) == 1 and f["train/epoch"].fillvalue == UNFINISHED
+
+
 def test_hostile_files(tmp_path):
     not_run = tmp_path / "other.h5"
     with h5py.File(not_run, "w") as f:

@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import h5py
@@ -170,3 +171,219 @@ def test_a_new_run_removes_a_stale_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         bioprop.run(output=path, progress=False, overrides=SMALL[:2], force=True)
     assert seen == [False] and not checkpoint_path(path).exists()
+
+
+# ------------------------------------------------ issue 13: kills at every moment of a run
+#: a tiny reference run with feedback pre-training, weights and activity at every epoch
+TINY = ["engine.name=reference", "data.n_train=64", "data.n_test=32", "training.epochs=2",
+        "rule.feedback_pretrain_epochs=2", "record.weights_every=1", "record.activity_every=1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_whole(tmp_path_factory):
+    path = tmp_path_factory.mktemp("whole") / "whole.h5"
+    bioprop.run(output=path, progress=False, overrides=TINY)
+    return path
+
+
+def _stopped_at(path, monkeypatch, when, epoch, pretrained=0):
+    """A TINY run stopped by KeyboardInterrupt just `when` ("before"/"after") its checkpoint
+    of (`epoch`, `pretrained`) is written."""
+    from bioprop import checkpoint
+
+    original = checkpoint.save_checkpoint
+
+    def stop(recorder, learner, at, rng, *, pretrained=0, _target=(epoch, pretrained)):
+        here = (at, pretrained) == _target
+        if here and when == "before":
+            raise KeyboardInterrupt
+        original(recorder, learner, at, rng, pretrained=pretrained)
+        if here:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint, "save_checkpoint", stop)
+        with pytest.raises(KeyboardInterrupt):
+            bioprop.run(output=path, progress=False, overrides=TINY)
+
+
+@pytest.mark.parametrize("when, epoch, pretrained, left", [
+    ("after", -1, 1, "pre-training 1"),  # killed in the second pre-training epoch
+    ("before", 0, 0, "pre-training 2"),  # epoch 0's entries written, its checkpoint not
+    ("after", 0, 0, "epoch 0"),          # the issue's repro: before epoch 1's checkpoint
+    ("before", 1, 0, "epoch 0"),         # epoch 1 in the file, its checkpoint not written
+])
+def test_resume_from_pretraining_and_epoch_0_equals_uninterrupted(
+        tmp_path, monkeypatch, tiny_whole, when, epoch, pretrained, left):
+    """Every checkpoint before epoch 1's resumes to the uninterrupted run: no epoch-0 entry
+    twice, no pre-training repeated, every array and the final state bit for bit."""
+    from kill_runs import _checkpoint_epoch, _same_run
+
+    path = tmp_path / "run.h5"
+    _stopped_at(path, monkeypatch, when, epoch, pretrained)
+    assert _checkpoint_epoch(path) == left
+    result = bioprop.run(resume=path, progress=False)
+    assert result.epochs == 2
+    assert _same_run(path, tiny_whole) == []
+    tree = bioprop.open_run(path)
+    for group in ("train", "metrics", "pathways/forward_1", "layers/hidden1"):
+        first = 1 if group == "train" else 0
+        assert list(tree[group]["epoch"].values) == list(range(first, 3)), group
+    assert tree.attrs["status"] == "complete"
+
+
+def _interrupted_tiny(path, monkeypatch):
+    """A TINY run stopped after epoch 1's checkpoint."""
+    _stopped_at(path, monkeypatch, "after", 1)
+
+
+@pytest.mark.parametrize("moment", ["before", "after"])
+def test_a_resume_killed_at_its_swap_loses_nothing(tmp_path, monkeypatch, tiny_whole, moment):
+    """SIGKILL of --resume just before or just after it renames the rewritten file into place:
+    the file still opens with every finished epoch, and the next --resume ends as the
+    uninterrupted run (the issue lost every epoch here, 4 times out of 4)."""
+    from kill_runs import _same_run
+
+    path = tmp_path / "run.h5"
+    _interrupted_tiny(path, monkeypatch)
+    before = path.read_bytes()
+    script = textwrap.dedent(f"""
+        import os, signal
+        import bioprop
+        from bioprop.runlog import rewrite
+        swap = rewrite.replace
+        def die_{moment}_swap(tmp, target):
+            if {moment == "after"}:
+                swap(tmp, target)
+            os.kill(os.getpid(), signal.SIGKILL)
+        rewrite.replace = die_{moment}_swap
+        bioprop.run(resume={str(path)!r}, progress=False)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    leftovers = list(tmp_path.glob("run.h5.*.tmp"))
+    if moment == "before":  # the original is untouched; the copy is left behind
+        assert path.read_bytes() == before and len(leftovers) == 1
+    else:
+        assert leftovers == []
+    tree = bioprop.open_run(path)
+    assert list(tree["train"]["epoch"].values) == [1]
+    assert list(tree["pathways"]["forward_1"]["epoch"].values) == [0, 1]
+    tree.close()
+    bioprop.run(resume=path, progress=False)
+    assert _same_run(path, tiny_whole) == [] and list(tmp_path.glob("*.tmp")) == []
+
+
+def test_resume_removes_the_temporaries_of_killed_writers(tmp_path, monkeypatch, tiny_whole):
+    """Leftovers of killed checkpoint writes and rewrites go; those of a live process, and
+    files that are not bioprop's, stay."""
+    path = tmp_path / "run.h5"
+    _interrupted_tiny(path, monkeypatch)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    gone = [tmp_path / f"run.ckpt.npz.{dead}.tmp", tmp_path / f"run.h5.{dead}.tmp"]
+    kept = [tmp_path / f"run.h5.{os.getppid()}.tmp", tmp_path / "run.h5.backup.tmp"]
+    for leftover in gone + kept:
+        leftover.write_bytes(b"half a file")
+    bioprop.run(resume=path, progress=False)
+    assert [p.exists() for p in gone + kept] == [False, False, True, True]
+
+
+def _rewrite_meta(path, **changes):
+    """Rewrite the metadata of `path`'s checkpoint."""
+    import json
+
+    arrays, meta = load_checkpoint(path)
+    meta.update(changes)
+    with open(checkpoint_path(path), "wb") as f:
+        np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
+
+
+def _damage(path, kind, tmp_path, monkeypatch):
+    """Give the run file `path` a checkpoint that is not its own, or not its latest."""
+    ckpt = checkpoint_path(path)
+    if kind == "another rule":  # a same-shaped run with another feedback objective
+        other = tmp_path / "other.h5"
+        _stopped_at_with(other, monkeypatch, TINY + ["rule.feedback=drl"])
+        ckpt.write_bytes(checkpoint_path(other).read_bytes())
+    elif kind == "epoch 50":
+        _rewrite_meta(path, epoch=50)
+    elif kind == "an earlier epoch":  # the file holds epoch 1; this checkpoint says -1
+        _rewrite_meta(path, epoch=-1, pretrained=1)
+    elif kind == "format 1":
+        _rewrite_meta(path, format=1)
+    elif kind == "truncated":
+        ckpt.write_bytes(ckpt.read_bytes()[:300])
+    elif kind == "random bytes":
+        ckpt.write_bytes(np.random.default_rng(0).bytes(4096))
+
+
+def _stopped_at_with(path, monkeypatch, overrides):
+    from bioprop import checkpoint
+
+    original = checkpoint.save_checkpoint
+
+    def stop(recorder, learner, at, rng, **kw):
+        original(recorder, learner, at, rng, **kw)
+        if at == 1:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint, "save_checkpoint", stop)
+        with pytest.raises(KeyboardInterrupt):
+            bioprop.run(output=path, progress=False, overrides=overrides)
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("another rule", r"run\.ckpt\.npz: this checkpoint belongs to another run \(its model, "
+                     r"protocol or seed differ from those recorded in .*run\.h5\); nothing was"),
+    ("epoch 50", r"run\.ckpt\.npz: checkpoint of epoch 50, but the run has epochs 0 to 2; "
+                 "nothing was changed"),
+    ("an earlier epoch", r"checkpoint of epoch -1, but .*run\.h5 holds the finished epochs \[1\]: "
+                         "it is not the file's latest checkpoint"),
+    ("format 1", r"run\.ckpt\.npz: checkpoint format 1 is not 2"),
+    ("truncated", r"run\.ckpt\.npz: not a readable checkpoint \(truncated or corrupt\?\)"),
+    ("random bytes", r"run\.ckpt\.npz: not a readable checkpoint \(truncated or corrupt\?\)"),
+])
+def test_resume_refuses_a_checkpoint_not_its_own(tmp_path, monkeypatch, kind, message):
+    """Checked before anything is touched: the error names the checkpoint, and the run file,
+    the checkpoint and the leftovers beside them stay as they were."""
+    path = tmp_path / "run.h5"
+    _interrupted_tiny(path, monkeypatch)
+    _damage(path, kind, tmp_path, monkeypatch)
+    leftover = tmp_path / "run.ckpt.npz.1.tmp"
+    leftover.write_bytes(b"")
+    files = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.glob("run.*")}
+    with pytest.raises(CheckpointError, match=message):
+        bioprop.run(resume=path, progress=False)
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.glob("run.*")} == files
+
+
+def test_a_foreign_checkpoint_is_one_line_from_the_cli(tmp_path, monkeypatch):
+    """`bioprop run --resume` with a checkpoint of 50 epochs for a 2-epoch run: exit 2, one
+    line naming the checkpoint, no traceback, and the file is not marked complete."""
+    path = tmp_path / "run.h5"
+    _interrupted_tiny(path, monkeypatch)
+    _rewrite_meta(path, epoch=50)
+    proc = subprocess.run([sys.executable, "-m", "bioprop.cli", "run", "-q", "--resume",
+                           str(path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert "run.ckpt.npz: checkpoint of epoch 50, but the run has epochs 0 to 2" in proc.stderr
+    assert bioprop.open_run(path).attrs["status"] == "interrupted"
+
+
+@pytest.mark.slow
+def test_sigkill_at_seeded_moments_then_resume(tmp_path):
+    """Three SIGKILLs at seeded moments of a reference run (one also kills its --resume):
+    finished epochs intact, the file opens, and --resume gives the uninterrupted run bit
+    for bit. ``python tests/kill_runs.py`` runs 20 in both engines."""
+    from kill_runs import BEFORE_FLUSH, kill_and_resume, uninterrupted
+
+    whole, span = uninterrupted("reference", tmp_path)
+    outcomes = []
+    for seed, kill_resume in ((1002, False), (1003, True), (1000, False)):
+        result = kill_and_resume("reference", whole, span, tmp_path, seed, kill_resume)
+        assert result["problems"] == [], result
+        outcomes.append(result["outcome"])
+    assert BEFORE_FLUSH not in outcomes
