@@ -90,7 +90,8 @@ def read_run_file(path):
 def open_run(path, chunks=None):
     """Open a run file as an ``xarray.DataTree``, refusing files that are not runs.
 
-    Arrays are read lazily, when used. With ``chunks={}`` (dask installed) they become
+    Arrays are read lazily, when used. Entries a killed writer left unfinished (their
+    coordinate is :data:`UNFINISHED`) are left out. With ``chunks={}`` (dask installed) they become
     dask arrays in the file's own chunks, so that reductions stream chunk by chunk
     instead of loading a whole activity log; any other `chunks` is passed to xarray.
 
