@@ -32,6 +32,17 @@ def _run(args) -> int:
     return 0
 
 
+def _check_set_spacing(argv):
+    """``--set training.epochs 1`` (a space for the ``=``): argparse would take the ``1`` as
+    the model file; name the mistake instead."""
+    from .errors import SpecError
+
+    for option, key, after in zip(argv, argv[1:], argv[2:]):
+        if option == "--set" and "=" not in key and not after.startswith("-"):
+            raise SpecError(f"--set {key} {after}: expected KEY=VALUE with no space; did you "
+                            f"mean --set {key}={after}?")
+
+
 def _print_rows(rows):
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"  {k:<{width}}  {v}" for k, v in rows))
@@ -166,10 +177,12 @@ def main(argv=None) -> int:
     from .spec import SpecError
     from .training import DivergenceError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     expected = [SpecError, DivergenceError, FileExistsError, FileNotFoundError, ValueError,
                 ImportError]
     try:
+        _check_set_spacing(argv)
         return args.func(args)
     except tuple(expected) as err:
         print(f"bioprop {args.command}: error: {err}", file=sys.stderr)

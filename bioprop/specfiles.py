@@ -110,8 +110,18 @@ def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict:
 def _read_toml(path: Path) -> dict:
     if not path.is_file():
         raise SpecError(f"{path}: no such file")
+    raw = path.read_bytes()
     try:
-        return tomllib.loads(path.read_text())
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+        raise SpecError(f"{path}: not a TOML text file: {'it is UTF-16; ' if utf16 else ''}"
+                        f"byte {err.start} (0x{raw[err.start]:02x}) is not UTF-8, and TOML "
+                        f"files must be UTF-8 text") from None
+    if "\x00" in text:
+        raise SpecError(f"{path}: not a TOML text file: it holds a NUL byte (a binary file?)")
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path}: not valid TOML: {err}") from None
 

@@ -173,7 +173,7 @@ def _data(model_spec, protocol):
 
     data = load_dataset(protocol.data.dataset, seed=protocol.training.seed,
                         n_train=protocol.data.n_train or None, n_test=protocol.data.n_test or None)
-    check_compatible(model_spec, protocol, data.n_features, data.n_outputs)
+    check_compatible(model_spec, protocol, data.n_features, data.n_outputs, len(data.x_train))
     return data
 
 

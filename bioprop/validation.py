@@ -10,13 +10,101 @@ naming the file and the key.
 from __future__ import annotations
 
 import math
-from dataclasses import fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 
 from .errors import SpecError, fail, suggest
 
 from .runlog.vocabulary import ACTIVITY_VARIABLES
 
-__all__ = ["validate_model", "validate_protocol", "check_compatible"]
+__all__ = ["Range", "ranged", "check_ranges", "validate_model", "validate_protocol",
+           "check_compatible", "RECORD_PATH_FIELDS"]
+
+#: the placeholders record.path may hold, filled in by bioprop.training
+RECORD_PATH_FIELDS = ("model", "seed")
+
+
+# ---------------------------------------------------------------------- ranges
+@dataclass(frozen=True)
+class Range:
+    """The values a number key may take, declared beside its field (:func:`ranged`).
+
+    Bounds left at None are open-ended; ``gt``/``lt`` exclude the bound, ``ge``/``le``
+    include it. Every float key must also be finite, whether or not it has a range.
+    """
+
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    #: what the message says the value must be, when the bounds alone read badly
+    text: str = ""
+
+    def holds(self, value) -> bool:
+        """Whether `value` lies in the range."""
+        return ((self.gt is None or value > self.gt) and (self.ge is None or value >= self.ge)
+                and (self.lt is None or value < self.lt) and (self.le is None or value <= self.le))
+
+    def __str__(self):
+        if self.text:
+            return self.text
+        low = f"> {self.gt}" if self.gt is not None else f"≥ {self.ge}" if self.ge is not None else ""
+        high = f"< {self.lt}" if self.lt is not None else f"≤ {self.le}" if self.le is not None else ""
+        if low == "> 0" and not high:
+            return "positive"
+        if low and high:
+            return (f"in {'(' if self.gt is not None else '['}{self.gt if self.gt is not None else self.ge}"
+                    f", {self.lt if self.lt is not None else self.le}"
+                    f"{')' if self.lt is not None else ']'}")
+        return low or high
+
+
+def ranged(default=MISSING, *, what: str = "", **bounds):
+    """A dataclass field whose value must lie in ``Range(**bounds)``.
+
+    Parameters
+    ----------
+    default : optional
+        The field's default (none: a required key).
+    what : str, optional
+        What the value is, to open the message (``"a connection probability"``).
+    **bounds
+        The :class:`Range`'s ``gt``, ``ge``, ``lt``, ``le`` and ``text``.
+    """
+    return field(default=default, metadata={"range": Range(**bounds), "what": what})
+
+
+def check_ranges(spec):
+    """Check every number of a spec against its field's declared :class:`Range`, and every
+    float for being finite (NaN and infinity are never a setting).
+
+    Raises
+    ------
+    SpecError
+        Naming the file, the key, the value and the range.
+    """
+    for key, f, value in _walk(spec):
+        if isinstance(value, float) and not math.isfinite(value):
+            fail(spec.source, key, f"must be a finite number, got {value!r}")
+        limits = f.metadata.get("range")
+        if limits is not None and not limits.holds(value):
+            what = f.metadata.get("what")
+            verb = "lie" if str(limits).startswith("in ") else "be"
+            fail(spec.source, key, f"{what + ' ' if what else ''}must {verb} {limits}, got {value!r}")
+
+
+def _walk(obj, prefix=""):
+    """(dotted key, field, value) of every leaf of a spec, layers by index."""
+    for f in fields(obj):
+        if f.name == "source":
+            continue
+        value, key = getattr(obj, f.name), prefix + f.name
+        if is_dataclass(value):
+            yield from _walk(value, key + ".")
+        elif isinstance(value, tuple) and value and all(is_dataclass(v) for v in value):
+            for i, item in enumerate(value):
+                yield from _walk(item, f"{key}.{i}.")
+        else:
+            yield key, f, value
 
 
 # Allowed values of string keys are the registries themselves, looked up lazily so
@@ -55,23 +143,12 @@ def _check_choices(spec_dict_items, source):
     for key, value in spec_dict_items:
         allowed = choices.get(_choice_key(key))
         if allowed is not None and value not in allowed:
-            raise SpecError(f"{source}: {key}: unknown value {value!r}. Expected one of: "
-                            f"{', '.join(sorted(allowed))}.{suggest(str(value), list(allowed))}")
+            fail(source, key, f"unknown value {value!r}. Expected one of: "
+                 f"{', '.join(sorted(allowed))}.{suggest(str(value), list(allowed))}")
 
 
-def _flatten(obj, prefix=""):
-    for f in fields(obj):
-        if f.name == "source":
-            continue
-        value = getattr(obj, f.name)
-        key = prefix + f.name
-        if is_dataclass(value):
-            yield from _flatten(value, key + ".")
-        elif isinstance(value, tuple) and all(is_dataclass(item) for item in value):
-            for i, item in enumerate(value):
-                yield from _flatten(item, f"{key}.{i}.")
-        else:
-            yield key, value
+def _flatten(obj):
+    return ((key, value) for key, _, value in _walk(obj))
 
 
 def validate_model(spec):
@@ -96,12 +173,9 @@ def validate_model(spec):
     _check_choices(_flatten(spec), src)
     if not spec.layers:
         fail(src, "layers", "a model needs at least one layer above the input")
-    if spec.network.input_size < 1:
-        fail(src, "network.input_size", f"must be positive, got {spec.network.input_size}")
+    check_ranges(spec)
     names = [layer.name for layer in spec.layers]
     for i, layer in enumerate(spec.layers):
-        if layer.size < 1:
-            fail(src, f"layers.{i}.size", f"must be positive, got {layer.size}")
         if names.count(layer.name) > 1 or layer.name == "input":
             fail(src, f"layers.{i}.name", f"layer names must be unique and not 'input': {layer.name!r}")
         _validate_population(layer, src, f"layers.{i}")
@@ -109,13 +183,6 @@ def validate_model(spec):
         _validate_lr_scales(spec, i, src)
     if spec.rule.top == "penultimate" and len(spec.layers) < 2:
         fail(src, "rule.top", "'penultimate' needs at least two layers")
-    if not spec.rule.noise >= 0:
-        fail(src, "rule.noise", f"must be ≥ 0, got {spec.rule.noise}")
-    for key in ("iterations", "feedback_iterations"):
-        if getattr(spec.rule, key) < 1:
-            fail(src, f"rule.{key}", f"must be ≥ 1, got {getattr(spec.rule, key)}")
-    if spec.rule.feedback_pretrain_epochs < 0:
-        fail(src, "rule.feedback_pretrain_epochs", "must be ≥ 0")
     rules = _registry_choices()["rule.target"]
     if spec.rule.iterations > 1 and not rules[spec.rule.target].iterates:
         iterating = ", ".join(repr(name) for name, rule in rules.items() if rule.iterates)
@@ -133,11 +200,6 @@ def _validate_population(layer, src, key):
 
 def _validate_lr_scales(spec, i: int, src):
     layer, key = spec.layers[i], f"layers.{i}"
-    for name in ("lr_scale", "feedback_lr_scale"):
-        value = getattr(layer, name)
-        if not (math.isfinite(value) and value >= 0):  # _convert_value made it a float
-            fail(src, f"{key}.{name}", f"a learning-rate scale must be a finite number ≥ 0, "
-                 f"got {value!r}")
     if i == 0 and layer.feedback_lr_scale != 1:
         fail(src, f"{key}.feedback_lr_scale", "the first layer has no feedback pathway g_1 "
              "(g_l sends layer l's target to layer l − 1): set it on the layer above")
@@ -148,9 +210,6 @@ def _validate_connection(spec, i: int, src):
     from .populations import POPULATION_KINDS, input_kind, population_kind
 
     layer, key = spec.layers[i], f"layers.{i}"
-    if not 0 < layer.p_connect <= 1:
-        fail(src, f"{key}.p_connect", f"a connection probability must lie in (0, 1], got "
-             f"{layer.p_connect}")
     _validate_plasticity(spec, i, src)
     if float(layer.delay.quantity) == 0:
         return
@@ -216,9 +275,8 @@ def validate_protocol(spec):
     values, counts, and every phase at least one time step long."""
     src = spec.source
     _check_choices(_flatten(spec), src)
-    for key in ("probe_size", "weights_every", "activity_every", "activity_batch_every"):
-        if getattr(spec.record, key) < 0:
-            fail(src, f"record.{key}", f"must be ≥ 0, got {getattr(spec.record, key)}")
+    check_ranges(spec)
+    _check_record_path(spec.record.path, src)
     if spec.record.activity_batch_every and not spec.record.activity_every:
         fail(src, "record.activity_batch_every", "records batches in the epochs whose activity "
              "is recorded; set record.activity_every ≥ 1 too")
@@ -226,11 +284,6 @@ def validate_protocol(spec):
     if unknown:
         fail(src, "record.variables", f"unknown {sorted(unknown)}. Expected some of: "
              f"{', '.join(ACTIVITY_VARIABLES)}")
-    if spec.record.activity_dt_factor < 1:
-        fail(src, "record.activity_dt_factor", "must be ≥ 1")
-    for key in ("epochs", "batch_size"):
-        if getattr(spec.training, key) < 1:
-            fail(src, f"training.{key}", f"must be positive, got {getattr(spec.training, key)}")
     dt = spec.phases.dt.quantity
     for key in ("forward", "feedback", "target"):
         if getattr(spec.phases, key).quantity < dt * 0.999:
@@ -238,7 +291,23 @@ def validate_protocol(spec):
     return spec
 
 
-def check_compatible(model, protocol, n_features: int, n_outputs: int):
+def _check_record_path(path: str, src):
+    """record.path may hold only the placeholders training fills in, each closed."""
+    import string
+
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(path) if name is not None]
+    except ValueError as err:  # an unclosed "{" or a lone "}"
+        fail(src, "record.path", f"{path!r} is not a valid pattern ({err}); write {{{{ and }}}} "
+             f"for a literal brace")
+    unknown = [name for name in names if name not in RECORD_PATH_FIELDS]
+    if unknown:
+        fail(src, "record.path", f"unknown placeholder {{{unknown[0]}}} in {path!r}. Expected "
+             f"some of: {', '.join('{' + n + '}' for n in RECORD_PATH_FIELDS)}."
+             f"{suggest(unknown[0], RECORD_PATH_FIELDS)}")
+
+
+def check_compatible(model, protocol, n_features: int, n_outputs: int, n_train: int | None = None):
     """Check that a model can run with a protocol and its data.
 
     The model's input and output sizes must match the data, the recorded names must be
@@ -250,6 +319,8 @@ def check_compatible(model, protocol, n_features: int, n_outputs: int):
     protocol : bioprop.spec.ProtocolSpec
     n_features, n_outputs : int
         The input features and the outputs (classes) of the protocol's dataset.
+    n_train : int, optional
+        The training samples the protocol uses; a batch may not be larger.
 
     Raises
     ------
@@ -265,6 +336,11 @@ def check_compatible(model, protocol, n_features: int, n_outputs: int):
              f"the output layer {model.layers[-1].name!r} has {model.layers[-1].size} neurons, "
              f"but dataset {protocol.data.dataset!r} has {n_outputs} outputs")
     _check_recorded_names(model, protocol)
+    if n_train is not None and protocol.training.batch_size > n_train:
+        fail(protocol.source, "training.batch_size",
+             f"{protocol.training.batch_size} is larger than the training set: dataset "
+             f"{protocol.data.dataset!r} has {n_train} training samples here (data.n_train = "
+             f"{protocol.data.n_train}, 0: all)")
     dt = protocol.phases.dt.quantity
     from .populations import input_kind, population_kind
 
