@@ -26,7 +26,7 @@ from .errors import SpecError, fail, suggest
 from .overrides import apply_overrides, blame
 from .populations import DEFAULT_KIND
 from .rules import DEFAULT_OBJECTIVE, DEFAULT_TARGET_RULE
-from .specfiles import default_model_path, default_protocol_path, read_spec_file
+from .specfiles import check_file_kind, default_model_path, default_protocol_path, read_spec_file
 from .units import Delay, Duration
 from .validation import check_compatible, ranged, validate_model, validate_protocol
 
@@ -355,7 +355,7 @@ def load_model(path=None, overrides=()) -> ModelSpec:
     ModelSpec
     """
     data, source = read_spec_file(path or default_model_path())
-    _check_kind(data, source, MODEL_TABLES, "model")
+    check_file_kind(data, source, MODEL_TABLES, SPEC_TABLES, "model")
     data, origins = apply_overrides(data, overrides, source, MODEL_TABLES, SPEC_TABLES)
     with blame(origins):
         return parse_model(data, source)
@@ -365,20 +365,11 @@ def load_protocol(path=None, overrides=()) -> ProtocolSpec:
     """Read a protocol file as :func:`load_model` reads a model file (the embedded default:
     :func:`default_protocol_path`); overrides of model tables are left to :func:`load_model`."""
     data, source = read_spec_file(path or default_protocol_path())
-    _check_kind(data, source, PROTOCOL_TABLES, "protocol")
+    check_file_kind(data, source, PROTOCOL_TABLES, SPEC_TABLES, "protocol")
     data, origins = apply_overrides(data, overrides, source, PROTOCOL_TABLES, SPEC_TABLES)
     with blame(origins):
         return parse_protocol(data, source)
 
-
-def _check_kind(data: dict, source, tables, kind: str):
-    """A file whose tables all belong to the other kind of file was given in the wrong place
-    (``bioprop run PROTOCOL MODEL``): say so, rather than list its keys as unknown."""
-    other, other_kind = SPEC_TABLES - tables, "protocol" if kind == "model" else "model"
-    if data and set(data) <= other:
-        raise SpecError(f"{source}: this looks like a {other_kind} file (its tables: "
-                        f"{', '.join(sorted(data))}), not a {kind} file: give the model first, "
-                        f"then the protocol (bioprop run MODEL PROTOCOL)")
 
 
 def to_toml(spec) -> str:
