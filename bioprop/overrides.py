@@ -146,7 +146,7 @@ def apply_overrides(data: dict, overrides, source, tables, known) -> tuple[dict,
         node, path = data, []
         for i, part in enumerate(parts[:-1]):
             if isinstance(node, list):
-                index = _layer_index(node, part, source, ".".join(parts[: i + 1]))
+                index = _layer_index(node, part, source, text)
                 node, part = node[index], str(index)
             else:
                 node = node.setdefault(part, {} if part != "layers" else [])
@@ -195,12 +195,12 @@ def _value_text(value) -> str:
     return str(value)
 
 
-def _layer_index(layers, part, source, key):
+def _layer_index(layers, part, source, text):
     if part.isdigit() and int(part) < len(layers):
         return int(part)
     names = [layer.get("name") if isinstance(layer, dict) else None for layer in layers]
     if part in names:
         return names.index(part)
-    raise SpecError(f"{source}: --set {key}: no layer {part!r}. Layers are "
+    raise SpecError(f"{text}: no layer {part!r} in {source}. Layers are "
                     f"{', '.join(map(str, names))} (or indices 0..{len(layers) - 1})."
                     f"{suggest(part, [n for n in names if n])}")
