@@ -20,7 +20,7 @@ Around this module: :mod:`bioprop.specfiles` reads a file and the base it
 from __future__ import annotations
 
 import typing
-from dataclasses import MISSING, dataclass, fields, is_dataclass, replace
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 
 from .errors import SpecError, fail, suggest
 from .overrides import apply_overrides, blame
@@ -164,6 +164,8 @@ class ModelSpec:
     rule: RuleSpec = RuleSpec()
     optimizer: OptimizersSpec = OptimizersSpec()
     source: str = "<string>"
+    #: (key, override as typed) of each key a --set gave, for errors (overrides.blame)
+    origins: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def sizes(self):
@@ -251,8 +253,10 @@ class ProtocolSpec:
     engine: EngineSpec = EngineSpec()
     record: RecordSpec = RecordSpec()
     source: str = "<string>"
+    origins: tuple = field(default=(), compare=False, repr=False)  # as ModelSpec's
 
 # ------------------------------------------------------------------ conversion
+_META = frozenset({"source", "origins"})  # where a spec came from, not what it is
 def _type_name(tp):
     return getattr(tp, "__name__", str(tp))
 
@@ -260,7 +264,7 @@ def _type_name(tp):
 def _convert(cls, data, source, prefix=""):
     if not isinstance(data, dict):
         fail(source, prefix.rstrip("."), f"expected a table, got {data!r}")
-    names = [f.name for f in fields(cls) if f.name != "source"]
+    names = [f.name for f in fields(cls) if f.name not in _META]
     for key in data:
         if key not in names:
             detail = (f"unknown key {prefix + key!r}. Expected one of: {', '.join(names)}."
@@ -269,7 +273,7 @@ def _convert(cls, data, source, prefix=""):
     hints = typing.get_type_hints(cls)
     values = {}
     for f in fields(cls):
-        if f.name == "source" or f.name not in data:
+        if f.name in _META or f.name not in data:
             continue
         values[f.name] = _convert_value(hints[f.name], data[f.name], source, prefix + f.name)
     missing = [f.name for f in fields(cls) if f.name not in values
@@ -303,8 +307,8 @@ def _convert_value(tp, value, source, key):
 # ------------------------------------------------------------------- loading
 #: the top-level tables of a model file and of a protocol file; an override belongs to
 #: the file whose tables hold its first part
-MODEL_TABLES = frozenset(f.name for f in fields(ModelSpec)) - {"source"}
-PROTOCOL_TABLES = frozenset(f.name for f in fields(ProtocolSpec)) - {"source"}
+MODEL_TABLES = frozenset(f.name for f in fields(ModelSpec)) - _META
+PROTOCOL_TABLES = frozenset(f.name for f in fields(ProtocolSpec)) - _META
 #: the tables of either file: the first part of every override must be one of them
 SPEC_TABLES = MODEL_TABLES | PROTOCOL_TABLES
 
@@ -358,7 +362,7 @@ def load_model(path=None, overrides=()) -> ModelSpec:
     check_file_kind(data, source, MODEL_TABLES, SPEC_TABLES, "model")
     data, origins = apply_overrides(data, overrides, source, MODEL_TABLES, SPEC_TABLES)
     with blame(origins):
-        return parse_model(data, source)
+        return replace(parse_model(data, source), origins=tuple(origins.items()))
 
 
 def load_protocol(path=None, overrides=()) -> ProtocolSpec:
@@ -368,7 +372,7 @@ def load_protocol(path=None, overrides=()) -> ProtocolSpec:
     check_file_kind(data, source, PROTOCOL_TABLES, SPEC_TABLES, "protocol")
     data, origins = apply_overrides(data, overrides, source, PROTOCOL_TABLES, SPEC_TABLES)
     with blame(origins):
-        return parse_protocol(data, source)
+        return replace(parse_protocol(data, source), origins=tuple(origins.items()))
 
 
 
@@ -389,7 +393,7 @@ def to_toml(spec) -> str:
     def as_dict(obj):
         out = {}
         for f in fields(obj):
-            if f.name == "source":
+            if f.name in _META:
                 continue
             value = getattr(obj, f.name)
             if is_dataclass(value):

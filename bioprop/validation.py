@@ -13,6 +13,7 @@ import math
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 
 from .errors import SpecError, fail, suggest
+from .overrides import blame
 
 from .runlog.vocabulary import ACTIVITY_VARIABLES
 
@@ -95,7 +96,7 @@ def check_ranges(spec):
 def _walk(obj, prefix=""):
     """(dotted key, field, value) of every leaf of a spec, layers by index."""
     for f in fields(obj):
-        if f.name == "source":
+        if f.name in ("source", "origins"):
             continue
         value, key = getattr(obj, f.name), prefix + f.name
         if is_dataclass(value):
@@ -325,8 +326,14 @@ def check_compatible(model, protocol, n_features: int, n_outputs: int, n_train: 
     Raises
     ------
     SpecError
-        For the first mismatch, naming the file and the key at fault.
+        For the first mismatch, naming the file and the key at fault, or the ``--set``
+        that gave the key.
     """
+    with blame(dict(model.origins + protocol.origins)):
+        _check_compatible(model, protocol, n_features, n_outputs, n_train)
+
+
+def _check_compatible(model, protocol, n_features, n_outputs, n_train):
     if model.network.input_size != n_features:
         fail(model.source, "network.input_size",
              f"is {model.network.input_size}, but dataset {protocol.data.dataset!r} has "

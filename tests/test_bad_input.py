@@ -137,14 +137,29 @@ def test_range_texts():
     assert Range(gt=0, le=1).holds(1) and not Range(gt=0, le=1).holds(0)
 
 
-def test_batch_larger_than_the_training_set_is_an_error_at_check_compatible():
+def test_batch_larger_than_the_training_set_is_an_error_at_check_compatible(tmp_path):
     model = load_model()
-    protocol = load_protocol(overrides=["training.batch_size=100000"])
-    with pytest.raises(SpecError, match=r"training.batch_size: 100000 is larger than the "
+    path = tmp_path / "p.toml"
+    path.write_text("[training]\nbatch_size = 100000\n")
+    protocol = load_protocol(path)
+    with pytest.raises(SpecError, match=r"p.toml: training.batch_size: 100000 is larger than the "
                                         r"training set: dataset 'digits' has 1437 training "
                                         r"samples here \(data.n_train = 0, 0: all\)$"):
         check_compatible(model, protocol, 64, 10, 1437)
     check_compatible(model, load_protocol(overrides=["training.batch_size=1437"]), 64, 10, 1437)
+
+
+def test_check_compatible_names_the_set_that_gave_the_key():
+    """A key a --set gave is named by the --set also in the checks of a model against its
+    protocol and data, which run after both files are loaded."""
+    model = load_model(overrides=["layers.hidden1.tau=\"2 ms\""])
+    protocol = load_protocol(overrides=["training.batch_size=100000"])
+    with pytest.raises(SpecError, match=r"^--set training.batch_size=100000: 100000 is larger"):
+        check_compatible(model, protocol, 64, 10, 1437)
+    with pytest.raises(SpecError, match=r"^--set phases.dt=\"5 ms\": dt = 5 ms is longer than "
+                                        r"layers.0.tau = 2 ms"):
+        check_compatible(model, load_protocol(overrides=['phases.dt="5 ms"']), 64, 10, 1437)
+    assert model == load_model(overrides=["layers.0.tau=\"2 ms\""])  # origins never compare
 
 
 @pytest.mark.parametrize("content, message", [
