@@ -213,3 +213,13 @@ def test_cli_misspelt_table_writes_nothing(capsys, tmp_path):
     rc, err = _cli(capsys, "run", "-q", "-o", str(out), "--set", "rul.target=bp")
     assert rc == 2 and "--set rul.target: unknown table 'rul'" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_cli_swapped_files_are_one_line(capsys, tmp_path):
+    from bioprop.specfiles import default_model_path, default_protocol_path
+
+    out = tmp_path / "x.h5"
+    rc, err = _cli(capsys, "run", "-q", "-o", str(out), str(default_protocol_path()),
+                   str(default_model_path()))
+    assert rc == 2 and err.count("\n") == 1 and "this looks like a protocol file" in err
+    assert not out.exists()
