@@ -9,6 +9,7 @@ the command that resumes it). A warning (e.g. phases too short to settle) is one
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import warnings
 
@@ -172,9 +173,12 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     expected = [SpecError, DivergenceError, FileExistsError, FileNotFoundError, ValueError,
                 ImportError]
+    # Brian2, once imported, routes warnings to its log (logging.captureWarnings), which
+    # it does only if nothing did so before: so do it first, then print ours as one line.
+    logging.captureWarnings(True)
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _one_line_warning(args.command)
+            warnings.showwarning = _one_line_warning(args.command, warnings.showwarning)
             return args.func(args)
     except tuple(expected) as err:
         print(f"bioprop {args.command}: error: {err}", file=sys.stderr)
@@ -189,9 +193,9 @@ def main(argv=None) -> int:
         return 130
 
 
-def _one_line_warning(command):
-    """A ``warnings.showwarning`` that prints bioprop's own warnings as one line."""
-    default = warnings.showwarning
+def _one_line_warning(command, default):
+    """A ``warnings.showwarning`` that prints bioprop's own warnings as one line, and
+    passes the others to `default`."""
 
     def show(message, category, filename, lineno, file=None, line=None):
         if category.__module__.startswith("bioprop"):

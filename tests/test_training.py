@@ -237,3 +237,72 @@ def test_weight_snapshots_are_the_weights(tmp_path):
                 overrides=QUICK + ["training.epochs=2", "record.weights_every=2"])
     arrays, meta = load_checkpoint(tmp_path / "w2.h5")  # the same run, stopped after epoch 2
     np.testing.assert_array_equal(weights.sel(epoch=2).values, arrays["W_2"])
+
+
+SHIPPED_PAIRS = [("default", "default"), ("lee2015_dtp", "lee2015"),
+                 ("lee2015_discrete", "lee2015_discrete"),
+                 ("lee2015_stochastic", "lee2015_discrete"), ("bartunov2018", "bartunov2018"),
+                 ("bartunov2018", "iterative"), ("bartunov2018", "fashion_mnist"),
+                 ("lif_mnist_small", "mnist_spiking_small"), ("lif", "spiking"),
+                 ("lif_mnist", "mnist_spiking"), ("teacher", "teacher"), ("iterative", "iterative"),
+                 ("tp", "default"), ("bp", "mnist"), ("gn", "default")]
+
+
+@pytest.mark.parametrize("model, protocol", SHIPPED_PAIRS)
+def test_shipped_pairs_settle_in_both_engines(model, protocol):
+    import warnings
+
+    from bioprop.spec import check_compatible, load_model, load_protocol
+
+    root = Path(__file__).parent.parent
+    m = load_model(root / "models" / f"{model}.toml")
+    for engine in ("brian2", "reference"):
+        p = load_protocol(root / "protocols" / f"{protocol}.toml", [f"engine.name={engine}"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            check_compatible(m, p, m.network.input_size, m.layers[-1].size)
+
+
+def test_phases_too_short_to_settle_warn_naming_phase_tau_and_length():
+    from bioprop.spec import check_compatible, load_model, load_protocol
+    from bioprop.validation import SettlingWarning
+
+    slow = load_model(None, ['layers.0.tau="10 s"'])
+    with pytest.warns(SettlingWarning) as record:
+        check_compatible(slow, load_protocol(None), 64, 10)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 3
+    assert messages[0].endswith(
+        "default.toml: phases.forward = 125 ms is too short for the populations to settle: it "
+        "needs at least 20.02 s (4003 steps of dt = 5 ms for the rate somas, in cascade: "
+        "hidden1.tau = 10 s, hidden2.tau = 10 ms, output.tau = 10 ms, in "
+        f"{slow.source})")
+    assert "phases.feedback = 75 ms" in messages[1] and "phases.target = 100 ms" in messages[2]
+    assert "at least 20 s (3999 steps of dt = 5 ms for the longest τ, hidden1.tau = 10 s" \
+        in messages[1]
+    # the reference engine has no time: nothing to settle
+    check_compatible(slow, load_protocol(None, ["engine.name=reference"]), 64, 10)
+    # a cascade of three somas at dt = τ/2 needs 1 + 3 × (3 − 1) = 7 steps: 35 ms
+    with pytest.warns(SettlingWarning, match=r"phases.forward = 30 ms .* at least 35 ms \(7 steps"):
+        check_compatible(load_model(None), load_protocol(None, ['phases.forward="30 ms"']), 64, 10)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 35 ms is enough, and dt = τ settles in one step
+        check_compatible(load_model(None), load_protocol(None, ['phases.forward="35 ms"']), 64, 10)
+        check_compatible(load_model(None), load_protocol(None, [
+            'phases.dt="10 ms"', 'phases.forward="10 ms"', 'phases.feedback="10 ms"',
+            'phases.target="10 ms"']), 64, 10)
+
+
+def test_cli_prints_a_settling_warning_as_one_line(tmp_path):
+    path = tmp_path / "taken.h5"
+    path.write_bytes(b"precious")  # the run stops right after the checks, with exit 2
+    proc = subprocess.run([sys.executable, "-m", "bioprop.cli", "run", "-q", "-o", str(path),
+                           "--set", 'layers.0.tau="10 s"', "--set", "data.n_train=64"],
+                          capture_output=True, text=True)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert [line.split(": phases.")[1].split(" =")[0] for line in lines[:3]] == [
+        "forward", "feedback", "target"]
+    assert all(line.startswith("bioprop run: warning: ") for line in lines[:3])
+    assert lines[3].startswith("bioprop run: error: ") and len(lines) == 4
