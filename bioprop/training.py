@@ -244,7 +244,8 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
     After a Ctrl-C (`stop`, a :class:`~bioprop.stopping.StopSignal`) the epoch under way
     is abandoned between two batches, before anything of it is written: the run file
     and the checkpoint end at the last finished epoch. One that has finished training
-    (and is being evaluated or recorded) is completed and checkpointed first.
+    (and is being evaluated or recorded), or that records training batches, is
+    completed and checkpointed first.
     """
     from tqdm.auto import tqdm
 
@@ -279,7 +280,11 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
             for epoch in range(done + 1, training.epochs + 1):
                 if stop is not None and stop.requested:
                     raise StopRequested
-                row = _epoch(engine, data, rng, progress, bar, epoch, n, recorder, record_spec)
+                # an epoch that records training batches writes them as it goes: it is
+                # finished, not abandoned, so that no partial entry is left in the file
+                until_end = records_batches(record_spec, epoch)
+                row = _epoch(engine, data, rng, bar.update if until_end else progress, bar,
+                             epoch, n, recorder, record_spec)
                 _check_divergence(engine, row, first_loss, silent, recorder, path, epoch)
                 _record(engine, data, rng, recorder, record_spec, path, probe, row, epoch)
                 history.append(row)

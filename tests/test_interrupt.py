@@ -158,3 +158,31 @@ def test_brian2_engine_stops_its_network_when_progress_raises():
     assert seen == [4]  # one trial, then the network stopped
     assert not brian2.prefs.core.stop_on_keyboard_interrupt
     assert not brian2.Network._globally_running
+
+
+def test_a_stop_in_an_epoch_that_records_batches_finishes_it(tmp_path, monkeypatch):
+    """Training batches are written as the epoch goes: a Ctrl-C there ends the epoch
+    first, so no partial entry (with no epoch) is left in /batches."""
+    from contextlib import contextmanager
+
+    from bioprop import training
+
+    stop = StopSignal()
+    original = training.recording
+
+    def ctrl_c_at_first_batch(*args, **kwargs):
+        stop.requested = True
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(training, "catch_sigint", contextmanager(lambda: (yield stop)))
+    monkeypatch.setattr(training, "recording", ctrl_c_at_first_batch)
+    path = tmp_path / "run.h5"
+    with pytest.raises(RunInterrupted, match="after epoch 1;"):
+        bioprop.run(output=path, progress=False, overrides=TINY["reference"][:3] + [
+            "training.epochs=3", "record.activity_every=1", "record.activity_batch_every=1"])
+    tree = xr.open_datatree(path, engine="h5netcdf")
+    assert list(tree["batches"]["hidden1"]["epoch"].values) == [1]
+    assert list(tree["batches"]["hidden1"]["batch"].values) == [0, 1, 2, 3]
+    assert np.all(np.isfinite(tree["batches"]["hidden1"]["rate"].values))
+    assert list(tree["train"]["epoch"].values) == [1]
+    tree.close()
