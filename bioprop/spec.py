@@ -28,7 +28,8 @@ from .populations import DEFAULT_KIND
 from .rules import DEFAULT_OBJECTIVE, DEFAULT_TARGET_RULE
 from .specfiles import check_file_kind, default_model_path, default_protocol_path, read_spec_file
 from .units import Delay, Duration
-from .validation import check_compatible, ranged, validate_model, validate_protocol
+from .ranges import ranged
+from .validation import check_compatible, validate_model, validate_protocol
 
 __all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "OptimizersSpec",
            "NetworkSpec", "ModelSpec", "DataSpec", "TrainingSpec", "PhasesSpec", "EngineSpec",

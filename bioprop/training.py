@@ -3,12 +3,13 @@
 :func:`run` is what ``bioprop run`` calls. It loads the data, builds the model and
 the engine named in the protocol, trains for the protocol's epochs with a progress
 bar, and streams per-epoch figures and provenance to one HDF5 run file
-(:mod:`bioprop.runlog`). A run that diverges stops with :class:`DivergenceError`;
-its finished epochs stay in the file.
+(:mod:`bioprop.runlog`). A run that diverges stops with :class:`DivergenceError`
+(status ``diverged``), and a Ctrl-C stops it with :class:`RunInterrupted` (status
+``interrupted``) at the next safe point (:mod:`bioprop.stopping`); either way its
+finished epochs, and only those, stay in the file.
 """
 from __future__ import annotations
 
-import math
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -22,12 +23,10 @@ from .runlog import (RunRecorder, batch_entries, declare_run, open_run, provenan
                      records_batches, snapshot_weights)
 from .spec import (ModelSpec, ProtocolSpec, check_compatible, load_model, load_protocol,
                    to_toml)
+from .stopping import (DivergenceError, RunInterrupted, StopRequested, catch_sigint, divergence,
+                       silent_output_loss)
 
-__all__ = ["run", "make_engine", "RunResult", "DivergenceError", "ENGINES"]
-
-
-class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss or weight."""
+__all__ = ["run", "make_engine", "RunResult", "DivergenceError", "RunInterrupted", "ENGINES"]
 
 
 def _reference(model, spec, protocol):
@@ -87,11 +86,6 @@ def _resolve(model, protocol, overrides):
     return model, protocol
 
 
-def _finite(engine, metrics):
-    values = [metrics["loss"]] + [float(np.abs(p).max()) for p in engine.model.forward_params()]
-    return all(math.isfinite(v) for v in values)
-
-
 def run(model=None, protocol=None, *, output=None, force: bool = False, overrides=(),
         progress: bool = True, resume=None) -> RunResult:
     """Train a model under a protocol and record the run.
@@ -117,6 +111,13 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
     Returns
     -------
     RunResult
+
+    Raises
+    ------
+    DivergenceError
+        When an epoch's loss or weights diverge (:func:`bioprop.stopping.divergence`).
+    RunInterrupted
+        After a Ctrl-C, at the next safe point.
     """
     from .checkpoint import checkpoint_path
 
@@ -140,7 +141,8 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
             # a checkpoint left by an earlier run at this path must never resume this one
             checkpoint_path(path).unlink(missing_ok=True)
             declare_run(recorder, data, engine, protocol.record)
-            return _session(engine, data, protocol, train_rng, recorder, progress, path, 0)
+            return _session(engine, data, protocol, train_rng, recorder, progress, path, 0,
+                            fresh=True)
 
 
 def _resume(path, progress) -> RunResult:
@@ -151,9 +153,16 @@ def _resume(path, progress) -> RunResult:
     path = Path(path)
     tree = open_run(path)  # refuses a file that is not a readable run, with a clear message
     status, attrs = tree.attrs["status"], dict(tree.attrs)
+    # the divergence test compares with the first epoch's training loss
+    train = tree["train"] if "train" in tree.children else None
+    first_loss = (float(train["loss"].values[0]) if train is not None and train["epoch"].size
+                  and int(train["epoch"].values[0]) == 1 else None)
     tree.close()
     if status == "complete":
         raise CheckpointError(f"{path}: the run is complete; there is nothing to resume")
+    if status == "diverged":
+        raise CheckpointError(f"{path}: the run diverged; resuming would diverge again the same "
+                              "way: start a new run with other settings")
     arrays, meta = load_checkpoint(path)
     model_spec = parse_model(tomllib.loads(attrs["model_toml"]), f"{path} (model_toml)")
     protocol = parse_protocol(tomllib.loads(attrs["protocol_toml"]), f"{path} (protocol_toml)")
@@ -165,7 +174,7 @@ def _resume(path, progress) -> RunResult:
         train_rng.bit_generator.state = meta["rng"]
         with RunRecorder.reopen(path, epoch=meta["epoch"]) as recorder:
             return _session(engine, data, protocol, train_rng, recorder, progress, path,
-                            meta["epoch"])
+                            meta["epoch"], first_loss=first_loss)
 
 
 def _data(model_spec, protocol):
@@ -187,13 +196,16 @@ def _threads(protocol):
     return threadpool_limits(protocol.engine.threads)
 
 
-def _session(engine, data, protocol, rng, recorder, progress, path, done: int) -> RunResult:
-    """Train the epochs after `done`, record them, and report."""
+def _session(engine, data, protocol, rng, recorder, progress, path, done: int,
+             fresh: bool = False, first_loss=None) -> RunResult:
+    """Train the epochs after `done` (from the start if `fresh`), record them, and report."""
     # every group is declared by now: from here on readers may watch the file (SWMR)
     recorder.start_swmr()
     probe = _probe(data, protocol.record.probe_size)
-    history, wall = _train(engine, data, protocol.training, rng, recorder, progress, path, probe,
-                           done, protocol.record)
+    with catch_sigint() as stop:
+        history, wall = _train(engine, data, protocol.training, rng, recorder, progress, path,
+                               probe, done, protocol.record, stop=stop, fresh=fresh,
+                               first_loss=first_loss)
     recorder.set_attrs(status="complete")
     final = history[-1] if history else {"test_loss": float("nan")}
     n_seen = sum(h["n_samples"] for h in history)
@@ -220,56 +232,99 @@ def _probe(data, size):
 
 
 def _train(engine, data, training, rng, recorder, show_progress, path, probe, done=0,
-           record_spec=None):
+           record_spec=None, stop=None, fresh=None, first_loss=None):
     """Train the epochs after `done`; returns the per-epoch rows and the summed training time.
 
     A checkpoint is written after every epoch (and after epoch 0: pre-training and the
-    first diagnostics), once the epoch's figures are flushed to the run file.
+    first diagnostics), once the epoch's figures are flushed to the run file. A `fresh`
+    run (by default: one with nothing `done`) pre-trains and records epoch 0 first; a run
+    resumed from the epoch-0 checkpoint has both already. `first_loss` is the first
+    epoch's training loss of a resumed run, for the divergence test.
+
+    After a Ctrl-C (`stop`, a :class:`~bioprop.stopping.StopSignal`) the epoch under way
+    is abandoned between two batches, before anything of it is written: the run file
+    and the checkpoint end at the last finished epoch. One that has finished training
+    (and is being evaluated or recorded), or that records training batches, is
+    completed and checkpointed first.
     """
     from tqdm.auto import tqdm
 
     from .checkpoint import save_checkpoint
 
+    fresh = not done if fresh is None else fresh
     n = (len(data.x_train) // training.batch_size) * training.batch_size
     history = []
-    pretrain = engine.rule.feedback_pretrain_epochs if engine.trains_feedback and not done else 0
+    pretrain = engine.rule.feedback_pretrain_epochs if engine.trains_feedback and fresh else 0
     bar = tqdm(total=(pretrain + training.epochs - done) * n, unit="sample",
                disable=not show_progress, desc=f"{engine.name} {data.name}")
+
+    def progress(count):
+        bar.update(count)
+        if stop is not None:
+            stop.check()
+
+    silent = silent_output_loss(engine, data.y_train)
+    finished = done if not fresh else None
     # Overflow on the way to divergence is expected; it is reported once, below.
     with bar, np.errstate(over="ignore", invalid="ignore"):
-        if not done:
-            for _ in range(pretrain):  # the feedback pathway alone, before forward learning
-                engine.train_epoch(data.x_train, data.y_train, rng, progress=bar.update,
-                                   learn_forward=False)
-            _diagnose(engine, probe, recorder, 0)
-            snapshot_weights(engine, recorder, record_spec, 0)
-            record_probe_activity(engine, data, recorder, record_spec, 0)
-            save_checkpoint(path, engine, 0, rng)
-        for epoch in range(done + 1, training.epochs + 1):
-            row = _epoch(engine, data, rng, bar, epoch, n, recorder, record_spec)
-            if not _finite(engine, row):
-                recorder.set_attrs(status="diverged")
-                raise DivergenceError(
-                    f"training diverged in epoch {epoch} (loss = {row['loss']}); the "
-                    f"{epoch - 1} finished epoch(s) are in {path}. Try a smaller learning rate "
-                    f"(optimizer.forward.lr, optimizer.feedback.lr) or rule.target_step.")
-            record_epoch(recorder, row)
-            row["diagnostics_time"] = _diagnose(engine, probe, recorder, epoch)
-            snapshot_weights(engine, recorder, record_spec, epoch)
-            record_probe_activity(engine, data, recorder, record_spec, epoch)
-            save_checkpoint(path, engine, epoch, rng)
-            history.append(row)
+        try:
+            if fresh:
+                for _ in range(pretrain):  # the feedback pathway alone, before forward learning
+                    engine.train_epoch(data.x_train, data.y_train, rng, progress=progress,
+                                       learn_forward=False)
+                _diagnose(engine, probe, recorder, 0)
+                snapshot_weights(engine, recorder, record_spec, 0)
+                record_probe_activity(engine, data, recorder, record_spec, 0)
+                save_checkpoint(path, engine, 0, rng)
+                finished = 0
+            for epoch in range(done + 1, training.epochs + 1):
+                if stop is not None and stop.requested:
+                    raise StopRequested
+                # an epoch that records training batches writes them as it goes: it is
+                # finished, not abandoned, so that no partial entry is left in the file
+                until_end = records_batches(record_spec, epoch)
+                row = _epoch(engine, data, rng, bar.update if until_end else progress, bar,
+                             epoch, n, recorder, record_spec)
+                _check_divergence(engine, row, first_loss, silent, recorder, path, epoch)
+                _record(engine, data, rng, recorder, record_spec, path, probe, row, epoch)
+                history.append(row)
+                first_loss = row["loss"] if epoch == 1 else first_loss
+                finished = epoch
+        except StopRequested:
+            raise RunInterrupted(path, finished) from None
     return history, sum(row["wall_time"] for row in history)
 
 
-def _epoch(engine, data, rng, bar, epoch, n, recorder=None, record_spec=None):
+def _check_divergence(engine, row, first_loss, silent, recorder, path, epoch):
+    """Stop with :class:`DivergenceError` (status ``diverged``) if epoch `epoch` diverged."""
+    reason = divergence(engine, row, first_loss, silent)
+    if reason is not None:
+        recorder.set_attrs(status="diverged")
+        raise DivergenceError(
+            f"training diverged in epoch {epoch} ({reason}); the {epoch - 1} finished epoch(s) "
+            f"are in {path}. Try a smaller learning rate (optimizer.forward.lr, "
+            f"optimizer.feedback.lr) or rule.target_step.")
+
+
+def _record(engine, data, rng, recorder, record_spec, path, probe, row, epoch):
+    """Write a finished epoch: its figures, diagnostics, weights, activity, checkpoint."""
+    from .checkpoint import save_checkpoint
+
+    record_epoch(recorder, row)
+    row["diagnostics_time"] = _diagnose(engine, probe, recorder, epoch)
+    snapshot_weights(engine, recorder, record_spec, epoch)
+    record_probe_activity(engine, data, recorder, record_spec, epoch)
+    save_checkpoint(path, engine, epoch, rng)
+
+
+def _epoch(engine, data, rng, progress, bar, epoch, n, recorder=None, record_spec=None):
     start = time.perf_counter()
     if records_batches(record_spec, epoch):
-        metrics, spent = _train_recording_batches(engine, data, rng, bar.update, recorder,
+        metrics, spent = _train_recording_batches(engine, data, rng, progress, recorder,
                                                   record_spec, epoch)
     else:
         metrics, spent = engine.train_epoch(data.x_train, data.y_train, rng,
-                                            progress=bar.update), 0.0
+                                            progress=progress), 0.0
     elapsed = time.perf_counter() - start - spent
     test = engine.evaluate(data.x_test, data.y_test)
     bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics.get('accuracy', float('nan')):.3f}",

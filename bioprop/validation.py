@@ -10,102 +10,35 @@ naming the file and the key.
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+import warnings
 
 from .errors import SpecError, fail, suggest
 from .overrides import blame
+from .ranges import check_ranges, walk
 
 from .runlog.vocabulary import ACTIVITY_VARIABLES
 
-__all__ = ["Range", "ranged", "check_ranges", "validate_model", "validate_protocol",
-           "check_compatible", "RECORD_PATH_FIELDS"]
+__all__ = ["validate_model", "validate_protocol", "check_compatible", "RECORD_PATH_FIELDS",
+           "SettlingWarning", "SETTLING_TAUS"]
 
 #: the placeholders record.path may hold, filled in by bioprop.training
 RECORD_PATH_FIELDS = ("model", "seed")
 
 
-# ---------------------------------------------------------------------- ranges
-@dataclass(frozen=True)
-class Range:
-    """The values a number key may take, declared beside its field (:func:`ranged`).
 
-    Bounds left at None are open-ended; ``gt``/``lt`` exclude the bound, ``ge``/``le``
-    include it. Every float key must also be finite, whether or not it has a range.
-    """
-
-    gt: float | None = None
-    ge: float | None = None
-    lt: float | None = None
-    le: float | None = None
-    #: what the message says the value must be, when the bounds alone read badly
-    text: str = ""
-
-    def holds(self, value) -> bool:
-        """Whether `value` lies in the range."""
-        return ((self.gt is None or value > self.gt) and (self.ge is None or value >= self.ge)
-                and (self.lt is None or value < self.lt) and (self.le is None or value <= self.le))
-
-    def __str__(self):
-        if self.text:
-            return self.text
-        low = f"> {self.gt}" if self.gt is not None else f"≥ {self.ge}" if self.ge is not None else ""
-        high = f"< {self.lt}" if self.lt is not None else f"≤ {self.le}" if self.le is not None else ""
-        if low == "> 0" and not high:
-            return "positive"
-        if low and high:
-            return (f"in {'(' if self.gt is not None else '['}{self.gt if self.gt is not None else self.ge}"
-                    f", {self.lt if self.lt is not None else self.le}"
-                    f"{')' if self.lt is not None else ']'}")
-        return low or high
+#: A phase of the Brian2 engine must let what settles in it come within e^-SETTLING_TAUS
+#: of its input. With forward Euler at step dt a compartment of time constant τ needs
+#: k(τ) = ⌈SETTLING_TAUS / −ln(1 − dt/τ)⌉ steps (≈ SETTLING_TAUS·τ when dt ≪ τ; one step when dt = τ,
+#: where Euler settles at once). The forward phase crosses the rate somas in cascade, in
+#: order within each step, so it needs 1 + Σ (k(τ_l) − 1) steps; every other phase needs
+#: k of the longest τ or τ_apical of a rate layer. e⁻² ≈ 14 % flags phases whose activity
+#: is far from settled, and spares the [phases] defaults (40/20/40 ms at dt = 5 ms, τ =
+#: 10 ms: within 6 %); the shipped protocols settle closer still (< 1e-3).
+SETTLING_TAUS = 2
 
 
-def ranged(default=MISSING, *, what: str = "", **bounds):
-    """A dataclass field whose value must lie in ``Range(**bounds)``.
-
-    Parameters
-    ----------
-    default : optional
-        The field's default (none: a required key).
-    what : str, optional
-        What the value is, to open the message (``"a connection probability"``).
-    **bounds
-        The :class:`Range`'s ``gt``, ``ge``, ``lt``, ``le`` and ``text``.
-    """
-    return field(default=default, metadata={"range": Range(**bounds), "what": what})
-
-
-def check_ranges(spec):
-    """Check every number of a spec against its field's declared :class:`Range`, and every
-    float for being finite (NaN and infinity are never a setting).
-
-    Raises
-    ------
-    SpecError
-        Naming the file, the key, the value and the range.
-    """
-    for key, f, value in _walk(spec):
-        if isinstance(value, float) and not math.isfinite(value):
-            fail(spec.source, key, f"must be a finite number, got {value!r}")
-        limits = f.metadata.get("range")
-        if limits is not None and not limits.holds(value):
-            what = f.metadata.get("what")
-            verb = "lie" if str(limits).startswith("in ") else "be"
-            fail(spec.source, key, f"{what + ' ' if what else ''}must {verb} {limits}, got {value!r}")
-
-
-def _walk(obj, prefix=""):
-    """(dotted key, field, value) of every leaf of a spec, layers by index."""
-    for f in fields(obj):
-        if f.name in ("source", "origins"):
-            continue
-        value, key = getattr(obj, f.name), prefix + f.name
-        if is_dataclass(value):
-            yield from _walk(value, key + ".")
-        elif isinstance(value, tuple) and value and all(is_dataclass(v) for v in value):
-            for i, item in enumerate(value):
-                yield from _walk(item, f"{key}.{i}.")
-        else:
-            yield key, f, value
+class SettlingWarning(UserWarning):
+    """A phase of the Brian2 engine is too short for its populations to settle."""
 
 
 # Allowed values of string keys are the registries themselves, looked up lazily so
@@ -149,7 +82,7 @@ def _check_choices(spec_dict_items, source):
 
 
 def _flatten(obj):
-    return ((key, value) for key, _, value in _walk(obj))
+    return ((key, value) for key, _, value in walk(obj))
 
 
 def validate_model(spec):
@@ -373,6 +306,41 @@ def _check_compatible(model, protocol, n_features, n_outputs, n_train):
                      f"dt = {protocol.phases.dt} is longer than layers.{i}.{key} = "
                      f"{getattr(layer, key)} in {model.source}; forward Euler needs dt ≤ τ "
                      f"(dt = τ is the one-step-per-phase setting)")
+    if protocol.engine.name == "brian2":  # the reference engine has no time
+        _warn_unsettled(model, protocol)
+
+
+def _warn_unsettled(model, protocol):
+    """Warn (:class:`SettlingWarning`) of each phase too short to settle (:data:`SETTLING_TAUS`)."""
+    from .populations import population_kind
+
+    dt = float(protocol.phases.dt.quantity)
+
+    def steps(duration):  # ≥ 1: dt ≤ τ is checked above
+        decay = 1 - dt / float(duration.quantity)
+        return 1 if decay <= 0 else math.ceil(SETTLING_TAUS / -math.log(decay) - 1e-9)
+
+    rate = [layer for layer in model.layers if not population_kind(layer).spiking]
+    taus = [(f"{layer.name}.{key}", getattr(layer, key)) for layer in model.layers
+            for key in (("tau", "tau_apical") if layer in rate else ("tau_apical",))]
+    needs = {"forward": (1 + sum(steps(layer.tau) - 1 for layer in rate),
+                         "the rate somas, in cascade: " + ", ".join(
+                             f"{layer.name}.tau = {layer.tau}" for layer in rate))}
+    if taus:
+        name, longest = max(taus, key=lambda item: float(item[1].quantity))
+        needs.update(dict.fromkeys(("feedback", "target"),
+                                   (steps(longest), f"the longest τ, {name} = {longest}")))
+    for phase, (n_steps, what) in needs.items():
+        length = getattr(protocol.phases, phase)
+        if float(length.quantity) < n_steps * dt * 0.999999:
+            warnings.warn(f"{protocol.source}: phases.{phase} = {length} is too short for the "
+                          f"populations to settle: it needs at least {_seconds(n_steps * dt)} "
+                          f"({n_steps} steps of dt = {protocol.phases.dt} for {what}, in "
+                          f"{model.source})", SettlingWarning, stacklevel=2)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.4g} s" if value >= 1 else f"{value * 1e3:.4g} ms"
 
 
 def _check_recorded_names(model, protocol):

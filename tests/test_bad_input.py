@@ -9,7 +9,7 @@ from bioprop import cli
 from bioprop.overrides import check_key
 from bioprop.spec import (SPEC_TABLES, ModelSpec, ProtocolSpec, SpecError, check_compatible,
                           load_model, load_protocol)
-from bioprop.validation import Range
+from bioprop.ranges import Range
 
 TABLES = "data, engine, layers, network, optimizer, phases, record, rule, training"
 
