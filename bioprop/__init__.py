@@ -12,8 +12,8 @@ from .spec import SpecError, load_model, load_protocol
 from .sweep import SweepResult, sweep
 from ._version import __version__
 from .runlog import open_run
-from .training import DivergenceError, RunResult, run
+from .training import DivergenceError, RunInterrupted, RunResult, run
 
 
 __all__ = ["load_model", "load_protocol", "run", "open_run", "RunResult", "SpecError",
-           "DivergenceError", "sweep", "SweepResult", "__version__"]
+           "DivergenceError", "RunInterrupted", "sweep", "SweepResult", "__version__"]

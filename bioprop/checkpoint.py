@@ -12,11 +12,14 @@ moment leaves either the previous checkpoint or the new one, never half of one.
 * :func:`save_checkpoint` / :func:`load_checkpoint`.
 * :func:`run_fingerprint` and :func:`check_belongs` — is a checkpoint this run file's own,
   and its latest?
+* :func:`recorded_progress` and :func:`recorded_specs` — what a run file says about the run
+  to be resumed.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -25,7 +28,7 @@ import numpy as np
 from .atomic import fsync_path, replace, temporary
 
 __all__ = ["checkpoint_path", "save_checkpoint", "load_checkpoint", "run_fingerprint",
-           "check_belongs", "CheckpointError", "FORMAT"]
+           "check_belongs", "recorded_progress", "recorded_specs", "CheckpointError", "FORMAT"]
 
 #: 2: the run's fingerprint and the feedback pre-training epochs done were added
 FORMAT = 2
@@ -151,3 +154,51 @@ def check_belongs(meta, run_path, attrs, finished, n_epochs: int, n_pretrain: in
         raise CheckpointError(f"{path}: checkpoint of epoch {epoch}, but {run_path} holds the "
                               f"finished epochs {finished or 'none'}: it is not the file's "
                               f"latest checkpoint{keep}")
+
+
+def recorded_progress(path):
+    """The root attributes of a run file, the epochs its ``/train`` holds, and the first
+    epoch's training loss (for the divergence test; None before epoch 1).
+
+    Raises
+    ------
+    ValueError
+        A file that is not a readable run, or has no ``/train`` group.
+    """
+    from .runlog import open_run
+
+    tree = open_run(path)  # refuses a file that is not a readable run, with a clear message
+    try:
+        if "train" not in tree.children:
+            raise ValueError(f"{path}: no /train group; not a run file that can be resumed")
+        train = tree["train"]
+        epochs = [int(e) for e in train["epoch"].values]
+        first_loss = float(train["loss"].values[0]) if epochs[:1] == [1] else None
+        return dict(tree.attrs), epochs, first_loss
+    finally:
+        tree.close()
+
+
+def recorded_specs(path, attrs):
+    """The model and protocol recorded in a run file's root attributes `attrs`.
+
+    Raises
+    ------
+    ValueError
+        No ``model_toml`` or ``protocol_toml``, or one that is not TOML.
+    SpecError
+        A recorded spec that this bioprop does not accept.
+    """
+    from .spec import parse_model, parse_protocol
+
+    specs = []
+    for key, parse in (("model_toml", parse_model), ("protocol_toml", parse_protocol)):
+        try:
+            table = tomllib.loads(str(attrs[key]))
+        except KeyError:
+            raise ValueError(f"{path}: no {key} attribute; not a run file that can be "
+                             "resumed") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"{path}: its {key} attribute is not TOML ({err})") from None
+        specs.append(parse(table, f"{path} ({key})"))
+    return specs

@@ -2,12 +2,16 @@
 
 Each command is a thin layer over the Python API; every error a user can cause
 (bad TOML, missing data, an existing run file, divergence) is printed as one
-message naming the file and key, with no traceback, and a non-zero exit status.
+message naming the file and key, with no traceback, and a non-zero exit status:
+2 for a bad input, 1 for a run that diverged, 130 for one stopped by Ctrl-C (with
+the command that resumes it). A warning (e.g. phases too short to settle) is one line.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import warnings
 
 __all__ = ["main"]
 
@@ -30,6 +34,17 @@ def _run(args) -> int:
              ("run file", str(result.path))]
     _print_rows(rows)
     return 0
+
+
+def _check_set_spacing(argv):
+    """``--set training.epochs 1`` (a space for the ``=``): argparse would take the ``1`` as
+    the model file; name the mistake instead."""
+    from .errors import SpecError
+
+    for option, key, after in zip(argv, argv[1:], argv[2:]):
+        if option == "--set" and "=" not in key and not after.startswith("-"):
+            raise SpecError(f"--set {key} {after}: expected KEY=VALUE with no space; did you "
+                            f"mean --set {key}={after}?")
 
 
 def _print_rows(rows):
@@ -164,21 +179,43 @@ def _parser():
 def main(argv=None) -> int:
     """Entry point of the ``bioprop`` console script."""
     from .spec import SpecError
-    from .training import DivergenceError
+    from .stopping import DivergenceError, RunInterrupted
 
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     expected = [SpecError, DivergenceError, FileExistsError, FileNotFoundError, ValueError,
                 ImportError]
+    # Brian2, once imported, routes warnings to its log (logging.captureWarnings), which
+    # it does only if nothing did so before: so do it first, then print ours as one line.
+    logging.captureWarnings(True)
     try:
-        return args.func(args)
+        _check_set_spacing(argv)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(args.command, warnings.showwarning)
+            return args.func(args)
     except tuple(expected) as err:
         print(f"bioprop {args.command}: error: {err}", file=sys.stderr)
         return 1 if isinstance(err, DivergenceError) else 2
+    except RunInterrupted as err:  # stopped at a safe point, checkpoint written
+        print(f"bioprop {args.command}: {err}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         kept = ("finished points are kept; run the same sweep again to go on"
                 if args.command == "sweep" else "finished epochs are in the run file")
         print(f"bioprop {args.command}: interrupted; {kept}", file=sys.stderr)
         return 130
+
+
+def _one_line_warning(command, default):
+    """A ``warnings.showwarning`` that prints bioprop's own warnings as one line, and
+    passes the others to `default`."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.startswith("bioprop"):
+            print(f"bioprop {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show
 
 
 if __name__ == "__main__":

@@ -16,7 +16,25 @@ __all__ = ["SpecError", "fail", "suggest"]
 
 
 class SpecError(ValueError):
-    """A model or protocol file that cannot be used, with the file and key at fault."""
+    """A model or protocol file that cannot be used, with the file and key at fault.
+
+    Parameters
+    ----------
+    message : str
+        The whole message, as printed.
+    source : str, optional
+        The file at fault, when the error is about one key of it.
+    key : str, optional
+        The dotted key at fault (``layers.0.size``).
+    detail : str, optional
+        What is wrong with the key, without the file and key: :func:`bioprop.overrides.blame`
+        uses it to name the ``--set`` that gave the key instead of the file.
+    """
+
+    def __init__(self, message: str, *, source=None, key: str | None = None,
+                 detail: str | None = None):
+        super().__init__(message)
+        self.source, self.key, self.detail = source, key, detail
 
 
 def fail(source, key: str, message: str) -> NoReturn:
@@ -36,7 +54,8 @@ def fail(source, key: str, message: str) -> NoReturn:
     SpecError
         Always, as ``"{source}: {key}: {message}"``.
     """
-    raise SpecError(f"{source}: {key}: {message}" if key else f"{source}: {message}")
+    raise SpecError(f"{source}: {key}: {message}" if key else f"{source}: {message}",
+                    source=source, key=key or None, detail=message)
 
 
 def suggest(name: str, options) -> str:

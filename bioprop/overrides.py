@@ -8,25 +8,41 @@ default model.
 
 One list of overrides serves both files: each file takes the keys whose first part
 is one of its own tables (:data:`bioprop.spec.MODEL_TABLES`,
-:data:`bioprop.spec.PROTOCOL_TABLES`) and leaves the others to the other file.
+:data:`bioprop.spec.PROTOCOL_TABLES`) and leaves the others to the other file. So
+that no key is left by both, every key is first checked against the tables of
+either file (:func:`check_key`, the one check that ``run``, ``sweep`` and the
+Python loaders share): a misspelt table is an error, never a silently default run.
+
+Each applied override remembers the text it came from, and :func:`blame` rewrites
+an error about a key an override set so that it names the override, as typed,
+rather than the file the key would otherwise come from::
+
+    --set layers.hidden1.size=0: must be positive, got 0
 """
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
+from contextlib import contextmanager
 
 from .errors import SpecError, suggest
 
-__all__ = ["parse_override", "apply_overrides"]
+__all__ = ["parse_override", "check_key", "apply_overrides", "blame"]
+
+# one part of a dotted key: printable ASCII, no space, dot or "="
+_PART = re.compile(r"[!-~]+")
 
 
-def parse_override(text: str) -> tuple[str, object]:
+def parse_override(text: str, option: str = "--set") -> tuple[str, object]:
     """Split one ``key=value`` override into its key and its value.
 
     Parameters
     ----------
     text : str
         E.g. ``"rule.target=tp"`` or ``'phases.dt="1 ms"'``.
+    option : str, optional
+        The option that gave it, named in an error.
 
     Returns
     -------
@@ -36,10 +52,13 @@ def parse_override(text: str) -> tuple[str, object]:
     Raises
     ------
     SpecError
-        For text with no ``=``.
+        For text with no ``=`` (with a hint when a space stands in for it).
     """
     if "=" not in text:
-        raise SpecError(f"--set {text!r}: expected key=value, e.g. --set rule.target=tp")
+        words = text.split()
+        hint = f" Did you mean {words[0]}={words[1]}?" if len(words) == 2 else ""
+        raise SpecError(f"{option} {text!r}: expected key=value, e.g. {option} rule.target=tp."
+                        f"{hint}")
     key, raw = (s.strip() for s in text.split("=", 1))
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
@@ -48,7 +67,36 @@ def parse_override(text: str) -> tuple[str, object]:
     return key, value
 
 
-def apply_overrides(data: dict, overrides, source, tables) -> dict:
+def check_key(key: str, tables, option: str = "--set") -> None:
+    """Check that an override's key is well formed and names a table of a spec file.
+
+    Parameters
+    ----------
+    key : str
+        A dotted key, e.g. ``rule.target``.
+    tables : collection of str
+        The top-level tables of a model file and of a protocol file together.
+    option : str, optional
+        The option that gave it (``--set``, ``--grid``), for the message.
+
+    Raises
+    ------
+    SpecError
+        An empty key or part, a part with a space or a character outside ASCII, or a
+        first part that is no table of either file.
+    """
+    parts = key.split(".")
+    bad = next((p for p in parts if not (_PART.fullmatch(p) and "=" not in p)), None)
+    if bad is not None:
+        raise SpecError(f"{option} {key!r}: {bad!r} is not a key: a key is ASCII words without "
+                        f"spaces joined by dots, e.g. {option} layers.hidden1.size=64")
+    if parts[0] not in tables:
+        names = sorted(tables)
+        raise SpecError(f"{option} {key}: unknown table {parts[0]!r}. Expected one of: "
+                        f"{', '.join(names)}.{suggest(parts[0], names)}")
+
+
+def apply_overrides(data: dict, overrides, source, tables, known) -> tuple[dict, dict]:
     """A copy of a file's tables with the overrides that belong to them applied.
 
     Parameters
@@ -62,42 +110,97 @@ def apply_overrides(data: dict, overrides, source, tables) -> dict:
     tables : collection of str
         The top-level tables of this kind of file; keys whose first part is not one of
         them belong to the other file and are left alone.
+    known : collection of str
+        The tables of both kinds of file: every key is checked against them
+        (:func:`check_key`), whichever file it belongs to.
 
     Returns
     -------
-    dict
-        A deep copy of `data`; `data` itself is not changed.
+    tuple of (dict, dict)
+        A deep copy of `data` (`data` itself is not changed), and the origins: each key
+        set, with layers by index (``layers.0.size``), → the override as typed
+        (``--set layers.hidden1.size=0``), for :func:`blame`.
 
     Raises
     ------
     SpecError
-        For a layer that is not there, or a key that names a whole layer.
+        For a key that :func:`check_key` rejects, a layer that is not there, a key
+        that names a whole layer, or a key inside a value that is not a table.
     """
     data = copy.deepcopy(data)
+    items = []
     for item in overrides:
-        key, value = parse_override(item) if isinstance(item, str) else item
+        if isinstance(item, str):
+            key, value = parse_override(item)
+            text = f"--set {item.strip()}"
+        else:
+            key, value = item
+            text = f"--set {key}={_value_text(value)}"
+        check_key(key, known)
+        items.append((key, value, text))
+    origins = {}
+    for key, value, text in items:
         parts = key.split(".")
         if parts[0] not in tables:
             continue
-        node = data
+        node, path = data, []
         for i, part in enumerate(parts[:-1]):
             if isinstance(node, list):
-                index = _layer_index(node, part, source, ".".join(parts[: i + 1]))
-                node = node[index]
+                index = _layer_index(node, part, source, text)
+                node, part = node[index], str(index)
             else:
                 node = node.setdefault(part, {} if part != "layers" else [])
+            path.append(part)
+            if not isinstance(node, (dict, list)):
+                raise SpecError(f"{text}: {'.'.join(path)} is {node!r}, not a table, so it has "
+                                f"no key {parts[i + 1]!r}")
         if isinstance(node, list):
-            raise SpecError(f"--set {key}: name a key inside the layer, e.g. layers.0.size")
+            raise SpecError(f"{text}: name a key inside the layer, e.g. layers.0.size")
         node[parts[-1]] = value
-    return data
+        origins[".".join(path + [parts[-1]])] = text
+    return data, origins
 
 
-def _layer_index(layers, part, source, key):
+@contextmanager
+def blame(origins: dict):
+    """Name the override, not the file, in an error about a key an override set.
+
+    Parameters
+    ----------
+    origins : dict
+        Key → override text, as :func:`apply_overrides` returns them.
+
+    Raises
+    ------
+    SpecError
+        A :class:`~bioprop.errors.SpecError` raised inside the block about a key (or a key
+        inside a table) that an override set, as ``"{override}: {what is wrong}"``; any
+        other error unchanged.
+    """
+    try:
+        yield
+    except SpecError as err:
+        if err.key is None or err.detail is None:
+            raise
+        owners = [k for k in origins if err.key == k or err.key.startswith(k + ".")]
+        if not owners:
+            raise
+        raise SpecError(f"{origins[max(owners, key=len)]}: {err.detail}", key=err.key,
+                        detail=err.detail) from None
+
+
+def _value_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _layer_index(layers, part, source, text):
     if part.isdigit() and int(part) < len(layers):
         return int(part)
-    names = [layer.get("name") for layer in layers]
+    names = [layer.get("name") if isinstance(layer, dict) else None for layer in layers]
     if part in names:
         return names.index(part)
-    raise SpecError(f"{source}: --set {key}: no layer {part!r}. Layers are "
+    raise SpecError(f"{text}: no layer {part!r} in {source}. Layers are "
                     f"{', '.join(map(str, names))} (or indices 0..{len(layers) - 1})."
                     f"{suggest(part, [n for n in names if n])}")

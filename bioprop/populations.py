@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields
 from typing import Callable, Iterator
 
 from .activations import Activation
-from .errors import SpecError
+from .errors import fail
 from .rate_twins import SpikingParameters, SpikingPopulation, bernoulli_twin, lif_twin, poisson_twin
 from .spiking import LIF_TRACE_JUMP, POISSON_TRACE_JUMP, threshold_problem, with_suffix
 
@@ -126,7 +126,7 @@ class PopulationKind:
             Naming the file, the layer's key at fault and what is wrong.
         """
         for field, message in self.problems(layer):
-            raise SpecError(f"{source}: {key}.{field}: {message}")
+            fail(source, f"{key}.{field}", message)
 
     def problems(self, layer) -> Iterator[Problem]:
         """The (key, message) of everything this kind cannot run in `layer`."""

@@ -20,19 +20,20 @@ Around this module: :mod:`bioprop.specfiles` reads a file and the base it
 from __future__ import annotations
 
 import typing
-from dataclasses import MISSING, dataclass, fields, is_dataclass, replace
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 
 from .errors import SpecError, fail, suggest
-from .overrides import apply_overrides
+from .overrides import apply_overrides, blame
 from .populations import DEFAULT_KIND
 from .rules import DEFAULT_OBJECTIVE, DEFAULT_TARGET_RULE
-from .specfiles import default_model_path, default_protocol_path, read_spec_file
+from .specfiles import check_file_kind, default_model_path, default_protocol_path, read_spec_file
 from .units import Delay, Duration
+from .ranges import ranged
 from .validation import check_compatible, validate_model, validate_protocol
 
 __all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "OptimizersSpec",
            "NetworkSpec", "ModelSpec", "DataSpec", "TrainingSpec", "PhasesSpec", "EngineSpec",
-           "RecordSpec", "ProtocolSpec", "MODEL_TABLES", "PROTOCOL_TABLES", "load_model",
+           "RecordSpec", "ProtocolSpec", "MODEL_TABLES", "PROTOCOL_TABLES", "SPEC_TABLES", "load_model",
            "load_protocol", "parse_model", "parse_protocol", "check_compatible", "to_toml",
            "default_model_path", "default_protocol_path"]
 
@@ -43,7 +44,7 @@ class LayerSpec:
     """One population above the input."""
 
     name: str
-    size: int
+    size: int = ranged(gt=0)
     #: population kind (populations.POPULATION_KINDS): ``rate``, ``sign``, ``lif``, ``poisson``,
     #: ``bernoulli``
     population: str = DEFAULT_KIND
@@ -69,7 +70,7 @@ class LayerSpec:
     connection: str = "dense"
     #: probability that each connection of W_l exists, drawn once per model; absent
     #: connections stay zero in both engines (any ``connection``)
-    p_connect: float = 1.0
+    p_connect: float = ranged(1.0, gt=0, le=1, what="a connection probability")
     #: ``synapses`` from a spiking (``lif``, ``poisson``) layer or Poisson input only: the
     #: delay of every spike, rounded to whole time steps; "0 ms" sums w · r every step
     delay: Delay = Delay("0 ms")
@@ -81,10 +82,10 @@ class LayerSpec:
     #: names pathways.RULE_VARIABLES; empty: the local forward rule (pathways.LOCAL_RULE)
     plasticity_rule: str = ""
     #: multiplies optimizer.forward.lr for this layer's W_l and b_l (0 freezes them)
-    lr_scale: float = 1.0
+    lr_scale: float = ranged(1.0, ge=0, what="a learning-rate scale")
     #: multiplies optimizer.feedback.lr for g_l, the feedback pathway from this layer down to
     #: the one below (and its side input R_l); the first layer has no g_1
-    feedback_lr_scale: float = 1.0
+    feedback_lr_scale: float = ranged(1.0, ge=0, what="a learning-rate scale")
 
 
 @dataclass(frozen=True)
@@ -97,24 +98,25 @@ class RuleSpec:
     feedback: str = DEFAULT_OBJECTIVE
     #: the layer that takes the loss-gradient step: ``output`` or ``penultimate``
     top: str = "output"
-    #: η̂, the size of the top target step
-    target_step: float = 0.3
+    #: η̂, the size of the top target step (0: the target is the forward activity, so nothing
+    #: learns; a negative step would climb the loss, so it is rejected)
+    target_step: float = ranged(0.3, ge=0)
     #: σ, the standard deviation of the noise injected to train the inverses
-    noise: float = 0.36
+    noise: float = ranged(0.36, ge=0)
     #: ``alternating`` (after Lee 2015: on each batch the inverses learn first, then the forward
     #: weights from targets through the updated inverses; Lee's code alternates whole epochs)
     #: or ``parallel`` (both from the inverses as they were at the batch's start)
     schedule: str = "alternating"
     #: K, the refinement steps of the ``iterative`` rule (K = 1 is ``dtp``)
-    iterations: int = 1
+    iterations: int = ranged(1, ge=1)
     #: scale each layer's change by its influence on the top (rules.updates.normalise_layers)
     layer_norm: bool = False
     #: λ, the damping of the ``gn`` target
-    damping: float = 1e-3
+    damping: float = ranged(1e-3, gt=0)
     #: feedback-weight updates per batch, each on fresh noise
-    feedback_iterations: int = 1
+    feedback_iterations: int = ranged(1, ge=1)
     #: epochs that train only the feedback pathway before forward learning starts
-    feedback_pretrain_epochs: int = 0
+    feedback_pretrain_epochs: int = ranged(0, ge=0)
     #: extra input s of every g_l (Bengio 2014): ``none``, ``label`` (the target y) or
     #: ``activity`` (the lower layer's own forward activity h_{l-1})
     side_information: str = "none"
@@ -126,7 +128,8 @@ class RuleSpec:
 @dataclass(frozen=True)
 class OptimizerSpec:
     name: str = "rmsprop"
-    lr: float = 1e-3
+    #: the learning rate (a layer's lr_scale = 0 freezes one layer)
+    lr: float = ranged(1e-3, gt=0)
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ class OptimizersSpec:
 class NetworkSpec:
     name: str = "model"
     #: size of the clamped input population
-    input_size: int = 64
+    input_size: int = ranged(64, gt=0)
     #: output loss (rules.LOSSES)
     loss: str = "softmax_cross_entropy"
     #: initial weights: ``orthogonal`` or ``glorot``
@@ -148,7 +151,7 @@ class NetworkSpec:
     #: rate x · input_rate, the rules seeing their spike trace)
     input_encoding: str = DEFAULT_KIND
     #: ``poisson`` encoding: the rate in Hz of an input of value 1
-    input_rate: float = 1000.0
+    input_rate: float = ranged(1000.0, gt=0)
     #: ``poisson`` encoding: time constant of each filter of the input's spike trace
     input_tau_trace: Duration = Duration("20 ms")
 
@@ -162,6 +165,8 @@ class ModelSpec:
     rule: RuleSpec = RuleSpec()
     optimizer: OptimizersSpec = OptimizersSpec()
     source: str = "<string>"
+    #: (key, override as typed) of each key a --set gave, for errors (overrides.blame)
+    origins: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def sizes(self):
@@ -178,15 +183,16 @@ class DataSpec:
     #: datasets.DATASETS name
     dataset: str = "digits"
     #: use only the first n training / test samples (0: all)
-    n_train: int = 0
-    n_test: int = 0
+    n_train: int = ranged(0, ge=0)
+    n_test: int = ranged(0, ge=0)
 
 
 @dataclass(frozen=True)
 class TrainingSpec:
-    epochs: int = 10
-    batch_size: int = 32
-    seed: int = 1
+    epochs: int = ranged(10, gt=0)
+    batch_size: int = ranged(32, gt=0)
+    #: seeds the initial weights and the training order (numpy.random.SeedSequence)
+    seed: int = ranged(1, ge=0, lt=2**63, text="a whole number in [0, 2**63)")
 
 
 @dataclass(frozen=True)
@@ -212,7 +218,7 @@ class EngineSpec:
     #: floating point type of the weights and activity
     dtype: str = "float64"
     #: BLAS threads; 1 avoids oversubscription on a shared machine (see README)
-    threads: int = 1
+    threads: int = ranged(1, ge=1)
 
 
 @dataclass(frozen=True)
@@ -220,15 +226,15 @@ class RecordSpec:
     #: run file; ``{model}`` and ``{seed}`` are filled in
     path: str = "runs/{model}-seed{seed}.h5"
     #: training samples in the fixed probe batch of the per-layer diagnostics (0: none)
-    probe_size: int = 64
+    probe_size: int = ranged(64, ge=0)
     #: snapshot every pathway's weights every k epochs, and before training (0: never)
-    weights_every: int = 10
+    weights_every: int = ranged(10, ge=0)
     #: record the activity of one probe batch of B trials every k epochs (0: never)
-    activity_every: int = 0
+    activity_every: int = ranged(0, ge=0)
     #: the recording time step of activity, as a multiple of the simulation dt
-    activity_dt_factor: int = 1
+    activity_dt_factor: int = ranged(1, ge=1)
     #: in every epoch whose probe is recorded, also record every k-th training batch (0: never)
-    activity_batch_every: int = 0
+    activity_batch_every: int = ranged(0, ge=0)
     #: the pathways whose weights are snapshot, e.g. ["forward_1", "feedback_2"] (empty: all)
     pathways: tuple[str, ...] = ()
     #: the layers whose activity is recorded, by name (empty: all)
@@ -248,8 +254,10 @@ class ProtocolSpec:
     engine: EngineSpec = EngineSpec()
     record: RecordSpec = RecordSpec()
     source: str = "<string>"
+    origins: tuple = field(default=(), compare=False, repr=False)  # as ModelSpec's
 
 # ------------------------------------------------------------------ conversion
+_META = frozenset({"source", "origins"})  # where a spec came from, not what it is
 def _type_name(tp):
     return getattr(tp, "__name__", str(tp))
 
@@ -257,15 +265,16 @@ def _type_name(tp):
 def _convert(cls, data, source, prefix=""):
     if not isinstance(data, dict):
         fail(source, prefix.rstrip("."), f"expected a table, got {data!r}")
-    names = [f.name for f in fields(cls) if f.name != "source"]
+    names = [f.name for f in fields(cls) if f.name not in _META]
     for key in data:
         if key not in names:
-            raise SpecError(f"{source}: unknown key {prefix + key!r}. Expected one of: "
-                            f"{', '.join(names)}.{suggest(key, names)}")
+            detail = (f"unknown key {prefix + key!r}. Expected one of: {', '.join(names)}."
+                      f"{suggest(key, names)}")
+            raise SpecError(f"{source}: {detail}", source=source, key=prefix + key, detail=detail)
     hints = typing.get_type_hints(cls)
     values = {}
     for f in fields(cls):
-        if f.name == "source" or f.name not in data:
+        if f.name in _META or f.name not in data:
             continue
         values[f.name] = _convert_value(hints[f.name], data[f.name], source, prefix + f.name)
     missing = [f.name for f in fields(cls) if f.name not in values
@@ -299,8 +308,10 @@ def _convert_value(tp, value, source, key):
 # ------------------------------------------------------------------- loading
 #: the top-level tables of a model file and of a protocol file; an override belongs to
 #: the file whose tables hold its first part
-MODEL_TABLES = frozenset(f.name for f in fields(ModelSpec)) - {"source"}
-PROTOCOL_TABLES = frozenset(f.name for f in fields(ProtocolSpec)) - {"source"}
+MODEL_TABLES = frozenset(f.name for f in fields(ModelSpec)) - _META
+PROTOCOL_TABLES = frozenset(f.name for f in fields(ProtocolSpec)) - _META
+#: the tables of either file: the first part of every override must be one of them
+SPEC_TABLES = MODEL_TABLES | PROTOCOL_TABLES
 
 
 def parse_model(data: dict, source="<string>") -> ModelSpec:
@@ -341,21 +352,29 @@ def load_model(path=None, overrides=()) -> ModelSpec:
         The model file; the embedded default (:func:`default_model_path`) when None.
     overrides : iterable of str, optional
         ``key=value`` settings (:mod:`bioprop.overrides`); those of protocol tables are
-        ignored here.
+        left to :func:`load_protocol`, and a key of neither file is an error. An error about
+        a key an override set names the override, ``--set layers.hidden1.size=0``.
 
     Returns
     -------
     ModelSpec
     """
     data, source = read_spec_file(path or default_model_path())
-    return parse_model(apply_overrides(data, overrides, source, MODEL_TABLES), source)
+    check_file_kind(data, source, MODEL_TABLES, SPEC_TABLES, "model")
+    data, origins = apply_overrides(data, overrides, source, MODEL_TABLES, SPEC_TABLES)
+    with blame(origins):
+        return replace(parse_model(data, source), origins=tuple(origins.items()))
 
 
 def load_protocol(path=None, overrides=()) -> ProtocolSpec:
     """Read a protocol file as :func:`load_model` reads a model file (the embedded default:
-    :func:`default_protocol_path`); overrides of model tables are ignored here."""
+    :func:`default_protocol_path`); overrides of model tables are left to :func:`load_model`."""
     data, source = read_spec_file(path or default_protocol_path())
-    return parse_protocol(apply_overrides(data, overrides, source, PROTOCOL_TABLES), source)
+    check_file_kind(data, source, PROTOCOL_TABLES, SPEC_TABLES, "protocol")
+    data, origins = apply_overrides(data, overrides, source, PROTOCOL_TABLES, SPEC_TABLES)
+    with blame(origins):
+        return replace(parse_protocol(data, source), origins=tuple(origins.items()))
+
 
 
 def to_toml(spec) -> str:
@@ -375,7 +394,7 @@ def to_toml(spec) -> str:
     def as_dict(obj):
         out = {}
         for f in fields(obj):
-            if f.name == "source":
+            if f.name in _META:
                 continue
             value = getattr(obj, f.name)
             if is_dataclass(value):

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .errors import SpecError, fail, suggest
 
-__all__ = ["read_spec_file", "merge_tables", "default_model_path", "default_protocol_path",
+__all__ = ["read_spec_file", "merge_tables", "check_file_kind", "default_model_path", "default_protocol_path",
            "EXTENDS"]
 
 #: the top-level key that names a file's base
@@ -86,6 +86,34 @@ def merge_tables(base: dict, top: dict) -> dict:
     return merged
 
 
+def check_file_kind(data: dict, source, tables, known, kind: str) -> None:
+    """Check that a file read as a model (or protocol) is not the other kind of file.
+
+    Parameters
+    ----------
+    data : dict
+        The file's tables.
+    source : str
+        The file, named in the error.
+    tables, known : collection of str
+        The top-level tables of this kind of file, and of both kinds.
+    kind : str
+        ``"model"`` or ``"protocol"``.
+
+    Raises
+    ------
+    SpecError
+        When every top-level table of the file belongs to the other kind
+        (``bioprop run PROTOCOL MODEL``): it says so, rather than list the tables as
+        unknown keys.
+    """
+    other = "protocol" if kind == "model" else "model"
+    if data and set(data) <= set(known) - set(tables):
+        raise SpecError(f"{source}: this looks like a {other} file (its tables: "
+                        f"{', '.join(sorted(data))}), not a {kind} file: give the model first, "
+                        f"then the protocol (bioprop run MODEL PROTOCOL)")
+
+
 def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict:
     data = _read_toml(path)
     if EXTENDS not in data:
@@ -110,8 +138,18 @@ def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict:
 def _read_toml(path: Path) -> dict:
     if not path.is_file():
         raise SpecError(f"{path}: no such file")
+    raw = path.read_bytes()
     try:
-        return tomllib.loads(path.read_text())
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+        raise SpecError(f"{path}: not a TOML text file: {'it is UTF-16; ' if utf16 else ''}"
+                        f"byte {err.start} (0x{raw[err.start]:02x}) is not UTF-8, and TOML "
+                        f"files must be UTF-8 text") from None
+    if "\x00" in text:
+        raise SpecError(f"{path}: not a TOML text file: it holds a NUL byte (a binary file?)")
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path}: not valid TOML: {err}") from None
 

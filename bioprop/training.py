@@ -3,31 +3,29 @@
 :func:`run` is what ``bioprop run`` calls. It loads the data, builds the model and
 the engine named in the protocol, trains for the protocol's epochs with a progress
 bar, and streams per-epoch figures and provenance to one HDF5 run file
-(:mod:`bioprop.runlog`). A run that diverges stops with :class:`DivergenceError`;
-its finished epochs stay in the file.
+(:mod:`bioprop.runlog`). A run that diverges stops with :class:`DivergenceError`
+(status ``diverged``), and a Ctrl-C stops it with :class:`RunInterrupted` (status
+``interrupted``) at the next safe point (:mod:`bioprop.stopping`); either way its
+finished epochs, and only those, stay in the file.
 """
 from __future__ import annotations
 
-import math
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .model import build_model
-from .runlog import (RunRecorder, batch_entries, declare_run, open_run, provenance,
+from .runlog import (RunRecorder, batch_entries, declare_run, provenance,
                      record_diagnostics, record_epoch, record_probe_activity, recording,
                      records_batches, reopen_run, snapshot_weights)
 from .spec import (ModelSpec, ProtocolSpec, check_compatible, load_model, load_protocol,
                    to_toml)
+from .stopping import (DivergenceError, RunInterrupted, StopRequested, catch_sigint, divergence,
+                       silent_output_loss)
 
-__all__ = ["run", "make_engine", "RunResult", "DivergenceError", "ENGINES"]
-
-
-class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss or weight."""
+__all__ = ["run", "make_engine", "RunResult", "DivergenceError", "RunInterrupted", "ENGINES"]
 
 
 def _reference(model, spec, protocol):
@@ -87,11 +85,6 @@ def _resolve(model, protocol, overrides):
     return model, protocol
 
 
-def _finite(engine, metrics):
-    values = [metrics["loss"]] + [float(np.abs(p).max()) for p in engine.model.forward_params()]
-    return all(math.isfinite(v) for v in values)
-
-
 def run(model=None, protocol=None, *, output=None, force: bool = False, overrides=(),
         progress: bool = True, resume=None) -> RunResult:
     """Train a model under a protocol and record the run.
@@ -117,6 +110,13 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
     Returns
     -------
     RunResult
+
+    Raises
+    ------
+    DivergenceError
+        When an epoch's loss or weights diverge (:func:`bioprop.stopping.divergence`).
+    RunInterrupted
+        After a Ctrl-C, at the next safe point.
     """
     from .checkpoint import checkpoint_path
 
@@ -140,27 +140,33 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
             # a checkpoint left by an earlier run at this path must never resume this one
             checkpoint_path(path).unlink(missing_ok=True)
             declare_run(recorder, data, engine, protocol.record)
-            return _session(engine, data, protocol, train_rng, recorder, progress, path, -1)
+            return _session(engine, data, protocol, train_rng, recorder, progress, path, 0,
+                            fresh=True)
 
 
 def _resume(path, progress) -> RunResult:
     """Continue a run file from its checkpoint (``bioprop run --resume``).
 
-    Everything is checked before anything changes: the file is a run that is not
-    complete; its checkpoint is readable, is the file's own (the fingerprint of its
-    model, protocol and seed) and its latest (:func:`check_belongs`), and fits the model.
-    Only then are the temporaries of killed writers removed and the file rewritten
+    Everything is checked before anything changes: the file is a run that is neither
+    complete nor diverged; its checkpoint is readable, is the file's own (the fingerprint
+    of its model, protocol and seed) and its latest (:func:`check_belongs`), and fits the
+    model. Only then are the temporaries of killed writers removed and the file rewritten
     (:func:`reopen_run`), and the run goes on after the checkpoint's epoch.
     """
     from .atomic import remove_leftovers
-    from .checkpoint import CheckpointError, check_belongs, checkpoint_path, load_checkpoint
+    from .checkpoint import (CheckpointError, check_belongs, checkpoint_path, load_checkpoint,
+                             recorded_progress, recorded_specs)
 
     path = Path(path)
-    attrs, finished = _recorded(path)
-    if attrs.get("status") == "complete":
+    attrs, finished, first_loss = recorded_progress(path)
+    status = attrs.get("status")
+    if status == "complete":
         raise CheckpointError(f"{path}: the run is complete; there is nothing to resume")
+    if status == "diverged":
+        raise CheckpointError(f"{path}: the run diverged; resuming would diverge again the same "
+                              "way: start a new run with other settings")
     arrays, meta = load_checkpoint(path)
-    model_spec, protocol = _recorded_specs(path, attrs)
+    model_spec, protocol = recorded_specs(path, attrs)
     check_belongs(meta, path, attrs, finished, protocol.training.epochs,
                   model_spec.rule.feedback_pretrain_epochs)
     data = _data(model_spec, protocol)
@@ -174,37 +180,12 @@ def _resume(path, progress) -> RunResult:
             raise CheckpointError(f"{checkpoint_path(path)}: does not fit the run's model "
                                   f"({err}); nothing was changed") from None
         remove_leftovers(checkpoint_path(path))
-        with reopen_run(path, epoch=meta["epoch"]) as recorder:
+        epoch = meta["epoch"]
+        with reopen_run(path, epoch=epoch) as recorder:
+            # a checkpoint during feedback pre-training (epoch -1) goes on with it, then epoch 0
             return _session(engine, data, protocol, train_rng, recorder, progress, path,
-                            meta["epoch"], meta["pretrained"])
-
-
-def _recorded(path):
-    """The root attributes of a run file and the epochs its ``/train`` holds."""
-    tree = open_run(path)  # refuses a file that is not a readable run, with a clear message
-    try:
-        if "train" not in tree.children:
-            raise ValueError(f"{path}: no /train group; not a run file that can be resumed")
-        return dict(tree.attrs), [int(e) for e in tree["train"]["epoch"].values]
-    finally:
-        tree.close()
-
-
-def _recorded_specs(path, attrs):
-    """The model and protocol recorded in a run file's attributes."""
-    from .spec import parse_model, parse_protocol
-
-    specs = []
-    for key, parse in (("model_toml", parse_model), ("protocol_toml", parse_protocol)):
-        try:
-            table = tomllib.loads(str(attrs[key]))
-        except KeyError:
-            raise ValueError(f"{path}: no {key} attribute; not a run file that can be "
-                             "resumed") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{path}: its {key} attribute is not TOML ({err})") from None
-        specs.append(parse(table, f"{path} ({key})"))
-    return specs
+                            max(epoch, 0), fresh=epoch < 0, first_loss=first_loss,
+                            pretrained=meta["pretrained"])
 
 
 def _data(model_spec, protocol):
@@ -212,7 +193,7 @@ def _data(model_spec, protocol):
 
     data = load_dataset(protocol.data.dataset, seed=protocol.training.seed,
                         n_train=protocol.data.n_train or None, n_test=protocol.data.n_test or None)
-    check_compatible(model_spec, protocol, data.n_features, data.n_outputs)
+    check_compatible(model_spec, protocol, data.n_features, data.n_outputs, len(data.x_train))
     return data
 
 
@@ -227,18 +208,20 @@ def _threads(protocol):
 
 
 def _session(engine, data, protocol, rng, recorder, progress, path, done: int,
-             pretrained: int = 0) -> RunResult:
-    """Train the epochs after `done` (-1: nothing recorded yet, `pretrained` feedback
+             fresh: bool = False, first_loss=None, pretrained: int = 0) -> RunResult:
+    """Train the epochs after `done` (from the start if `fresh`, with `pretrained` feedback
     pre-training epochs done), record them, and report."""
     # every group is declared by now: from here on readers may watch the file (SWMR)
     recorder.start_swmr()
     probe = _probe(data, protocol.record.probe_size)
-    history, wall = _train(engine, data, protocol.training, rng, recorder, progress, path, probe,
-                           done, protocol.record, pretrained)
+    with catch_sigint() as stop:
+        history, wall = _train(engine, data, protocol.training, rng, recorder, progress, path,
+                               probe, done, protocol.record, stop=stop, fresh=fresh,
+                               first_loss=first_loss, pretrained=pretrained)
     recorder.set_attrs(status="complete")
     final = history[-1] if history else {"test_loss": float("nan")}
     n_seen = sum(h["n_samples"] for h in history)
-    return RunResult(path, engine.name, max(done, 0) + len(history), final.get("test_accuracy"),
+    return RunResult(path, engine.name, done + len(history), final.get("test_accuracy"),
                      final["test_loss"], wall, n_seen / wall if wall else float("nan"), history)
 
 
@@ -260,45 +243,86 @@ def _probe(data, size):
     return (data.x_train[:size], data.y_train[:size]) if size else None
 
 
-def _train(engine, data, training, rng, recorder, show_progress, path, probe, done=-1,
-           record_spec=None, pretrained=0):
+def _train(engine, data, training, rng, recorder, show_progress, path, probe, done=0,
+           record_spec=None, stop=None, fresh=None, first_loss=None, pretrained=0):
     """Train the epochs after `done`; returns the per-epoch rows and the summed training time.
 
-    `done` is -1 before epoch 0's figures are recorded (then `pretrained` feedback
-    pre-training epochs are done). A checkpoint is written after every epoch, once the
-    epoch's figures are flushed to the run file (and during pre-training, see `_begin`).
+    A checkpoint is written after every epoch (and after epoch 0: pre-training and the
+    first diagnostics), once the epoch's figures are flushed to the run file. A `fresh`
+    run (by default: one with nothing `done`) pre-trains and records epoch 0 first; a run
+    resumed from the epoch-0 checkpoint has both already. `first_loss` is the first
+    epoch's training loss of a resumed run, for the divergence test.
+
+    After a Ctrl-C (`stop`, a :class:`~bioprop.stopping.StopSignal`) the epoch under way
+    is abandoned between two batches, before anything of it is written: the run file
+    and the checkpoint end at the last finished epoch. One that has finished training
+    (and is being evaluated or recorded), or that records training batches, is
+    completed and checkpointed first.
     """
     from tqdm.auto import tqdm
 
-    from .checkpoint import save_checkpoint
-
+    fresh = not done if fresh is None else fresh
     n = (len(data.x_train) // training.batch_size) * training.batch_size
     history = []
-    pretrain = engine.rule.feedback_pretrain_epochs if engine.trains_feedback and done < 0 else 0
-    bar = tqdm(total=(pretrain - pretrained + training.epochs - max(done, 0)) * n, unit="sample",
+    pretrain = engine.rule.feedback_pretrain_epochs if engine.trains_feedback and fresh else 0
+    bar = tqdm(total=(pretrain - pretrained + training.epochs - done) * n, unit="sample",
                disable=not show_progress, desc=f"{engine.name} {data.name}")
+
+    def progress(count):
+        bar.update(count)
+        if stop is not None:
+            stop.check()
+
+    silent = silent_output_loss(engine, data.y_train)
+    finished = done if not fresh else None
     # Overflow on the way to divergence is expected; it is reported once, below.
     with bar, np.errstate(over="ignore", invalid="ignore"):
-        if done < 0:
-            _begin(engine, data, rng, bar, recorder, probe, record_spec, pretrained, pretrain)
-        for epoch in range(max(done, 0) + 1, training.epochs + 1):
-            row = _epoch(engine, data, rng, bar, epoch, n, recorder, record_spec)
-            if not _finite(engine, row):
-                recorder.set_attrs(status="diverged")
-                raise DivergenceError(
-                    f"training diverged in epoch {epoch} (loss = {row['loss']}); the "
-                    f"{epoch - 1} finished epoch(s) are in {path}. Try a smaller learning rate "
-                    f"(optimizer.forward.lr, optimizer.feedback.lr) or rule.target_step.")
-            record_epoch(recorder, row)
-            row["diagnostics_time"] = _diagnose(engine, probe, recorder, epoch)
-            snapshot_weights(engine, recorder, record_spec, epoch)
-            record_probe_activity(engine, data, recorder, record_spec, epoch)
-            save_checkpoint(recorder, engine, epoch, rng)
-            history.append(row)
+        try:
+            if fresh:
+                _begin(engine, data, rng, progress, recorder, probe, record_spec, pretrained,
+                       pretrain)
+                finished = 0
+            for epoch in range(done + 1, training.epochs + 1):
+                if stop is not None and stop.requested:
+                    raise StopRequested
+                # an epoch that records training batches writes them as it goes: it is
+                # finished, not abandoned, so that no partial entry is left in the file
+                until_end = records_batches(record_spec, epoch)
+                row = _epoch(engine, data, rng, bar.update if until_end else progress, bar,
+                             epoch, n, recorder, record_spec)
+                _check_divergence(engine, row, first_loss, silent, recorder, path, epoch)
+                _record(engine, data, rng, recorder, record_spec, path, probe, row, epoch)
+                history.append(row)
+                first_loss = row["loss"] if epoch == 1 else first_loss
+                finished = epoch
+        except StopRequested:
+            raise RunInterrupted(path, finished) from None
     return history, sum(row["wall_time"] for row in history)
 
 
-def _begin(engine, data, rng, bar, recorder, probe, record_spec, pretrained, pretrain):
+def _check_divergence(engine, row, first_loss, silent, recorder, path, epoch):
+    """Stop with :class:`DivergenceError` (status ``diverged``) if epoch `epoch` diverged."""
+    reason = divergence(engine, row, first_loss, silent)
+    if reason is not None:
+        recorder.set_attrs(status="diverged")
+        raise DivergenceError(
+            f"training diverged in epoch {epoch} ({reason}); the {epoch - 1} finished epoch(s) "
+            f"are in {path}. Try a smaller learning rate (optimizer.forward.lr, "
+            f"optimizer.feedback.lr) or rule.target_step.")
+
+
+def _record(engine, data, rng, recorder, record_spec, path, probe, row, epoch):
+    """Write a finished epoch: its figures, diagnostics, weights, activity, checkpoint."""
+    from .checkpoint import save_checkpoint
+
+    record_epoch(recorder, row)
+    row["diagnostics_time"] = _diagnose(engine, probe, recorder, epoch)
+    snapshot_weights(engine, recorder, record_spec, epoch)
+    record_probe_activity(engine, data, recorder, record_spec, epoch)
+    save_checkpoint(recorder, engine, epoch, rng)
+
+
+def _begin(engine, data, rng, progress, recorder, probe, record_spec, pretrained, pretrain):
     """Feedback pre-training after `pretrained` of `pretrain` epochs, then epoch 0.
 
     Each pre-training epoch (the feedback pathway alone, before forward learning) is
@@ -308,7 +332,7 @@ def _begin(engine, data, rng, bar, recorder, probe, record_spec, pretrained, pre
     from .checkpoint import save_checkpoint
 
     for k in range(pretrained + 1, pretrain + 1):
-        engine.train_epoch(data.x_train, data.y_train, rng, progress=bar.update,
+        engine.train_epoch(data.x_train, data.y_train, rng, progress=progress,
                            learn_forward=False)
         save_checkpoint(recorder, engine, -1, rng, pretrained=k)
     _diagnose(engine, probe, recorder, 0)
@@ -317,14 +341,14 @@ def _begin(engine, data, rng, bar, recorder, probe, record_spec, pretrained, pre
     save_checkpoint(recorder, engine, 0, rng)
 
 
-def _epoch(engine, data, rng, bar, epoch, n, recorder=None, record_spec=None):
+def _epoch(engine, data, rng, progress, bar, epoch, n, recorder=None, record_spec=None):
     start = time.perf_counter()
     if records_batches(record_spec, epoch):
-        metrics, spent = _train_recording_batches(engine, data, rng, bar.update, recorder,
+        metrics, spent = _train_recording_batches(engine, data, rng, progress, recorder,
                                                   record_spec, epoch)
     else:
         metrics, spent = engine.train_epoch(data.x_train, data.y_train, rng,
-                                            progress=bar.update), 0.0
+                                            progress=progress), 0.0
     elapsed = time.perf_counter() - start - spent
     test = engine.evaluate(data.x_test, data.y_test)
     bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics.get('accuracy', float('nan')):.3f}",

@@ -12,6 +12,7 @@ The units a file may use are ``s``/``second``, ``ms``/``msecond`` and
 """
 from __future__ import annotations
 
+import math
 import re
 
 from .errors import fail
@@ -22,7 +23,8 @@ _PATTERN = re.compile(r"^\s*([-+0-9.eE]+)\s*\*?\s*(ms|us|second|s|msecond|usecon
 #: the unit as written → the name of the Brian2 unit it stands for
 _UNITS = {"ms": "ms", "msecond": "ms", "us": "us", "usecond": "us", "s": "second",
           "second": "second"}
-_EXPECTED = 'expected a duration with units such as "10 ms"'
+_EXPECTED = ('expected a duration with units such as "10 ms" (a number, then one of the units '
+             f'{", ".join(_UNITS)})')
 
 
 class Duration:
@@ -40,8 +42,8 @@ class Duration:
     Raises
     ------
     SpecError
-        For text that is not a number with one of the units, or a time that is not
-        positive (a :class:`Delay` may also be zero).
+        For text that is not a number with one of the units (the message lists them), or a
+        time that is not positive and finite (a :class:`Delay` may also be zero).
 
     Notes
     -----
@@ -69,6 +71,8 @@ class Duration:
             number = None
         if number is None:
             fail(source, key, f"{_EXPECTED}, got {text!r}")
+        if not math.isfinite(number):
+            fail(source, key, f"a duration must be finite, got {text!r}")
         if number < 0 or (number == 0 and not self.allow_zero):
             fail(source, key, f"a duration must be {'≥ 0' if self.allow_zero else 'positive'}, "
                  f"got {text!r}")

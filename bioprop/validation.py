@@ -10,13 +10,35 @@ naming the file and the key.
 from __future__ import annotations
 
 import math
-from dataclasses import fields, is_dataclass
+import warnings
 
 from .errors import SpecError, fail, suggest
+from .overrides import blame
+from .ranges import check_ranges, walk
 
 from .runlog.vocabulary import ACTIVITY_VARIABLES
 
-__all__ = ["validate_model", "validate_protocol", "check_compatible"]
+__all__ = ["validate_model", "validate_protocol", "check_compatible", "RECORD_PATH_FIELDS",
+           "SettlingWarning", "SETTLING_TAUS"]
+
+#: the placeholders record.path may hold, filled in by bioprop.training
+RECORD_PATH_FIELDS = ("model", "seed")
+
+
+
+#: A phase of the Brian2 engine must let what settles in it come within e^-SETTLING_TAUS
+#: of its input. With forward Euler at step dt a compartment of time constant τ needs
+#: k(τ) = ⌈SETTLING_TAUS / −ln(1 − dt/τ)⌉ steps (≈ SETTLING_TAUS·τ when dt ≪ τ; one step when dt = τ,
+#: where Euler settles at once). The forward phase crosses the rate somas in cascade, in
+#: order within each step, so it needs 1 + Σ (k(τ_l) − 1) steps; every other phase needs
+#: k of the longest τ or τ_apical of a rate layer. e⁻² ≈ 14 % flags phases whose activity
+#: is far from settled, and spares the [phases] defaults (40/20/40 ms at dt = 5 ms, τ =
+#: 10 ms: within 6 %); the shipped protocols settle closer still (< 1e-3).
+SETTLING_TAUS = 2
+
+
+class SettlingWarning(UserWarning):
+    """A phase of the Brian2 engine is too short for its populations to settle."""
 
 
 # Allowed values of string keys are the registries themselves, looked up lazily so
@@ -55,23 +77,12 @@ def _check_choices(spec_dict_items, source):
     for key, value in spec_dict_items:
         allowed = choices.get(_choice_key(key))
         if allowed is not None and value not in allowed:
-            raise SpecError(f"{source}: {key}: unknown value {value!r}. Expected one of: "
-                            f"{', '.join(sorted(allowed))}.{suggest(str(value), list(allowed))}")
+            fail(source, key, f"unknown value {value!r}. Expected one of: "
+                 f"{', '.join(sorted(allowed))}.{suggest(str(value), list(allowed))}")
 
 
-def _flatten(obj, prefix=""):
-    for f in fields(obj):
-        if f.name == "source":
-            continue
-        value = getattr(obj, f.name)
-        key = prefix + f.name
-        if is_dataclass(value):
-            yield from _flatten(value, key + ".")
-        elif isinstance(value, tuple) and all(is_dataclass(item) for item in value):
-            for i, item in enumerate(value):
-                yield from _flatten(item, f"{key}.{i}.")
-        else:
-            yield key, value
+def _flatten(obj):
+    return ((key, value) for key, _, value in walk(obj))
 
 
 def validate_model(spec):
@@ -96,12 +107,9 @@ def validate_model(spec):
     _check_choices(_flatten(spec), src)
     if not spec.layers:
         fail(src, "layers", "a model needs at least one layer above the input")
-    if spec.network.input_size < 1:
-        fail(src, "network.input_size", f"must be positive, got {spec.network.input_size}")
+    check_ranges(spec)
     names = [layer.name for layer in spec.layers]
     for i, layer in enumerate(spec.layers):
-        if layer.size < 1:
-            fail(src, f"layers.{i}.size", f"must be positive, got {layer.size}")
         if names.count(layer.name) > 1 or layer.name == "input":
             fail(src, f"layers.{i}.name", f"layer names must be unique and not 'input': {layer.name!r}")
         _validate_population(layer, src, f"layers.{i}")
@@ -109,13 +117,6 @@ def validate_model(spec):
         _validate_lr_scales(spec, i, src)
     if spec.rule.top == "penultimate" and len(spec.layers) < 2:
         fail(src, "rule.top", "'penultimate' needs at least two layers")
-    if not spec.rule.noise >= 0:
-        fail(src, "rule.noise", f"must be ≥ 0, got {spec.rule.noise}")
-    for key in ("iterations", "feedback_iterations"):
-        if getattr(spec.rule, key) < 1:
-            fail(src, f"rule.{key}", f"must be ≥ 1, got {getattr(spec.rule, key)}")
-    if spec.rule.feedback_pretrain_epochs < 0:
-        fail(src, "rule.feedback_pretrain_epochs", "must be ≥ 0")
     rules = _registry_choices()["rule.target"]
     if spec.rule.iterations > 1 and not rules[spec.rule.target].iterates:
         iterating = ", ".join(repr(name) for name, rule in rules.items() if rule.iterates)
@@ -133,11 +134,6 @@ def _validate_population(layer, src, key):
 
 def _validate_lr_scales(spec, i: int, src):
     layer, key = spec.layers[i], f"layers.{i}"
-    for name in ("lr_scale", "feedback_lr_scale"):
-        value = getattr(layer, name)
-        if not (math.isfinite(value) and value >= 0):  # _convert_value made it a float
-            fail(src, f"{key}.{name}", f"a learning-rate scale must be a finite number ≥ 0, "
-                 f"got {value!r}")
     if i == 0 and layer.feedback_lr_scale != 1:
         fail(src, f"{key}.feedback_lr_scale", "the first layer has no feedback pathway g_1 "
              "(g_l sends layer l's target to layer l − 1): set it on the layer above")
@@ -148,9 +144,6 @@ def _validate_connection(spec, i: int, src):
     from .populations import POPULATION_KINDS, input_kind, population_kind
 
     layer, key = spec.layers[i], f"layers.{i}"
-    if not 0 < layer.p_connect <= 1:
-        fail(src, f"{key}.p_connect", f"a connection probability must lie in (0, 1], got "
-             f"{layer.p_connect}")
     _validate_plasticity(spec, i, src)
     if float(layer.delay.quantity) == 0:
         return
@@ -216,9 +209,8 @@ def validate_protocol(spec):
     values, counts, and every phase at least one time step long."""
     src = spec.source
     _check_choices(_flatten(spec), src)
-    for key in ("probe_size", "weights_every", "activity_every", "activity_batch_every"):
-        if getattr(spec.record, key) < 0:
-            fail(src, f"record.{key}", f"must be ≥ 0, got {getattr(spec.record, key)}")
+    check_ranges(spec)
+    _check_record_path(spec.record.path, src)
     if spec.record.activity_batch_every and not spec.record.activity_every:
         fail(src, "record.activity_batch_every", "records batches in the epochs whose activity "
              "is recorded; set record.activity_every ≥ 1 too")
@@ -226,11 +218,6 @@ def validate_protocol(spec):
     if unknown:
         fail(src, "record.variables", f"unknown {sorted(unknown)}. Expected some of: "
              f"{', '.join(ACTIVITY_VARIABLES)}")
-    if spec.record.activity_dt_factor < 1:
-        fail(src, "record.activity_dt_factor", "must be ≥ 1")
-    for key in ("epochs", "batch_size"):
-        if getattr(spec.training, key) < 1:
-            fail(src, f"training.{key}", f"must be positive, got {getattr(spec.training, key)}")
     dt = spec.phases.dt.quantity
     for key in ("forward", "feedback", "target"):
         if getattr(spec.phases, key).quantity < dt * 0.999:
@@ -238,7 +225,23 @@ def validate_protocol(spec):
     return spec
 
 
-def check_compatible(model, protocol, n_features: int, n_outputs: int):
+def _check_record_path(path: str, src):
+    """record.path may hold only the placeholders training fills in, each closed."""
+    import string
+
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(path) if name is not None]
+    except ValueError as err:  # an unclosed "{" or a lone "}"
+        fail(src, "record.path", f"{path!r} is not a valid pattern ({err}); write {{{{ and }}}} "
+             f"for a literal brace")
+    unknown = [name for name in names if name not in RECORD_PATH_FIELDS]
+    if unknown:
+        fail(src, "record.path", f"unknown placeholder {{{unknown[0]}}} in {path!r}. Expected "
+             f"some of: {', '.join('{' + n + '}' for n in RECORD_PATH_FIELDS)}."
+             f"{suggest(unknown[0], RECORD_PATH_FIELDS)}")
+
+
+def check_compatible(model, protocol, n_features: int, n_outputs: int, n_train: int | None = None):
     """Check that a model can run with a protocol and its data.
 
     The model's input and output sizes must match the data, the recorded names must be
@@ -250,12 +253,20 @@ def check_compatible(model, protocol, n_features: int, n_outputs: int):
     protocol : bioprop.spec.ProtocolSpec
     n_features, n_outputs : int
         The input features and the outputs (classes) of the protocol's dataset.
+    n_train : int, optional
+        The training samples the protocol uses; a batch may not be larger.
 
     Raises
     ------
     SpecError
-        For the first mismatch, naming the file and the key at fault.
+        For the first mismatch, naming the file and the key at fault, or the ``--set``
+        that gave the key.
     """
+    with blame(dict(model.origins + protocol.origins)):
+        _check_compatible(model, protocol, n_features, n_outputs, n_train)
+
+
+def _check_compatible(model, protocol, n_features, n_outputs, n_train):
     if model.network.input_size != n_features:
         fail(model.source, "network.input_size",
              f"is {model.network.input_size}, but dataset {protocol.data.dataset!r} has "
@@ -265,6 +276,11 @@ def check_compatible(model, protocol, n_features: int, n_outputs: int):
              f"the output layer {model.layers[-1].name!r} has {model.layers[-1].size} neurons, "
              f"but dataset {protocol.data.dataset!r} has {n_outputs} outputs")
     _check_recorded_names(model, protocol)
+    if n_train is not None and protocol.training.batch_size > n_train:
+        fail(protocol.source, "training.batch_size",
+             f"{protocol.training.batch_size} is larger than the training set: dataset "
+             f"{protocol.data.dataset!r} has {n_train} training samples here (data.n_train = "
+             f"{protocol.data.n_train}, 0: all)")
     dt = protocol.phases.dt.quantity
     from .populations import input_kind, population_kind
 
@@ -290,6 +306,41 @@ def check_compatible(model, protocol, n_features: int, n_outputs: int):
                      f"dt = {protocol.phases.dt} is longer than layers.{i}.{key} = "
                      f"{getattr(layer, key)} in {model.source}; forward Euler needs dt ≤ τ "
                      f"(dt = τ is the one-step-per-phase setting)")
+    if protocol.engine.name == "brian2":  # the reference engine has no time
+        _warn_unsettled(model, protocol)
+
+
+def _warn_unsettled(model, protocol):
+    """Warn (:class:`SettlingWarning`) of each phase too short to settle (:data:`SETTLING_TAUS`)."""
+    from .populations import population_kind
+
+    dt = float(protocol.phases.dt.quantity)
+
+    def steps(duration):  # ≥ 1: dt ≤ τ is checked above
+        decay = 1 - dt / float(duration.quantity)
+        return 1 if decay <= 0 else math.ceil(SETTLING_TAUS / -math.log(decay) - 1e-9)
+
+    rate = [layer for layer in model.layers if not population_kind(layer).spiking]
+    taus = [(f"{layer.name}.{key}", getattr(layer, key)) for layer in model.layers
+            for key in (("tau", "tau_apical") if layer in rate else ("tau_apical",))]
+    needs = {"forward": (1 + sum(steps(layer.tau) - 1 for layer in rate),
+                         "the rate somas, in cascade: " + ", ".join(
+                             f"{layer.name}.tau = {layer.tau}" for layer in rate))}
+    if taus:
+        name, longest = max(taus, key=lambda item: float(item[1].quantity))
+        needs.update(dict.fromkeys(("feedback", "target"),
+                                   (steps(longest), f"the longest τ, {name} = {longest}")))
+    for phase, (n_steps, what) in needs.items():
+        length = getattr(protocol.phases, phase)
+        if float(length.quantity) < n_steps * dt * 0.999999:
+            warnings.warn(f"{protocol.source}: phases.{phase} = {length} is too short for the "
+                          f"populations to settle: it needs at least {_seconds(n_steps * dt)} "
+                          f"({n_steps} steps of dt = {protocol.phases.dt} for {what}, in "
+                          f"{model.source})", SettlingWarning, stacklevel=2)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.4g} s" if value >= 1 else f"{value * 1e3:.4g} ms"
 
 
 def _check_recorded_names(model, protocol):

@@ -197,9 +197,9 @@ def test_brian2_batch_recording_learns_as_an_unrecorded_run(tmp_path):
 def test_batch_recording_needs_recorded_epochs():
     from bioprop.spec import SpecError, load_protocol
 
-    with pytest.raises(SpecError, match="record.activity_batch_every: .*record.activity_every"):
+    with pytest.raises(SpecError, match="--set record.activity_batch_every=2: .*record.activity_every"):
         load_protocol(overrides=["record.activity_batch_every=2"])
-    with pytest.raises(SpecError, match="record.activity_batch_every: must be ≥ 0"):
+    with pytest.raises(SpecError, match="--set record.activity_batch_every=-1: must be ≥ 0"):
         load_protocol(overrides=["record.activity_batch_every=-1", "record.activity_every=1"])
     assert load_protocol(overrides=["record.activity_batch_every=2",
                                     "record.activity_every=5"]).record.activity_batch_every == 2

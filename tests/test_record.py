@@ -271,9 +271,10 @@ def test_protocol_chooses_what_is_recorded(tmp_path):
 
 
 @pytest.mark.parametrize("override,message", [
-    ('record.pathways=["forward_9"]', "record.pathways: 'forward_9' is not one of the model's pathways"),
+    ('record.pathways=["forward_9"]',
+     r'^--set record.pathways=\["forward_9"\]: \'forward_9\' is not one of the model\'s pathways'),
     ('record.layers=["hiden1"]', "Did you mean 'hidden1'"),
-    ('record.variables=["rates"]', r"record.variables: unknown \['rates'\]"),
+    ('record.variables=["rates"]', r'^--set record.variables=\["rates"\]: unknown \[\'rates\'\]'),
 ])
 def test_unknown_recorded_names_are_errors(tmp_path, override, message):
     import bioprop

@@ -387,3 +387,37 @@ def test_sigkill_at_seeded_moments_then_resume(tmp_path):
         assert result["problems"] == [], result
         outcomes.append(result["outcome"])
     assert BEFORE_FLUSH not in outcomes
+
+
+def test_resume_from_the_epoch_0_checkpoint_equals_uninterrupted(tmp_path, monkeypatch):
+    """Stopped after the epoch-0 checkpoint (pre-training and epoch-0 records done): the
+    resumed run pre-trains no second time and records epoch 0 once."""
+    from contextlib import contextmanager
+
+    from bioprop import training
+    from bioprop.stopping import RunInterrupted, StopSignal
+
+    overrides = SMALL[:2] + ["training.epochs=2", "record.weights_every=1",
+                             "engine.name=reference", "rule.feedback_pretrain_epochs=1"]
+    whole, broken = tmp_path / "whole.h5", tmp_path / "broken.h5"
+    bioprop.run(output=whole, progress=False, overrides=overrides)
+    stop = StopSignal()
+    original = training.record_probe_activity
+
+    def record_then_ctrl_c(engine, data, recorder, spec, epoch):
+        original(engine, data, recorder, spec, epoch)
+        stop.requested = True  # a Ctrl-C just before the epoch-0 checkpoint
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "catch_sigint", contextmanager(lambda: (yield stop)))
+        patch.setattr(training, "record_probe_activity", record_then_ctrl_c)
+        with pytest.raises(RunInterrupted, match="after epoch 0"):
+            bioprop.run(output=broken, progress=False, overrides=overrides)
+    assert load_checkpoint(broken)[1]["epoch"] == 0
+    result = bioprop.run(resume=broken, progress=False)
+    assert result.epochs == 2 and len(result.history) == 2
+    _assert_same_run(whole, broken)
+    tree = xr.open_datatree(broken, engine="h5netcdf")
+    assert list(tree["metrics"]["epoch"].values) == [0, 1, 2]
+    assert list(tree["pathways"]["forward_1"]["epoch"].values) == [0, 1, 2]
+    tree.close()

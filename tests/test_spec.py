@@ -108,9 +108,11 @@ def test_override_errors():
         load_model(overrides=["layers.hiden1.size=3"])
     with pytest.raises(SpecError, match="unknown key 'rule.iteratons'.*Did you mean 'iterations'"):
         load_model(overrides=["rule.iteratons=5"])
-    with pytest.raises(SpecError, match="rule.iterations: only the 'iterative' rule iterates"):
+    # an error about a key an override set names the override, as typed
+    with pytest.raises(SpecError, match=r"^--set rule.iterations=5: only the 'iterative' rule "
+                                        "iterates"):
         load_model(overrides=["rule.iterations=5"])
-    with pytest.raises(SpecError, match="rule.feedback_iterations: must be ≥ 1"):
+    with pytest.raises(SpecError, match="^--set rule.feedback_iterations=0: must be ≥ 1, got 0$"):
         load_model(overrides=["rule.feedback_iterations=0"])
 
 

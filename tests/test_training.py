@@ -1,4 +1,5 @@
 """End to end: bioprop.run and the CLI on the digits data, and the run file they write."""
+import re
 import subprocess
 from pathlib import Path
 import sys
@@ -8,6 +9,7 @@ import pytest
 import xarray as xr
 
 import bioprop
+from bioprop.checkpoint import CheckpointError
 from bioprop.cli import main
 from bioprop.runlog import RunFileExistsError
 from bioprop.training import DivergenceError
@@ -70,7 +72,7 @@ def test_real_divergence_stops_with_clear_message(tmp_path):
     path = tmp_path / "run.h5"
     huge = QUICK + ["optimizer.forward.name=sgd", "optimizer.forward.lr=10.0",
                     "rule.target_step=1e307"]
-    with pytest.raises(DivergenceError, match=r"diverged in epoch 1 .*0 finished epoch.*learning rate"):
+    with pytest.raises(DivergenceError, match=r"diverged in epoch 1 \(the forward weights into layer '\w+' are not finite\); the 0 finished epoch.*learning rate"):
         bioprop.run(output=path, progress=False, overrides=huge)
     tree = xr.open_datatree(path, engine="h5netcdf")
     assert tree.attrs["status"] == "diverged"
@@ -99,6 +101,71 @@ def test_divergence_keeps_finished_epochs(tmp_path, monkeypatch):
     assert tree.attrs["status"] == "diverged"
     assert list(tree["train"]["epoch"].values) == [1, 2]
     assert np.all(np.isfinite(tree["train"]["loss"].values))
+
+
+def test_exploding_loss_is_divergence_naming_the_loss(tmp_path):
+    """lr = 1e6 stays finite (test loss ~3e7) but far above a silent output's ln 10:
+    diverged in epoch 1, status diverged, and `bioprop run` exits 1 with one line."""
+    path = tmp_path / "run.h5"
+    overrides = ["engine.name=reference", "data.n_train=128", "data.n_test=64",
+                 "training.epochs=3", "optimizer.forward.lr=1e6"]
+    proc = subprocess.run([sys.executable, "-m", "bioprop.cli", "run", "-q", "-o", str(path)]
+                          + sum([["--set", o] for o in overrides], []),
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert re.match(r"bioprop run: error: training diverged in epoch 1 \(the training loss "
+                    r"\S+ is above 10 × the loss of a silent output \(2\.303\)\); the 0 "
+                    r"finished epoch\(s\) are in .*optimizer\.forward\.lr", lines[0]), lines[0]
+    tree = xr.open_datatree(path, engine="h5netcdf")
+    assert tree.attrs["status"] == "diverged" and tree["train"]["loss"].size == 0
+    tree.close()
+    with pytest.raises(CheckpointError, match="the run diverged; resuming would diverge again"):
+        bioprop.run(resume=path, progress=False)
+
+
+def test_divergence_rules():
+    """Non-finite weights name the layer; a loss is compared with a silent output's and
+    with the first epoch's."""
+    from types import SimpleNamespace
+
+    from bioprop.stopping import divergence
+
+    class Projection:
+        def __init__(self, value):
+            self.params = [np.full((2, 2), value), np.zeros(2)]
+
+    model = SimpleNamespace(n_layers=2, names=["input", "hidden1", "output"],
+                            forward=[None, Projection(1.0), Projection(1.0)])
+    learner = SimpleNamespace(model=model)
+    row = {"loss": 0.5, "test_loss": 0.6}
+    assert divergence(learner, row, None, 2.3) is None
+    assert divergence(learner, {"loss": 0.5, "test_loss": 24.0}, None, 2.3) == (
+        "the test loss 24 is above 10 × the loss of a silent output (2.3)")
+    # ten times the first epoch's loss, but below a silent output's: still learning
+    assert divergence(learner, {"loss": 1.5, "test_loss": 1.0}, 0.1, 2.3) is None
+    assert divergence(learner, {"loss": 3.0, "test_loss": 1.0}, 0.1, 2.3) == (
+        "the training loss 3 is above 10 × the first epoch's training loss (0.1) and above "
+        "the loss of a silent output (2.3)")
+    assert divergence(learner, {"loss": float("nan"), "test_loss": 1.0}, None, 2.3) == (
+        "the training loss is nan")
+    model.forward[2] = Projection(np.inf)
+    assert divergence(learner, row, None, 2.3) == (
+        "the forward weights into layer 'output' are not finite")
+
+
+def test_silent_output_loss():
+    from types import SimpleNamespace
+
+    from bioprop.rules.losses import one_hot, softmax_cross_entropy, squared_error
+    from bioprop.stopping import silent_output_loss
+
+    y = np.array([0, 3, 9])
+    learner = SimpleNamespace(targets_of=lambda y: one_hot(y, 10), loss_fn=softmax_cross_entropy)
+    assert silent_output_loss(learner, y) == pytest.approx(np.log(10))
+    learner = SimpleNamespace(targets_of=lambda y: y, loss_fn=squared_error)
+    assert silent_output_loss(learner, np.array([[2.0, 0.0], [0.0, 4.0]])) == pytest.approx(5.0)
 
 
 def test_cli_run_prints_summary(tmp_path, capsys):
@@ -170,3 +237,72 @@ def test_weight_snapshots_are_the_weights(tmp_path):
                 overrides=QUICK + ["training.epochs=2", "record.weights_every=2"])
     arrays, meta = load_checkpoint(tmp_path / "w2.h5")  # the same run, stopped after epoch 2
     np.testing.assert_array_equal(weights.sel(epoch=2).values, arrays["W_2"])
+
+
+SHIPPED_PAIRS = [("default", "default"), ("lee2015_dtp", "lee2015"),
+                 ("lee2015_discrete", "lee2015_discrete"),
+                 ("lee2015_stochastic", "lee2015_discrete"), ("bartunov2018", "bartunov2018"),
+                 ("bartunov2018", "iterative"), ("bartunov2018", "fashion_mnist"),
+                 ("lif_mnist_small", "mnist_spiking_small"), ("lif", "spiking"),
+                 ("lif_mnist", "mnist_spiking"), ("teacher", "teacher"), ("iterative", "iterative"),
+                 ("tp", "default"), ("bp", "mnist"), ("gn", "default")]
+
+
+@pytest.mark.parametrize("model, protocol", SHIPPED_PAIRS)
+def test_shipped_pairs_settle_in_both_engines(model, protocol):
+    import warnings
+
+    from bioprop.spec import check_compatible, load_model, load_protocol
+
+    root = Path(__file__).parent.parent
+    m = load_model(root / "models" / f"{model}.toml")
+    for engine in ("brian2", "reference"):
+        p = load_protocol(root / "protocols" / f"{protocol}.toml", [f"engine.name={engine}"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            check_compatible(m, p, m.network.input_size, m.layers[-1].size)
+
+
+def test_phases_too_short_to_settle_warn_naming_phase_tau_and_length():
+    from bioprop.spec import check_compatible, load_model, load_protocol
+    from bioprop.validation import SettlingWarning
+
+    slow = load_model(None, ['layers.0.tau="10 s"'])
+    with pytest.warns(SettlingWarning) as record:
+        check_compatible(slow, load_protocol(None), 64, 10)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 3
+    assert messages[0].endswith(
+        "default.toml: phases.forward = 125 ms is too short for the populations to settle: it "
+        "needs at least 20.02 s (4003 steps of dt = 5 ms for the rate somas, in cascade: "
+        "hidden1.tau = 10 s, hidden2.tau = 10 ms, output.tau = 10 ms, in "
+        f"{slow.source})")
+    assert "phases.feedback = 75 ms" in messages[1] and "phases.target = 100 ms" in messages[2]
+    assert "at least 20 s (3999 steps of dt = 5 ms for the longest τ, hidden1.tau = 10 s" \
+        in messages[1]
+    # the reference engine has no time: nothing to settle
+    check_compatible(slow, load_protocol(None, ["engine.name=reference"]), 64, 10)
+    # a cascade of three somas at dt = τ/2 needs 1 + 3 × (3 − 1) = 7 steps: 35 ms
+    with pytest.warns(SettlingWarning, match=r"phases.forward = 30 ms .* at least 35 ms \(7 steps"):
+        check_compatible(load_model(None), load_protocol(None, ['phases.forward="30 ms"']), 64, 10)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 35 ms is enough, and dt = τ settles in one step
+        check_compatible(load_model(None), load_protocol(None, ['phases.forward="35 ms"']), 64, 10)
+        check_compatible(load_model(None), load_protocol(None, [
+            'phases.dt="10 ms"', 'phases.forward="10 ms"', 'phases.feedback="10 ms"',
+            'phases.target="10 ms"']), 64, 10)
+
+
+def test_cli_prints_a_settling_warning_as_one_line(tmp_path):
+    path = tmp_path / "taken.h5"
+    path.write_bytes(b"precious")  # the run stops right after the checks, with exit 2
+    proc = subprocess.run([sys.executable, "-m", "bioprop.cli", "run", "-q", "-o", str(path),
+                           "--set", 'layers.0.tau="10 s"', "--set", "data.n_train=64"],
+                          capture_output=True, text=True)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert [line.split(": phases.")[1].split(" =")[0] for line in lines[:3]] == [
+        "forward", "feedback", "target"]
+    assert all(line.startswith("bioprop run: warning: ") for line in lines[:3])
+    assert lines[3].startswith("bioprop run: error: ") and len(lines) == 4

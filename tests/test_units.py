@@ -56,12 +56,19 @@ def test_durations_compare_by_kind_and_text_and_pickle():
     ("10", "expected a duration with units"), ("ten ms", "expected a duration with units"),
     ("1.2.3 ms", "expected a duration with units"), ("e ms", "expected a duration with units"),
     ("10 Hz", "expected a duration with units"), ("0 ms", "a duration must be positive"),
-    ("-1 ms", "a duration must be positive")])
+    ("-1 ms", "a duration must be positive"), ("1e999 ms", "a duration must be finite"),
+    ("- ms", "expected a duration with units"), ("nan ms", "expected a duration with units")])
 def test_a_bad_duration_is_one_error_naming_file_and_key(text, message):
     with pytest.raises(SpecError) as err:
         Duration(text, "models/x.toml", "layers.0.tau")
     assert str(err.value).startswith("models/x.toml: layers.0.tau: " + message)
     assert repr(text) in str(err.value)
+
+
+def test_a_duration_error_lists_the_units_it_accepts():
+    with pytest.raises(SpecError) as err:
+        Duration("10 min", "m.toml", "phases.dt")
+    assert "(a number, then one of the units ms, msecond, us, usecond, s, second)" in str(err.value)
 
 
 def test_a_delay_may_be_zero_but_not_negative():
@@ -87,7 +94,8 @@ def test_loaded_specs_hold_durations_with_their_quantities():
 def test_a_bad_duration_in_a_file_names_the_file_and_key():
     data = {"network": {"input_size": 2}, "layers": [{"name": "out", "size": 2, "tau": "5"}]}
     with pytest.raises(SpecError, match=r"^m.toml: layers.0.tau: expected a duration with units "
-                                        r"such as \"10 ms\", got '5'$"):
+                                        r"such as \"10 ms\" \(a number, then one of the units ms, msecond, us, "
+                                        r"usecond, s, second\), got '5'$"):
         parse_model(data, "m.toml")
 
 

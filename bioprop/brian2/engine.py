@@ -148,7 +148,10 @@ class Brian2Engine(Learner):
         n_steps = len(self._names) * whole_batches(len(x), self.batch_size)
         self.outputs = np.empty((len(x), self.model.sizes[-1]), self.dtype)
         self._loss_sum, self._correct = 0.0, 0
+        self._stopped_by = None
         simulate(self.brian2, self.network, self.codegen, n_steps * self.dt)
+        if self._stopped_by is not None:  # the progress callback abandoned the run
+            raise self._stopped_by
         return self.outputs
 
     def _on_step_start(self):
@@ -238,7 +241,13 @@ class Brian2Engine(Learner):
             self._correct += correct
             self.last_trace = latched.trace
         if self._progress is not None:
-            self._progress(self.batch_size)
+            try:
+                self._progress(self.batch_size)
+            except Exception as err:  # e.g. a Ctrl-C's StopRequested: end the run cleanly
+                # Network.stop ends Network.run after this step, with Brian2's state
+                # consistent; the error is raised again once the run has returned.
+                self._stopped_by = err
+                self.network.stop()
 
     # -------------------------------------------------------- checkpoints
     def dynamic_state(self) -> dict:

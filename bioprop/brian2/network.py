@@ -104,8 +104,13 @@ def simulate(b2, network, codegen, duration):
     """Run `network` for `duration` with the codegen target `codegen`.
 
     The codegen target is a global Brian2 preference: it is set for this network's run.
+    Brian2's own Ctrl-C handling is switched off: it would end only this run (one
+    epoch) and say "Press Ctrl+C again to interrupt", and the caller would carry on
+    from a half-trained epoch. A run of :func:`bioprop.run` handles SIGINT itself
+    (:mod:`bioprop.stopping`); elsewhere a Ctrl-C raises ``KeyboardInterrupt``.
     """
     b2.prefs.codegen.target = codegen
+    b2.prefs.core.stop_on_keyboard_interrupt = False
     with warnings.catch_warnings():
         # Brian2 checks float32 state against 1e50 before a run, which does not fit in a
         # float32: numpy warns of the cast, not of any value of ours.

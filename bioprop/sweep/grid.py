@@ -10,13 +10,13 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from ..errors import SpecError, suggest
+from ..errors import SpecError
+from ..overrides import check_key as check_override_key
 from ..overrides import parse_override
-from ..spec import MODEL_TABLES, PROTOCOL_TABLES
+from ..spec import SPEC_TABLES
 
 __all__ = ["Point", "value_text", "check_key", "parse_grid", "seed_values", "expand"]
 
-_TABLES = sorted(MODEL_TABLES | PROTOCOL_TABLES)
 # characters kept as they are in a point's file name; others become "_"
 _UNSAFE = re.compile(r"[^A-Za-z0-9.+-]")
 _MAX_NAME = 180
@@ -76,10 +76,9 @@ def value_text(value) -> str:
 
 
 def check_key(key: str, option: str):
-    """A SpecError for a key that names no table of a model or protocol file.
-
-    The loaders leave such keys alone (each file takes only its own tables), so a
-    misspelt table would otherwise be silently ignored by every point.
+    """A SpecError for a key that names no table of a model or protocol file: the check
+    :func:`bioprop.overrides.check_key` that every loader makes, made here before any
+    point runs.
 
     Parameters
     ----------
@@ -93,10 +92,7 @@ def check_key(key: str, option: str):
     SpecError
         The key's first part is not a table of a model or protocol.
     """
-    table = key.split(".")[0]
-    if table not in _TABLES:
-        raise SpecError(f"{option} {key}: unknown table {table!r}. Expected one of: "
-                        f"{', '.join(_TABLES)}.{suggest(table, _TABLES)}")
+    check_override_key(key, SPEC_TABLES, option)
 
 
 def parse_grid(items) -> list[tuple[str, list]]:

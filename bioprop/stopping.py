@@ -1,0 +1,148 @@
+"""Why a run stops before its last epoch: a Ctrl-C, or a loss or weight that diverged.
+
+* :class:`RunInterrupted` — a run stopped by SIGINT (Ctrl-C) at a safe point.
+* :class:`DivergenceError` — training produced a non-finite or exploding loss or weight.
+* :func:`catch_sigint` — while training, the first Ctrl-C only asks the run to stop.
+* :func:`divergence` — the reason an epoch counts as diverged, or None.
+
+A stopped run never counts a partial epoch: a Ctrl-C abandons the epoch under way
+(its figures, weights and checkpoint are not written), so the run file and the
+checkpoint both end at the last finished epoch, and ``--resume`` continues from
+there exactly as an uninterrupted run would have.
+"""
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+
+__all__ = ["RunInterrupted", "DivergenceError", "StopRequested", "StopSignal", "catch_sigint",
+           "divergence", "silent_output_loss", "DIVERGENCE_FACTOR"]
+
+#: An epoch diverged when a loss exceeds this many times the loss of a silent output
+#: (:func:`silent_output_loss`, ln 10 for softmax cross-entropy on ten classes), or
+#: exceeds that loss and this many times the first epoch's training loss.
+DIVERGENCE_FACTOR = 10.0
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss or weight, or a loss far above chance."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C (SIGINT) at a safe point; its finished epochs are kept.
+
+    Attributes
+    ----------
+    path : Path
+        The run file.
+    epoch : int or None
+        The last finished epoch, whose checkpoint is beside the run file; None when the
+        run stopped before its first checkpoint.
+    """
+
+    def __init__(self, path, epoch):
+        self.path, self.epoch = path, epoch
+        if epoch is None:
+            text = (f"interrupted before the first checkpoint; {path} holds no finished "
+                    "epoch: start the run again")
+        else:
+            text = (f"interrupted after epoch {epoch}; the finished epochs are in {path}. "
+                    f"Continue with: bioprop run --resume {path}")
+        super().__init__(text)
+
+    def __str__(self):
+        return self.args[0]
+
+
+class StopRequested(Exception):
+    """Raised inside an epoch to abandon it after a Ctrl-C (caught by the training loop)."""
+
+
+class StopSignal:
+    """Whether a Ctrl-C asked the run to stop.
+
+    The first SIGINT only sets :attr:`requested`; training stops at the next safe point.
+    A second one raises ``KeyboardInterrupt`` at once, for a run that does not reach one.
+    """
+
+    def __init__(self):
+        self.requested = False
+
+    def __call__(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self):
+        """Raise :class:`StopRequested` if a Ctrl-C came (called between batches)."""
+        if self.requested:
+            raise StopRequested
+
+
+@contextmanager
+def catch_sigint():
+    """Turn SIGINT into a :class:`StopSignal` while the block runs.
+
+    Installed after the engine is built: Brian2 installs its own handler when it is
+    imported, which would only end the current ``Network.run`` (one epoch) and let
+    training carry on from a half-trained epoch. Outside the main thread Python
+    allows no handler, and the block runs with a signal that never fires.
+    """
+    stop = StopSignal()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def silent_output_loss(learner, y) -> float:
+    """The mean loss of an output of zeros on labels `y`: the scale of "no learning".
+
+    For softmax cross-entropy it is ln(n_classes); for the squared error, ½ mean ‖y‖².
+    """
+    targets = learner.targets_of(y)
+    loss, _ = learner.loss_fn(np.zeros(targets.shape, dtype=np.float64), targets)
+    return float(loss.mean())
+
+
+def divergence(learner, row, first_loss, silent_loss, factor=DIVERGENCE_FACTOR):
+    """What diverged in an epoch (a sentence naming the quantity), or None.
+
+    Parameters
+    ----------
+    learner : Learner
+        Its forward weights are checked for non-finite values.
+    row : dict
+        The epoch's figures: ``loss`` (training) and ``test_loss``.
+    first_loss : float or None
+        The first epoch's training loss (None in the first epoch).
+    silent_loss : float
+        :func:`silent_output_loss` of the training labels.
+    factor : float
+        :data:`DIVERGENCE_FACTOR`.
+    """
+    model = learner.model
+    for l in range(1, model.n_layers + 1):
+        for label, p in zip(("weights", "biases"), model.forward[l].params):
+            if not np.all(np.isfinite(p)):
+                return f"the forward {label} into layer {model.names[l]!r} are not finite"
+    for name, key in (("training loss", "loss"), ("test loss", "test_loss")):
+        value = row[key]
+        if not math.isfinite(value):
+            return f"the {name} is {value}"
+        if value > factor * silent_loss:
+            return (f"the {name} {value:.4g} is above {factor:g} × the loss of a silent output "
+                    f"({silent_loss:.4g})")
+        if first_loss is not None and value > max(silent_loss, factor * first_loss):
+            return (f"the {name} {value:.4g} is above {factor:g} × the first epoch's training "
+                    f"loss ({first_loss:.4g}) and above the loss of a silent output "
+                    f"({silent_loss:.4g})")
+    return None
