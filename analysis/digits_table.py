@@ -1,4 +1,4 @@
-"""The README's digits table: DTP (Brian2 and reference engines) against BP, over seeds.
+"""The docs' digits table: DTP (Brian2 and reference engines) against BP, over seeds.
 
 Usage::
 

@@ -1,4 +1,4 @@
-"""The README's results table: the papers' experiments, our numbers beside theirs.
+"""The docs' results table: the papers' experiments, our numbers beside theirs.
 
 Usage::
 
@@ -6,7 +6,7 @@ Usage::
     python analysis/results_table.py --commands    # the commands that write results/
 
 Every experiment is a folder of run files under ``results/`` that one ``bioprop sweep``
-command wrote (the commands are in the README and in :data:`EXPERIMENTS`). The table is
+command wrote (the commands are in docs/reproducing.md and in :data:`EXPERIMENTS`). The table is
 read back from the run files alone: each row groups the runs of one rule in one engine,
 named from the model recorded in the files, and gives the final-epoch test error as
 mean ± std over seeds, the epochs, the median training time per run, and the angle
@@ -266,7 +266,7 @@ def learning_curves(experiment: Experiment, runs, path: Path):
 
 
 def commands_block(experiments) -> list[str]:
-    """Every experiment's sweep commands as one bash block for the README, so that the
+    """Every experiment's sweep commands as one bash block for docs/reproducing.md, so that the
     commands printed there are the ones this script knows (and the test loads)."""
     lines = ["```bash"]
     for experiment in experiments:

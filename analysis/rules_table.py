@@ -1,4 +1,4 @@
-"""The README's table of every target rule against every feedback objective, on digits.
+"""The docs' table of every target rule against every feedback objective, on digits.
 
 Usage::
 

@@ -1,4 +1,4 @@
-"""The README's table of spiking, stochastic and discrete networks, read from run files.
+"""The docs' table of spiking, stochastic and discrete networks, read from run files.
 
 Usage::
 

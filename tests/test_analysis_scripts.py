@@ -113,9 +113,9 @@ def test_every_results_command_names_files_that_fit_their_data():
             check_compatible(model, protocol, *shapes[protocol.data.dataset])
 
 
-def test_readme_prints_the_results_commands_the_script_knows():
-    """The README's block of reproduction commands is the script's, word for word."""
+def test_docs_print_the_results_commands_the_script_knows():
+    """docs/reproducing.md holds the script's block of reproduction commands, word for word."""
     script = runpy.run_path(str(SCRIPTS / "results_table.py"))
     block = "\n".join(script["commands_block"](script["EXPERIMENTS"]))
-    assert block in (SCRIPTS.parent / "README.md").read_text(), \
-        "README differs from `python analysis/results_table.py --commands`: paste its output"
+    assert block in (SCRIPTS.parent / "docs" / "reproducing.md").read_text(), \
+        "docs/reproducing.md differs from `python analysis/results_table.py --commands`: paste its output"
