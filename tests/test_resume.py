@@ -186,9 +186,9 @@ def tiny_whole(tmp_path_factory):
     return path
 
 
-def _stopped_at(path, monkeypatch, when, epoch, pretrained=0):
-    """A TINY run stopped by KeyboardInterrupt just `when` ("before"/"after") its checkpoint
-    of (`epoch`, `pretrained`) is written."""
+def _stopped_at(path, monkeypatch, when, epoch, pretrained=0, overrides=TINY):
+    """A run (TINY unless `overrides` says otherwise) stopped by KeyboardInterrupt just
+    `when` ("before"/"after") its checkpoint of (`epoch`, `pretrained`) is written."""
     from bioprop import checkpoint
 
     original = checkpoint.save_checkpoint
@@ -204,7 +204,7 @@ def _stopped_at(path, monkeypatch, when, epoch, pretrained=0):
     with monkeypatch.context() as patch:
         patch.setattr(checkpoint, "save_checkpoint", stop)
         with pytest.raises(KeyboardInterrupt):
-            bioprop.run(output=path, progress=False, overrides=TINY)
+            bioprop.run(output=path, progress=False, overrides=overrides)
 
 
 @pytest.mark.parametrize("when, epoch, pretrained, left", [
@@ -304,7 +304,7 @@ def _damage(path, kind, tmp_path, monkeypatch):
     ckpt = checkpoint_path(path)
     if kind == "another rule":  # a same-shaped run with another feedback objective
         other = tmp_path / "other.h5"
-        _stopped_at_with(other, monkeypatch, TINY + ["rule.feedback=drl"])
+        _stopped_at(other, monkeypatch, "after", 1, overrides=TINY + ["rule.feedback=drl"])
         ckpt.write_bytes(checkpoint_path(other).read_bytes())
     elif kind == "epoch 50":
         _rewrite_meta(path, epoch=50)
@@ -316,22 +316,6 @@ def _damage(path, kind, tmp_path, monkeypatch):
         ckpt.write_bytes(ckpt.read_bytes()[:300])
     elif kind == "random bytes":
         ckpt.write_bytes(np.random.default_rng(0).bytes(4096))
-
-
-def _stopped_at_with(path, monkeypatch, overrides):
-    from bioprop import checkpoint
-
-    original = checkpoint.save_checkpoint
-
-    def stop(recorder, learner, at, rng, **kw):
-        original(recorder, learner, at, rng, **kw)
-        if at == 1:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as patch:
-        patch.setattr(checkpoint, "save_checkpoint", stop)
-        with pytest.raises(KeyboardInterrupt):
-            bioprop.run(output=path, progress=False, overrides=overrides)
 
 
 @pytest.mark.parametrize("kind, message", [
