@@ -18,7 +18,7 @@ def test_digits_table_summarises_run_files(tmp_path):
         path = tmp_path / f"s{seed}.h5"
         bioprop.run(output=path, progress=False, overrides=QUICK + [f"training.seed={seed}"])
         paths.setdefault("DTP (reference engine)", []).append(path)
-    accuracies = [float(bioprop.open_run(p)["eval"]["accuracy"].values[-1]) for p in paths[
+    accuracies = [float(bioprop.open_run(p)["test"]["accuracy"].values[-1]) for p in paths[
         "DTP (reference engine)"]]
     table = script["summarise"](paths)
     assert f"{100 * np.mean(accuracies):.2f} ± {100 * np.std(accuracies):.2f} % (n = 2)" in table
@@ -34,7 +34,7 @@ def test_rules_table_covers_every_rule_and_reads_a_run(tmp_path):
     path = tmp_path / "fa-dtp-reference-seed1.h5"
     bioprop.run(script["MODELS"] / "fa.toml", None, output=path, progress=False, overrides=QUICK)
     accuracy = script["_run"](tmp_path, "fa", "dtp", 1, "reference")  # reuses the file
-    assert accuracy == float(bioprop.open_run(path)["eval"]["accuracy"].values[-1])
+    assert accuracy == float(bioprop.open_run(path)["test"]["accuracy"].values[-1])
     assert script["_cell"]([0.5, 0.7]) == "60.0 ± 10.0"
 
 
@@ -49,7 +49,7 @@ def test_spiking_table_reads_accuracy_and_firing_rates(tmp_path):
     hz = float(tree["layers"]["hidden1"]["rate"].isel(epoch=-1).mean()) / 5e-3  # t_ref = 5 ms
     row = script["row"](path)
     assert row.startswith("| 64-128 lif-10 | θ = 0.5, t_ref = 5 ms; target: trace")
-    assert f"{100 * float(tree['eval']['accuracy'].values[-1]):.2f} %" in row
+    assert f"{100 * float(tree['test']['accuracy'].values[-1]):.2f} %" in row
     assert f"hidden1 {hz:.0f} Hz" in row
 
 
@@ -75,14 +75,14 @@ def test_results_table_reads_rules_engines_and_errors_from_run_files(tmp_path):
     by_rule = {(row.split(" | ")[2], row.split(" | ")[5]): row for row in rows}
     assert set(by_rule) == {("DTP", "reference"), ("DTP, parallel", "reference"),
                             ("BP", "reference"), ("DTP", "brian2")}
-    errors = [100 * (1 - float(bioprop.open_run(folder / f"bp-seed{s}.h5")["eval"]["accuracy"][-1]))
+    errors = [100 * (1 - float(bioprop.open_run(folder / f"bp-seed{s}.h5")["test"]["accuracy"][-1]))
               for s in (1, 2)]
     assert f"{np.mean(errors):.2f} ± {np.std(errors):.2f} (n = 2)" in by_rule[("BP", "reference")]
     assert "| 1.48 |" in by_rule[("BP", "reference")]     # the paper's number, by label
     assert "64-2×128 tanh-10 (digits)" in by_rule[("BP", "reference")]
     # the Brian2 run at one step per phase is seed 1 of the reference: the same error
-    brian2 = 100 * (1 - float(bioprop.open_run(folder / "dtp-brian2-seed1.h5")["eval"]["accuracy"][-1]))
-    reference = 100 * (1 - float(bioprop.open_run(folder / "dtp-seed1.h5")["eval"]["accuracy"][-1]))
+    brian2 = 100 * (1 - float(bioprop.open_run(folder / "dtp-brian2-seed1.h5")["test"]["accuracy"][-1]))
+    reference = 100 * (1 - float(bioprop.open_run(folder / "dtp-seed1.h5")["test"]["accuracy"][-1]))
     assert f"reference {reference:.2f}" in by_rule[("DTP", "brian2")]
     assert abs(brian2 - reference) < 1e-6
     script["learning_curves"](experiment, runs, tmp_path / "curves.png")

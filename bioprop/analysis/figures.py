@@ -30,17 +30,17 @@ def _label_axis(ax, variable, name=None):
 
 def learning_curves(runs: dict):
     """Training and test loss and accuracy against epoch, one colour per run."""
-    has_accuracy = any("accuracy" in tree["eval"] for tree in runs.values())
+    has_accuracy = any("accuracy" in tree["test"] for tree in runs.values())
     fig, axes = plt.subplots(1, 2 if has_accuracy else 1, figsize=(11 if has_accuracy else 6, 4.6),
                              squeeze=False, layout="constrained")
     for i, (label, tree) in enumerate(runs.items()):
         colour = f"C{i}"
-        for group, style in (("train", "--"), ("eval", "-")):
+        for group, style in (("train", "--"), ("test", "-")):
             for ax, var in zip(axes[0], ("loss", "accuracy")):
                 if var in tree[group]:
                     data = tree[group][var]
                     ax.plot(data["epoch"], data, style, color=colour,
-                            label=f"{label} ({'test' if group == 'eval' else 'train'})")
+                            label=f"{label} ({group})")
     for ax, var in zip(axes[0], ("loss", "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(var)

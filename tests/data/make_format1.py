@@ -27,7 +27,7 @@ def main(out):
     out = Path(out)
     bioprop.run(output=out / "format1-brian2.h5", force=True, progress=False, overrides=SMALL + [
         "layers.hidden2.size=5", "training.epochs=1", "record.activity_every=1",
-        "record.activity_dt_factor=25", "record.variables=[\"rate\"]"])
+        "record.activity_dt_factor=10", "record.variables=[\"rate\"]"])
     from importlib.resources import files
     bioprop.run(str(files("bioprop.models") / "lif.toml"),
                 str(files("bioprop.protocols") / "spiking.toml"),
