@@ -51,7 +51,7 @@ def test_recorded_rates_settle_on_the_algebraic_forward_pass(recorded):
 
     tree = xr.open_datatree(recorded[0], engine="h5netcdf")
     times, forward = tree["layers"]["hidden1"]["time"].values, tree["phases"].isel(phase=0)
-    end = times[times < forward["start"] + forward["duration"]].max()  # its last recorded point
+    end = times[times < float(forward["start"] + forward["duration"])].max()  # its last point
     final, _ = load_checkpoint(recorded[0])
     x = load_dataset("digits", n_train=32).x_train
     names = ["input", "hidden1", "hidden2", "output"]

@@ -181,7 +181,7 @@ class RunRecorder:
 
         self._declaring(f"write_table({group!r})")
         check_declaration(group, columns, (dim,))
-        g = self._file.require_group(group)
+        g = self._file.create_group(group, track_order=True)  # columns in the order given
         n = len(next(iter(columns.values()))[0])
         scale = g.create_dataset(dim, data=np.arange(n))
         scale.make_scale(dim)
