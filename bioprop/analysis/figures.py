@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: reports are written on machines without a screen
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..runlog.vocabulary import (PHASES, RATE, RESIDUALS, SPIKE_TIME,  # noqa: E402
@@ -58,6 +59,7 @@ def learning_curves(runs: dict):
     first = next(iter(runs.values()))
     for ax, var in zip(axes[0], ("loss", "accuracy")):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         units = first["test"][var].attrs.get("units") if var in first["test"] else None
         ax.set_ylabel(_with_units(f"mean {var}" if var == "loss" else var, units))
         ax.grid(alpha=0.3)
@@ -103,6 +105,7 @@ def per_layer(runs: dict, variable: str, title: str | None = None, pathway: bool
     for ax, layer in zip(axes[0], layers):
         ax.set_title(f"g: {layer} → {below[layer]}" if pathway else layer)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     units = next(iter(runs.values()))["metrics"][variable].attrs.get("units")
     axes[0][0].set_ylabel(_with_units(_QUANTITY.get(variable, variable.replace("_", " ")), units))
