@@ -16,7 +16,7 @@ from .errors import SpecError, fail, suggest
 from .overrides import blame
 from .ranges import check_ranges, walk
 
-from .runlog.vocabulary import ACTIVITY_VARIABLES
+from .runlog.vocabulary import ACTIVITY_VARIABLES, FORMAT1_PATHWAY
 
 __all__ = ["validate_model", "validate_protocol", "check_compatible", "RECORD_PATH_FIELDS",
            "SettlingWarning", "SETTLING_TAUS"]
@@ -345,8 +345,6 @@ def _seconds(value: float) -> str:
 
 def _check_recorded_names(model, protocol):
     """record.layers and record.pathways must name layers and pathways of the model."""
-    from .runlog.formats import FORMAT1_PATHWAY
-
     L, names = len(model.layers), model.names
     pathways = {FORMAT1_PATHWAY[kind](names, l): f"{kind}_{l}" for kind, first in
                 (("forward", 1), ("feedback", 2)) for l in range(first, L + 1)}

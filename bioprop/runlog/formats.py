@@ -22,15 +22,10 @@ import tomllib
 
 import numpy as np
 
-from .vocabulary import FORMAT_VERSION, HZ, PHASES, RATE, TEST, pathway_name
+from .vocabulary import FORMAT1_PATHWAY, FORMAT_VERSION, HZ, PHASES, RATE, TEST
 
 __all__ = ["RecordedSpec", "layer_names", "max_rates", "rate_in_hz", "renamed_group", "format1_phases",
-           "upgrade_tree", "FORMAT1_PATHWAY"]
-
-#: how version 1 named a pathway: its kind and the index l of the layer it projects to
-#: (forward) or from (feedback)
-FORMAT1_PATHWAY = {"forward": lambda names, l: pathway_name(names[l - 1], names[l]),
-                   "feedback": lambda names, l: pathway_name(names[l], names[l - 1])}
+           "upgrade_tree"]
 
 #: top-level groups that version 1 named otherwise
 _FORMAT1_GROUPS = {"eval": TEST}

@@ -23,7 +23,7 @@ from string import Template
 
 __all__ = ["FORMAT_VERSION", "VocabularyError", "Dim", "Variable", "Section", "DIMS", "SECTIONS",
            "ACTIVITY", "ACTIVITY_VARIABLES", "METRICS", "SPIKE_EVENTS", "SPIKE_MARKS", "STEADY",
-           "TIMED", "RECORD_COORDS", "TEST", "PHASES", "HZ", "pathway_name", "RATE", "POTENTIAL", "NUDGE", "APICAL", "APICAL_CURRENT",
+           "TIMED", "RECORD_COORDS", "TEST", "PHASES", "HZ", "pathway_name", "FORMAT1_PATHWAY", "RATE", "POTENTIAL", "NUDGE", "APICAL", "APICAL_CURRENT",
            "TARGET", "SPIKES", "SPIKE_TRIAL", "SPIKE_TIME", "SPIKE_NEURON", "spike_mark",
            "section_of", "coord_attrs", "check_dims", "check_declaration"]
 
@@ -240,6 +240,13 @@ HZ = "Hz"
 def pathway_name(pre: str, post: str) -> str:
     """The name of the pathway from layer `pre` to layer `post`, e.g. ``hidden1_to_hidden2``."""
     return f"{pre}_to_{post}"
+
+
+#: today's name of the pathway that format 1 named ``<kind>_<l>``, from the model's layer
+#: names (``input`` first) and l, the layer a forward pathway projects to and a feedback
+#: pathway projects from
+FORMAT1_PATHWAY = {"forward": lambda names, l: pathway_name(names[l - 1], names[l]),
+                   "feedback": lambda names, l: pathway_name(names[l], names[l - 1])}
 
 
 #: every section of a run file

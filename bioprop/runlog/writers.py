@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .activity import declare_activity
-from .formats import FORMAT1_PATHWAY
-from .vocabulary import RESIDUALS, SECTIONS, TEST, coord_attrs, pathway_name, section_of
+from .vocabulary import (FORMAT1_PATHWAY, RESIDUALS, SECTIONS, TEST, coord_attrs, pathway_name,
+                         section_of)
 
 __all__ = ["pathway_names", "declare_run", "record_epoch", "record_diagnostics", "snapshot_weights",
            "recorded_pathways"]
