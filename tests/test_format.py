@@ -157,3 +157,28 @@ def test_record_pathways_takes_the_format_1_names_too(tmp_path):
     tree = bioprop.open_run(path)
     assert sorted(tree["pathways"].children) == ["hidden1_to_hidden2", "output_to_hidden2"]
     tree.close()
+
+
+def test_resume_copies_the_phases_table(tmp_path):
+    """--resume's rewrite keeps /phases, text columns and units included."""
+    from bioprop.runlog import reopen_run
+    from bioprop.runlog.vocabulary import SECTIONS
+
+    path = tmp_path / "run.h5"
+    columns = {"name": ["forward", "target"], "start": [0.0, 125.0], "duration": [125.0, 100.0],
+               "somas": ["hidden1 output", ""], "dendrites": ["hidden1", "hidden1"]}
+    variables = SECTIONS["phases"].variables
+    with RunRecorder(path, {"bioprop_format_version": FORMAT_VERSION}) as rec:
+        rec.write_table("phases", {k: (v, variables[k].attrs()) for k, v in columns.items()},
+                        dim="phase")
+        rec.declare("train", {"loss": {"units": "1"}}, dims=("epoch",))
+        rec.append("train", 1, {"loss": 0.5})
+    with reopen_run(path, epoch=1):
+        pass
+    tree = bioprop.open_run(path)
+    phases = tree["phases"]
+    assert list(phases.data_vars) == list(columns)  # in the order written
+    for name, values in columns.items():
+        assert list(phases[name].values) == values, name
+    assert phases["start"].attrs["units"] == "ms" and "units" not in phases["name"].attrs
+    tree.close()

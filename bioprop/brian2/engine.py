@@ -318,10 +318,13 @@ class Brian2Engine(Learner):
         """The phases of the recorded trial as columns: name, start and duration (ms), and
         the layers whose somas integrate and whose dendrites listen, by name."""
         dt = float(self.dt / self.brian2.ms)
-        names = self.model.names
         steps = np.array([phase.steps for phase, _, _ in roles])
+
+        def named(layers):
+            # a role may name the layer above a noisy top, which has no population
+            return " ".join(self.model.names[l] for l in sorted(layers) if l <= self.model.n_layers)
+
         return {"name": [phase.name for phase, _, _ in roles],
                 "start": (np.cumsum(steps) - steps) * dt, "duration": steps * dt,
-                "somas": [" ".join(names[l] for l in sorted(live)) for _, live, _ in roles],
-                "dendrites": [" ".join(names[l] for l in sorted(listening))
-                              for _, _, listening in roles]}
+                "somas": [named(live) for _, live, _ in roles],
+                "dendrites": [named(listening) for _, _, listening in roles]}
