@@ -6,7 +6,8 @@ each (``/train``, ``/test``, ``/metrics``, ``/pathways``, ``/iterative``, ``/pha
 ``epoch`` and ``batch`` in ``/batches``), and each of its variables has one or more
 *forms*: the dims of one entry of it. The dims of a dataset are a section's entry dims
 followed by one form of the variable. Spikes are events, 1-D lists along ``spike``, each
-marked with the entry it belongs to (``spike_epoch``, ``spike_batch``).
+marked with the entry it belongs to (``spike_epoch``, ``spike_batch``). ``/phases`` is
+the one table: its entry dim ``phase`` does not grow, and it is written whole.
 
 Everything that writes or reads a run file names its dims and variables from here: the
 engines (what ``record_activity`` returns), the spec (``record.variables``), the writers,
