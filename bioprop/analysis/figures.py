@@ -146,13 +146,19 @@ def iteration_residuals(runs: dict):
 
 
 def weight_histograms(runs: dict):
-    """Each pathway's weight distribution at its first (faint) and last snapshot; None if none."""
+    """Each pathway's weight distribution at its first (faint) and last snapshot; None if none.
+
+    Panels run up the network's forward pathways, then down its feedback ones.
+    """
     runs = {k: t for k, t in runs.items() if "pathways" in t.children}
     if not runs:
         return None
-    names = []
+    names, order = [], ["input"]
     for tree in runs.values():
         names += [n for n in tree["pathways"].children if n not in names]
+        if "metrics" in tree.children:
+            order += [l for l in tree["metrics"]["layer"].values if l not in order]
+    names.sort(key=lambda name: _pathway_rank(name, order))
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.6), squeeze=False,
                              layout="constrained")
     for i, (label, tree) in enumerate(runs.items()):
@@ -178,6 +184,16 @@ def active_neurons(rate, k: int):
     trial, in index order (ties: the lower index)."""
     activity = np.abs(rate.transpose("time", "neuron").values).mean(axis=0)
     return np.sort(np.argsort(-activity, kind="stable")[:k])
+
+
+def _pathway_rank(name: str, order: list) -> tuple:
+    """Sort key of a pathway ``<pre>_to_<post>`` given the layers' `order`: forward ones
+    from the input up, then feedback ones from the top down; unknown layers last."""
+    pre, _, post = name.partition("_to_")
+    if pre not in order or post not in order:
+        return (2, 0)
+    i, j = order.index(pre), order.index(post)
+    return (0, i) if j > i else (1, -i)
 
 
 def probe_rates(tree, *, trial: int = 0, neurons: int = 6, epoch=-1):
