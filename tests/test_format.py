@@ -156,6 +156,11 @@ def test_record_pathways_takes_the_format_1_names_too(tmp_path):
         "record.weights_every=1", 'record.pathways=["forward_2", "feedback_3"]'])
     tree = bioprop.open_run(path)
     assert sorted(tree["pathways"].children) == ["hidden1_to_hidden2", "output_to_hidden2"]
+    # /test shares /train's epochs; the diagnostics and weights also have epoch 0
+    assert list(tree["test"]["epoch"].values) == list(tree["train"]["epoch"].values) == [1]
+    assert list(tree["metrics"]["epoch"].values) == [0, 1]
+    assert list(tree["pathways"]["hidden1_to_hidden2"]["epoch"].values) == [0, 1]
+    assert tree["test"]["loss"].attrs["long_name"] == "mean test loss"
     tree.close()
 
 
