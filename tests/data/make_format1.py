@@ -3,15 +3,17 @@
 Run it from a checkout of that commit (1197371), which has no format 2::
 
     git worktree add /tmp/format1 1197371
-    cd /tmp/format1 && python /path/to/tests/data/make_format1.py /path/to/tests/data
+    cd /tmp/format1 && python /path/to/tests/data/make_format1.py OUT
+    cd OUT && gzip -9 -n format1-*.h5 format1-stopped.ckpt.npz   # then copy into tests/data
 
-It writes three small runs, each < 100 kB, that tests/test_format.py reads with today's code:
+It writes three small runs (mostly empty HDF5 chunks, 15-90 kB gzipped), which
+tests/test_format.py and tests/test_figures.py unpack and read with today's code:
 
 * ``format1-brian2.h5`` — the default model, shrunk, in the Brian2 engine, one epoch, with
   weights and time-resolved activity (pathways ``forward_l``/``feedback_l``, ``/eval``, phases
   as a JSON attribute);
 * ``format1-lif.h5`` — the LIF model, shrunk, with activity (rates as fractions of 200 Hz);
-* ``format1-stopped.h5`` and its checkpoint — a reference-engine run of 2 epochs stopped in
+* ``format1-stopped.h5`` and its checkpoint ``format1-stopped.ckpt.npz`` — a reference-engine run of 2 epochs stopped in
   epoch 2, for ``--resume``.
 """
 import sys
