@@ -2,6 +2,7 @@
 import runpy
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -40,13 +41,16 @@ def test_rules_table_covers_every_rule_and_reads_a_run(tmp_path):
 
 def test_spiking_table_reads_accuracy_and_firing_rates(tmp_path):
     """A LIF run's row: its architecture and settings, its accuracy, and its layer's mean
-    firing rate in Hz, equal to the recorded rates times 1/refractory."""
+    firing rate in Hz, equal to the stored rates (fractions) times 1/refractory."""
     script = runpy.run_path(str(SCRIPTS / "spiking_table.py"))
     path = tmp_path / "lif.h5"
     bioprop.run(SCRIPTS.parent / "models" / "lif.toml", SCRIPTS.parent / "protocols" / "spiking.toml",
                 output=path, progress=False, overrides=QUICK + ["record.activity_every=1"])
     tree = bioprop.open_run(path)
-    hz = float(tree["layers"]["hidden1"]["rate"].isel(epoch=-1).mean()) / 5e-3  # t_ref = 5 ms
+    with h5py.File(path, "r") as f:  # the stored fractions of 1/t_ref = 200 Hz
+        hz = float(np.mean(f["layers/hidden1/rate"][-1])) / 5e-3
+    assert tree["layers"]["hidden1"]["rate"].attrs["units"] == "Hz"
+    assert float(tree["layers"]["hidden1"]["rate"].isel(epoch=-1).mean()) == pytest.approx(hz)
     row = script["row"](path)
     assert row.startswith("| 64-128 lif-10 | θ = 0.5, t_ref = 5 ms; target: trace")
     assert f"{100 * float(tree['test']['accuracy'].values[-1]):.2f} %" in row
