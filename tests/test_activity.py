@@ -1,5 +1,4 @@
 """Activity logging: what the file holds, that it is right, and that it changes nothing."""
-import json
 
 import numpy as np
 import pytest

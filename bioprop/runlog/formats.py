@@ -143,7 +143,6 @@ def upgrade_tree(tree):
             runs = ds.attrs.pop("phases")
             if phases is None and "time" in ds.coords:
                 phases = format1_phases(runs, ds["time"].values)
-        layer = node.path.strip("/").split("/")[-1]
         scale = spec.scale_of(node.path)
         if scale is not None and RATE in ds:
             ds[RATE] = (ds[RATE] * scale).assign_attrs(rate_in_hz(ds[RATE].attrs, scale))
