@@ -129,8 +129,13 @@ def _bench(args) -> int:
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="bioprop", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="bioprop", description="Target propagation in Brian2 neural populations: train a "
+        "model under a protocol, sweep settings, and read the run files.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="one of the commands below; bioprop COMMAND --help "
+                                     "describes its arguments")
+    sub.add_parser = _described(sub.add_parser)
 
     run = sub.add_parser("run", help="train a model under a protocol and write a run file")
     run.add_argument("model", nargs="?", help="model TOML (default: the embedded DTP digits model)")
@@ -173,13 +178,13 @@ def _parser():
     report.set_defaults(func=_report)
 
     info = sub.add_parser("info", help="provenance and contents of a run file")
-    info.add_argument("run", metavar="RUN.h5")
+    info.add_argument("run", metavar="RUN.h5", help="a run file")
     info.add_argument("--toml", action="store_true", help="also print the model and protocol")
     info.set_defaults(func=_info)
 
     export = sub.add_parser("export", help="export a run's recorded activity (NWB)")
-    export.add_argument("run", metavar="RUN.h5")
-    export.add_argument("--nwb", required=True, metavar="OUT.nwb")
+    export.add_argument("run", metavar="RUN.h5", help="a run file with recorded activity")
+    export.add_argument("--nwb", required=True, metavar="OUT.nwb", help="the NWB file to write")
     export.add_argument("--epoch", type=int, help="recorded epoch (default: the last)")
     export.add_argument("--force", action="store_true", help="replace an existing OUT.nwb")
     export.set_defaults(func=_export)
@@ -192,12 +197,22 @@ def _parser():
     bench.add_argument("--batches", type=_count, default=20, help="batches per measurement")
     bench.add_argument("--repeats", type=_count, default=3, help="measurements; medians are reported")
     bench.add_argument("--threads", type=_count, default=1, help="BLAS threads")
-    bench.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    bench.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                       help="floating point type of weights and activity (default float64)")
     bench.add_argument("--spiking", action="store_true",
                        help="also time the network with LIF hidden layers, against the same "
                             "network of rate layers at the same dt and phases")
     bench.set_defaults(func=_bench)
     return parser
+
+
+def _described(add_parser):
+    """``add_parser`` that gives each command's own --help its one-line help as description."""
+    def add(name, **kwargs):
+        text = kwargs.get("help", "")
+        kwargs.setdefault("description", text[:1].upper() + text[1:] + "." if text else None)
+        return add_parser(name, **kwargs)
+    return add
 
 
 def main(argv=None) -> int:

@@ -76,7 +76,7 @@ CASES = [
             ["run", "--resume", "x.h5", "--set", "training.epochs=2"],
             "--resume continues a run with the model and protocol recorded in it"),
     Hostile("command line", "no command (`bioprop`)", [],
-            "the following arguments are required: command"),
+            "the following arguments are required: COMMAND"),
     Hostile("command line", "an unknown command (`bioprop train`)", ["train"],
             "invalid choice: 'train'"),
     Hostile("command line", "an option `run` does not have (`--epochs 3`)",
