@@ -143,3 +143,7 @@ def test_a_quoted_set_with_a_space_gets_a_hint():
         parse_override("training.epochs 1")
 
 
+def test_registry_choices_are_computed_once():
+    from bioprop.validation import _registry_choices
+
+    assert _registry_choices() is _registry_choices()
