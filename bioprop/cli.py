@@ -154,7 +154,8 @@ def _parser():
     sweep.add_argument("model", nargs="?", help="model TOML (default: the embedded model)")
     sweep.add_argument("protocol", nargs="?", help="protocol TOML (default: the embedded protocol)")
     seeds = sweep.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=_count, default=1, metavar="N", help="seeds 1..N (default 1)")
+    seeds.add_argument("--seeds", type=_count, default=1, metavar="N",
+                       help="seeds 1..N (default 1)")
     seeds.add_argument("--seed-list", type=_seed_list, metavar="S1,S2,...",
                        help="these seeds instead")
     sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
@@ -195,7 +196,8 @@ def _parser():
     bench.add_argument("--batch-size", type=_count, default=100,
                        help="trials per batch (default 100)")
     bench.add_argument("--batches", type=_count, default=20, help="batches per measurement")
-    bench.add_argument("--repeats", type=_count, default=3, help="measurements; medians are reported")
+    bench.add_argument("--repeats", type=_count, default=3,
+                       help="measurements; medians are reported")
     bench.add_argument("--threads", type=_count, default=1, help="BLAS threads")
     bench.add_argument("--dtype", default="float64", choices=["float64", "float32"],
                        help="floating point type of weights and activity (default float64)")

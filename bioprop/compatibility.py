@@ -29,10 +29,10 @@ __all__ = ["check_compatible", "check_data", "SettlingWarning", "SETTLING_TAUS",
 
 #: A phase of the Brian2 engine must let what settles in it come within e^-SETTLING_TAUS
 #: of its input. With forward Euler at step dt a compartment of time constant τ needs
-#: k(τ) = ⌈SETTLING_TAUS / −ln(1 − dt/τ)⌉ steps (≈ SETTLING_TAUS·τ when dt ≪ τ; one step when dt = τ,
-#: where Euler settles at once). The forward phase crosses the rate somas in cascade, in
-#: order within each step, so it needs 1 + Σ (k(τ_l) − 1) steps; every other phase needs
-#: k of the longest τ or τ_apical of a rate layer. e⁻² ≈ 14 % flags phases whose activity
+#: k(τ) = ⌈SETTLING_TAUS / −ln(1 − dt/τ)⌉ steps (≈ SETTLING_TAUS·τ when dt ≪ τ; one step
+#: when dt = τ, where Euler settles at once). The forward phase crosses the rate somas in
+#: cascade, in order within each step, so it needs 1 + Σ (k(τ_l) − 1) steps; every other
+#: phase needs k of the longest τ or τ_apical of a rate layer. e⁻² ≈ 14 % flags phases whose activity
 #: is far from settled, and spares the [phases] defaults (40/20/40 ms at dt = 5 ms, τ =
 #: 10 ms: within 6 %); the shipped protocols settle closer still (< 1e-3).
 SETTLING_TAUS = 2

@@ -14,7 +14,7 @@ file, the dotted key, what was expected and, for a typo, the likely key::
 Around this module: :mod:`bioprop.specfiles` reads a file and the base it
 ``extends``, :mod:`bioprop.overrides` applies ``--set key=value``,
 :mod:`bioprop.units` turns each duration (``tau = "10 ms"``) into a
-:class:`~bioprop.units.Duration` that carries its Brian2 quantity, and
+:class:`~bioprop.units.Duration` (its Brian2 quantity made when first used), and
 :mod:`bioprop.validation` checks what the types alone cannot.
 """
 from __future__ import annotations
@@ -36,7 +36,8 @@ from .validation import check_compatible, check_data, validate_model, validate_p
 __all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "OptimizersSpec",
            "NetworkSpec", "ModelSpec", "DataSpec", "TrainingSpec", "PhasesSpec", "EngineSpec",
            "RecordSpec", "ProtocolSpec", "MODEL_TABLES", "PROTOCOL_TABLES", "SPEC_TABLES", "load_model",
-           "load_protocol", "parse_model", "parse_protocol", "check_compatible", "check_data", "to_toml",
+           "load_protocol", "parse_model", "parse_protocol", "check_compatible", "check_data",
+           "to_toml",
            "default_model_path", "default_protocol_path"]
 
 

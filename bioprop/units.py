@@ -1,10 +1,11 @@
-"""Durations: the times of a model or protocol file, read once into Brian2 quantities.
+"""Durations: the times of a model or protocol file, read once, checked, and kept as text.
 
 A spec file writes every time as text with a unit, ``tau = "10 ms"``. A
 :class:`Duration` reads that text once, when the spec is built, and from then on
-carries both forms: :attr:`Duration.text`, which :func:`bioprop.spec.to_toml` writes
-back into the run file unchanged, and :attr:`Duration.quantity`, the Brian2 time the
-engines and the checks use. No caller parses a duration string again.
+offers three forms: :attr:`Duration.text`, which :func:`bioprop.spec.to_toml` writes
+back into the run file unchanged; :attr:`Duration.seconds`, a float, which the spec's
+checks compare without importing Brian2; and :attr:`Duration.quantity`, the Brian2 time
+the engines use, made when first asked for. No caller parses a duration string again.
 :class:`Delay` is the one kind of duration that may be zero.
 
 The units a file may use are ``s``/``second``, ``ms``/``msecond`` and
