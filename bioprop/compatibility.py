@@ -170,11 +170,10 @@ def _check_memory(model, protocol):
 
 
 def _bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1000
-    return f"{n:.3g} PB"  # not reached
+    """`n` bytes in the largest decimal unit it fills, to three digits (``"2.62 TB"``)."""
+    units = ("B", "KB", "MB", "GB", "TB")
+    i = min(int(math.log10(max(n, 1)) // 3), len(units) - 1)
+    return f"{n / 1000 ** i:.3g} {units[i]}"
 
 
 def _warn_unsettled(model, protocol):

@@ -176,16 +176,16 @@ def _validate_plasticity_rule(rule: str, src, key):
     rule of its own."""
     import ast
 
-    from brian2.core.functions import DEFAULT_CONSTANTS, DEFAULT_FUNCTIONS
-    from brian2.parsing.sympytools import str_to_sympy
-    from brian2.utils.stringtools import get_identifiers
-
     from .pathways import LOCAL_RULE, RULE_VARIABLES
 
     try:
         tree = ast.parse(rule, mode="eval")
     except SyntaxError:
         fail(src, key, f"{rule!r} is not an expression; e.g. {LOCAL_RULE!r}")
+    from brian2.core.functions import DEFAULT_CONSTANTS, DEFAULT_FUNCTIONS
+    from brian2.parsing.sympytools import str_to_sympy
+    from brian2.utils.stringtools import get_identifiers
+
     unknown = get_identifiers(rule) - set(RULE_VARIABLES) - set(DEFAULT_FUNCTIONS) - set(DEFAULT_CONSTANTS)
     if unknown:
         fail(src, key, f"unknown name(s) {', '.join(sorted(map(repr, unknown)))} in {rule!r}. "

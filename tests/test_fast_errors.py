@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import bioprop
 
 HOSTILE = Path(__file__).parent / "hostile"
 
 #: a synapse's own plasticity rule is checked with Brian2's parser, so these may import it
+#: (but for one that is no expression at all)
 NEEDS_BRIAN2 = "plasticity rule"
 
 #: the modules that make an error slow: Brian2 (and its sympy), and the digits' loader
@@ -27,9 +30,9 @@ import configs
 from bioprop import cli
 
 first = {{}}
-# the cases checked against a data set's shapes load the data, rightly: they come last
-for case in sorted(configs.CASES, key=lambda case: "dataset '" in case.expect):
-    if case.argv is None or ({only!r} in case.what) != {want!r}:
+for case in configs.CASES:
+    # a model checked against its data set's shapes has loaded the data, rightly
+    if case.argv is None or ({only!r} in case.what) != {want!r} or "dataset '" in case.expect:
         continue
     here = Path(tempfile.mkdtemp())
     os.chdir(here)
@@ -39,8 +42,7 @@ for case in sorted(configs.CASES, key=lambda case: "dataset '" in case.expect):
     except SystemExit:
         pass
     for name in {heavy!r}:
-        data = name == "sklearn" and "dataset '" in case.expect
-        if name in sys.modules and name not in first and not data:
+        if name in sys.modules and name not in first:
             first[name] = case.what
 print(json.dumps(first))
 """
@@ -59,6 +61,7 @@ def test_no_hostile_config_imports_brian2_or_loads_data():
     assert _imported_by(code) == {}
 
 
+@pytest.mark.slow
 def test_the_check_can_fail():
     """The same script sees Brian2 when a case does import it (a plasticity rule)."""
     code = SCRIPT.format(hostile=str(HOSTILE), only=NEEDS_BRIAN2, want=True, heavy=HEAVY)
@@ -77,6 +80,7 @@ print(json.dumps([name for name in {heavy!r} if name in sys.modules]))
 """
 
 
+@pytest.mark.slow
 def test_help_and_info_do_not_import_brian2(tmp_path):
     run = tmp_path / "r.h5"
     bioprop.run(output=run, progress=False, overrides=[
