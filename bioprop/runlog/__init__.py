@@ -7,12 +7,15 @@
 * :mod:`~bioprop.runlog.writers` and :mod:`~bioprop.runlog.activity` — what a training
   run declares and appends epoch by epoch;
 * :mod:`~bioprop.runlog.reader` — :func:`open_run` and :func:`read_run_file`;
-* :mod:`~bioprop.runlog.rewrite` — :func:`reopen_run`, a run file continued by ``--resume``.
+* :mod:`~bioprop.runlog.rewrite` — :func:`reopen_run`, a run file continued by ``--resume``;
+* :mod:`~bioprop.runlog.recover` and :mod:`~bioprop.runlog.superblock` — :func:`recover_run`,
+  a killed writer's file made readable by every HDF5 reader.
 """
 from .activity import batch_entries, declare_activity, record_probe_activity, recording, records_batches
 from .provenance import provenance
 from .reader import UNFINISHED, open_run, read_run_file, text_attribute
 from .recorder import RunFileExistsError, RunRecorder
+from .recover import KilledWriterWarning, recover_run
 from .rewrite import reopen_run
 from .vocabulary import (ACTIVITY, ACTIVITY_VARIABLES, APICAL, APICAL_CURRENT, DIMS,
                          FORMAT_VERSION, METRICS, NUDGE, POTENTIAL, RATE, RECORD_COORDS, SECTIONS,
@@ -28,5 +31,6 @@ __all__ = ["ACTIVITY", "ACTIVITY_VARIABLES", "APICAL", "APICAL_CURRENT", "DIMS",
            "TIMED", "Dim", "Section", "Variable", "VocabularyError", "check_declaration",
            "check_dims", "spike_mark", "RunFileExistsError", "RunRecorder", "provenance",
            "open_run", "read_run_file", "text_attribute", "UNFINISHED", "reopen_run",
+           "recover_run", "KilledWriterWarning",
            "declare_run", "record_epoch", "record_diagnostics", "snapshot_weights", "recorded_pathways", "declare_activity",
            "recording", "record_probe_activity", "records_batches", "batch_entries"]

@@ -20,14 +20,23 @@ growing dimension and flushes, so a killed run leaves a readable file with every
 appended entry. From its first flush on, the file is in HDF5's single-writer/
 multiple-reader (SWMR) mode, so a reader can watch a live run
 (``h5py.File(path, "r", swmr=True)``).
+
+The file is created and declared as a temporary beside the run file, and renamed into
+place only once it is in SWMR mode (or closed): a run file is never in the state a kill
+during declaring leaves (metadata unwritten, unreadable until ``h5clear -s``), and one
+whose writer was killed later opens in plain readers after ``bioprop recover``
+(:mod:`~bioprop.runlog.recover`), which the writer's lock keeps off live files.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import fsync_path, remove_leftovers, replace, temporary
 from .reader import UNFINISHED, text_attribute
+from .recover import hold_writer_lock
 from .vocabulary import check_declaration
 
 __all__ = ["RunFileExistsError", "RunRecorder"]
@@ -50,6 +59,10 @@ class RunRecorder:
        HDF5 allows no new group, dataset or attribute, only appending to datasets that
        exist. The one root attribute that changes in this stage, ``status``, is a
        fixed-width string rewritten in place, which SWMR allows.
+
+    The file is written as ``RUN.h5.<pid>.tmp`` until it enters SWMR mode (or is closed),
+    then renamed to `path`; from then on the recorder holds a lock on it, which tells
+    ``bioprop recover`` that its writer is alive.
 
     Parameters
     ----------
@@ -76,7 +89,12 @@ class RunRecorder:
         if self.path.exists() and not force:
             raise RunFileExistsError(f"{self.path} exists; pass --force (force=True) to "
                                      "overwrite it, or choose another output file (-o)")
-        self._file = h5py.File(self.path, "w", libver="latest")
+        remove_leftovers(self.path)  # temporaries of killed writers of this path
+        #: the temporary written until the file is in SWMR mode; None once it is in place
+        self._tmp = temporary(self.path)
+        #: the descriptor holding the writer's lock (hold_writer_lock) once in place
+        self._lock = None
+        self._file = h5py.File(self._tmp, "w", libver="latest")
         #: group → (h5py group, dims, variable names) of groups grown along dims[0]
         self._groups: dict[str, tuple] = {}
         #: group → (h5py group, event dim, variable names) of event lists (spikes)
@@ -266,10 +284,30 @@ class RunRecorder:
         g[dim].resize((start + count,))
 
     def start_swmr(self):
-        """Switch to SWMR mode: from now on readers may watch and nothing can be declared."""
+        """Switch to SWMR mode: from now on readers may watch and nothing can be declared.
+
+        The file, written as a temporary so far, is locked, synced and renamed into place.
+        """
         if not self.swmr:
             self._file.flush()
             self._file.swmr_mode = True
+            # HDF5 drops its own lock in SWMR mode; ours tells recover the writer lives
+            self._lock = hold_writer_lock(self._tmp)
+            self._put_in_place()
+
+    def _put_in_place(self):
+        """Rename the synced temporary to the run file (atomically: the old or the new)."""
+        if self._tmp is not None:
+            fsync_path(self._tmp)
+            replace(self._tmp, self.path)
+            self._tmp = None
+
+    def discard(self):
+        """Close and delete a file not yet in place; a file already in place is kept."""
+        self._close_file(None)
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
 
     def flush(self):
         """Push every appended entry to disk, where SWMR readers see it.
@@ -308,11 +346,18 @@ class RunRecorder:
         return text_attribute(self._file.attrs["status"])
 
     def close(self, status: str | None = None):
-        """Close the file, setting its `status` first if given."""
+        """Close the file, setting its `status` first if given, and put it in place."""
+        self._close_file(status)
+        self._put_in_place()
+
+    def _close_file(self, status):
         if self._file.id.valid:
             if status is not None:
                 self.set_attrs(status=status)
-            self._file.close()
+            self._file.close()  # clears HDF5's writer flags
+        if self._lock is not None:  # only then: a live writer's flags are never unlocked
+            os.close(self._lock)
+            self._lock = None
 
     def __enter__(self):
         return self

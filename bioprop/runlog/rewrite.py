@@ -7,10 +7,13 @@ finished epochs:
 
 1. the copy is written to ``RUN.h5.<pid>.tmp`` while the original stays untouched (a kill
    leaves the original and a temporary, which the next ``--resume`` removes);
-2. the copy enters SWMR mode (the state in which a killed writer's file still opens),
-   is flushed and fsynced;
+2. the copy enters SWMR mode (the state in which a killed writer's file still opens, and
+   which ``bioprop recover`` clears for plain readers), is flushed and fsynced;
 3. it is renamed over the original in one atomic step, and the open file goes on as the
    resumed run's recorder.
+
+:class:`~bioprop.runlog.recorder.RunRecorder` writes every run file this way; here it is
+a copy.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import fsync_path, remove_leftovers, replace, temporary
+from ..atomic import remove_leftovers
 from .reader import UNFINISHED, attributes, coordinate_values, data_variables, dims_of, \
     groups_with_data, read_run_file
 from .recorder import RunRecorder
@@ -43,30 +46,16 @@ def reopen_run(path, *, epoch: int) -> RunRecorder:
     """
     path = Path(path)
     remove_leftovers(path)
-    tmp = temporary(path)
     with read_run_file(path) as old:
-        recorder = RunRecorder(tmp, dict(old.attrs), force=True)
+        recorder = RunRecorder(path, dict(old.attrs), force=True)  # written as a temporary
         try:
             for name, group in groups_with_data(old):
                 _copy_group(recorder, name, group, epoch)
-            recorder.start_swmr()  # flushes; from now on a killed writer's file still opens
-            fsync_path(tmp)
+            recorder.start_swmr()  # synced, then renamed over the original in one step
         except BaseException:
-            _discard(recorder, tmp)
+            recorder.discard()  # the original run file was never touched
             raise
-    try:
-        replace(tmp, path)
-    except BaseException:
-        _discard(recorder, tmp)
-        raise
-    recorder.path = path
     return recorder
-
-
-def _discard(recorder, tmp):
-    """Close and remove an unfinished copy; the original run file was never touched."""
-    recorder.close()
-    tmp.unlink(missing_ok=True)
 
 
 def _kept(epochs, epoch) -> int:
