@@ -165,8 +165,7 @@ def _contents(path, swmr=False) -> str:
             epochs = f["train/epoch"][:] if "train/epoch" in f else []
             status = text_attribute(f.attrs.get("status", b"unknown"))
     except OSError as err:
-        raise ValueError(f"{path}: HDF5 cannot read it even without the writer flags ({err}); "
-                         "nothing was changed") from None
+        raise ValueError(f"{path}: HDF5 cannot read it ({err}); nothing was changed") from None
     done = [int(e) for e in epochs if e != UNFINISHED]
     held = f"epochs {done[0]}-{done[-1]}" if len(done) > 1 else \
         f"epoch {done[0]}" if done else "no finished epoch"
