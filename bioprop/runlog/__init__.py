@@ -8,14 +8,16 @@
   run declares and appends epoch by epoch;
 * :mod:`~bioprop.runlog.reader` — :func:`open_run` and :func:`read_run_file`;
 * :mod:`~bioprop.runlog.rewrite` — :func:`reopen_run`, a run file continued by ``--resume``;
-* :mod:`~bioprop.runlog.recover` and :mod:`~bioprop.runlog.superblock` — :func:`recover_run`,
-  a killed writer's file made readable by every HDF5 reader.
+* :mod:`~bioprop.runlog.recover`, :mod:`~bioprop.runlog.superblock` and
+  :mod:`~bioprop.runlog.writer_lock` — :func:`recover_run`, a killed writer's file made
+  readable by every HDF5 reader, and the lock that tells a live writer from a killed one.
 """
 from .activity import batch_entries, declare_activity, record_probe_activity, recording, records_batches
 from .provenance import provenance
 from .reader import UNFINISHED, open_run, read_run_file, text_attribute
 from .recorder import RunFileExistsError, RunRecorder
-from .recover import KilledWriterWarning, recover_run
+from .recover import recover_run
+from .writer_lock import KilledWriterWarning
 from .rewrite import reopen_run
 from .vocabulary import (ACTIVITY, ACTIVITY_VARIABLES, APICAL, APICAL_CURRENT, DIMS,
                          FORMAT_VERSION, METRICS, NUDGE, POTENTIAL, RATE, RECORD_COORDS, SECTIONS,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .recover import KilledWriterWarning, killed_writer
+from .writer_lock import KilledWriterWarning, killed_writer
 from .vocabulary import FORMAT_VERSION
 
 __all__ = ["open_run", "read_run_file", "text_attribute", "attributes", "data_variables",

@@ -21,11 +21,9 @@ appended entry. From its first flush on, the file is in HDF5's single-writer/
 multiple-reader (SWMR) mode, so a reader can watch a live run
 (``h5py.File(path, "r", swmr=True)``).
 
-The file is created and declared as a temporary beside the run file, and renamed into
-place only once it is in SWMR mode (or closed): a run file is never in the state a kill
-during declaring leaves (metadata unwritten, unreadable until ``h5clear -s``), and one
-whose writer was killed later opens in plain readers after ``bioprop recover``
-(:mod:`~bioprop.runlog.recover`), which the writer's lock keeps off live files.
+It is declared as a temporary, renamed into place once in SWMR mode (or closed), so a kill
+never leaves a run file with unwritten metadata; a killed writer's file opens in plain
+readers after ``bioprop recover`` (:mod:`~bioprop.runlog.recover`).
 """
 from __future__ import annotations
 
@@ -36,7 +34,7 @@ import numpy as np
 
 from ..atomic import fsync_path, remove_leftovers, replace, temporary
 from .reader import UNFINISHED, text_attribute
-from .recover import hold_writer_lock
+from .writer_lock import hold_writer_lock
 from .vocabulary import check_declaration
 
 __all__ = ["RunFileExistsError", "RunRecorder"]
@@ -60,9 +58,8 @@ class RunRecorder:
        exist. The one root attribute that changes in this stage, ``status``, is a
        fixed-width string rewritten in place, which SWMR allows.
 
-    The file is written as ``RUN.h5.<pid>.tmp`` until it enters SWMR mode (or is closed),
-    then renamed to `path`; from then on the recorder holds a lock on it, which tells
-    ``bioprop recover`` that its writer is alive.
+    The file is ``RUN.h5.<pid>.tmp`` until it enters SWMR mode (or is closed), then `path`,
+    locked while the recorder lives (:mod:`~bioprop.runlog.writer_lock`).
 
     Parameters
     ----------

@@ -6,12 +6,9 @@ the file although every flushed epoch is in it. :func:`recover_run` (``bioprop r
 RUN.h5``) clears the flags in place; it changes nothing else.
 
 The flags alone cannot tell a killed writer from a live one, and clearing a live writer's
-flags would let plain readers into a file that is still changing. So a bioprop writer holds
-a shared ``flock`` on its run file from the moment the file is in place until it closes it
-(:func:`hold_writer_lock`; shared, because SWMR readers take a shared lock too), and the
-kernel drops it when the process dies, however it dies. :func:`in_use` asks for the
-exclusive lock without waiting: if another process has the file open (a writer, or any HDF5
-reader), it is refused and nothing is changed.
+flags would let plain readers into a file that is still changing: a file that
+:func:`~bioprop.runlog.writer_lock.in_use` finds held by a process is refused, and nothing
+is changed.
 """
 from __future__ import annotations
 
@@ -19,63 +16,11 @@ import os
 from pathlib import Path
 
 from ..atomic import remove_leftovers
-from .superblock import clear_flags, read_superblock
+from .reader import UNFINISHED, text_attribute
+from .superblock import SWMR_WRITE, clear_flags, read_superblock
+from .writer_lock import in_use
 
-__all__ = ["KilledWriterWarning", "hold_writer_lock", "in_use", "killed_writer", "recover_run"]
-
-#: the superblock flags HDF5 sets for a writer (bit 0) and a SWMR writer (bit 2)
-WRITE, SWMR_WRITE = 0x1, 0x4
-
-
-class KilledWriterWarning(UserWarning):
-    """A run file whose writer was killed: bioprop reads it, plain readers need ``bioprop recover``."""
-
-
-def hold_writer_lock(path):
-    """A file descriptor holding a shared lock on `path` until it is closed (or the process
-    dies), or None where locks are not available."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, and recover cannot tell live from killed
-        return None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:  # a file system without flock: go on without it
-        pass
-    return fd
-
-
-def in_use(path) -> bool:
-    """Does another process (or another open file here) hold `path` open under a lock: a
-    bioprop run writing it, or an HDF5 reader?"""
-    try:
-        import fcntl
-    except ImportError:
-        return False
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:  # no flock on this file system: nothing to tell by
-        return False
-    finally:
-        os.close(fd)  # releases the probe's lock at once
-    return False
-
-
-def killed_writer(path) -> bool:
-    """Does `path` carry writer flags that no live process explains (a killed writer)?"""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        block = read_superblock(fd)
-    finally:
-        os.close(fd)
-    return bool(block and block.flags) and not in_use(path)
+__all__ = ["recover_run"]
 
 
 def recover_run(path) -> str:
@@ -154,8 +99,6 @@ def _contents(path, swmr=False) -> str:
     """What a run file holds, in words ("epochs 0-3 finished, status running"), read with a
     plain HDF5 reader (or a SWMR one); ValueError for a file that is not a readable run."""
     import h5py
-
-    from .reader import UNFINISHED, text_attribute
 
     try:
         with h5py.File(path, "r", swmr=swmr) as f:

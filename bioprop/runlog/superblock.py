@@ -23,9 +23,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["HDF5_SIGNATURE", "Superblock", "read_superblock", "clear_flags", "lookup3"]
+__all__ = ["HDF5_SIGNATURE", "WRITE", "SWMR_WRITE", "Superblock", "read_superblock", "clear_flags", "lookup3"]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+#: the flags HDF5 sets for a writer (bit 0) and a SWMR writer (bit 2)
+WRITE, SWMR_WRITE = 0x1, 0x4
 
 #: offset of the flags byte after the signature, version and the two sizes
 _FLAGS_AT = 11
