@@ -168,3 +168,33 @@ def test_a_run_killed_mid_run_opens_in_plain_xarray_after_recover(tmp_path):
     epochs = tree["train"]["epoch"].values
     assert list(epochs[:2]) == [1, 2] and np.all(np.isfinite(tree["train"]["loss"].values[:2]))
     tree.close()
+
+
+def test_info_on_a_killed_run_says_in_one_line_to_recover(tmp_path, capsys):
+    """`bioprop info` reads a killed run's file as it is, changes nothing, and names the step."""
+    from bioprop import cli
+
+    path = tmp_path / "run.h5"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from bioprop.runlog import RunRecorder
+        rec = RunRecorder({str(path)!r}, {ATTRS!r})
+        rec.declare("train", {{"loss": {{}}}}, dims=("epoch",))
+        rec.append("train", 1, {{"loss": 0.25}})
+        rec.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    assert subprocess.run([sys.executable, "-c", script]).returncode == -signal.SIGKILL
+    before = path.read_bytes()
+    assert cli.main(["info", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "/train" in out and path.read_bytes() == before
+    assert err.splitlines() == [f"bioprop info: warning: {path}: its writer was killed, so plain "
+                                f"HDF5 readers (xarray too) refuse it; bioprop recover {path} "
+                                "fixes that"]
+    assert cli.main(["recover", str(path)]) == 0
+    assert capsys.readouterr().out == (f"{path}: recovered: cleared the writer flags a killed "
+                                       "run left; it holds epoch 1, status running; it now "
+                                       "opens in any HDF5 reader\n")
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        assert tree["train"]["loss"].values.tolist() == [0.25]
