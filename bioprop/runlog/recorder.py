@@ -83,6 +83,8 @@ class RunRecorder:
         import h5py
 
         self.path = Path(path)
+        if self.path.is_dir():  # checked now: the file is only renamed to it later
+            raise RunFileExistsError(f"{self.path}: is a directory, not a run file")
         if self.path.exists() and not force:
             raise RunFileExistsError(f"{self.path} exists; pass --force (force=True) to "
                                      "overwrite it, or choose another output file (-o)")
