@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .writer_lock import KilledWriterWarning, killed_writer
 from .vocabulary import FORMAT_VERSION
+from .writer_lock import KilledWriterWarning, killed_writer
 
 __all__ = ["open_run", "read_run_file", "text_attribute", "attributes", "data_variables",
            "dims_of", "coordinate_values", "groups_with_data", "UNFINISHED"]
@@ -93,11 +93,12 @@ def open_run(path, chunks=None):
     """Open a run file as an ``xarray.DataTree``, refusing files that are not runs.
 
     A file whose writer was killed opens here (as a SWMR reader would), with a
-    :class:`~bioprop.runlog.recover.KilledWriterWarning` that names ``bioprop recover``,
-    after which plain readers open it too. Arrays are read lazily, when used. Entries a killed writer left unfinished (their
-    coordinate is :data:`UNFINISHED`) are left out. With ``chunks={}`` (dask installed) they become
-    dask arrays in the file's own chunks, so that reductions stream chunk by chunk
-    instead of loading a whole activity log; any other `chunks` is passed to xarray.
+    :class:`~bioprop.runlog.writer_lock.KilledWriterWarning` that names ``bioprop recover``,
+    after which plain readers open it too. Arrays are read lazily, when used. Entries a
+    killed writer left unfinished (their coordinate is :data:`UNFINISHED`) are left out.
+    With ``chunks={}`` (dask installed) they become dask arrays in the file's own chunks,
+    so that reductions stream chunk by chunk instead of loading a whole activity log; any
+    other `chunks` is passed to xarray.
 
     Raises
     ------

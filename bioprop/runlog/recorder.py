@@ -34,8 +34,8 @@ import numpy as np
 
 from ..atomic import fsync_path, remove_leftovers, replace, temporary
 from .reader import UNFINISHED, text_attribute
-from .writer_lock import hold_writer_lock
 from .vocabulary import check_declaration
+from .writer_lock import hold_writer_lock
 
 __all__ = ["RunFileExistsError", "RunRecorder"]
 
