@@ -165,9 +165,13 @@ def recorded_progress(path):
     ValueError
         A file that is not a readable run, or has no ``/train`` group.
     """
-    from .runlog import open_run
+    import warnings
 
-    tree = open_run(path)  # refuses a file that is not a readable run, with a clear message
+    from .runlog import KilledWriterWarning, open_run
+
+    with warnings.catch_warnings():  # a killed writer's file: --resume rewrites it anyway
+        warnings.simplefilter("ignore", KilledWriterWarning)
+        tree = open_run(path)  # refuses a file that is not a readable run, with a clear message
     try:
         if "train" not in tree.children:
             raise ValueError(f"{path}: no /train group; not a run file that can be resumed")

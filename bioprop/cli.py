@@ -1,4 +1,4 @@
-"""The ``bioprop`` command line: ``run``, ``sweep``, ``report``, ``info``, ``export`` and ``bench``.
+"""The ``bioprop`` command line: ``run``, ``sweep``, ``report``, ``info``, ``recover``, ``export``, ``bench``.
 
 Each command is a thin layer over the Python API; every error a user can cause
 (bad TOML, missing data, an existing run file, divergence) is printed as one
@@ -115,6 +115,13 @@ def _info(args) -> int:
     return 0
 
 
+def _recover(args) -> int:
+    from .runlog import recover_run
+
+    print(recover_run(args.run))
+    return 0
+
+
 def _export(args) -> int:
     from .nwb import export_nwb
 
@@ -182,6 +189,11 @@ def _parser():
     info.add_argument("run", metavar="RUN.h5", help="a run file")
     info.add_argument("--toml", action="store_true", help="also print the model and protocol")
     info.set_defaults(func=_info)
+
+    recover = sub.add_parser("recover", help="make a run file whose writer was killed open in "
+                                             "every HDF5 reader (plain xarray, h5py)")
+    recover.add_argument("run", metavar="RUN.h5")
+    recover.set_defaults(func=_recover)
 
     export = sub.add_parser("export", help="export a run's recorded activity (NWB)")
     export.add_argument("run", metavar="RUN.h5", help="a run file with recorded activity")

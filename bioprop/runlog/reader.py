@@ -10,12 +10,14 @@ An entry that a killed writer opened but never committed has the growing coordin
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .formats import upgrade_tree
 from .vocabulary import FORMAT_VERSION
+from .writer_lock import KilledWriterWarning, killed_writer
 
 __all__ = ["open_run", "read_run_file", "text_attribute", "attributes", "data_variables",
            "dims_of", "coordinate_values", "groups_with_data", "UNFINISHED"]
@@ -84,18 +86,21 @@ def read_run_file(path):
         try:
             return h5py.File(path, "r", swmr=True)
         except OSError:
-            raise OSError(f"{err} — the writer died before the file entered SWMR mode; "
-                          "`h5clear -s FILE` (hdf5-tools) clears the flag") from None
+            raise OSError(f"{err} — its writer died before the file entered SWMR mode; "
+                          f"bioprop recover {path} clears the flag") from None
 
 
 def open_run(path, chunks=None):
     """Open a run file as an ``xarray.DataTree``, refusing files that are not runs.
 
-    Arrays are read lazily, when used. A file of an earlier format version reads in
-    today's layout (:func:`~bioprop.runlog.formats.upgrade_tree`). Entries a killed writer left unfinished (their
-    coordinate is :data:`UNFINISHED`) are left out. With ``chunks={}`` (dask installed) they become
-    dask arrays in the file's own chunks, so that reductions stream chunk by chunk
-    instead of loading a whole activity log; any other `chunks` is passed to xarray.
+    A file whose writer was killed opens here (as a SWMR reader would), with a
+    :class:`~bioprop.runlog.writer_lock.KilledWriterWarning` that names ``bioprop recover``,
+    after which plain readers open it too. Arrays are read lazily, when used. A file of an
+    earlier format version reads in today's layout (:func:`~bioprop.runlog.formats.upgrade_tree`).
+    Entries a killed writer left unfinished (their coordinate is :data:`UNFINISHED`) are left
+    out. With ``chunks={}`` (dask installed) they become dask arrays in the file's own chunks,
+    so that reductions stream chunk by chunk instead of loading a whole activity log; any
+    other `chunks` is passed to xarray.
 
     Raises
     ------
@@ -121,6 +126,9 @@ def open_run(path, chunks=None):
     if int(version) > FORMAT_VERSION:
         raise ValueError(f"{path}: run file format version {int(version)} is newer than this "
                          f"bioprop reads ({FORMAT_VERSION}); upgrade bioprop")
+    if live and killed_writer(path):
+        warnings.warn(f"{path}: its writer was killed, so plain HDF5 readers (xarray too) refuse "
+                      f"it; bioprop recover {path} fixes that", KilledWriterWarning, stacklevel=2)
     # a run being written (or whose writer was killed) opens only as a SWMR reader
     tree = xr.open_datatree(path, engine="h5netcdf", chunks=chunks,
                             **({"driver_kwds": {"swmr": True}} if live else {}))
