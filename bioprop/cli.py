@@ -178,13 +178,14 @@ def _parser():
 
 def main(argv=None) -> int:
     """Entry point of the ``bioprop`` console script."""
+    from .outputs import OutputExistsError
     from .spec import SpecError
     from .stopping import DivergenceError, RunInterrupted
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
-    expected = [SpecError, DivergenceError, FileExistsError, FileNotFoundError, ValueError,
-                ImportError]
+    # OSError: files that cannot be read or written (a full disk), each named in its message
+    expected = [SpecError, DivergenceError, OSError, ValueError, ImportError]
     # Brian2, once imported, routes warnings to its log (logging.captureWarnings), which
     # it does only if nothing did so before: so do it first, then print ours as one line.
     logging.captureWarnings(True)
@@ -193,6 +194,11 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning(args.command, warnings.showwarning)
             return args.func(args)
+    except OutputExistsError as err:  # the API's message says force=True
+        option = "--nwb" if args.command == "export" else "-o"
+        print(f"bioprop {args.command}: error: {err.path} exists; pass --force to replace it, "
+              f"or choose another file with {option}", file=sys.stderr)
+        return 2
     except tuple(expected) as err:
         print(f"bioprop {args.command}: error: {err}", file=sys.stderr)
         return 1 if isinstance(err, DivergenceError) else 2

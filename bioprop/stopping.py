@@ -2,6 +2,7 @@
 
 * :class:`RunInterrupted` — a run stopped by SIGINT (Ctrl-C) at a safe point.
 * :class:`DivergenceError` — training produced a non-finite or exploding loss or weight.
+* :class:`WriteFailed` — the run file or checkpoint could not be written (a full disk).
 * :func:`catch_sigint` — while training, the first Ctrl-C only asks the run to stop.
 * :func:`divergence` — the reason an epoch counts as diverged, or None.
 
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["RunInterrupted", "DivergenceError", "StopRequested", "StopSignal", "catch_sigint",
+__all__ = ["RunInterrupted", "DivergenceError", "WriteFailed", "StopRequested", "StopSignal", "catch_sigint",
            "divergence", "silent_output_loss", "DIVERGENCE_FACTOR"]
 
 #: An epoch diverged when a loss exceeds this many times the loss of a silent output
@@ -56,6 +57,34 @@ class RunInterrupted(KeyboardInterrupt):
 
     def __str__(self):
         return self.args[0]
+
+
+class WriteFailed(OSError):
+    """A run stopped because its run file or checkpoint could not be written (a full disk,
+    a file system that went away); the epochs finished before are kept.
+
+    Attributes
+    ----------
+    path : Path
+        The run file.
+    epoch : int or None
+        The last finished epoch, as for :class:`RunInterrupted`.
+    """
+
+    def __init__(self, path, epoch, error: OSError):
+        self.path, self.epoch = path, epoch
+        reason = error.strerror or str(error)
+        if epoch is None:
+            text = (f"{path}: writing failed before the first checkpoint ({reason}); no epoch "
+                    "was finished: start the run again")
+        else:
+            text = (f"{path}: writing failed after epoch {epoch} ({reason}); the finished "
+                    f"epochs are kept. Once it can be written, continue with: bioprop run "
+                    f"--resume {path}")
+        super().__init__(error.errno, text)
+
+    def __str__(self):
+        return self.args[1]
 
 
 class StopRequested(Exception):

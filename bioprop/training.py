@@ -17,13 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from .model import build_model
-from .runlog import (RunRecorder, batch_entries, declare_run, provenance,
+from .outputs import RUN_SUFFIXES, check_new_file, run_file_path
+from .overrides import blame
+from .runlog import (RunFileExistsError, RunRecorder, batch_entries, declare_run, provenance,
                      record_diagnostics, record_epoch, record_probe_activity, recording,
                      records_batches, reopen_run, snapshot_weights)
 from .spec import (ModelSpec, ProtocolSpec, check_compatible, load_model, load_protocol,
                    to_toml)
-from .stopping import (DivergenceError, RunInterrupted, StopRequested, catch_sigint, divergence,
-                       silent_output_loss)
+from .stopping import (DivergenceError, RunInterrupted, StopRequested, WriteFailed, catch_sigint,
+                       divergence, silent_output_loss)
 
 __all__ = ["run", "make_engine", "RunResult", "DivergenceError", "RunInterrupted", "ENGINES"]
 
@@ -123,13 +125,14 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
     if resume is not None:
         return _resume(resume, progress)
     model_spec, protocol = _resolve(model, protocol, overrides)
+    if output is not None:  # a mistaken -o is named before the data are loaded
+        check_new_file(output, suffixes=RUN_SUFFIXES)
+        if Path(output).exists() and not force:
+            raise RunFileExistsError(Path(output))
     data = _data(model_spec, protocol)
-    if output is None:
-        path = _free_path(Path(protocol.record.path.format(model=model_spec.network.name,
-                                                           seed=protocol.training.seed)))
-    else:
-        path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with blame(dict(protocol.origins)):
+        path = run_file_path(output, protocol.record.path, model=model_spec.network.name,
+                             seed=protocol.training.seed, source=protocol.source)
     init_rng, train_rng = _generators(protocol.training.seed)
     with _threads(protocol):
         engine = make_engine(model_spec, protocol, init_rng)
@@ -189,10 +192,21 @@ def _resume(path, progress) -> RunResult:
 
 
 def _data(model_spec, protocol):
-    from .datasets import load_dataset
+    """The protocol's data, its name and sample counts checked against what there is."""
+    from .datasets import DATASETS, load_dataset, subset
+    from .errors import fail, suggest
 
-    data = load_dataset(protocol.data.dataset, seed=protocol.training.seed,
-                        n_train=protocol.data.n_train or None, n_test=protocol.data.n_test or None)
+    name, wanted = protocol.data.dataset, (protocol.data.n_train, protocol.data.n_test)
+    with blame(dict(protocol.origins)):
+        if name not in DATASETS:
+            fail(protocol.source, "data.dataset", f"unknown data set {name!r}. Expected one "
+                 f"of: {', '.join(sorted(DATASETS))}.{suggest(name, DATASETS)}")
+        data = load_dataset(name, seed=protocol.training.seed)
+        for split, n in zip(("train", "test"), wanted):
+            if n > len(getattr(data, f"x_{split}")):
+                fail(protocol.source, f"data.n_{split}", f"{n} is more than the "
+                     f"{len(getattr(data, f'x_{split}'))} {split} samples of data set {name!r}")
+    data = subset(data, wanted[0] or None, wanted[1] or None)
     check_compatible(model_spec, protocol, data.n_features, data.n_outputs, len(data.x_train))
     return data
 
@@ -223,19 +237,6 @@ def _session(engine, data, protocol, rng, recorder, progress, path, done: int,
     n_seen = sum(h["n_samples"] for h in history)
     return RunResult(path, engine.name, done + len(history), final.get("test_accuracy"),
                      final["test_loss"], wall, n_seen / wall if wall else float("nan"), history)
-
-
-def _free_path(path: Path) -> Path:
-    """The templated default run file, or the first ``name-2.h5``, ``name-3.h5``... not taken.
-
-    Only an explicit output path can collide (and then needs ``force``): repeating a
-    default run must neither fail nor overwrite the earlier one.
-    """
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate
 
 
 def _probe(data, size):
@@ -297,6 +298,8 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
                 finished = epoch
         except StopRequested:
             raise RunInterrupted(path, finished) from None
+        except OSError as err:  # a full disk: stop, keeping what is finished
+            raise WriteFailed(path, finished, err) from None
     return history, sum(row["wall_time"] for row in history)
 
 

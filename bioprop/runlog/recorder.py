@@ -23,18 +23,20 @@ multiple-reader (SWMR) mode, so a reader can watch a live run
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
+from ..outputs import OutputExistsError
 from .reader import UNFINISHED, text_attribute
 from .vocabulary import check_declaration
 
 __all__ = ["RunFileExistsError", "RunRecorder"]
 
 
-class RunFileExistsError(FileExistsError):
-    """The run file exists and neither --force nor --resume was given."""
+class RunFileExistsError(OutputExistsError):
+    """The run file exists and neither ``force`` nor ``resume`` was given."""
 
 
 class RunRecorder:
@@ -74,9 +76,12 @@ class RunRecorder:
 
         self.path = Path(path)
         if self.path.exists() and not force:
-            raise RunFileExistsError(f"{self.path} exists; pass --force (force=True) to "
-                                     "overwrite it, or choose another output file (-o)")
-        self._file = h5py.File(self.path, "w", libver="latest")
+            raise RunFileExistsError(self.path)
+        try:
+            self._file = h5py.File(self.path, "w", libver="latest")
+        except OSError as err:  # h5py's own text buries the reason in its library's words
+            reason = os.strerror(err.errno) if err.errno else str(err)
+            raise OSError(f"{self.path}: cannot create the run file ({reason})") from None
         #: group → (h5py group, dims, variable names) of groups grown along dims[0]
         self._groups: dict[str, tuple] = {}
         #: group → (h5py group, event dim, variable names) of event lists (spikes)
