@@ -3,13 +3,15 @@
 Each command is a thin layer over the Python API; every error a user can cause
 (bad TOML, missing data, an existing run file, divergence) is printed as one
 message naming the file and key, with no traceback, and a non-zero exit status:
-2 for a bad input, 1 for a run that diverged, 130 for one stopped by Ctrl-C (with
-the command that resumes it). A warning (e.g. phases too short to settle) is one line.
+2 for a bad input, 1 for a run that diverged, 130 for one stopped by Ctrl-C and 143
+for one stopped by SIGTERM (with the command that resumes it). A warning (e.g. phases too short to settle) is one line.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
 import warnings
 
@@ -191,7 +193,7 @@ def main(argv=None) -> int:
     logging.captureWarnings(True)
     try:
         _check_set_spacing(argv)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _sigterm_as_ctrl_c():
             warnings.showwarning = _one_line_warning(args.command, warnings.showwarning)
             return args.func(args)
     except OutputExistsError as err:  # the API's message says force=True
@@ -204,12 +206,30 @@ def main(argv=None) -> int:
         return 1 if isinstance(err, DivergenceError) else 2
     except RunInterrupted as err:  # stopped at a safe point, checkpoint written
         print(f"bioprop {args.command}: {err}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
+        return 128 + err.signum
+    except KeyboardInterrupt as err:
         kept = ("finished points are kept; run the same sweep again to go on"
                 if args.command == "sweep" else "finished epochs are in the run file")
         print(f"bioprop {args.command}: interrupted; {kept}", file=sys.stderr)
-        return 130
+        return 128 + getattr(err, "signum", signal.SIGINT)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """While a command runs, SIGTERM stops it as a Ctrl-C does (exit status 143, not 130):
+    training installs its own handler for both (bioprop.stopping.catch_sigint)."""
+    import threading
+
+    from .stopping import raise_terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _one_line_warning(command, default):

@@ -10,7 +10,9 @@ finished epochs, and only those, stay in the file.
 """
 from __future__ import annotations
 
+import signal
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from .runlog import (RunFileExistsError, RunRecorder, batch_entries, declare_run
 from .spec import (ModelSpec, ProtocolSpec, check_compatible, load_model, load_protocol,
                    to_toml)
 from .stopping import (DivergenceError, RunInterrupted, StopRequested, WriteFailed, catch_sigint,
-                       divergence, silent_output_loss)
+                       divergence, interrupted_before_training, silent_output_loss)
 
 __all__ = ["run", "make_engine", "RunResult", "DivergenceError", "RunInterrupted", "ENGINES"]
 
@@ -118,33 +120,38 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
     DivergenceError
         When an epoch's loss or weights diverge (:func:`bioprop.stopping.divergence`).
     RunInterrupted
-        After a Ctrl-C, at the next safe point.
+        After a Ctrl-C or SIGTERM: at the next safe point, or, before training started,
+        saying what was left.
     """
     from .checkpoint import checkpoint_path
 
     if resume is not None:
         return _resume(resume, progress)
-    model_spec, protocol = _resolve(model, protocol, overrides)
-    if output is not None:  # a mistaken -o is named before the data are loaded
-        check_new_file(output, suffixes=RUN_SUFFIXES)
-        if Path(output).exists() and not force:
-            raise RunFileExistsError(Path(output))
-    data = _data(model_spec, protocol)
-    with blame(dict(protocol.origins)):
-        path = run_file_path(output, protocol.record.path, model=model_spec.network.name,
-                             seed=protocol.training.seed, source=protocol.source)
-    init_rng, train_rng = _generators(protocol.training.seed)
-    with _threads(protocol):
-        engine = make_engine(model_spec, protocol, init_rng)
-        attrs = provenance(model_toml=to_toml(model_spec), protocol_toml=to_toml(protocol),
-                           seed=protocol.training.seed, engine=engine.name,
-                           codegen_target=protocol.engine.codegen if engine.name == "brian2" else "")
-        with RunRecorder(path, attrs, force=force) as recorder:
+    with ExitStack() as stack:
+        with interrupted_before_training():  # nothing is written yet, and nothing is left
+            model_spec, protocol = _resolve(model, protocol, overrides)
+            if output is not None:  # a mistaken -o is named before the data are loaded
+                check_new_file(output, suffixes=RUN_SUFFIXES)
+                if Path(output).exists() and not force:
+                    raise RunFileExistsError(Path(output))
+            data = _data(model_spec, protocol)
+            with blame(dict(protocol.origins)):
+                path = run_file_path(output, protocol.record.path, seed=protocol.training.seed,
+                                     model=model_spec.network.name, source=protocol.source)
+            init_rng, train_rng = _generators(protocol.training.seed)
+            stack.enter_context(_threads(protocol))
+            engine = make_engine(model_spec, protocol, init_rng)
+            attrs = provenance(model_toml=to_toml(model_spec), protocol_toml=to_toml(protocol),
+                               seed=protocol.training.seed, engine=engine.name,
+                               codegen_target=protocol.engine.codegen
+                               if engine.name == "brian2" else "")
+            recorder = stack.enter_context(RunRecorder(path, attrs, force=force))
+        with interrupted_before_training(path):  # the run file exists, holding no epoch
             # a checkpoint left by an earlier run at this path must never resume this one
             checkpoint_path(path).unlink(missing_ok=True)
             declare_run(recorder, data, engine, protocol.record)
-            return _session(engine, data, protocol, train_rng, recorder, progress, path, 0,
-                            fresh=True)
+        return _session(engine, data, protocol, train_rng, recorder, progress, path, 0,
+                        fresh=True)
 
 
 def _resume(path, progress) -> RunResult:
@@ -297,7 +304,7 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
                 first_loss = row["loss"] if epoch == 1 else first_loss
                 finished = epoch
         except StopRequested:
-            raise RunInterrupted(path, finished) from None
+            raise RunInterrupted(path, finished, getattr(stop, "signum", signal.SIGINT)) from None
         except OSError as err:  # a full disk: stop, keeping what is finished
             raise WriteFailed(path, finished, err) from None
     return history, sum(row["wall_time"] for row in history)
