@@ -54,7 +54,7 @@ def test_provenance_keys():
 def test_existing_file_refused_unless_forced(tmp_path):
     path = tmp_path / "run.h5"
     _write(path)
-    with pytest.raises(RunFileExistsError, match="--force"):
+    with pytest.raises(RunFileExistsError, match="exists; pass force=True"):
         RunRecorder(path, ATTRS)
     with h5py.File(path, "r") as f:
         assert len(f["train"]["loss"]) == 3  # untouched

@@ -60,7 +60,7 @@ def test_same_seed_same_run(tmp_path):
 def test_existing_run_file_is_not_overwritten(tmp_path):
     path = tmp_path / "run.h5"
     path.write_bytes(b"precious")
-    with pytest.raises(RunFileExistsError, match="--force"):
+    with pytest.raises(RunFileExistsError, match="exists; pass force=True"):
         bioprop.run(output=path, progress=False, overrides=QUICK)
     assert path.read_bytes() == b"precious"
     bioprop.run(output=path, progress=False, overrides=QUICK, force=True)
@@ -334,11 +334,12 @@ def test_phases_too_short_to_settle_warn_naming_phase_tau_and_length():
 
 
 def test_cli_prints_a_settling_warning_as_one_line(tmp_path):
-    path = tmp_path / "taken.h5"
-    path.write_bytes(b"precious")  # the run stops right after the checks, with exit 2
-    proc = subprocess.run([sys.executable, "-m", "bioprop.cli", "run", "-q", "-o", str(path),
-                           "--set", 'layers.0.tau="10 s"', "--set", "data.n_train=64"],
-                          capture_output=True, text=True)
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"precious")  # the run stops right after the checks, with exit 2:
+    # the run file's default folder is a file
+    proc = subprocess.run([sys.executable, "-m", "bioprop.cli", "run", "-q", "--set",
+                           f"record.path={path}/run.h5", "--set", 'layers.0.tau="10 s"',
+                           "--set", "data.n_train=64"], capture_output=True, text=True)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert [line.split(": phases.")[1].split(" =")[0] for line in lines[:3]] == [

@@ -37,6 +37,8 @@ def write_report(paths, out_dir) -> Path:
         The summary page.
     """
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: is a file; the report goes in a folder (-o DIR)")
     runs = _open_runs(paths)
     out_dir.mkdir(parents=True, exist_ok=True)  # only once every run is known to be readable
     written = {"learning_curves": figures.learning_curves(runs)}

@@ -158,6 +158,8 @@ CASES = [
     Hostile("output path", "`record.path` with an attribute `{model.name}`",
             RUN + ["--set", "record.path=runs/{model.name}.h5"],
             "unknown placeholder {model.name}"),
+    Hostile("output path", "`report -o` names a file, not a folder",
+            _run_and("report", "run.h5", "-o", "run.ckpt.npz"), "run.ckpt.npz: is a file"),
     Hostile("output path", "disk full while the run is written", None, "",
             tested_in="tests/test_record.py::test_a_full_disk_stops_the_run_with_one_line"),
     Hostile("output path", "`export --nwb` names an existing file, without `--force`",
@@ -268,5 +270,5 @@ CASES = [
             tested_in="tests/test_interrupt.py::test_stop_signal_second_ctrl_c_raises_at_once"),
     Hostile("signal", "Ctrl-C before the first checkpoint", None, "",
             tested_in="tests/test_interrupt.py::test_interrupted_before_the_first_checkpoint_says_start_again"),
+    # recover (H1)
 ]
-# recover (H1)

@@ -59,7 +59,7 @@ def set_attrs(path: Path, delete=(), **attrs):
 def resumable(here: Path, kind="reference") -> Path:
     """A copy of a finished run marked ``interrupted``, so that ``--resume`` accepts it."""
     path = copy_run(here, kind)
-    set_attrs(path, status=np.bytes_(b"interrupted".ljust(len(b"interrupted"))))
+    set_attrs(path, status="interrupted")
     return path
 
 
