@@ -60,6 +60,17 @@ def _foreign_checkpoint(ckpt):
     (ckpt.parent / "other.h5").unlink()
 
 
+def _npz(path, **arrays):
+    with open(path, "wb") as f:  # np.savez(path) would add ".npz" to the name
+        np.savez(f, **arrays)
+
+
+def _folder_instead(path):
+    path.unlink()
+    path.mkdir()
+    (path / "x").write_text("")
+
+
 def _write(name, content):
     def make(here):
         path = here / name
@@ -236,12 +247,12 @@ CASES = [
     Hostile("checkpoint", "checkpoint of zero bytes", _resume_with(lambda c: c.write_bytes(b"")),
             "run.ckpt.npz"),
     Hostile("checkpoint", "checkpoint is a folder",
-            _resume_with(lambda c: (c.unlink(), c.mkdir(), (c / "x").write_text(""))),
+            _resume_with(_folder_instead),
             "run.ckpt.npz: is not a file"),
     Hostile("checkpoint", "an `.npz` of other arrays in the checkpoint's place",
-            _resume_with(lambda c: np.savez(open(c, "wb"), a=np.zeros(3))), "run.ckpt.npz"),
+            _resume_with(lambda c: _npz(c, a=np.zeros(3))), "run.ckpt.npz"),
     Hostile("checkpoint", "checkpoint metadata not JSON", _resume_with(
-        lambda c: np.savez(open(c, "wb"), __meta__=np.array("{{oops"))), "run.ckpt.npz"),
+        lambda c: _npz(c, __meta__=np.array("{{oops"))), "run.ckpt.npz"),
     Hostile("checkpoint", "checkpoint of another format version",
             _resume_with(lambda c: rewrite_checkpoint(c, {"format": 1})), "format 1"),
     Hostile("checkpoint", "checkpoint from another run (another seed)",
