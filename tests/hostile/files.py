@@ -83,6 +83,11 @@ def _bare(name="run.h5", groups=(), **attrs):
     return lambda here: hdf5_file(here, name, bare_run_attrs(**attrs), groups)
 
 
+def _signal(what, says, test):
+    """A signal: it needs a process of its own, so a test of tests/test_interrupt.py runs it."""
+    return Hostile("signal", what, None, says, tested_in=f"tests/test_interrupt.py::{test}")
+
+
 RUN = ["run", "-q", "--set", "engine.name=reference", "--set", "training.epochs=1"]
 LABELS_12 = idx_bytes(np.full(40, 12))
 
@@ -267,19 +272,18 @@ CASES = [
     Hostile("checkpoint", "checkpoint with an array of the wrong shape",
             _resume_with(lambda c: rewrite_checkpoint(c, reshape=["W_1"])), "does not fit"),
     # ------------------------------------------------------------------- signals
-    Hostile("signal", "Ctrl-C (SIGINT) during training", None, "",
-            tested_in="tests/test_interrupt.py::test_sigint_stops_keeps_epochs_and_resumes_bit_identical"),
-    Hostile("signal", "Ctrl-C before the engine is built", None, "",
-            tested_in="tests/test_interrupt.py::test_ctrl_c_before_training_leaves_no_file"),
-    Hostile("signal", "Ctrl-C after the run file is created, before training", None, "",
-            tested_in="tests/test_interrupt.py::test_ctrl_c_while_the_run_file_is_declared_says_it_holds_no_epoch"),
-    Hostile("signal", "SIGTERM before the engine is built", None, "",
-            tested_in="tests/test_interrupt.py::test_ctrl_c_before_training_leaves_no_file"),
-    Hostile("signal", "SIGTERM during training (as from a batch scheduler)", None, "",
-            tested_in="tests/test_interrupt.py::test_sigterm_stops_like_sigint"),
-    Hostile("signal", "a second Ctrl-C while the run stops", None, "",
-            tested_in="tests/test_interrupt.py::test_stop_signal_second_ctrl_c_raises_at_once"),
-    Hostile("signal", "Ctrl-C before the first checkpoint", None, "",
-            tested_in="tests/test_interrupt.py::test_interrupted_before_the_first_checkpoint_says_start_again"),
+    _signal("Ctrl-C (SIGINT) during training", "interrupted after epoch",
+            "test_sigint_stops_keeps_epochs_and_resumes_bit_identical"),
+    _signal("Ctrl-C before the engine is built", "nothing was trained and no run file was "
+            "written", "test_ctrl_c_before_training_leaves_no_file"),
+    _signal("Ctrl-C after the run file is created, before training", "holds no finished epoch",
+            "test_ctrl_c_while_the_run_file_is_declared_says_it_holds_no_epoch"),
+    _signal("SIGTERM before the engine is built", "nothing was trained",
+            "test_ctrl_c_before_training_leaves_no_file"),
+    _signal("SIGTERM during training (as from a batch scheduler)", "Continue with: bioprop run "
+            "--resume", "test_sigterm_stops_like_sigint"),
+    _signal("a second Ctrl-C while the run stops", "", "test_stop_signal_second_ctrl_c_raises_at_once"),
+    _signal("Ctrl-C before the first checkpoint", "start the run again",
+            "test_interrupted_before_the_first_checkpoint_says_start_again"),
     # recover (H1)
 ]
