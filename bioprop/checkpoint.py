@@ -95,6 +95,9 @@ def load_checkpoint(run_path):
         No checkpoint, or one that is truncated, not a checkpoint, or of another format.
     """
     path = checkpoint_path(run_path)
+    if path.exists() and not path.is_file():
+        raise CheckpointError(f"{path}: is not a file; the checkpoint of {run_path} must be "
+                              "the .npz file a run writes; nothing was changed")
     if not path.is_file():
         raise CheckpointError(f"{run_path}: no checkpoint ({path.name}) beside the run file; "
                               "a run can be resumed only from a checkpoint written at an epoch end")

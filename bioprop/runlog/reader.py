@@ -20,7 +20,7 @@ from .vocabulary import FORMAT_VERSION
 from .writer_lock import KilledWriterWarning, killed_writer
 
 __all__ = ["open_run", "read_run_file", "text_attribute", "attributes", "data_variables",
-           "dims_of", "coordinate_values", "groups_with_data", "UNFINISHED"]
+           "dims_of", "coordinate_values", "groups_with_data", "require", "UNFINISHED"]
 
 #: The fill value of a growing coordinate (``epoch``): the value of an entry whose
 #: variables were written but whose coordinate never was. No epoch is negative.
@@ -113,6 +113,8 @@ def open_run(path, chunks=None):
     import xarray as xr
 
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a run file; name one of its .h5 files")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such run file")
     try:
@@ -120,10 +122,15 @@ def open_run(path, chunks=None):
             version = f.attrs.get("bioprop_format_version")
             live = f.swmr_mode
     except OSError as err:
-        raise ValueError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {err}") from None
+        raise ValueError(f"{path}: not a readable HDF5 file{_what_it_is(path)}: {err}") from None
     if version is None:
         raise ValueError(f"{path}: not a bioprop run file (no bioprop_format_version attribute)")
-    if int(version) > FORMAT_VERSION:
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: its bioprop_format_version attribute is {version!r}, not a "
+                         "whole number: not a run file bioprop wrote, or a damaged one") from None
+    if version > FORMAT_VERSION:
         raise ValueError(f"{path}: run file format version {int(version)} is newer than this "
                          f"bioprop reads ({FORMAT_VERSION}); upgrade bioprop")
     if live and killed_writer(path):
@@ -133,6 +140,34 @@ def open_run(path, chunks=None):
     tree = xr.open_datatree(path, engine="h5netcdf", chunks=chunks,
                             **({"driver_kwds": {"swmr": True}} if live else {}))
     return upgrade_tree(_without_unfinished(tree))
+
+
+def _what_it_is(path: Path) -> str:
+    """What a file that is not HDF5 looks like, for the message."""
+    if path.name.endswith(".ckpt.npz"):
+        run = path.with_name(path.name[:-len(".ckpt.npz")] + ".h5")
+        return f" (it is a checkpoint; its run file is {run})"
+    if path.suffix.lower() == ".toml":
+        return " (it is TOML: a model or protocol file, not a run file)"
+    return " (truncated or corrupt?)"
+
+
+def require(tree, path, *, attrs=(), groups=()):
+    """Check that an open run has the root attributes and groups a command reads.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the first attribute or group it lacks.
+    """
+    for name in attrs:
+        if name not in tree.attrs:
+            raise ValueError(f"{path}: no {name} attribute; a run file that bioprop did not "
+                             "write, or a damaged one")
+    for name in groups:
+        if name not in tree.children:
+            raise ValueError(f"{path}: no /{name} group; a run file that bioprop did not "
+                             "write, or one killed before its first epoch")
 
 
 def _without_unfinished(tree):

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import fsync_path, remove_leftovers, replace, temporary
+from ..outputs import OutputExistsError
 from .reader import UNFINISHED, text_attribute
 from .storage import DIMENSION_ONLY, STATUS_WIDTH, chunks_for, status_dtype
 from .vocabulary import check_declaration
@@ -41,8 +42,8 @@ from .writer_lock import hold_writer_lock
 __all__ = ["RunFileExistsError", "RunRecorder"]
 
 
-class RunFileExistsError(FileExistsError):
-    """The run file exists and neither --force nor --resume was given."""
+class RunFileExistsError(OutputExistsError):
+    """The run file exists and neither ``force`` nor ``resume`` was given."""
 
 
 class RunRecorder:
@@ -85,16 +86,19 @@ class RunRecorder:
 
         self.path = Path(path)
         if self.path.is_dir():  # checked now: the file is only renamed to it later
-            raise RunFileExistsError(f"{self.path}: is a directory, not a run file")
+            raise IsADirectoryError(f"{self.path}: is a folder, not a run file")
         if self.path.exists() and not force:
-            raise RunFileExistsError(f"{self.path} exists; pass --force (force=True) to "
-                                     "overwrite it, or choose another output file (-o)")
+            raise RunFileExistsError(self.path)
         remove_leftovers(self.path)  # temporaries of killed writers of this path
         #: the temporary written until the file is in SWMR mode; None once it is in place
         self._tmp = temporary(self.path)
         #: the descriptor holding the writer's lock (hold_writer_lock) once in place
         self._lock = None
-        self._file = h5py.File(self._tmp, "w", libver="latest")
+        try:
+            self._file = h5py.File(self._tmp, "w", libver="latest")
+        except OSError as err:  # h5py's own text buries the reason in its library's words
+            reason = os.strerror(err.errno) if err.errno else str(err)
+            raise OSError(f"{self.path}: cannot create the run file ({reason})") from None
         #: group → (h5py group, dims, variable names) of groups grown along dims[0]
         self._groups: dict[str, tuple] = {}
         #: group → (h5py group, event dim, variable names) of event lists (spikes)
