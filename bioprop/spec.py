@@ -26,7 +26,9 @@ from .errors import SpecError, fail, suggest
 from .overrides import apply_overrides, blame
 from .populations import DEFAULT_KIND
 from .rules import DEFAULT_OBJECTIVE, DEFAULT_TARGET_RULE
-from .specfiles import check_file_kind, default_model_path, default_protocol_path, read_spec_file
+from .shipped import PROTOCOL, find_spec_file, usual_protocol
+from .specfiles import (SPEC_META, check_file_kind, default_model_path, default_protocol_path,
+                        read_spec_file, to_toml)
 from .units import Delay, Duration
 from .ranges import ranged
 from .validation import check_compatible, validate_model, validate_protocol
@@ -167,6 +169,8 @@ class ModelSpec:
     source: str = "<string>"
     #: (key, override as typed) of each key a --set gave, for errors (overrides.blame)
     origins: tuple = field(default=(), compare=False, repr=False)
+    #: the path of the shipped protocol the file names (top-level ``protocol``), or ""
+    protocol: str = field(default="", compare=False)
 
     @property
     def sizes(self):
@@ -257,7 +261,7 @@ class ProtocolSpec:
     origins: tuple = field(default=(), compare=False, repr=False)  # as ModelSpec's
 
 # ------------------------------------------------------------------ conversion
-_META = frozenset({"source", "origins"})  # where a spec came from, not what it is
+_META = SPEC_META  # where a spec came from, not what it is
 def _type_name(tp):
     return getattr(tp, "__name__", str(tp))
 
@@ -359,51 +363,20 @@ def load_model(path=None, overrides=()) -> ModelSpec:
     -------
     ModelSpec
     """
-    data, source = read_spec_file(path or default_model_path())
+    data, source = read_spec_file(find_spec_file(path, "model") if path else default_model_path())
     check_file_kind(data, source, MODEL_TABLES, SPEC_TABLES, "model")
+    usual = usual_protocol(data.pop(PROTOCOL), source) if PROTOCOL in data else ""
     data, origins = apply_overrides(data, overrides, source, MODEL_TABLES, SPEC_TABLES)
     with blame(origins):
-        return replace(parse_model(data, source), origins=tuple(origins.items()))
+        return replace(parse_model(data, source), origins=tuple(origins.items()), protocol=usual)
 
 
 def load_protocol(path=None, overrides=()) -> ProtocolSpec:
     """Read a protocol file as :func:`load_model` reads a model file (the embedded default:
     :func:`default_protocol_path`); overrides of model tables are left to :func:`load_model`."""
-    data, source = read_spec_file(path or default_protocol_path())
+    data, source = read_spec_file(find_spec_file(path, "protocol") if path
+                                  else default_protocol_path())
     check_file_kind(data, source, PROTOCOL_TABLES, SPEC_TABLES, "protocol")
     data, origins = apply_overrides(data, overrides, source, PROTOCOL_TABLES, SPEC_TABLES)
     with blame(origins):
         return replace(parse_protocol(data, source), origins=tuple(origins.items()))
-
-
-
-def to_toml(spec) -> str:
-    """The resolved spec as TOML text, for the run file's provenance.
-
-    Parameters
-    ----------
-    spec : ModelSpec or ProtocolSpec
-
-    Returns
-    -------
-    str
-        Every key, defaults included, durations as their text; ``source`` is left out.
-    """
-    import tomli_w
-
-    def as_dict(obj):
-        out = {}
-        for f in fields(obj):
-            if f.name in _META:
-                continue
-            value = getattr(obj, f.name)
-            if is_dataclass(value):
-                value = as_dict(value)
-            elif isinstance(value, tuple):
-                value = [as_dict(v) if is_dataclass(v) else v for v in value]
-            elif isinstance(value, Duration):
-                value = value.text
-            out[f.name] = value
-        return out
-
-    return tomli_w.dumps(as_dict(spec))

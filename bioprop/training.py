@@ -81,7 +81,8 @@ def _resolve(model, protocol, overrides):
     if not isinstance(model, ModelSpec):
         model = load_model(model, overrides)
     if not isinstance(protocol, ProtocolSpec):
-        protocol = load_protocol(protocol, overrides)
+        # no protocol given: the one the model file names, if any (models/lif.toml: spiking)
+        protocol = load_protocol(protocol or model.protocol or None, overrides)
     return model, protocol
 
 
@@ -91,9 +92,11 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
 
     Parameters
     ----------
-    model : ModelSpec, path or None
+    model : ModelSpec, path, shipped name or None
         None is the embedded default (a DTP rate network for the digits data).
-    protocol : ProtocolSpec, path or None
+    protocol : ProtocolSpec, path, shipped name or None
+        None is the protocol the model file names (its ``protocol`` key), else the
+        embedded default.
     output : path, optional
         The run file. By default the protocol's ``record.path``, numbered ``-2``, ``-3``...
         if that file exists.
