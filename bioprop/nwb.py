@@ -2,12 +2,14 @@
 
 :func:`export_nwb` writes one NWB file holding the activity of one recorded epoch:
 each layer's rates as a ``TimeSeries`` (trials laid end to end in time), one row per
-probe trial in the trials table, and spikes, when a run has them, in the ``Units``
+probe trial in the trials table (with its label and the start and stop of each phase),
+and spikes, when a run has them, in the ``Units``
 table. The run's provenance becomes the session description and notes.
 """
 from __future__ import annotations
 
 import datetime
+import json
 from pathlib import Path
 
 import numpy as np
@@ -60,11 +62,10 @@ def export_nwb(run_path, out_path, *, epoch: int | None = None, force: bool = Fa
                   session_start_time=created, notes=str(tree.attrs.get("model_toml", "")),
                   source_script="bioprop", source_script_file_name="bioprop/nwb.py")
     times = first["time"].values / 1000.0  # ms → s
-    step = float(np.median(np.diff(times))) if len(times) > 1 else 1e-3
-    trial_length = times[-1] + step
     n_trials = first.sizes["trial"]
-    for trial in range(n_trials):
-        nwb.add_trial(start_time=trial * trial_length, stop_time=(trial + 1) * trial_length)
+    phases = _phase_intervals(tree, first, times)
+    trial_length = phases[-1][2] if phases else times[-1] + _step(times)
+    _add_trials(nwb, tree, n_trials, trial_length, phases)
     stamps = (np.arange(n_trials)[:, None] * trial_length + times[None, :]).ravel()
     module = nwb.create_processing_module("bioprop", "rates of the network's populations")
     for name in layers:
@@ -78,6 +79,53 @@ def export_nwb(run_path, out_path, *, epoch: int | None = None, force: bool = Fa
     with NWBHDF5IO(str(out_path), "w") as io:
         io.write(nwb)
     return out_path
+
+
+def _step(times) -> float:
+    return float(np.median(np.diff(times))) if len(times) > 1 else 1e-3
+
+
+def _phase_intervals(tree, layer, times) -> list:
+    """[(column prefix, start s, stop s), ...] of the phases of a trial, from its start.
+
+    ``/probe`` holds the exact boundaries. A file from before it only has the layer's
+    ``phases`` attribute, the first and last recorded time point of each phase; then a
+    phase is taken to end where the next one's first point is.
+    """
+    if "probe" in tree.children and "phase_start" in tree["probe"].data_vars:
+        probe = tree["probe"]
+        runs = list(zip(probe["phase"].values, probe["phase_start"].values / 1000.0,
+                        probe["phase_stop"].values / 1000.0))
+    elif "phases" in layer.attrs:
+        first = [(name, start / 1000.0) for name, start, _ in json.loads(layer.attrs["phases"])]
+        ends = [start for _, start in first[1:]] + [times[-1] + _step(times)]
+        runs = [(name, start, stop) for (name, start), stop in zip(first, ends)]
+    else:
+        return []
+    seen, out = {}, []
+    for name, start, stop in runs:  # a phase that comes back (noise_a of each iteration)
+        seen[name] = seen.get(name, 0) + 1
+        out.append((f"{name}_{seen[name]}" if seen[name] > 1 else str(name), float(start),
+                    float(stop)))
+    return out
+
+
+def _add_trials(nwb, tree, n_trials, trial_length, phases):
+    """One row per probe trial, the trials end to end: its label (``/probe``, when the task
+    has classes) and the start and stop time of each of its phases, in seconds."""
+    labels = None
+    if "probe" in tree.children and "label" in tree["probe"].variables:
+        labels = tree["probe"]["label"].values
+        nwb.add_trial_column(name="label", description="class of the trial's input sample")
+    for name, _, _ in phases:
+        nwb.add_trial_column(name=f"{name}_start_time", description=f"start of the {name} phase")
+        nwb.add_trial_column(name=f"{name}_stop_time", description=f"end of the {name} phase")
+    for trial in range(n_trials):
+        start = trial * trial_length
+        columns = {"label": int(labels[trial])} if labels is not None else {}
+        for name, begin, end in phases:
+            columns.update({f"{name}_start_time": start + begin, f"{name}_stop_time": start + end})
+        nwb.add_trial(start_time=start, stop_time=start + trial_length, **columns)
 
 
 def _add_units(nwb, layers, epoch, trial_length):

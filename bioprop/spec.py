@@ -235,6 +235,9 @@ class RecordSpec:
     weights_every: int = ranged(10, ge=0)
     #: record the activity of one probe batch of B trials every k epochs (0: never)
     activity_every: int = ranged(0, ge=0)
+    #: also record the probe batch's activity and every pathway's weights at epoch 0 (before
+    #: training) and at the last epoch, whatever weights_every and activity_every say
+    first_and_last: bool = True
     #: the recording time step of activity, as a multiple of the simulation dt
     activity_dt_factor: int = ranged(1, ge=1)
     #: in every epoch whose probe is recorded, also record every k-th training batch (0: never)

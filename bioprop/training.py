@@ -294,7 +294,8 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
                 row = _epoch(engine, data, rng, bar.update if until_end else progress, bar,
                              epoch, n, recorder, record_spec)
                 _check_divergence(engine, row, first_loss, silent, recorder, path, epoch)
-                _record(engine, data, rng, recorder, record_spec, path, probe, row, epoch)
+                _record(engine, data, rng, recorder, record_spec, path, probe, row, epoch,
+                        training.epochs)
                 history.append(row)
                 first_loss = row["loss"] if epoch == 1 else first_loss
                 finished = epoch
@@ -314,14 +315,15 @@ def _check_divergence(engine, row, first_loss, silent, recorder, path, epoch):
             f"optimizer.feedback.lr) or rule.target_step.")
 
 
-def _record(engine, data, rng, recorder, record_spec, path, probe, row, epoch):
-    """Write a finished epoch: its figures, diagnostics, weights, activity, checkpoint."""
+def _record(engine, data, rng, recorder, record_spec, path, probe, row, epoch, last):
+    """Write a finished epoch of `last`: its figures, diagnostics, weights, activity,
+    checkpoint."""
     from .checkpoint import save_checkpoint
 
     record_epoch(recorder, row)
     row["diagnostics_time"] = _diagnose(engine, probe, recorder, epoch)
-    snapshot_weights(engine, recorder, record_spec, epoch)
-    record_probe_activity(engine, data, recorder, record_spec, epoch)
+    snapshot_weights(engine, recorder, record_spec, epoch, last)
+    record_probe_activity(engine, data, recorder, record_spec, epoch, last)
     save_checkpoint(recorder, engine, epoch, rng)
 
 

@@ -230,7 +230,8 @@ def test_weight_snapshots_are_the_weights(tmp_path):
                                                                 "record.weights_every=2"])
     tree = xr.open_datatree(path, engine="h5netcdf")
     weights = tree["pathways"]["forward_2"]["weight"]
-    assert weights.dims == ("epoch", "post", "pre") and list(weights["epoch"].values) == [0, 2]
+    # every 2nd epoch, and the last (record.first_and_last)
+    assert weights.dims == ("epoch", "post", "pre") and list(weights["epoch"].values) == [0, 2, 3]
     assert set(tree["pathways"].children) == {"forward_1", "forward_2", "forward_3",
                                               "feedback_2", "feedback_3"}
     bioprop.run(output=tmp_path / "w2.h5", progress=False,

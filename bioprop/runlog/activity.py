@@ -20,7 +20,23 @@ from .vocabulary import (RECORD_COORDS, SECTIONS, SPIKE_EVENTS, SPIKE_TIME, SPIK
                          coord_attrs, spike_mark)
 
 __all__ = ["declare_activity", "recording", "record_probe_activity", "records_batches",
-           "batch_entries"]
+           "batch_entries", "due", "records_activity"]
+
+
+def due(every: int, epoch: int, record_spec, last: int | None) -> bool:
+    """Is `epoch` recorded by a schedule of every `every` epochs (0: never), or, with
+    ``record.first_and_last``, as epoch 0 or the `last` one?"""
+    if record_spec is None:
+        return False
+    if record_spec.first_and_last and epoch in (0, last):
+        return True
+    return bool(every) and not epoch % every
+
+
+def records_activity(record_spec) -> bool:
+    """Does a run under `record_spec` record the probe batch's activity at all?"""
+    return record_spec is not None and bool(record_spec.activity_every
+                                            or record_spec.first_and_last)
 
 
 def records_batches(record_spec, epoch) -> bool:
@@ -35,11 +51,15 @@ def declare_activity(recorder, data, engine, record_spec):
     The shapes of an engine's activity (its time points, which variables, whether it
     has spikes) are known only from a recording, and everything must be declared before
     the file enters SWMR mode: so the probe batch is recorded once here, at the initial
-    weights, and the result is discarded (recording learns nothing).
+    weights, and the result is discarded (recording learns nothing). The probe's inputs,
+    labels and phases go to ``/probe`` (:func:`_write_probe`).
     """
     B = engine.batch_size
-    activity = recording(engine, data.x_train[:B], data.y_train[:B], record_spec)
+    x, y = data.x_train[:B], data.y_train[:B]
+    full = _chosen(engine.record_activity(x, y, 1), record_spec)
+    activity = _thinned(full, record_spec.activity_dt_factor)
     _declare_section(recorder, "layers", activity)
+    _write_probe(recorder, data, x, y, full.get(RECORD_COORDS, {}))
     if record_spec.activity_batch_every:
         n_batches = whole_batches(len(data.x_train), B)
         _declare_section(recorder, "batches", activity,
@@ -54,8 +74,12 @@ def recording(engine, x, y, record_spec) -> dict:
     global clock instead, so its time grid, and even its length, would shift with the
     time at which the recording starts.) Spikes are events and are kept whole.
     """
-    activity = _chosen(engine.record_activity(x, y, 1), record_spec)
-    factor = record_spec.activity_dt_factor
+    return _thinned(_chosen(engine.record_activity(x, y, 1), record_spec),
+                    record_spec.activity_dt_factor)
+
+
+def _thinned(activity, factor) -> dict:
+    """An activity record at every `factor`-th time point (spikes whole): see :func:`recording`."""
     coords = activity.get(RECORD_COORDS, {})
     if factor == 1 or "time" not in coords:
         return activity
@@ -66,9 +90,10 @@ def recording(engine, x, y, record_spec) -> dict:
     return thinned
 
 
-def record_probe_activity(engine, data, recorder, record_spec, epoch):
-    """The probe batch's activity (the first B training samples), every `activity_every` epochs."""
-    if record_spec is None or not record_spec.activity_every or epoch % record_spec.activity_every:
+def record_probe_activity(engine, data, recorder, record_spec, epoch, last=None):
+    """The probe batch's activity (the first B training samples), every `activity_every`
+    epochs and, with ``record.first_and_last``, at epoch 0 and the `last` epoch."""
+    if not due(record_spec and record_spec.activity_every, epoch, record_spec, last):
         return
     B = engine.batch_size
     activity = recording(engine, data.x_train[:B], data.y_train[:B], record_spec)
@@ -183,6 +208,28 @@ def _write(recorder, section, activity, epoch, **at):
             marks = {"epoch": epoch, **at}
             recorder.append_events(group, {**spikes, **{spike_mark(k): np.full(count, v)
                                                         for k, v in marks.items()}})
+
+
+def _write_probe(recorder, data, x, y, coords):
+    """``/probe``: the probe trials' inputs (trial, input_neuron) and, for a classification task,
+    labels (trial), which are a coordinate of the inputs; and, for a record through time
+    (`coords` at every step), each phase's exact start and stop in ms along ``phase``."""
+    probe = SECTIONS["probe"].variables
+    axes = {"trial": np.arange(len(x)), "input_neuron": np.arange(x.shape[1])}
+    variables = {"input": (x, ("trial", "input_neuron"), probe["input"].attrs())}
+    if data.task == "classification":
+        variables["input"][2]["coordinates"] = "label"  # xarray: a coordinate along trial
+        variables["label"] = (np.asarray(y, dtype=np.int64), ("trial",), probe["label"].attrs())
+    if "phase" in coords:
+        runs = _phase_runs(coords)
+        step = float(coords["time"][1] - coords["time"][0]) if len(coords["time"]) > 1 else 0.0
+        axes["phase"] = np.array([name for name, _, _ in runs], dtype=object)
+        # a phase ends where the next one starts; the last, one step after its last point
+        starts = np.array([start for _, start, _ in runs])
+        stops = np.append(starts[1:], runs[-1][2] + step) if runs else starts
+        variables["phase_start"] = (starts, ("phase",), probe["phase_start"].attrs())
+        variables["phase_stop"] = (stops, ("phase",), probe["phase_stop"].attrs())
+    recorder.write_fixed("probe", variables, coords=axes, coord_attrs=coord_attrs(list(axes)))
 
 
 def _phase_runs(coords):

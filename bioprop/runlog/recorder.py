@@ -194,6 +194,39 @@ class RunRecorder:
             ds.attrs.update(attrs)
         self._events[group] = (g, dim, list(variables))
 
+    def write_fixed(self, group: str, variables: dict, *, coords: dict,
+                    coord_attrs: dict | None = None):
+        """Create a group of variables written whole, once (nothing grows): ``/probe``.
+
+        Parameters
+        ----------
+        group : str
+        variables : dict
+            Variable name → (values, dims, attributes).
+        coords : dict
+            Values of every dimension's coordinate (strings or numbers).
+        coord_attrs : dict, optional
+            Attributes of coordinates, e.g. ``{"time": {"units": "ms"}}``.
+        """
+        import h5py
+
+        self._declaring(f"write_fixed({group!r})")
+        g = self._file.require_group(group)
+        scales = {}
+        for dim, values in coords.items():
+            values = np.asarray(values)
+            text = values.dtype.kind in "USO"
+            scales[dim] = g.create_dataset(dim, data=values.astype(object) if text else values,
+                                           dtype=h5py.string_dtype() if text else values.dtype)
+            scales[dim].make_scale(dim)
+            scales[dim].attrs.update((coord_attrs or {}).get(dim, {}))
+        for name, (values, dims, attrs) in variables.items():
+            check_declaration(group, [name], dims)
+            ds = g.create_dataset(name, data=np.asarray(values))
+            for axis, dim in enumerate(dims):
+                ds.dims[axis].attach_scale(scales[dim])
+            ds.attrs.update(attrs)
+
     # ---------------------------------------------------------------- entries
     def grow(self, group: str):
         """Open a new entry along `group`'s growing dimension, every value NaN.

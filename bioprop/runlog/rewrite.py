@@ -22,6 +22,7 @@ from ..atomic import fsync_path, remove_leftovers, replace, temporary
 from .reader import UNFINISHED, attributes, coordinate_values, data_variables, dims_of, \
     groups_with_data, read_run_file
 from .recorder import RunRecorder
+from .vocabulary import section_of
 
 __all__ = ["reopen_run"]
 
@@ -78,6 +79,14 @@ def _kept(epochs, epoch) -> int:
 def _copy_group(recorder, name, old, epoch):
     """Declare `name` as `old` (an open group of another run file) and copy its
     entries up to `epoch`."""
+    if not section_of(name).entry:  # written once (/probe): copied whole
+        variables = {k: (ds[()], dims_of(ds), attributes(ds))
+                     for k, ds in data_variables(old).items()}
+        dims = dict.fromkeys(d for _, found, _ in variables.values() for d in found)
+        recorder.write_fixed(name, variables, coords={d: coordinate_values(old[d]) for d in dims},
+                             coord_attrs={d: attributes(old[d]) for d in dims})
+        recorder.set_group_attrs(name, **attributes(old))
+        return
     grown, events = {}, {}
     for key, ds in data_variables(old).items():
         dims = dims_of(ds)

@@ -2,8 +2,9 @@
 
 A run file (docs/design.md, "The run file") is made of *sections*, one top-level group
 each (``/train``, ``/eval``, ``/metrics``, ``/pathways``, ``/iterative``, ``/layers``,
-``/batches``). A section's groups grow entry by entry along its *entry dims* (``epoch``;
-``epoch`` and ``batch`` in ``/batches``), and each of its variables has one or more
+``/batches``, and ``/probe``). A section's groups grow entry by entry along its *entry
+dims* (``epoch``; ``epoch`` and ``batch`` in ``/batches``; none in ``/probe``, which is
+written once before training), and each of its variables has one or more
 *forms*: the dims of one entry of it. The dims of a dataset are a section's entry dims
 followed by one form of the variable. Spikes are events, 1-D lists along ``spike``, each
 marked with the entry it belongs to (``spike_epoch``, ``spike_batch``).
@@ -23,7 +24,7 @@ from string import Template
 
 __all__ = ["FORMAT_VERSION", "VocabularyError", "Dim", "Variable", "Section", "DIMS", "SECTIONS",
            "ACTIVITY", "ACTIVITY_VARIABLES", "METRICS", "SPIKE_EVENTS", "SPIKE_MARKS", "STEADY",
-           "TIMED", "RECORD_COORDS", "RATE", "POTENTIAL", "NUDGE", "APICAL", "APICAL_CURRENT",
+           "TIMED", "RECORD_COORDS", "PROBE", "RATE", "POTENTIAL", "NUDGE", "APICAL", "APICAL_CURRENT",
            "TARGET", "SPIKES", "SPIKE_TRIAL", "SPIKE_TIME", "SPIKE_NEURON", "spike_mark",
            "section_of", "coord_attrs", "check_dims", "check_declaration"]
 
@@ -148,6 +149,8 @@ DIMS = {dim.name: dim for dim in (
     Dim("pre", "neuron a pathway projects from"),
     Dim("iteration", "iterate k of the iterative target rule"),
     Dim("spike", "one spike event; a dimension without coordinate"),
+    Dim("input_neuron", "neuron of the input layer (a pixel of an image)"),
+    Dim("phase", "phase of a trial, in the order they run"),
 )}
 
 #: the forms of activity: a steady state, and a trace through the trial
@@ -204,6 +207,17 @@ METRICS = {name: Variable(units, long_name, (("layer",),)) for name, (units, lon
 }.items()}
 
 
+#: the probe batch whose activity ``/layers`` holds: its trials' inputs and labels, and the
+#: phases of a trial (exact boundaries, whatever ``activity_dt_factor`` kept)
+PROBE = {
+    "input": Variable("1", "input of the probe trial (a training sample)", (("trial", "input_neuron"),)),
+    "label": Variable("1", "class of the probe trial's sample", (("trial",),), "i8"),
+    "phase_start": Variable("ms", "start of the phase, from the start of the trial",
+                            (("phase",),)),
+    "phase_stop": Variable("ms", "end of the phase (the next one's start)", (("phase",),)),
+}
+
+
 def spike_mark(dim: str) -> str:
     """The name of the variable that marks each spike with its entry along `dim`."""
     _check_known("Entry dimension(s)", [dim], SPIKE_MARKS)
@@ -242,6 +256,8 @@ SECTIONS = {section.name: section for section in (
     }),
     _activity_section("layers", ("epoch",)),
     _activity_section("batches", ("epoch", "batch")),
+    # written once, before training: no entry dims
+    Section("probe", (), PROBE),
 )}
 
 
