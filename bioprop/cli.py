@@ -1,4 +1,4 @@
-"""The ``bioprop`` command line: ``run``, ``sweep``, ``list``, ``report``, ``info``, ``export`` and ``bench``.
+"""The bioprop command line: run, sweep, list, report, info, export and bench.
 
 Each command is a thin layer over the Python API; every error a user can cause
 (bad TOML, missing data, an existing run file, divergence) is printed as one

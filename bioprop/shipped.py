@@ -22,7 +22,8 @@ from pathlib import Path
 from .errors import SpecError, fail, suggest
 
 __all__ = ["KINDS", "DESCRIPTION", "PROTOCOL", "shipped", "find_spec_file", "usual_protocol",
-           "description", "check_description", "listing", "default_model_path", "default_protocol_path"]
+           "description", "check_description", "listing", "default_model_path",
+           "default_protocol_path"]
 
 #: kind of spec file → the package its shipped files are installed as
 KINDS = {"model": "bioprop.models", "protocol": "bioprop.protocols"}

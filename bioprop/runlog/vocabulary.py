@@ -24,8 +24,8 @@ from string import Template
 
 __all__ = ["FORMAT_VERSION", "VocabularyError", "Dim", "Variable", "Section", "DIMS", "SECTIONS",
            "ACTIVITY", "ACTIVITY_VARIABLES", "METRICS", "SPIKE_EVENTS", "SPIKE_MARKS", "STEADY",
-           "TIMED", "RECORD_COORDS", "PROBE", "RATE", "POTENTIAL", "NUDGE", "APICAL", "APICAL_CURRENT",
-           "TARGET", "SPIKES", "SPIKE_TRIAL", "SPIKE_TIME", "SPIKE_NEURON", "spike_mark",
+           "TIMED", "RECORD_COORDS", "PROBE", "RATE", "POTENTIAL", "NUDGE", "APICAL",
+           "APICAL_CURRENT", "TARGET", "SPIKES", "SPIKE_TRIAL", "SPIKE_TIME", "SPIKE_NEURON", "spike_mark",
            "section_of", "coord_attrs", "check_dims", "check_declaration"]
 
 #: Bumped whenever the layout changes in a way an old reader would misread.
@@ -210,7 +210,8 @@ METRICS = {name: Variable(units, long_name, (("layer",),)) for name, (units, lon
 #: the probe batch whose activity ``/layers`` holds: its trials' inputs and labels, and the
 #: phases of a trial (exact boundaries, whatever ``activity_dt_factor`` kept)
 PROBE = {
-    "input": Variable("1", "input of the probe trial (a training sample)", (("trial", "input_neuron"),)),
+    "input": Variable("1", "input of the probe trial (a training sample)",
+                      (("trial", "input_neuron"),)),
     "label": Variable("1", "class of the probe trial's sample", (("trial",),), "i8"),
     "phase_start": Variable("ms", "start of the phase, from the start of the trial",
                             (("phase",),)),
