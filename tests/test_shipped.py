@@ -103,3 +103,16 @@ def test_every_shipped_file_says_what_it_is(capsys):
                 assert f"[protocol: {data[PROTOCOL]}]" in line
     assert cli.main(["models"]) == 0
     assert capsys.readouterr().out == out
+
+
+@pytest.mark.slow
+def test_a_sweep_of_a_shipped_name_runs_its_usual_protocol(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = bioprop.sweep("lif", overrides=["engine.name=reference", "training.epochs=1",
+                                             "data.n_train=64", "data.n_test=32"],
+                           grid=["rule.target=dtp,bp"], output="out", workers=1, progress=False)
+    assert not result.errors and len(result.points) == 2
+    for path in sorted((tmp_path / "out").glob("*.h5")):
+        tree = bioprop.open_run(path)
+        assert tomllib.loads(tree.attrs["protocol_toml"])["phases"]["dt"] == "0.5 ms"
+        tree.close()
