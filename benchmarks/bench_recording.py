@@ -1,17 +1,25 @@
 """Cost of recording: training time and file size per epoch, with and without logging.
 
-    python benchmarks/bench_recording.py [--epochs 5] [--repeats 3]
+    python benchmarks/bench_recording.py [--epochs 5] [--repeats 3] [--settings minimal default]
     python benchmarks/bench_recording.py --recover [--epochs 3] [--repeats 3]
 
-Trains the default model on digits in the Brian2 engine under three recording
-settings, interleaved, and prints medians of the time per epoch (training and
-recording, everything the run does at an epoch's end) relative to a run that
-records only the per-epoch figures, and the run file's size per epoch:
+Trains the default model on digits in the Brian2 engine under these recording settings,
+interleaved:
 
 * ``minimal``: per-epoch figures only (no diagnostics, weights or activity);
-* ``default``: the default protocol (diagnostics on 64 probe samples, weights every 10 epochs);
+* ``no-ends``: the default protocol without ``record.first_and_last`` (diagnostics on 64
+  probe samples, weights every 10 epochs);
+* ``default``: the default protocol: that, plus the probe batch's activity (every time
+  step) and every pathway's weights at epoch 0 and the last epoch;
 * ``full``: default, plus the activity of one probe batch (B trials, every time step)
   and the weights, every epoch.
+
+It prints medians of the time per epoch (training and recording, everything the run does
+at an epoch's end) relative to the first setting, and the run file's size per epoch. On a
+shared machine those differences drown in the noise of other jobs, so it also times the
+recording itself inside each run (the probe diagnostics, declaring and writing the activity
+and the weight snapshots) against the run's training time (the sum of ``/train/wall_time``): that ratio,
+measured within one run, is the recording budget's (at most 10% by default).
 
 With ``--recover`` it measures instead what makes killed run files recoverable
 (docs/run-file.md, "Killed runs"): the file declared as a temporary, synced and renamed
@@ -24,45 +32,87 @@ import contextlib
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import bioprop
 from bioprop.runlog import recorder as recorder_module
 
 SETTINGS = {
-    "minimal": ["record.probe_size=0", "record.weights_every=0"],
+    "minimal": ["record.probe_size=0", "record.weights_every=0", "record.first_and_last=false"],
+    "no-ends": ["record.first_and_last=false"],
     "default": [],
     "full": ["record.activity_every=1", "record.activity_dt_factor=1", "record.weights_every=1"],
 }
+
+
+@contextmanager
+def timed_recording(spent: list):
+    """Add the seconds spent on the probe diagnostics and on declaring and writing activity and
+    weights to ``spent[0]``."""
+    from bioprop import training
+    from bioprop.runlog import writers
+
+    places = [(training, "record_probe_activity"), (training, "snapshot_weights"),
+              (training, "_diagnose"), (writers, "declare_activity")]
+    originals = [getattr(module, name) for module, name in places]
+
+    def timing(function):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - start
+        return wrapper
+
+    for (module, name), function in zip(places, originals):
+        setattr(module, name, timing(function))
+    try:
+        yield
+    finally:
+        for (module, name), function in zip(places, originals):
+            setattr(module, name, function)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
+                        help="the settings to run (the first is the reference of the overhead)")
     parser.add_argument("--recover", action="store_true",
                         help="the cost of recoverable run files, with against without")
     args = parser.parse_args()
     if args.recover:
         return recover_cost(args.epochs, args.repeats)
-    times = {name: [] for name in SETTINGS}
+    settings = {name: SETTINGS[name] for name in args.settings}
+    times = {name: [] for name in settings}
+    shares = {name: [] for name in settings}
     sizes = {}
     with tempfile.TemporaryDirectory() as folder:
         for repeat in range(args.repeats):
-            for name, overrides in SETTINGS.items():
+            for name, overrides in settings.items():
                 path = Path(folder) / f"{name}-{repeat}.h5"
+                spent = [0.0]
                 start = time.perf_counter()
-                bioprop.run(output=path, progress=False,
-                            overrides=overrides + [f"training.epochs={args.epochs}"])
+                with timed_recording(spent):
+                    result = bioprop.run(output=path, progress=False,
+                                         overrides=overrides + [f"training.epochs={args.epochs}"])
                 times[name].append((time.perf_counter() - start) / args.epochs)
+                shares[name].append(spent[0] / result.wall_time)
                 sizes[name] = path.stat().st_size / args.epochs
-    base = statistics.median(times["minimal"])
+                path.unlink()
+    base = statistics.median(times[args.settings[0]])
     print(f"default model, digits, Brian2 engine, {args.epochs} epochs x {args.repeats} repeats "
           "(medians; time per epoch includes evaluation and everything recorded)")
-    print(f"{'recording':10s} {'s/epoch':>8s} {'overhead':>9s} {'file/epoch':>11s}")
-    for name in SETTINGS:
+    print(f"{'recording':10s} {'s/epoch':>8s} {'overhead':>9s} {'file/epoch':>11s} "
+          f"{'recording / training time (each run)':>38s}")
+    for name in settings:
         t = statistics.median(times[name])
-        print(f"{name:10s} {t:8.3f} {100 * (t / base - 1):8.1f}% {sizes[name] / 2 ** 20:9.2f} MiB")
+        each = ", ".join(f"{100 * s:.1f}%" for s in shares[name])
+        print(f"{name:10s} {t:8.3f} {100 * (t / base - 1):8.1f}% {sizes[name] / 2 ** 20:9.2f} MiB "
+              f"  {100 * statistics.median(shares[name]):5.1f}% ({each})")
 
 
 @contextlib.contextmanager

@@ -196,10 +196,12 @@ def recorded_specs(path, attrs):
     SpecError
         A recorded spec that this bioprop does not accept.
     """
-    from .spec import parse_model, parse_protocol
+    from .ranges import recorded_as_before
+    from .spec import ModelSpec, ProtocolSpec, parse_model, parse_protocol
 
     specs = []
-    for key, parse in (("model_toml", parse_model), ("protocol_toml", parse_protocol)):
+    for key, parse, cls in (("model_toml", parse_model, ModelSpec),
+                            ("protocol_toml", parse_protocol, ProtocolSpec)):
         try:
             table = tomllib.loads(str(attrs[key]))
         except KeyError:
@@ -207,5 +209,5 @@ def recorded_specs(path, attrs):
                              "resumed") from None
         except tomllib.TOMLDecodeError as err:
             raise ValueError(f"{path}: its {key} attribute is not TOML ({err})") from None
-        specs.append(parse(table, f"{path} ({key})"))
+        specs.append(parse(recorded_as_before(table, cls), f"{path} ({key})"))
     return specs

@@ -1,4 +1,4 @@
-"""The ``bioprop`` command line: ``run``, ``sweep``, ``report``, ``info``, ``recover``, ``export``, ``bench``.
+"""The bioprop command line: run, sweep, list, report, info, recover, export and bench.
 
 Each command is a thin layer over the Python API; every error a user can cause
 (bad TOML, missing data, an existing run file, divergence) is printed as one
@@ -102,6 +102,13 @@ def _sweep(args) -> int:
     return 1 if result.errors else 0
 
 
+def _list(args) -> int:
+    from .shipped import listing
+
+    print(listing())
+    return 0
+
+
 def _report(args) -> int:
     from .analysis.report import write_report
 
@@ -147,8 +154,10 @@ def _parser():
     sub.add_parser = _described(sub.add_parser)
 
     run = sub.add_parser("run", help="train a model under a protocol and write a run file")
-    run.add_argument("model", nargs="?", help="model TOML (default: the embedded DTP digits model)")
-    run.add_argument("protocol", nargs="?", help="protocol TOML (default: the embedded protocol)")
+    run.add_argument("model", nargs="?", help="model TOML, or the name of a shipped model "
+                     "(bioprop list; default: the embedded DTP digits model)")
+    run.add_argument("protocol", nargs="?", help="protocol TOML, or the name of a shipped "
+                     "protocol (default: the one the model names, else the embedded protocol)")
     run.add_argument("-o", "--output", help="run file (.h5); default from the protocol's record.path")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override an entry of the model or protocol, e.g. --set rule.target=tp")
@@ -160,8 +169,10 @@ def _parser():
 
     sweep = sub.add_parser("sweep", help="run a grid of settings times seeds, one run file "
                                          "per point, and gather one table")
-    sweep.add_argument("model", nargs="?", help="model TOML (default: the embedded model)")
-    sweep.add_argument("protocol", nargs="?", help="protocol TOML (default: the embedded protocol)")
+    sweep.add_argument("model", nargs="?", help="model TOML or shipped name (default: the "
+                       "embedded model)")
+    sweep.add_argument("protocol", nargs="?", help="protocol TOML or shipped name (default: "
+                       "the one the model names, else the embedded protocol)")
     seeds = sweep.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=_count, default=1, metavar="N",
                        help="seeds 1..N (default 1)")
@@ -181,6 +192,10 @@ def _parser():
                        help="run the points on this Dask distributed scheduler instead")
     sweep.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(func=_sweep)
+
+    shipped = sub.add_parser("list", aliases=["models"], help="the shipped models and protocols, "
+                             "one line each")
+    shipped.set_defaults(func=_list)
 
     report = sub.add_parser("report", help="figures and a summary page of one or more run files")
     report.add_argument("runs", nargs="+", metavar="RUN.h5", help="runs to overlay")

@@ -2,7 +2,8 @@
 
 :func:`export_nwb` writes one NWB file holding the activity of one recorded epoch:
 each layer's rates as a ``TimeSeries`` (trials laid end to end in time), one row per
-probe trial in the trials table, and spikes, when a run has them, in the ``Units``
+probe trial in the trials table (with its label and the start and stop of each phase),
+and spikes, when a run has them, in the ``Units``
 table. The run's provenance becomes the session description and notes.
 """
 from __future__ import annotations
@@ -66,11 +67,10 @@ def export_nwb(run_path, out_path, *, epoch: int | None = None, force: bool = Fa
                   session_start_time=created, notes=str(tree.attrs.get("model_toml", "")),
                   source_script="bioprop", source_script_file_name="bioprop/nwb.py")
     times = first["time"].values / 1000.0  # ms → s
-    step = float(np.median(np.diff(times))) if len(times) > 1 else 1e-3
-    trial_length = times[-1] + step
     n_trials = first.sizes["trial"]
-    for trial in range(n_trials):
-        nwb.add_trial(start_time=trial * trial_length, stop_time=(trial + 1) * trial_length)
+    phases = _phase_intervals(tree)
+    trial_length = phases[-1][2] if phases else times[-1] + _step(times)
+    _add_trials(nwb, tree, n_trials, trial_length, phases)
     stamps = (np.arange(n_trials)[:, None] * trial_length + times[None, :]).ravel()
     module = nwb.create_processing_module("bioprop", "rates of the network's populations")
     for name in layers:
@@ -86,6 +86,45 @@ def export_nwb(run_path, out_path, *, epoch: int | None = None, force: bool = Fa
     with NWBHDF5IO(str(out_path), "w") as io:
         io.write(nwb)
     return out_path
+
+
+def _step(times) -> float:
+    return float(np.median(np.diff(times))) if len(times) > 1 else 1e-3
+
+
+def _phase_intervals(tree) -> list:
+    """[(column prefix, start s, stop s), ...] of the phases of a trial, from its start,
+    from the table ``/phases`` (which :func:`~bioprop.runlog.open_run` rebuilds for a file
+    of format 1)."""
+    if "phases" not in tree.children:
+        return []
+    table = tree["phases"]
+    start = table["start"].values / 1000.0
+    runs = zip(table["name"].values, start, start + table["duration"].values / 1000.0)
+    seen, out = {}, []
+    for name, start, stop in runs:  # a phase that comes back (noise_a of each iteration)
+        seen[name] = seen.get(name, 0) + 1
+        out.append((f"{name}_{seen[name]}" if seen[name] > 1 else str(name), float(start),
+                    float(stop)))
+    return out
+
+
+def _add_trials(nwb, tree, n_trials, trial_length, phases):
+    """One row per probe trial, the trials end to end: its label (``/probe``, when the task
+    has classes) and the start and stop time of each of its phases, in seconds."""
+    labels = None
+    if "probe" in tree.children and "label" in tree["probe"].variables:
+        labels = tree["probe"]["label"].values
+        nwb.add_trial_column(name="label", description="class of the trial's input sample")
+    for name, _, _ in phases:
+        nwb.add_trial_column(name=f"{name}_start_time", description=f"start of the {name} phase")
+        nwb.add_trial_column(name=f"{name}_stop_time", description=f"end of the {name} phase")
+    for trial in range(n_trials):
+        start = trial * trial_length
+        columns = {"label": int(labels[trial])} if labels is not None else {}
+        for name, begin, end in phases:
+            columns.update({f"{name}_start_time": start + begin, f"{name}_stop_time": start + end})
+        nwb.add_trial(start_time=start, stop_time=start + trial_length, **columns)
 
 
 def _add_units(nwb, layers, epoch, trial_length):

@@ -53,7 +53,8 @@ class Range:
         return low or high
 
 
-def ranged(default=MISSING, *, what: str = "", written: str = "always", **bounds):
+def ranged(default=MISSING, *, what: str = "", written: str = "always", before=MISSING,
+           **bounds):
     """A dataclass field whose value must lie in ``Range(**bounds)``.
 
     Parameters
@@ -66,11 +67,30 @@ def ranged(default=MISSING, *, what: str = "", written: str = "always", **bounds
         ``"always"``, or ``"when set"``: :func:`bioprop.spec.to_toml` leaves the key out
         at its default, so that a key added later leaves the recorded TOML of every run
         that does not set it as it was.
+    before : optional
+        For a key added later whose default changes what a run does: the value that runs
+        recorded before the key existed ran with. A recorded spec without the key reads as
+        this (:func:`recorded_as_before`), so that ``--resume`` goes on as the run began.
     **bounds
         The :class:`Range`'s ``gt``, ``ge``, ``lt``, ``le`` and ``text``.
     """
     return field(default=default, metadata={"range": Range(**bounds), "what": what,
-                                            "written": written})
+                                            "written": written, "before": before})
+
+
+def recorded_as_before(table: dict, cls) -> dict:
+    """`table` (a spec recorded in a run file, as TOML tables) with every key it lacks
+    that has a ``before`` value (:func:`ranged`) set to that value: how that run ran."""
+    from dataclasses import fields, is_dataclass
+    from typing import get_type_hints
+
+    out, types = dict(table), get_type_hints(cls)
+    for f in fields(cls):
+        if f.metadata.get("before", MISSING) is not MISSING and f.name not in out:
+            out[f.name] = f.metadata["before"]
+        elif isinstance(out.get(f.name), dict) and is_dataclass(types[f.name]):
+            out[f.name] = recorded_as_before(out[f.name], types[f.name])
+    return out
 
 
 def check_ranges(spec):

@@ -27,7 +27,8 @@ from .overrides import apply_overrides, blame, named_layers
 from .populations import DEFAULT_KIND
 from .stopping import DIVERGENCE_FACTOR
 from .rules import DEFAULT_OBJECTIVE, DEFAULT_TARGET_RULE
-from .specfiles import (check_file_kind, default_model_path, default_protocol_path,
+from .shipped import PROTOCOL, find_spec_file, usual_protocol
+from .specfiles import (SPEC_META, check_file_kind, default_model_path, default_protocol_path,
                         read_spec_file, to_toml)
 from .units import Delay, Duration
 from .ranges import ranged
@@ -170,6 +171,8 @@ class ModelSpec:
     source: str = "<string>"
     #: (key, override as typed) of each key a --set gave, for errors (overrides.blame)
     origins: tuple = field(default=(), compare=False, repr=False)
+    #: the path of the shipped protocol the file names (top-level ``protocol``), or ""
+    protocol: str = field(default="", compare=False)
 
     @property
     def sizes(self):
@@ -237,6 +240,9 @@ class RecordSpec:
     weights_every: int = ranged(10, ge=0)
     #: record the activity of one probe batch of B trials every k epochs (0: never)
     activity_every: int = ranged(0, ge=0)
+    #: also record the probe batch's activity and every pathway's weights at epoch 0 (before
+    #: training) and at the last epoch, whatever weights_every and activity_every say
+    first_and_last: bool = ranged(True, before=False)  # added in format 2
     #: the recording time step of activity, as a multiple of the simulation dt
     activity_dt_factor: int = ranged(1, ge=1)
     #: in every epoch whose probe is recorded, also record every k-th training batch (0: never)
@@ -263,7 +269,7 @@ class ProtocolSpec:
     origins: tuple = field(default=(), compare=False, repr=False)  # as ModelSpec's
 
 # ------------------------------------------------------------------ conversion
-_META = frozenset({"source", "origins"})  # where a spec came from, not what it is
+_META = SPEC_META  # where a spec came from, not what it is
 def _type_name(tp):
     return getattr(tp, "__name__", str(tp))
 
@@ -365,17 +371,19 @@ def load_model(path=None, overrides=()) -> ModelSpec:
     -------
     ModelSpec
     """
-    data, source = read_spec_file(path or default_model_path())
+    data, source = read_spec_file(find_spec_file(path, "model") if path else default_model_path())
     check_file_kind(data, source, MODEL_TABLES, SPEC_TABLES, "model")
+    usual = usual_protocol(data.pop(PROTOCOL), source) if PROTOCOL in data else ""
     data, origins = apply_overrides(data, overrides, source, MODEL_TABLES, SPEC_TABLES)
     with blame(origins):
-        return replace(parse_model(data, source), origins=tuple(origins.items()))
+        return replace(parse_model(data, source), origins=tuple(origins.items()), protocol=usual)
 
 
 def load_protocol(path=None, overrides=()) -> ProtocolSpec:
     """Read a protocol file as :func:`load_model` reads a model file (the embedded default:
     :func:`default_protocol_path`); overrides of model tables are left to :func:`load_model`."""
-    data, source = read_spec_file(path or default_protocol_path())
+    data, source = read_spec_file(find_spec_file(path, "protocol") if path
+                                  else default_protocol_path())
     check_file_kind(data, source, PROTOCOL_TABLES, SPEC_TABLES, "protocol")
     data, origins = apply_overrides(data, overrides, source, PROTOCOL_TABLES, SPEC_TABLES)
     with blame(origins):

@@ -21,6 +21,9 @@ merged onto it:
   extending file gives the whole stack of layers: merging layers one by one would
   leave it unclear what a file with fewer layers than its base means.
 
+A file's own one-line ``description`` is read and checked here but never inherited
+(it says what that file is); a model's ``protocol`` key is inherited like any value.
+
 The result is what the file would say with its base's keys written out; ``--set``
 overrides then apply to it, and errors name the extending file. A chain that comes
 back to a file it has read, or a base that is not there, is a :class:`SpecError`.
@@ -32,15 +35,16 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 from .errors import SpecError, fail, suggest
-from .units import Duration
+from .shipped import (DESCRIPTION, PROTOCOL, check_description, default_model_path,
+                      default_protocol_path)
 
-__all__ = ["read_spec_file", "merge_tables", "check_file_kind", "default_model_path", "default_protocol_path",
-           "EXTENDS", "to_toml"]
+__all__ = ["read_spec_file", "merge_tables", "check_file_kind", "default_model_path",
+           "default_protocol_path", "to_toml", "EXTENDS", "SPEC_META"]
 
 #: the top-level key that names a file's base
 EXTENDS = "extends"
-
-_PACKAGE_ROOT = Path(__file__).resolve().parent
+#: the fields of a spec that say where it came from, not what it is: never in its TOML
+SPEC_META = frozenset({"source", "origins", "protocol"})
 
 
 def read_spec_file(path) -> tuple[dict, str]:
@@ -112,7 +116,8 @@ def check_file_kind(data: dict, source, tables, known, kind: str) -> None:
     """
     other = "protocol" if kind == "model" else "model"
     theirs = set(known) - set(tables)
-    if data and set(data) <= theirs:
+    keys = set(data) - {PROTOCOL}  # a model's usual protocol is a key, not a table
+    if keys and keys <= theirs:
         raise SpecError(f"{source}: this looks like a {other} file (its tables: "
                         f"{', '.join(sorted(data))}), not a {kind} file: give the model first, "
                         f"then the protocol (bioprop run MODEL PROTOCOL)")
@@ -125,6 +130,8 @@ def check_file_kind(data: dict, source, tables, known, kind: str) -> None:
 
 def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict:
     data = _read_toml(path)
+    if DESCRIPTION in data:  # says what this file is: never inherited, never recorded
+        check_description(data.pop(DESCRIPTION), path)
     if EXTENDS not in data:
         return data
     base_name = data.pop(EXTENDS)
@@ -165,26 +172,6 @@ def _read_toml(path: Path) -> dict:
         raise SpecError(f"{path}: not valid TOML: {err}") from None
 
 
-def _shipped(package: str, name: str) -> Path:
-    from importlib.resources import files
-    try:
-        return Path(str(files(package) / name))
-    except ModuleNotFoundError:
-        # Run from a source checkout that shadows the install: models/ and
-        # protocols/ sit beside the bioprop/ folder.
-        return _PACKAGE_ROOT.parent / package.split(".")[-1] / name
-
-
-def default_model_path() -> Path:
-    """models/default.toml, shipped inside the package as ``bioprop.models``."""
-    return _shipped("bioprop.models", "default.toml")
-
-
-def default_protocol_path() -> Path:
-    """protocols/default.toml, shipped inside the package as ``bioprop.protocols``."""
-    return _shipped("bioprop.protocols", "default.toml")
-
-
 def to_toml(spec) -> str:
     """The resolved spec as TOML text, for the run file's provenance.
 
@@ -196,14 +183,17 @@ def to_toml(spec) -> str:
     -------
     str
         Every key, defaults included (but for a key declared ``written="when set"``,
-        :func:`bioprop.ranges.ranged`), durations as their text; ``source`` is left out.
+        :func:`bioprop.ranges.ranged`, at its default), durations as their text; ``source``,
+        ``origins`` and ``protocol`` (:data:`SPEC_META`) are left out.
     """
     import tomli_w
+
+    from .units import Duration
 
     def as_dict(obj):
         out = {}
         for f in fields(obj):
-            if f.name in ("source", "origins"):  # where it came from, not what it is
+            if f.name in SPEC_META:  # where it came from, not what it is
                 continue
             value = getattr(obj, f.name)
             if f.metadata.get("written") == "when set" and value == f.default:

@@ -85,7 +85,8 @@ def _resolve(model, protocol, overrides):
     if not isinstance(model, ModelSpec):
         model = load_model(model, overrides)
     if not isinstance(protocol, ProtocolSpec):
-        protocol = load_protocol(protocol, overrides)
+        # no protocol given: the one the model file names, if any (models/lif.toml: spiking)
+        protocol = load_protocol(protocol or model.protocol or None, overrides)
     return model, protocol
 
 
@@ -95,9 +96,11 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
 
     Parameters
     ----------
-    model : ModelSpec, path or None
+    model : ModelSpec, path, shipped name or None
         None is the embedded default (a DTP rate network for the digits data).
-    protocol : ProtocolSpec, path or None
+    protocol : ProtocolSpec, path, shipped name or None
+        None is the protocol the model file names (its ``protocol`` key), else the
+        embedded default.
     output : path, optional
         The run file. By default the protocol's ``record.path``, numbered ``-2``, ``-3``...
         if that file exists.
@@ -298,7 +301,8 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
                              epoch, n, recorder, record_spec)
                 _check_divergence(engine, row, first_loss, silent, recorder, path, epoch,
                                   training.divergence_factor)
-                _record(engine, data, rng, recorder, record_spec, path, probe, row, epoch)
+                _record(engine, data, rng, recorder, record_spec, path, probe, row, epoch,
+                        training.epochs)
                 history.append(row)
                 first_loss = row["loss"] if epoch == 1 else first_loss
                 finished = epoch
@@ -320,14 +324,15 @@ def _check_divergence(engine, row, first_loss, silent, recorder, path, epoch, fa
             f"optimizer.feedback.lr) or rule.target_step.")
 
 
-def _record(engine, data, rng, recorder, record_spec, path, probe, row, epoch):
-    """Write a finished epoch: its figures, diagnostics, weights, activity, checkpoint."""
+def _record(engine, data, rng, recorder, record_spec, path, probe, row, epoch, last):
+    """Write a finished epoch of `last`: its figures, diagnostics, weights, activity,
+    checkpoint."""
     from .checkpoint import save_checkpoint
 
     record_epoch(recorder, row)
     row["diagnostics_time"] = _diagnose(engine, probe, recorder, epoch)
-    snapshot_weights(engine, recorder, record_spec, epoch)
-    record_probe_activity(engine, data, recorder, record_spec, epoch)
+    snapshot_weights(engine, recorder, record_spec, epoch, last)
+    record_probe_activity(engine, data, recorder, record_spec, epoch, last)
     save_checkpoint(recorder, engine, epoch, rng)
 
 

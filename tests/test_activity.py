@@ -17,7 +17,7 @@ def recorded(tmp_path_factory):
     bioprop.run(output=with_activity, progress=False,
                 overrides=RUN + ["record.activity_every=1", "record.activity_dt_factor=1"])
     without = folder / "without.h5"
-    bioprop.run(output=without, progress=False, overrides=RUN)
+    bioprop.run(output=without, progress=False, overrides=RUN + ["record.first_and_last=false"])
     return with_activity, without
 
 
@@ -148,7 +148,8 @@ def test_every_kth_training_batch_is_recorded_before_it_learns(tmp_path, monkeyp
 
     monkeypatch.setattr(ReferenceEngine, "record_activity", spy_record)
     monkeypatch.setattr(ReferenceEngine, "train_batch", spy_train)
-    overrides = RUN + ["engine.name=reference", "training.epochs=3", "record.activity_every=2"]
+    overrides = RUN + ["engine.name=reference", "training.epochs=3", "record.activity_every=2",
+                       "record.first_and_last=false"]
     path = tmp_path / "batches.h5"
     bioprop.run(output=path, progress=False, overrides=overrides + ["record.activity_batch_every=3"])
     tree = xr.open_datatree(path, engine="h5netcdf")

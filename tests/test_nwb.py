@@ -31,6 +31,35 @@ def test_export_validates_and_holds_the_rates(run_with_activity, tmp_path):
         assert np.all(np.diff(series.timestamps[:]) > 0)
 
 
+def test_trials_table_has_the_labels_and_the_phase_intervals(run_with_activity, tmp_path):
+    """Read back with pynwb: each trial's label is the probe sample's (the digits' own
+    label, looked up here), and its phases tile the trial, at the protocol's lengths."""
+    from bioprop.datasets import load_dataset
+    from bioprop.nwb import export_nwb
+
+    out = export_nwb(run_with_activity, tmp_path / "trials.nwb")
+    assert list(pynwb.validate(path=str(out))) == []
+    data = load_dataset("digits", n_train=64)
+    # forward 125 ms, noise_a and noise_b 75 ms each, settle 75 ms, target 100 ms (default
+    # protocol); the recording kept every 4th point, the intervals are exact all the same
+    lengths = {"forward": 0.125, "noise_a": 0.075, "noise_b": 0.075, "settle": 0.075,
+               "target": 0.1}
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        trials = io.read().trials.to_dataframe()
+    assert len(trials) == 32
+    np.testing.assert_array_equal(trials["label"].values, data.y_train[:32])
+    length = sum(lengths.values())
+    np.testing.assert_allclose(trials["start_time"].values, np.arange(32) * length)
+    np.testing.assert_allclose(trials["stop_time"] - trials["start_time"], length)
+    begin = trials["start_time"].values
+    for name, duration in lengths.items():
+        start, stop = trials[f"{name}_start_time"].values, trials[f"{name}_stop_time"].values
+        np.testing.assert_allclose(start, begin, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(stop - start, duration, atol=1e-12, err_msg=name)
+        begin = stop  # the next phase starts where this one stops
+    np.testing.assert_allclose(begin, trials["stop_time"].values)
+
+
 def test_export_errors(run_with_activity, tmp_path):
     from bioprop.nwb import export_nwb
 
@@ -41,7 +70,8 @@ def test_export_errors(run_with_activity, tmp_path):
         export_nwb(run_with_activity, tmp_path / "b.nwb", epoch=7, force=True)
     plain = tmp_path / "plain.h5"
     bioprop.run(output=plain, progress=False,
-                overrides=["training.epochs=1", "data.n_train=64", "data.n_test=32"])
+                overrides=["training.epochs=1", "data.n_train=64", "data.n_test=32",
+                           "record.first_and_last=false"])
     with pytest.raises(ValueError, match="no time-resolved activity.*record.activity_every"):
         export_nwb(plain, tmp_path / "c.nwb")
 

@@ -37,6 +37,10 @@ def _assert_same_run(a, b):
         assert list(wa["epoch"].values) == list(wb["epoch"].values)
         np.testing.assert_array_equal(wa["weight"].values, wb["weight"].values)
     assert list(tb["train"]["epoch"].values) == list(range(1, epoch_a + 1))
+    if "probe" in ta.children:  # written before training, copied whole by the rewrite
+        xr.testing.assert_identical(ta["probe"].to_dataset(), tb["probe"].to_dataset())
+        xr.testing.assert_identical(ta["layers"]["hidden1"].to_dataset(),
+                                    tb["layers"]["hidden1"].to_dataset())
 
 
 def _run_interrupted_in_epoch_3(path, overrides, monkeypatch):

@@ -87,7 +87,7 @@ def test_dt_longer_than_tau_is_refused(tmp_path):
 
 
 def test_missing_file():
-    with pytest.raises(SpecError, match="nope.toml: no such file"):
+    with pytest.raises(SpecError, match="no file or shipped model 'nope.toml'"):
         load_model("nope.toml")
 
 

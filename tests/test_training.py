@@ -247,7 +247,8 @@ def test_weight_snapshots_are_the_weights(tmp_path):
                                                                 "record.weights_every=2"])
     tree = xr.open_datatree(path, engine="h5netcdf")
     weights = tree["pathways"]["hidden1_to_hidden2"]["weight"]
-    assert weights.dims == ("epoch", "post", "pre") and list(weights["epoch"].values) == [0, 2]
+    # every 2nd epoch, and the last (record.first_and_last)
+    assert weights.dims == ("epoch", "post", "pre") and list(weights["epoch"].values) == [0, 2, 3]
     assert set(tree["pathways"].children) == {"input_to_hidden1", "hidden1_to_hidden2",
                                               "hidden2_to_output", "hidden2_to_hidden1",
                                               "output_to_hidden2"}

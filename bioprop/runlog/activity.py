@@ -20,7 +20,23 @@ from .vocabulary import (PHASES, RATE, RECORD_COORDS, SECTIONS, SPIKE_EVENTS, SP
                          STEADY, TIMED, coord_attrs, spike_mark)
 
 __all__ = ["declare_activity", "recording", "record_probe_activity", "records_batches",
-           "batch_entries"]
+           "batch_entries", "due", "records_activity"]
+
+
+def due(every: int, epoch: int, record_spec, last: int | None) -> bool:
+    """Is `epoch` recorded by a schedule of every `every` epochs (0: never), or, with
+    ``record.first_and_last``, as epoch 0 or the `last` one?"""
+    if record_spec is None:
+        return False
+    if record_spec.first_and_last and epoch in (0, last):
+        return True
+    return bool(every) and not epoch % every
+
+
+def records_activity(record_spec) -> bool:
+    """Does a run under `record_spec` record the probe batch's activity at all?"""
+    return record_spec is not None and bool(record_spec.activity_every
+                                            or record_spec.first_and_last)
 
 
 def records_batches(record_spec, epoch) -> bool:
@@ -36,12 +52,15 @@ def declare_activity(recorder, data, engine, record_spec):
     has spikes) are known only from a recording, and everything must be declared before
     the file enters SWMR mode: so the probe batch is recorded once here, at the initial
     weights, and the result is discarded (recording learns nothing). Its phases, the same
-    in every recorded trial, become the table ``/phases``.
+    in every recorded trial, become the table ``/phases``; the probe's inputs and labels go
+    to ``/probe`` (:func:`_write_probe`).
     """
     B = engine.batch_size
-    activity = recording(engine, data.x_train[:B], data.y_train[:B], record_spec)
+    x, y = data.x_train[:B], data.y_train[:B]
+    activity = recording(engine, x, y, record_spec)
     scales = max_rates(recorder.attrs["model_toml"], recorder.attrs["protocol_toml"])
     _declare_section(recorder, "layers", activity, scales)
+    _write_probe(recorder, data, x, y)
     if record_spec.activity_batch_every:
         n_batches = whole_batches(len(data.x_train), B)
         _declare_section(recorder, "batches", activity, scales,
@@ -61,8 +80,12 @@ def recording(engine, x, y, record_spec) -> dict:
     global clock instead, so its time grid, and even its length, would shift with the
     time at which the recording starts.) Spikes are events and are kept whole.
     """
-    activity = _chosen(engine.record_activity(x, y, 1), record_spec)
-    factor = record_spec.activity_dt_factor
+    return _thinned(_chosen(engine.record_activity(x, y, 1), record_spec),
+                    record_spec.activity_dt_factor)
+
+
+def _thinned(activity, factor) -> dict:
+    """An activity record at every `factor`-th time point (spikes whole): see :func:`recording`."""
     coords = activity.get(RECORD_COORDS, {})
     if factor == 1 or "time" not in coords:
         return activity
@@ -73,9 +96,10 @@ def recording(engine, x, y, record_spec) -> dict:
     return thinned
 
 
-def record_probe_activity(engine, data, recorder, record_spec, epoch):
-    """The probe batch's activity (the first B training samples), every `activity_every` epochs."""
-    if record_spec is None or not record_spec.activity_every or epoch % record_spec.activity_every:
+def record_probe_activity(engine, data, recorder, record_spec, epoch, last=None):
+    """The probe batch's activity (the first B training samples), every `activity_every`
+    epochs and, with ``record.first_and_last``, at epoch 0 and the `last` epoch."""
+    if not due(record_spec and record_spec.activity_every, epoch, record_spec, last):
         return
     B = engine.batch_size
     activity = recording(engine, data.x_train[:B], data.y_train[:B], record_spec)
@@ -191,3 +215,16 @@ def _write(recorder, section, activity, epoch, **at):
             marks = {"epoch": epoch, **at}
             recorder.append_events(group, {**spikes, **{spike_mark(k): np.full(count, v)
                                                         for k, v in marks.items()}})
+
+
+
+def _write_probe(recorder, data, x, y):
+    """``/probe``: the probe trials' inputs (trial, input_neuron) and, for a classification
+    task, their labels (trial), which are a coordinate of the inputs."""
+    probe = SECTIONS["probe"].variables
+    axes = {"trial": np.arange(len(x)), "input_neuron": np.arange(x.shape[1])}
+    variables = {"input": (x, ("trial", "input_neuron"), probe["input"].attrs())}
+    if data.task == "classification":
+        variables["input"][2]["coordinates"] = "label"  # xarray: a coordinate along trial
+        variables["label"] = (np.asarray(y, dtype=np.int64), ("trial",), probe["label"].attrs())
+    recorder.write_fixed("probe", variables, coords=axes, coord_attrs=coord_attrs(list(axes)))

@@ -35,7 +35,7 @@ import numpy as np
 from ..atomic import fsync_path, remove_leftovers, replace, temporary
 from ..outputs import OutputExistsError
 from .reader import UNFINISHED, text_attribute
-from .storage import DIMENSION_ONLY, STATUS_WIDTH, chunks_for, status_dtype
+from .storage import DIMENSION_ONLY, STATUS_WIDTH, chunks_for, status_dtype, write_whole_group
 from .vocabulary import check_declaration
 from .writer_lock import hold_writer_lock
 
@@ -185,36 +185,14 @@ class RunRecorder:
         self._groups[group] = (g, tuple(dims), list(variables))
 
     def write_table(self, group: str, columns: dict, *, dim: str):
-        """Write a small fixed table: one 1-D variable per column along `dim`.
-
-        Parameters
-        ----------
-        group : str
-            Group name, e.g. ``"phases"``.
-        columns : dict
-            Column name → (values, attributes); text columns are stored as netCDF strings.
-        dim : str
-            The rows' dimension; its coordinate is the row index.
-
-        Unlike :meth:`declare`, nothing grows: the table is written whole, before the
-        file enters SWMR mode.
-        """
-        import h5py
-
-        self._declaring(f"write_table({group!r})")
-        check_declaration(group, columns, (dim,))
-        g = self._file.create_group(group, track_order=True)  # columns in the order given
+        """Write a small table (``/phases``) with :meth:`write_fixed`: `columns` maps each
+        column's name to (values, attributes), one 1-D variable along `dim`, whose coordinate
+        is the row index; numbers are stored as float64, text as netCDF strings."""
         n = len(next(iter(columns.values()))[0])
-        scale = g.create_dataset(dim, data=np.arange(n))
-        scale.make_scale(dim)
-        for name, (values, attrs) in columns.items():
-            values = np.asarray(values)
-            if values.dtype.kind in "US":
-                ds = g.create_dataset(name, data=values.astype(object), dtype=h5py.string_dtype())
-            else:
-                ds = g.create_dataset(name, data=values.astype("f8"))
-            ds.dims[0].attach_scale(scale)
-            ds.attrs.update(attrs)
+        as_column = lambda v: v if np.asarray(v).dtype.kind in "USO" else np.asarray(v, "f8")
+        self.write_fixed(group, {name: (as_column(values), (dim,), attrs)
+                                 for name, (values, attrs) in columns.items()},
+                         coords={dim: np.arange(n)})
 
     def declare_events(self, group: str, variables: dict, *, dim: str = "spike"):
         """Create 1-D lists of events (e.g. spikes) in `group` that grow along `dim`.
@@ -247,6 +225,25 @@ class RunRecorder:
             ds.dims[0].attach_scale(scale)
             ds.attrs.update(attrs)
         self._events[group] = (g, dim, list(variables))
+
+    def write_fixed(self, group: str, variables: dict, *, coords: dict,
+                    coord_attrs: dict | None = None):
+        """Create a group of variables written whole, once (nothing grows): ``/probe``.
+
+        Parameters
+        ----------
+        group : str
+        variables : dict
+            Variable name → (values, dims, attributes).
+        coords : dict
+            Values of every dimension's coordinate (strings or numbers).
+        coord_attrs : dict, optional
+            Attributes of coordinates, e.g. ``{"time": {"units": "ms"}}``.
+        """
+        self._declaring(f"write_fixed({group!r})")
+        for name, (_, dims, _) in variables.items():
+            check_declaration(group, [name], dims)
+        write_whole_group(self._file, group, variables, coords, coord_attrs or {})
 
     # ---------------------------------------------------------------- entries
     def grow(self, group: str):

@@ -28,7 +28,7 @@ from .reader import UNFINISHED, attributes, coordinate_values, data_variables, d
     groups_with_data, read_run_file
 from .formats import RecordedSpec, format1_phases, rate_in_hz
 from .recorder import RunRecorder
-from .vocabulary import FORMAT_VERSION, PHASES, RATE, SECTIONS
+from .vocabulary import FORMAT_VERSION, PHASES, RATE, SECTIONS, section_of
 
 __all__ = ["reopen_run"]
 
@@ -106,9 +106,13 @@ def _copy_group(recorder, old_name, old, epoch, upgrade):
     """Declare `old` (an open group of another run file) in `recorder`, under its name
     of today's format, and copy its entries up to `epoch`."""
     name = upgrade.name(old_name)
-    if name == PHASES:  # a table, written whole
-        recorder.write_table(name, {k: (coordinate_values(ds), attributes(ds))
-                                    for k, ds in data_variables(old).items()}, dim="phase")
+    if name == PHASES or not section_of(name).entry:  # written once (/phases, /probe): whole
+        variables = {k: (ds[()], dims_of(ds), attributes(ds))
+                     for k, ds in data_variables(old).items()}
+        dims = dict.fromkeys(d for _, found, _ in variables.values() for d in found)
+        recorder.write_fixed(name, variables, coords={d: coordinate_values(old[d]) for d in dims},
+                             coord_attrs={d: attributes(old[d]) for d in dims})
+        recorder.set_group_attrs(name, **attributes(old))
         return
     grown, events = {}, {}
     for key, ds in data_variables(old).items():

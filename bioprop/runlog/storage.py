@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DIMENSION_ONLY", "STATUS_WIDTH", "chunks_for", "status_dtype"]
+__all__ = ["DIMENSION_ONLY", "STATUS_WIDTH", "chunks_for", "status_dtype", "write_whole_group"]
 
 
 #: The scale name of a netCDF-4 dimension that has no coordinate variable; h5netcdf
@@ -40,3 +40,28 @@ def chunks_for(fixed) -> tuple:
             break
         fixed[axis] = 1
     return (1, *fixed)
+
+
+def write_whole_group(file, group: str, variables: dict, coords: dict, coord_attrs: dict):
+    """Create `group` in the open h5py `file` with `variables` (name → (values, dims,
+    attributes)) written whole, each dim a dimension scale of `coords`' values; text is
+    stored as netCDF strings, variables in the order given."""
+    import h5py
+
+    def dataset(g, name, values):
+        values = np.asarray(values)
+        text = values.dtype.kind in "USO"
+        return g.create_dataset(name, data=values.astype(object) if text else values,
+                                dtype=h5py.string_dtype() if text else values.dtype)
+
+    g = file.create_group(group, track_order=True)
+    scales = {}
+    for dim, values in coords.items():
+        scales[dim] = dataset(g, dim, values)
+        scales[dim].make_scale(dim)
+        scales[dim].attrs.update(coord_attrs.get(dim, {}))
+    for name, (values, dims, attrs) in variables.items():
+        ds = dataset(g, name, values)
+        for axis, dim in enumerate(dims):
+            ds.dims[axis].attach_scale(scales[dim])
+        ds.attrs.update(attrs)

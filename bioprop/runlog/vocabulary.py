@@ -2,8 +2,9 @@
 
 A run file (docs/design.md, "The run file") is made of *sections*, one top-level group
 each (``/train``, ``/test``, ``/metrics``, ``/pathways``, ``/iterative``, ``/phases``,
-``/layers``, ``/batches``). A section's groups grow entry by entry along its *entry dims* (``epoch``;
-``epoch`` and ``batch`` in ``/batches``), and each of its variables has one or more
+``/layers``, ``/batches``, ``/probe``). A section's groups grow entry by entry along its *entry
+dims* (``epoch``; ``epoch`` and ``batch`` in ``/batches``; none in ``/phases`` and ``/probe``,
+which are written once before training), and each of its variables has one or more
 *forms*: the dims of one entry of it. The dims of a dataset are a section's entry dims
 followed by one form of the variable. Spikes are events, 1-D lists along ``spike``, each
 marked with the entry it belongs to (``spike_epoch``, ``spike_batch``). ``/phases`` is
@@ -24,7 +25,8 @@ from string import Template
 
 __all__ = ["FORMAT_VERSION", "VocabularyError", "Dim", "Variable", "Section", "DIMS", "SECTIONS",
            "ACTIVITY", "ACTIVITY_VARIABLES", "METRICS", "SPIKE_EVENTS", "SPIKE_MARKS", "STEADY",
-           "TIMED", "RECORD_COORDS", "TEST", "PHASES", "HZ", "pathway_name", "FORMAT1_PATHWAY", "RATE", "POTENTIAL", "NUDGE", "APICAL", "APICAL_CURRENT",
+           "TIMED", "RECORD_COORDS", "TEST", "PHASES", "PROBE", "HZ", "pathway_name",
+           "FORMAT1_PATHWAY", "RATE", "POTENTIAL", "NUDGE", "APICAL", "APICAL_CURRENT",
            "TARGET", "SPIKES", "SPIKE_TRIAL", "SPIKE_TIME", "SPIKE_NEURON", "spike_mark",
            "section_of", "coord_attrs", "check_dims", "check_declaration"]
 
@@ -153,6 +155,7 @@ DIMS = {dim.name: dim for dim in (
     Dim("pre", "neuron a pathway projects from"),
     Dim("iteration", "iterate k of the iterative target rule"),
     Dim("spike", "one spike event; a dimension without coordinate"),
+    Dim("input_neuron", "neuron of the input layer (a pixel of an image)"),
     Dim("phase", "phase of a trial, in the order they run"),
 )}
 
@@ -208,6 +211,15 @@ METRICS = {name: Variable(units, long_name, (("layer",),)) for name, (units, lon
     "angle_w_q": ("degree", "angle between W_lᵀ and Q_l"),
     "distance_w_q": ("1", "‖W_lᵀ − Q_l‖ / ‖W_lᵀ‖"),
 }.items()}
+
+
+#: the probe batch whose activity ``/layers`` holds: its trials' inputs and labels (the
+#: phases of its trials are the table ``/phases``)
+PROBE = {
+    "input": Variable("1", "input of the probe trial (a training sample)",
+                      (("trial", "input_neuron"),)),
+    "label": Variable("1", "class of the probe trial's sample", (("trial",),), "i8"),
+}
 
 
 def spike_mark(dim: str) -> str:
@@ -281,6 +293,8 @@ SECTIONS = {section.name: section for section in (
     }),
     _activity_section("layers", ("epoch",)),
     _activity_section("batches", ("epoch", "batch")),
+    # written once, before training: no entry dims
+    Section("probe", (), PROBE),
 )}
 
 

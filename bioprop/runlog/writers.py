@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activity import declare_activity
+from .activity import declare_activity, due, records_activity
 from .vocabulary import (FORMAT1_PATHWAY, RESIDUALS, SECTIONS, TEST, coord_attrs, pathway_name,
                          section_of)
 
@@ -79,7 +79,7 @@ def declare_run(recorder, data, engine, record_spec=None):
                                 if accuracy or n != "accuracy"])
     layers = engine.model.names[1:]
     _declare(recorder, "metrics", list(SECTIONS["metrics"].variables), {"layer": layers})
-    if record_spec is not None and record_spec.weights_every:
+    if record_spec is not None and (record_spec.weights_every or record_spec.first_and_last):
         for name, (weight, post, pre) in recorded_pathways(engine.model, record_spec).items():
             _declare(recorder, f"pathways/{name}", ["weight"],
                      {"post": np.arange(weight.shape[0]), "pre": np.arange(weight.shape[1])},
@@ -87,7 +87,7 @@ def declare_run(recorder, data, engine, record_spec=None):
     if engine.target_rule.iterates:
         _declare(recorder, RESIDUALS, ["residual"],
                  {"layer": layers, "iteration": np.arange(engine.rule.iterations + 1)})
-    if record_spec is not None and record_spec.activity_every:
+    if records_activity(record_spec):
         declare_activity(recorder, data, engine, record_spec)
 
 
@@ -111,9 +111,10 @@ def record_diagnostics(recorder, epoch, values: dict):
     recorder.flush()
 
 
-def snapshot_weights(engine, recorder, record_spec, epoch):
-    """The pathways' weights at `epoch`, every ``record.weights_every`` epochs."""
-    if record_spec is None or not record_spec.weights_every or epoch % record_spec.weights_every:
+def snapshot_weights(engine, recorder, record_spec, epoch, last=None):
+    """The pathways' weights at `epoch`, every ``record.weights_every`` epochs and, with
+    ``record.first_and_last``, at epoch 0 and the `last` epoch."""
+    if not due(record_spec and record_spec.weights_every, epoch, record_spec, last):
         return
     for name, (weight, _, _) in recorded_pathways(engine.model, record_spec).items():
         recorder.append(f"pathways/{name}", epoch, {"weight": weight})

@@ -50,8 +50,9 @@ def sweep(model=None, protocol=None, *, grid=(), seeds=1, overrides=(), output=N
 
     Parameters
     ----------
-    model, protocol : path or None
-        As for :func:`bioprop.run` (None: the embedded defaults).
+    model, protocol : path, shipped name or None
+        As for :func:`bioprop.run` (None: the embedded model; the protocol the model
+        names, else the embedded one).
     grid : sequence of str
         ``"key=v1,v2,..."`` items; the sweep is their cartesian product.
     seeds : int or sequence of int
@@ -89,6 +90,7 @@ def sweep(model=None, protocol=None, *, grid=(), seeds=1, overrides=(), output=N
         check_key(key, "--set")
         if key == "training.seed" or key in dict(points[0].settings):
             raise SpecError(f"--set {key}: also set by the sweep's grid or seeds")
+    model, protocol = _files(model, protocol, overrides)
     directory = Path(output or f"runs/sweep-{_model_name(model, overrides)}")
     tasks = {p.name: _task(model, protocol, list(overrides), p, directory) for p in points}
     todo = [t for t in tasks.values() if recorded(Path(t.path)).get("status") not in FINISHED]
@@ -106,6 +108,18 @@ def sweep(model=None, protocol=None, *, grid=(), seeds=1, overrides=(), output=N
     result.table = gather(points, directory)
     write_table(result.table, result.table_path)
     return result
+
+
+def _files(model, protocol, overrides):
+    """The model and protocol files of shipped names, and the protocol the model names
+    when none is given (as :func:`bioprop.run` chooses it)."""
+    from ..shipped import find_spec_file
+    from ..spec import load_model
+
+    model = find_spec_file(model, "model") if model else None
+    if protocol:
+        return model, find_spec_file(protocol, "protocol")
+    return model, load_model(model, overrides).protocol or None
 
 
 def _model_name(model, overrides) -> str:

@@ -57,7 +57,7 @@ CASES = [
     Hostile("command line", "`--set 'training.epochs 1'` (a space for `=`, quoted)",
             ["run", "--set", "training.epochs 1"], "Did you mean training.epochs=1?"),
     Hostile("command line", "a model file that is not there", ["run", "nosuch.toml"],
-            "nosuch.toml: no such file"),
+            "no file or shipped model 'nosuch.toml'"),
     Hostile("command line", "a folder given as the model file", lambda here: (
         (here / "models").mkdir(), ["run", "models"])[1], "models: a folder, not a file"),
     Hostile("command line", "protocol and model swapped (`bioprop run PROTOCOL MODEL`)",
@@ -107,13 +107,13 @@ CASES = [
     # -------------------------------------------------------- model or protocol file
     Hostile("model or protocol file", "a TOML syntax error (a missing `=`)",
             model_edit("size = 128", "size 128"),
-            "m.toml: not valid TOML: Expected '=' after a key in a key/value pair (at line 15"),
+            "m.toml: not valid TOML: Expected '=' after a key in a key/value pair (at line 17"),
     Hostile("model or protocol file", "an unclosed string",
             protocol_edit('dataset = "digits"', 'dataset = "digits'),
             "p.toml: not valid TOML: "),
     Hostile("model or protocol file", "a key given twice in a table",
             model_edit("size = 128", "size = 128\nsize = 64"),
-            "m.toml: not valid TOML: Cannot overwrite a value (at line 16"),
+            "m.toml: not valid TOML: Cannot overwrite a value (at line 18"),
     Hostile("model or protocol file", "a UTF-16 file", files("[network]\n".encode("utf-16")),
             "m.toml: not a TOML text file: it is UTF-16"),
     Hostile("model or protocol file", "a byte that is not UTF-8",
@@ -202,4 +202,24 @@ CASES = [
     Hostile("model or protocol file", "an unknown data set in a protocol file",
             protocol_edit('dataset = "digits"', 'dataset = "MNIST"'),
             "p.toml: data.dataset: unknown value 'MNIST'"),
+    # names (H3)
+    Hostile("command line", "`bioprop run lfi` (a misspelt shipped model)", ["run", "lfi"],
+            "no file or shipped model 'lfi'. Shipped: "),
+    Hostile("command line", "`bioprop run lif spikng` (a misspelt shipped protocol)",
+            ["run", "lif", "spikng"], "no file or shipped protocol 'spikng'"),
+    Hostile("command line", "`bioprop run models/lif.toml` outside the repository (a path, not "
+            "a name)", ["run", "models/lif.toml"], "no file or shipped model 'models/lif.toml'"),
+    Hostile("command line", "`bioprop sweep lfi` (a misspelt shipped model)", ["sweep", "lfi"],
+            "no file or shipped model 'lfi'"),
+    # each writes m.toml in the test's folder, then runs it (the file's mistake comes first)
+    Hostile("model or protocol file", "`protocol = \"spikng\"` in a model (an unknown usual "
+            "protocol)", lambda d: [(d / "m.toml").write_text('protocol = "spikng"\n'),
+                                    "run", "m.toml"][1:],
+            "m.toml: protocol: expected the name of a shipped protocol"),
+    Hostile("model or protocol file", "`protocol = 2` in a model (not a name)",
+            lambda d: [(d / "m.toml").write_text("protocol = 2\n"), "run", "m.toml"][1:],
+            "m.toml: protocol: expected the name of a shipped protocol"),
+    Hostile("model or protocol file", "`description` of two lines",
+            lambda d: [(d / "m.toml").write_text('description = """a\nb"""\n'),
+                       "run", "m.toml"][1:], "m.toml: description: expected one line of text"),
 ]

@@ -1,0 +1,86 @@
+"""What the default run records: the probe's activity and every pathway's weights at the
+first and last epoch, the probe trials' inputs, labels and phases; and the analysis
+examples of docs/run-file.md work on such a file."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bioprop
+from bioprop.datasets import load_dataset
+
+DOC = Path(__file__).parent.parent / "docs" / "run-file.md"
+SHORT = ["data.n_train=64", "data.n_test=32", "training.epochs=3"]
+
+
+def _python_blocks(heading):
+    """The ```python blocks of one section (## heading) of docs/run-file.md."""
+    section = DOC.read_text().split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """The default model and protocol (Brian2 engine, default record table), on less data."""
+    path = tmp_path_factory.mktemp("default") / "run.h5"
+    bioprop.run(output=path, progress=False, overrides=SHORT)
+    return path
+
+
+def test_activity_and_weights_at_the_first_and_last_epoch(default_run):
+    tree = bioprop.open_run(default_run)
+    for name in ("hidden1", "hidden2", "output"):
+        assert list(tree["layers"][name]["epoch"].values) == [0, 3], name
+        assert tree["layers"][name]["rate"].dims == ("epoch", "trial", "time", "neuron")
+    assert set(tree["pathways"].children) == {"input_to_hidden1", "hidden1_to_hidden2",
+                                              "hidden2_to_output", "hidden2_to_hidden1",
+                                              "output_to_hidden2"}
+    for name in tree["pathways"].children:  # weights_every = 10 adds nothing in 3 epochs
+        assert list(tree["pathways"][name]["epoch"].values) == [0, 3], name
+    tree.close()
+    arrays, _ = bioprop.checkpoint.load_checkpoint(default_run)  # the final weights
+    tree = bioprop.open_run(default_run)
+    np.testing.assert_array_equal(tree["pathways"]["hidden1_to_hidden2"]["weight"].sel(epoch=3).values,
+                                  arrays["W_2"])
+
+
+def test_the_probe_trials_inputs_labels_and_phases_are_in_the_file(default_run):
+    data = load_dataset("digits", n_train=64)
+    probe = bioprop.open_run(default_run)["probe"]
+    assert probe["input"].dims == ("trial", "input_neuron")
+    np.testing.assert_array_equal(probe["input"].values, data.x_train[:32])
+    np.testing.assert_array_equal(probe["label"].values, data.y_train[:32])
+    assert "label" in probe["input"].coords  # so .groupby("label") needs nothing else
+    # the default protocol's phases, exact: forward 125 ms, noise 2 x 75, settle 75, target 100
+    phases = bioprop.open_run(default_run)["phases"]
+    assert list(phases["name"].values) == ["forward", "noise_a", "noise_b", "settle", "target"]
+    np.testing.assert_array_equal(phases["start"].values, [0, 125, 200, 275, 350])
+    np.testing.assert_array_equal(phases["start"] + phases["duration"], [125, 200, 275, 350, 450])
+    assert phases["start"].attrs["units"] == "ms"
+
+
+def test_no_first_and_last_records_as_before(tmp_path):
+    path = tmp_path / "plain.h5"
+    bioprop.run(output=path, progress=False, overrides=SHORT + [
+        "engine.name=reference", "record.first_and_last=false"])
+    tree = bioprop.open_run(path)
+    assert "layers" not in tree.children and "probe" not in tree.children
+    assert list(tree["pathways"]["input_to_hidden1"]["epoch"].values) == [0]  # weights_every = 10
+
+
+@pytest.mark.slow
+def test_the_documented_analysis_runs_on_a_default_run(tmp_path):
+    """The examples of docs/run-file.md, as printed, on a default run of 30 epochs (on 32
+    training samples, one batch an epoch): every name they use is in the file."""
+    path = tmp_path / "dtp.h5"
+    bioprop.run(output=path, progress=False, overrides=["data.n_train=32", "data.n_test=32"])
+    first = _python_blocks("The run file")[0].replace("runs/dtp-digits-seed1.h5", str(path))
+    analysis = _python_blocks("Analysis of logged activity and NWB")[0].replace("runs/dtp.h5",
+                                                                              str(path))
+    scope = {"bioprop": bioprop}
+    exec(compile(first, "run-file.md: The run file", "exec"), scope)
+    exec(compile(analysis, "run-file.md: Analysis", "exec"), scope)
+    assert scope["population_rate"](scope["rate"]).sel(epoch=30).notnull().all()
+    means = scope["rate"].sel(epoch=[0, 30], time=scope["end"]).groupby(scope["label"]).mean()
+    assert means.sizes["label"] == len(np.unique(scope["label"])) and means.notnull().all()
