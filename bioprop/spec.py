@@ -215,6 +215,8 @@ class EngineSpec:
     name: str = "brian2"
     #: Brian2 code generation target: ``numpy`` or ``cython``
     codegen: str = "numpy"
+    #: pathways from spiking layers: ``dense`` or ``events`` (follow the spikes; event_pathways.py)
+    transmission: str = "dense"
     #: floating point type of the weights and activity
     dtype: str = "float64"
     #: BLAS threads; 1 avoids oversubscription on a shared machine (see README)
@@ -374,7 +376,6 @@ def load_protocol(path=None, overrides=()) -> ProtocolSpec:
     data, origins = apply_overrides(data, overrides, source, PROTOCOL_TABLES, SPEC_TABLES)
     with blame(origins):
         return replace(parse_protocol(data, source), origins=tuple(origins.items()))
-
 
 
 def to_toml(spec) -> str:

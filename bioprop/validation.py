@@ -58,6 +58,7 @@ def _registry_choices():
         "network.init": ["orthogonal", "glorot"],
         "network.input_encoding": input_encodings(),
         "engine.name": ["brian2", "reference"], "engine.codegen": ["numpy", "cython"],
+        "engine.transmission": ["dense", "events"],
         "engine.dtype": ["float64", "float32"],
     }
 

@@ -65,8 +65,10 @@ class Brian2Engine(Learner):
         The output rates of the run under way, one row per sample.
     plastic : dict
         l → SynapticPlasticity of a pathway whose synapses learn.
-    tick, clamped_trial : int
-        Time steps and trials ever simulated: never reset, so caches never go stale.
+    tick, clamped_trial, phases_begun : int
+        Time steps, trials and phases ever simulated: never reset, so caches never go stale.
+    events : dict
+        Pathway name → EventTransmission of the pathways that follow spikes.
     """
 
     name = "brian2"
@@ -79,6 +81,7 @@ class Brian2Engine(Learner):
         brian2.BrianLogger.suppress_name("invalid_values")
         self.brian2 = brian2
         self.codegen = protocol.engine.codegen
+        self.transmission = protocol.engine.transmission
         self.dt = protocol.phases.dt.quantity
         self.train_phases, self.pretrain_phases = learner_phases(self, protocol.phases, self.dt)
         self.eval_phases = self.train_phases[:1]
@@ -91,11 +94,11 @@ class Brian2Engine(Learner):
         self.latched = Latches()
         self.phase = self.kind = None
         self.noisy, self.live, self.listening = set(), set(), set()
-        self.tick = self.clamped_trial = 0
+        self.tick = self.clamped_trial = self.phases_begun = 0
         built = build_network(self, spec, populations, on_step_start=self._on_step_start,
                               on_step_end=self._on_step_end)
         self.clock, self.layers, self.network = built.clock, built.layers, built.network
-        self._synaptic, self.plastic = built.synaptic, built.plastic
+        self._synaptic, self.plastic, self.events = built.synaptic, built.plastic, built.events
         # prepare the code objects before gc.freeze
         simulate(brian2, self.network, self.codegen, 0 * brian2.ms)
         for plasticity in self.plastic.values():  # not in the network: prepared here
@@ -190,6 +193,7 @@ class Brian2Engine(Learner):
     def _begin_phase(self, phase):
         kind = phase.kind
         self.phase, self.kind = phase, kind
+        self.phases_begun += 1
         self.noisy = set()
         if kind.noise_parity is not None:
             self.noisy = {l for l in self.noisy_layers() if l % 2 == kind.noise_parity}

@@ -122,6 +122,7 @@ class SpikingLayer(RateLayer):
         self.I_nudge = np.zeros_like(self.I_ff)
         self.rate = view(soma, population.rate_variable, batch)
         self._drive = self._rest = None
+        self._asked = None  # (drive, nudge) of the current now in I_apical
         self._batch = batch
         self._view_dendrite(apical, batch)
 
@@ -139,12 +140,20 @@ class SpikingLayer(RateLayer):
             self._drive, self._rest = a, self.activation.fn(a)
 
     def apical_current(self):
-        """Set I_apical from I_nudge (a Brian2 operation, before the soma's update)."""
+        """Set I_apical from I_nudge (a Brian2 operation, before the soma's update).
+
+        The twin's inverse (a logarithm per neuron) is computed again only when the
+        nudge or the drive changed: in the noise phases they stay as they are for the
+        whole phase, and the current it gave is still in I_apical.
+        """
         if self.held is None:
             self.I_apical[...] = 0.0
-        else:
+            self._asked = None
+        elif not (self._asked is not None and self._asked[0] is self._drive
+                  and np.array_equal(self._asked[1], self.I_nudge)):
             self.I_apical[...] = self.population.apical_current(self.I_nudge, self._drive,
                                                                 self._rest)
+            self._asked = (self._drive, self.I_nudge.copy())
 
     def state(self):
         out = {name: view(self.soma, name, self._batch)
