@@ -207,6 +207,8 @@ class PhasesSpec:
     feedback: Duration = Duration("20 ms")
     #: target delivery through the apical input
     target: Duration = Duration("40 ms")
+    #: every layer starts each trial at rest (v, spike traces, dendrites): no carry-over
+    reset_each_trial: bool = False
 
 
 @dataclass(frozen=True)
@@ -317,7 +319,7 @@ SPEC_TABLES = MODEL_TABLES | PROTOCOL_TABLES
 
 
 def parse_model(data: dict, source="<string>") -> ModelSpec:
-    """Build a validated model spec from a file's tables.
+    """Build a validated :class:`ModelSpec` from a file's tables.
 
     Parameters
     ----------
@@ -325,10 +327,6 @@ def parse_model(data: dict, source="<string>") -> ModelSpec:
         The tables, as TOML reads them (``extends`` already resolved).
     source : str, optional
         The file they come from, named in every error.
-
-    Returns
-    -------
-    ModelSpec
 
     Raises
     ------

@@ -82,6 +82,7 @@ class Brian2Engine(Learner):
         self.brian2 = brian2
         self.codegen = protocol.engine.codegen
         self.transmission = protocol.engine.transmission
+        self.reset_each_trial = protocol.phases.reset_each_trial
         self.dt = protocol.phases.dt.quantity
         self.train_phases, self.pretrain_phases = learner_phases(self, protocol.phases, self.dt)
         self.eval_phases = self.train_phases[:1]
@@ -182,6 +183,9 @@ class Brian2Engine(Learner):
         self.clamped_trial += 1
         for layer in self.layers[1:]:
             layer.I_nudge[...] = 0.0
+        if self.reset_each_trial:  # so that the last trial does not leak into this one
+            for layer in self.layers:
+                layer.reset()
         if self.training:
             latched.ytarget = self.targets_of(self._y[rows])
             latched.noises, latched.iteration = self.draw_noise(self._rng, B), 0

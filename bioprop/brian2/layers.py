@@ -32,6 +32,10 @@ def view(group, var, batch):
     return group.variables[var].get_value().reshape(batch, -1)
 
 
+#: a spiking soma's variables at rest, as Brian2 starts a group (v: the group's reset)
+_REST = {"z": 0.0, "r": 0.0, "s": 0.0, "not_refractory": True, "lastspike": -1e4}
+
+
 class InputLayer:
     """The input population: clamped rates, or Poisson spike trains and their trace."""
 
@@ -42,6 +46,12 @@ class InputLayer:
 
     def read_rate(self):
         return self.rate
+
+    def reset(self):
+        """Empty a Poisson input's spike trace (a clamped input has no state)."""
+        if self.spiking:
+            for name in ("z", "r"):
+                self.clamp.variables[name].get_value()[...] = 0.0
 
     def state(self):
         if not self.spiking:
@@ -91,6 +101,12 @@ class RateLayer:
 
     def release(self):
         self.held = None
+
+    def reset(self):
+        """Put the soma and the dendrite at rest: v = 0, u = 0."""
+        self.v[...] = 0.0
+        if self.apical is not None:
+            self.u[...] = 0.0
 
     def g(self):
         return self.feedback_activation.fn(self.u)
@@ -154,6 +170,18 @@ class SpikingLayer(RateLayer):
             self.I_apical[...] = self.population.apical_current(self.I_nudge, self._drive,
                                                                 self._rest)
             self._asked = (self._drive, self.I_nudge.copy())
+
+    def reset(self):
+        """Put the soma at rest (v at its reset, empty traces, not refractory) and the
+        dendrite at u = 0."""
+        variables = self.soma.variables
+        for name, value in _REST.items():
+            if name in variables:
+                variables[name].get_value()[...] = value
+        if "v" in variables:
+            variables["v"].get_value()[...] = variables["v_reset"].get_value()
+        if self.apical is not None:
+            self.u[...] = 0.0
 
     def state(self):
         out = {name: view(self.soma, name, self._batch)
