@@ -207,8 +207,9 @@ class PhasesSpec:
     feedback: Duration = Duration("20 ms")
     #: target delivery through the apical input
     target: Duration = Duration("40 ms")
-    #: every layer starts each trial at rest (v, spike traces, dendrites): no carry-over
-    reset_each_trial: bool = False
+    #: each trial starts from the state the last one left (``carry``), at rest (``rest``) or
+    #: at the rate twin's steady state for its input (``twin``); brian2/layers.py
+    trial_start: str = "carry"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from bioprop.spec import SpecError, parse_model, parse_protocol
 from bioprop.training import make_engine
 
 
-def _specs(encoding="rate", transmission="dense", reset=False, hidden="lif"):
+def _specs(encoding="rate", transmission="dense", start="carry", hidden="lif"):
     layers = [{"name": "h1", "size": 16, "population": hidden, "threshold": 0.2},
               {"name": "h2", "size": 12, "population": hidden, "threshold": 0.2},
               {"name": "out", "size": 3, "activation": "linear"}]
@@ -24,14 +24,14 @@ def _specs(encoding="rate", transmission="dense", reset=False, hidden="lif"):
                          "layers": layers, "rule": {"noise": 0.1}})
     protocol = parse_protocol({"phases": {"dt": "0.5 ms", "forward": "20 ms",
                                           "feedback": "10 ms", "target": "20 ms",
-                                          "reset_each_trial": reset},
+                                          "trial_start": start},
                                "engine": {"transmission": transmission},
                                "training": {"batch_size": 4, "seed": 1}})
     return model, protocol
 
 
-def _train(encoding="rate", transmission="dense", reset=False, hidden="lif", batches=2):
-    model, protocol = _specs(encoding, transmission, reset, hidden)
+def _train(encoding="rate", transmission="dense", start="carry", hidden="lif", batches=2):
+    model, protocol = _specs(encoding, transmission, start, hidden)
     engine = make_engine(model, protocol, np.random.default_rng(0))
     data = np.random.default_rng(5)
     x, y = data.random((4 * batches, 8)), data.integers(0, 3, 4 * batches)
@@ -77,25 +77,46 @@ def test_layers_without_spike_events_stay_dense():
     assert engine.events == {}
 
 
-def test_reset_each_trial_removes_the_last_trial():
-    """With the reset, the first LIF layer's trace at the end of a batch does not depend on
-    the batch before it (silent, or firing); without it, at phases this short, it does."""
-    def trace(reset, first):
-        model, protocol = _specs(reset=reset)
+@pytest.mark.parametrize("start,same", [("carry", False), ("rest", True), ("twin", True)])
+def test_trial_start_removes_the_last_trial(start, same):
+    """Starting at rest or at the twin's state, the first LIF layer's trace at the end of a
+    batch does not depend on the batch before it (silent, or firing); carrying the state
+    over, at phases this short, it does."""
+    def trace(first):
+        model, protocol = _specs(start=start)
         engine = make_engine(model, protocol, np.random.default_rng(0))
         engine.predict(first)
         engine.predict(2 * np.random.default_rng(3).random((4, 8)))
         return engine.layers[1].read_rate().copy()
 
-    for reset, same in ((True, True), (False, False)):
-        a, b = trace(reset, np.zeros((4, 8))), trace(reset, np.full((4, 8), 2.0))
-        assert a.max() > 0.01, "the test needs spikes"
-        assert np.array_equal(a, b) == same, (reset, np.abs(a - b).max())
+    a, b = trace(np.zeros((4, 8))), trace(np.full((4, 8), 2.0))
+    assert a.max() > 0.01, "the test needs spikes"
+    assert np.array_equal(a, b) == same, np.abs(a - b).max()
+
+
+def test_twin_start_begins_near_the_settled_trace():
+    """After a forward phase, the trace started at the twin's rate is closer to the one
+    settled in a long phase than the trace started at rest."""
+    model, _ = _specs()
+    x = 2 * np.random.default_rng(3).random((4, 8))
+    traces = {}
+    for start, length in (("rest", "200 ms"), ("rest", "10 ms"), ("twin", "10 ms")):
+        protocol = parse_protocol({"phases": {"dt": "0.5 ms", "forward": length,
+                                              "trial_start": start},
+                                   "training": {"batch_size": 4}})
+        engine = make_engine(model, protocol, np.random.default_rng(0))
+        engine.predict(x)
+        traces[start, length] = engine.layers[1].read_rate().copy()
+    settled = traces["rest", "200 ms"]
+    assert settled.mean() > 0.02, "the test needs spikes"
+    from_rest = np.abs(traces["rest", "10 ms"] - settled).mean()
+    from_twin = np.abs(traces["twin", "10 ms"] - settled).mean()
+    assert from_twin < 0.5 * from_rest, (from_twin, from_rest)
 
 
 @pytest.mark.parametrize("key,value,message", [
     ("engine.transmission", "sparse", "engine.transmission"),
-    ("phases.reset_each_trial", "yes", "phases.reset_each_trial"),
+    ("phases.trial_start", "fresh", "phases.trial_start"),
 ])
 def test_bad_values_name_the_key(key, value, message):
     table, name = key.split(".")

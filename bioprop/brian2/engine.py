@@ -82,7 +82,7 @@ class Brian2Engine(Learner):
         self.brian2 = brian2
         self.codegen = protocol.engine.codegen
         self.transmission = protocol.engine.transmission
-        self.reset_each_trial = protocol.phases.reset_each_trial
+        self.trial_start = protocol.phases.trial_start
         self.dt = protocol.phases.dt.quantity
         self.train_phases, self.pretrain_phases = learner_phases(self, protocol.phases, self.dt)
         self.eval_phases = self.train_phases[:1]
@@ -183,9 +183,8 @@ class Brian2Engine(Learner):
         self.clamped_trial += 1
         for layer in self.layers[1:]:
             layer.I_nudge[...] = 0.0
-        if self.reset_each_trial:  # so that the last trial does not leak into this one
-            for layer in self.layers:
-                layer.reset()
+        if self.trial_start != "carry":  # so that the last trial does not leak into this one
+            self._start_trial_state(self._x[rows])
         if self.training:
             latched.ytarget = self.targets_of(self._y[rows])
             latched.noises, latched.iteration = self.draw_noise(self._rng, B), 0
@@ -193,6 +192,17 @@ class Brian2Engine(Learner):
             latched.trace = BatchTrace(a=[None], h=[self._x[rows]],
                                        noise=latched.noises[-1] if latched.noises else [],
                                        points=[None, None] + [{} for _ in range(2, self.top + 1)])
+
+    def _start_trial_state(self, x):
+        """Every layer at rest (``rest``), or at the steady state its rate twin gives for
+        input x (``twin``: h_l = φ_l(W_l h_{l−1} + b_l), so the traces need only correct
+        the twin's error instead of rising from zero)."""
+        twin, h = self.trial_start == "twin", x
+        self.layers[0].reset(x if twin else None)
+        for l in range(1, self.model.n_layers + 1):
+            a = self.model.forward[l].drive(h)
+            h = self.model.activations[l].fn(a)
+            self.layers[l].reset((a, h) if twin else None)
 
     def _begin_phase(self, phase):
         kind = phase.kind

@@ -47,11 +47,12 @@ class InputLayer:
     def read_rate(self):
         return self.rate
 
-    def reset(self):
-        """Empty a Poisson input's spike trace (a clamped input has no state)."""
+    def reset(self, x=None):
+        """Set a Poisson input's spike trace to zero, or to its steady state x (a clamped
+        input has no state)."""
         if self.spiking:
             for name in ("z", "r"):
-                self.clamp.variables[name].get_value()[...] = 0.0
+                view(self.clamp, name, len(self.rate))[...] = 0.0 if x is None else x
 
     def state(self):
         if not self.spiking:
@@ -102,9 +103,10 @@ class RateLayer:
     def release(self):
         self.held = None
 
-    def reset(self):
-        """Put the soma and the dendrite at rest: v = 0, u = 0."""
-        self.v[...] = 0.0
+    def reset(self, steady=None):
+        """Put the soma at rest (v = 0), or settled on the drive a of `steady` = (a, h); the
+        dendrite at rest (u = 0)."""
+        self.v[...] = 0.0 if steady is None else steady[0]
         if self.apical is not None:
             self.u[...] = 0.0
 
@@ -171,15 +173,19 @@ class SpikingLayer(RateLayer):
                                                                 self._rest)
             self._asked = (self._drive, self.I_nudge.copy())
 
-    def reset(self):
-        """Put the soma at rest (v at its reset, empty traces, not refractory) and the
-        dendrite at u = 0."""
+    def reset(self, steady=None):
+        """Put the soma at rest (v at its reset, not refractory, empty traces, or with
+        `steady` = (a, h) both trace filters at the twin's rate h, their steady state for a
+        constant rate) and the dendrite at u = 0."""
         variables = self.soma.variables
         for name, value in _REST.items():
             if name in variables:
                 variables[name].get_value()[...] = value
         if "v" in variables:
             variables["v"].get_value()[...] = variables["v_reset"].get_value()
+        if steady is not None:
+            for name in ("z", "r"):
+                view(self.soma, name, self._batch)[...] = steady[1]
         if self.apical is not None:
             self.u[...] = 0.0
 
