@@ -36,6 +36,10 @@ def view(group, var, batch):
 _REST = {"z": 0.0, "r": 0.0, "s": 0.0, "not_refractory": True, "lastspike": -1e4}
 
 
+#: the golden ratio's fractional part: i · it mod 1 spreads neurons evenly over [0, 1)
+_GOLDEN = 0.6180339887498949
+
+
 class InputLayer:
     """The input population: clamped rates, or Poisson spike trains and their trace."""
 
@@ -186,6 +190,10 @@ class SpikingLayer(RateLayer):
         if steady is not None:
             for name in ("z", "r"):
                 view(self.soma, name, self._batch)[...] = steady[1]
+            if "v_threshold" in variables:  # spread v over [reset, θ): no synchronous volley
+                v = variables["v"].get_value()
+                low, high = variables["v_reset"].get_value(), variables["v_threshold"].get_value()
+                v[...] = low + (high - low) * ((np.arange(v.size) * _GOLDEN) % 1.0)
         if self.apical is not None:
             self.u[...] = 0.0
 
