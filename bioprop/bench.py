@@ -21,7 +21,9 @@ and with ``--spiking``:
 (g) (e) with ``engine.transmission = "events"``: the pathways from the LIF layers add
     the weight columns of the neurons that fired instead of multiplying the whole
     trace (:mod:`bioprop.event_pathways`); for (e) and (g) it prints the time steps per
-    trial and the fraction of neurons that fired per step.
+    trial and the fraction of neurons that fired per step;
+(h) (g) with Brian2's ``cython`` code generation target (``engine.codegen``) instead of
+    ``numpy``: the LIF state updates, thresholds and resets compiled.
 
 It also prints the peak resident memory, and which BLAS ran with how many threads.
 Each figure is the median over ``--repeats`` measurements; the machine this runs
@@ -90,10 +92,11 @@ SPIKING_PHASES = ['phases.dt="1 ms"', 'phases.forward="120 ms"', 'phases.feedbac
                   'phases.target="120 ms"']
 
 
-def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None, transmission="dense"):
+def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None, transmission="dense",
+           codegen="numpy"):
     """Model and protocol of a measurement; `spiking` None (default phases), ``"rate"`` or
-    ``"lif"`` (hidden layers of that kind, at :data:`SPIKING_PHASES`); `transmission` is
-    ``engine.transmission``."""
+    ``"lif"`` (hidden layers of that kind, at :data:`SPIKING_PHASES`); `transmission` and
+    `codegen` are ``engine.transmission`` and ``engine.codegen``."""
     from .spec import load_protocol, parse_model
 
     hidden = {"population": "lif", "threshold": 0.2} if spiking == "lif" else {}
@@ -104,7 +107,8 @@ def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None, trans
     model = parse_model({"network": {"name": "bench", "input_size": sizes[0]}, "layers": layers},
                         "<bench>")
     overrides = [f"training.batch_size={batch}", f'engine.dtype="{dtype}"',
-                 f"engine.name={engine_name}", f"engine.transmission={transmission}"]
+                 f"engine.name={engine_name}", f"engine.transmission={transmission}",
+                 f"engine.codegen={codegen}"]
     if one_step:
         overrides += ['phases.dt="10 ms"', 'phases.forward="10 ms"', 'phases.feedback="10 ms"',
                       'phases.target="10 ms"']
@@ -114,7 +118,7 @@ def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None, trans
 
 
 def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one_step=False,
-            spiking=None, transmission="dense"):
+            spiking=None, transmission="dense", codegen="numpy"):
     """Build an engine and return a function that times one pass over `n_batches` batches.
 
     The function returns (samples per second, {kind of work: seconds}, seconds); its
@@ -122,7 +126,8 @@ def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one
     """
     from .training import make_engine
 
-    model, protocol = _specs(engine_name, sizes, batch, dtype, one_step, spiking, transmission)
+    model, protocol = _specs(engine_name, sizes, batch, dtype, one_step, spiking, transmission,
+                             codegen)
     rng = np.random.default_rng(0)
     engine = make_engine(model, protocol, rng)
     x = rng.random((n_batches * batch, sizes[0])).astype(dtype)
@@ -239,6 +244,9 @@ def main(args) -> int:
             runs["(g) brian2, LIF, event-driven"] = measure(
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
                 transmission="events")
+            runs["(h) (g) compiled (cython)"] = measure(
+                "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
+                transmission="events", codegen="cython")
         runs["(p) plain NumPy DTP step"] = plain_dtp(sizes, args.batch_size, args.batches,
                                                      args.dtype)
         results = {name: [] for name in runs}
@@ -296,4 +304,5 @@ def _spiking_lines(runs, med):
     fired = ", ".join(f"{name} {100 * t.spike_fraction:.2f}%" for name, t in engine.events.items())
     print(f"(e) time steps per trial: {steps} (dt = {engine.dt}); neurons firing per step "
           f"into each event-driven pathway: {fired}")
-    print(f"event-driven transmission: (g)/(e) = {events / lif:.2f}")
+    print(f"event-driven transmission: (g)/(e) = {events / lif:.2f}; compiled as well: "
+          f"(h)/(e) = {med['(h) (g) compiled (cython)'] / lif:.2f}")
