@@ -227,7 +227,7 @@ def plain_dtp(sizes, batch: int, n_batches: int, dtype: str, *, step=0.3, sigma=
 def main(args) -> int:
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = args.sizes if isinstance(args.sizes, list) else [int(s) for s in args.sizes.split(",")]
     with threadpool_limits(args.threads):
         runs = {
             "(a) reference": measure("reference", sizes, args.batch_size, args.batches, args.dtype),

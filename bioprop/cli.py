@@ -52,6 +52,29 @@ def _print_rows(rows):
     print("\n".join(f"  {k:<{width}}  {v}" for k, v in rows))
 
 
+def _count(text):
+    """A whole number ≥ 1, for argparse (which names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
+    return value
+
+
+def _sizes(text):
+    """``"784,240,10"`` → [784, 240, 10]: layer sizes, input first, for argparse."""
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        sizes = []
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected two or more whole numbers ≥ 1 separated by "
+                                         f"commas, input first, got {text!r}")
+    return sizes
+
+
 def _seed_list(text):
     """``"1,5,9"`` → [1, 5, 9], for argparse (which reports a bad value itself)."""
     try:
@@ -106,8 +129,13 @@ def _bench(args) -> int:
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="bioprop", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="bioprop", description="Target propagation in Brian2 neural populations: train a "
+        "model under a protocol, sweep settings, and read the run files.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="one of the commands below; bioprop COMMAND --help "
+                                     "describes its arguments")
+    sub.add_parser = _described(sub.add_parser)
 
     run = sub.add_parser("run", help="train a model under a protocol and write a run file")
     run.add_argument("model", nargs="?", help="model TOML (default: the embedded DTP digits model)")
@@ -126,7 +154,8 @@ def _parser():
     sweep.add_argument("model", nargs="?", help="model TOML (default: the embedded model)")
     sweep.add_argument("protocol", nargs="?", help="protocol TOML (default: the embedded protocol)")
     seeds = sweep.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds 1..N (default 1)")
+    seeds.add_argument("--seeds", type=_count, default=1, metavar="N",
+                       help="seeds 1..N (default 1)")
     seeds.add_argument("--seed-list", type=_seed_list, metavar="S1,S2,...",
                        help="these seeds instead")
     sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
@@ -137,7 +166,7 @@ def _parser():
                        help="folder of the run files (default: runs/sweep-<model name>)")
     sweep.add_argument("--table", metavar="PATH", help="the table, .csv or .nc "
                        "(default: DIR/sweep.csv)")
-    sweep.add_argument("--workers", type=int, metavar="N",
+    sweep.add_argument("--workers", type=_count, metavar="N",
                        help="local processes (default: the number of CPUs)")
     sweep.add_argument("--scheduler", metavar="ADDRESS",
                        help="run the points on this Dask distributed scheduler instead")
@@ -150,30 +179,42 @@ def _parser():
     report.set_defaults(func=_report)
 
     info = sub.add_parser("info", help="provenance and contents of a run file")
-    info.add_argument("run", metavar="RUN.h5")
+    info.add_argument("run", metavar="RUN.h5", help="a run file")
     info.add_argument("--toml", action="store_true", help="also print the model and protocol")
     info.set_defaults(func=_info)
 
     export = sub.add_parser("export", help="export a run's recorded activity (NWB)")
-    export.add_argument("run", metavar="RUN.h5")
-    export.add_argument("--nwb", required=True, metavar="OUT.nwb")
+    export.add_argument("run", metavar="RUN.h5", help="a run file with recorded activity")
+    export.add_argument("--nwb", required=True, metavar="OUT.nwb", help="the NWB file to write")
     export.add_argument("--epoch", type=int, help="recorded epoch (default: the last)")
     export.add_argument("--force", action="store_true", help="replace an existing OUT.nwb")
     export.set_defaults(func=_export)
 
     bench = sub.add_parser("bench", help="speed benchmark: Brian2 engine against the reference")
-    bench.add_argument("--sizes", default="784,240,240,240,240,240,240,240,10",
+    bench.add_argument("--sizes", type=_sizes, default="784,240,240,240,240,240,240,240,10",
                        help="layer sizes, input first (default: Lee 2015's 784-7x240-10)")
-    bench.add_argument("--batch-size", type=int, default=100)
-    bench.add_argument("--batches", type=int, default=20, help="batches per measurement")
-    bench.add_argument("--repeats", type=int, default=3, help="measurements; medians are reported")
-    bench.add_argument("--threads", type=int, default=1, help="BLAS threads")
-    bench.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    bench.add_argument("--batch-size", type=_count, default=100,
+                       help="trials per batch (default 100)")
+    bench.add_argument("--batches", type=_count, default=20, help="batches per measurement")
+    bench.add_argument("--repeats", type=_count, default=3,
+                       help="measurements; medians are reported")
+    bench.add_argument("--threads", type=_count, default=1, help="BLAS threads")
+    bench.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                       help="floating point type of weights and activity (default float64)")
     bench.add_argument("--spiking", action="store_true",
                        help="also time the network with LIF hidden layers, against the same "
                             "network of rate layers at the same dt and phases")
     bench.set_defaults(func=_bench)
     return parser
+
+
+def _described(add_parser):
+    """``add_parser`` that gives each command's own --help its one-line help as description."""
+    def add(name, **kwargs):
+        text = kwargs.get("help", "")
+        kwargs.setdefault("description", text[:1].upper() + text[1:] + "." if text else None)
+        return add_parser(name, **kwargs)
+    return add
 
 
 def main(argv=None) -> int:

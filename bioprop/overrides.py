@@ -28,7 +28,7 @@ from contextlib import contextmanager
 
 from .errors import SpecError, suggest
 
-__all__ = ["parse_override", "check_key", "apply_overrides", "blame"]
+__all__ = ["parse_override", "check_key", "apply_overrides", "blame", "named_layers"]
 
 # one part of a dotted key: printable ASCII, no space, dot or "="
 _PART = re.compile(r"[!-~]+")
@@ -187,6 +187,47 @@ def blame(origins: dict):
             raise
         raise SpecError(f"{origins[max(owners, key=len)]}: {err.detail}", key=err.key,
                         detail=err.detail) from None
+
+
+@contextmanager
+def named_layers(layers):
+    """Name a layer by its name, not its index, in an error about a key of a file's layer.
+
+    Parameters
+    ----------
+    layers : list or None
+        The layers, as the file's tables (dicts, not yet checked) or as
+        :class:`~bioprop.spec.LayerSpec`.
+
+    Raises
+    ------
+    SpecError
+        An error raised inside the block as ``"{file}: layers.3.size: ..."`` again as
+        ``"{file}: layers.hidden1.size: ..."``, its :attr:`~bioprop.errors.SpecError.key`
+        still by index (for :func:`blame`); an error about a layer whose name is missing,
+        not a key, a number or not unique keeps the index, and any other error is unchanged.
+    """
+    names = [layer.get("name") if isinstance(layer, dict) else getattr(layer, "name", None)
+             for layer in (layers if isinstance(layers, (list, tuple)) else [])]
+    try:
+        yield
+    except SpecError as err:
+        match = re.fullmatch(r"layers\.(\d+)((?:\..*)?)", err.key or "")
+        if match is None or err.detail is None:
+            raise
+        i = int(match.group(1))
+        name = names[i] if i < len(names) else None
+        if not (isinstance(name, str) and _PART.fullmatch(name) and "." not in name
+                and not name.isdigit() and names.count(name) == 1):
+            raise
+        named = f"layers.{name}{match.group(2)}"
+        if str(err) == f"{err.source}: {err.key}: {err.detail}":
+            message = f"{err.source}: {named}: {err.detail}"
+        elif str(err) == f"{err.source}: {err.detail}":  # the key inside the sentence
+            message = f"{err.source}: {err.detail.replace(repr(err.key), repr(named), 1)}"
+        else:
+            raise
+        raise SpecError(message, source=err.source, key=err.key, detail=err.detail) from None
 
 
 def _value_text(value) -> str:

@@ -144,10 +144,10 @@ class PopulationKind:
 
         `dt` is the simulation step (a Brian2 time).
         """
-        from brian2 import Hz
-
         if self.twin is None:
             return None
+        from brian2 import Hz
+
         return self.twin(self, SpikingParameters(
             tau=layer.tau.quantity, threshold=layer.threshold, reset=layer.reset,
             refractory=layer.refractory.quantity,
@@ -158,14 +158,13 @@ class PopulationKind:
         """φ of `layer`: its rate twin (which depends on `dt`: the refractory period is
         shortened by dt/2), the
         φ the kind fixes, or the layer's own ``activation``."""
-        from brian2 import ms
-
         from .activations import get_activation
 
-        population = self.population(layer, dt if dt is not None else 0.001 * ms)
-        if population is not None:
-            return population.activation
-        return get_activation(self.activation or layer.activation)
+        if not self.spiking:  # a rate soma's φ is a name: no population (nor Brian2) needed
+            return get_activation(self.activation or layer.activation)
+        from brian2 import ms
+
+        return self.population(layer, dt if dt is not None else 0.001 * ms).activation
 
     def dendrite(self, layer, dt=None) -> Activation:
         """ψ of `layer`'s apical dendrite, which reconstructs the layer's rates (g_{l+1})."""

@@ -53,7 +53,7 @@ class Range:
         return low or high
 
 
-def ranged(default=MISSING, *, what: str = "", **bounds):
+def ranged(default=MISSING, *, what: str = "", written: str = "always", **bounds):
     """A dataclass field whose value must lie in ``Range(**bounds)``.
 
     Parameters
@@ -62,10 +62,15 @@ def ranged(default=MISSING, *, what: str = "", **bounds):
         The field's default (none: a required key).
     what : str, optional
         What the value is, to open the message (``"a connection probability"``).
+    written : str, optional
+        ``"always"``, or ``"when set"``: :func:`bioprop.spec.to_toml` leaves the key out
+        at its default, so that a key added later leaves the recorded TOML of every run
+        that does not set it as it was.
     **bounds
         The :class:`Range`'s ``gt``, ``ge``, ``lt``, ``le`` and ``text``.
     """
-    return field(default=default, metadata={"range": Range(**bounds), "what": what})
+    return field(default=default, metadata={"range": Range(**bounds), "what": what,
+                                            "written": written})
 
 
 def check_ranges(spec):

@@ -14,7 +14,7 @@ file, the dotted key, what was expected and, for a typo, the likely key::
 Around this module: :mod:`bioprop.specfiles` reads a file and the base it
 ``extends``, :mod:`bioprop.overrides` applies ``--set key=value``,
 :mod:`bioprop.units` turns each duration (``tau = "10 ms"``) into a
-:class:`~bioprop.units.Duration` that carries its Brian2 quantity, and
+:class:`~bioprop.units.Duration` (its Brian2 quantity made when first used), and
 :mod:`bioprop.validation` checks what the types alone cannot.
 """
 from __future__ import annotations
@@ -23,18 +23,21 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 
 from .errors import SpecError, fail, suggest
-from .overrides import apply_overrides, blame
+from .overrides import apply_overrides, blame, named_layers
 from .populations import DEFAULT_KIND
+from .stopping import DIVERGENCE_FACTOR
 from .rules import DEFAULT_OBJECTIVE, DEFAULT_TARGET_RULE
-from .specfiles import check_file_kind, default_model_path, default_protocol_path, read_spec_file
+from .specfiles import (check_file_kind, default_model_path, default_protocol_path,
+                        read_spec_file, to_toml)
 from .units import Delay, Duration
 from .ranges import ranged
-from .validation import check_compatible, validate_model, validate_protocol
+from .validation import check_compatible, check_data, validate_model, validate_protocol
 
 __all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "OptimizersSpec",
            "NetworkSpec", "ModelSpec", "DataSpec", "TrainingSpec", "PhasesSpec", "EngineSpec",
            "RecordSpec", "ProtocolSpec", "MODEL_TABLES", "PROTOCOL_TABLES", "SPEC_TABLES", "load_model",
-           "load_protocol", "parse_model", "parse_protocol", "check_compatible", "to_toml",
+           "load_protocol", "parse_model", "parse_protocol", "check_compatible", "check_data",
+           "to_toml",
            "default_model_path", "default_protocol_path"]
 
 
@@ -193,6 +196,9 @@ class TrainingSpec:
     batch_size: int = ranged(32, gt=0)
     #: seeds the initial weights and the training order (numpy.random.SeedSequence)
     seed: int = ranged(1, ge=0, lt=2**63, text="a whole number in [0, 2**63)")
+    #: an epoch diverged when a loss exceeds this many times a silent output's loss, or that
+    #: loss and this many times the first epoch's (stopping.divergence); in the run file if set
+    divergence_factor: float = ranged(DIVERGENCE_FACTOR, gt=1, written="when set")
 
 
 @dataclass(frozen=True)
@@ -207,8 +213,8 @@ class PhasesSpec:
     feedback: Duration = Duration("20 ms")
     #: target delivery through the apical input
     target: Duration = Duration("40 ms")
-    #: each trial starts from the state the last one left (``carry``), at rest (``rest``) or
-    #: at the rate twin's steady state for its input (``twin``); brian2/layers.py
+    #: where each trial starts: the state the last one left (``carry``), at rest (``rest``) or
+    #: the rate twin's steady state for its input (``twin``); docs/spiking.md
     trial_start: str = "carry"
 
 
@@ -218,7 +224,8 @@ class EngineSpec:
     name: str = "brian2"
     #: Brian2 code generation target: ``numpy`` or ``cython``
     codegen: str = "numpy"
-    #: pathways from spiking layers: ``dense`` or ``events`` (follow the spikes; event_pathways.py)
+    #: pathways out of spiking layers: ``dense`` (W · trace each step) or ``events`` (the
+    #: weight columns of the neurons that fired, filtered; equal to rounding: event_pathways.py)
     transmission: str = "dense"
     #: floating point type of the weights and activity
     dtype: str = "float64"
@@ -285,8 +292,7 @@ def _convert(cls, data, source, prefix=""):
     missing = [f.name for f in fields(cls) if f.name not in values
                and f.default is MISSING and f.default_factory is MISSING]
     if missing:
-        where = prefix.rstrip(".") or "top level"
-        fail(source, where, f"missing required key(s): {', '.join(missing)}")
+        fail(source, prefix.rstrip("."), f"missing required key(s): {', '.join(missing)}")
     return cls(**values)
 
 
@@ -297,12 +303,12 @@ def _convert_value(tp, value, source, key):
     if origin is tuple:
         item = typing.get_args(tp)[0]
         if not isinstance(value, list):
-            fail(source, key, f"expected an array of tables, got {type(value).__name__}")
+            what = f"an array of tables ([[{key}]])" if is_dataclass(item) else "an array"
+            got = "a table" if isinstance(value, dict) else f"{type(value).__name__} {value!r}"
+            fail(source, key, f"expected {what}, got {got}")
         return tuple(_convert_value(item, v, source, f"{key}.{i}") for i, v in enumerate(value))
-    if tp in (Duration, Delay):
-        duration = tp(value, source, key)
-        duration.quantity  # made now, so that every later reader shares it
-        return duration
+    if tp in (Duration, Delay):  # its Brian2 quantity is made when first asked for
+        return tp(value, source, key)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
@@ -320,7 +326,7 @@ SPEC_TABLES = MODEL_TABLES | PROTOCOL_TABLES
 
 
 def parse_model(data: dict, source="<string>") -> ModelSpec:
-    """Build a validated :class:`ModelSpec` from a file's tables.
+    """Build a validated model spec from a file's tables.
 
     Parameters
     ----------
@@ -329,13 +335,18 @@ def parse_model(data: dict, source="<string>") -> ModelSpec:
     source : str, optional
         The file they come from, named in every error.
 
+    Returns
+    -------
+    ModelSpec
+
     Raises
     ------
     SpecError
         For an unknown key, a value of the wrong type, or a failed check
         (:func:`bioprop.validation.validate_model`).
     """
-    return validate_model(replace(_convert(ModelSpec, data, source), source=source))
+    with named_layers(data.get("layers") if isinstance(data, dict) else None):
+        return validate_model(replace(_convert(ModelSpec, data, source), source=source))
 
 
 def parse_protocol(data: dict, source="<string>") -> ProtocolSpec:
@@ -375,35 +386,3 @@ def load_protocol(path=None, overrides=()) -> ProtocolSpec:
     data, origins = apply_overrides(data, overrides, source, PROTOCOL_TABLES, SPEC_TABLES)
     with blame(origins):
         return replace(parse_protocol(data, source), origins=tuple(origins.items()))
-
-
-def to_toml(spec) -> str:
-    """The resolved spec as TOML text, for the run file's provenance.
-
-    Parameters
-    ----------
-    spec : ModelSpec or ProtocolSpec
-
-    Returns
-    -------
-    str
-        Every key, defaults included, durations as their text; ``source`` is left out.
-    """
-    import tomli_w
-
-    def as_dict(obj):
-        out = {}
-        for f in fields(obj):
-            if f.name in _META:
-                continue
-            value = getattr(obj, f.name)
-            if is_dataclass(value):
-                value = as_dict(value)
-            elif isinstance(value, tuple):
-                value = [as_dict(v) if is_dataclass(v) else v for v in value]
-            elif isinstance(value, Duration):
-                value = value.text
-            out[f.name] = value
-        return out
-
-    return tomli_w.dumps(as_dict(spec))

@@ -1,4 +1,5 @@
-"""Spec files on disk: the shipped defaults, and reading a file together with its base.
+"""Spec files on disk: the shipped defaults, reading a file together with its base, and
+writing a resolved spec back as TOML (:func:`to_toml`).
 
 A model or protocol file may build on another with a top-level ``extends`` key, a
 path relative to the file itself::
@@ -27,12 +28,14 @@ back to a file it has read, or a base that is not there, is a :class:`SpecError`
 from __future__ import annotations
 
 import tomllib
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 from .errors import SpecError, fail, suggest
+from .units import Duration
 
 __all__ = ["read_spec_file", "merge_tables", "check_file_kind", "default_model_path", "default_protocol_path",
-           "EXTENDS"]
+           "EXTENDS", "to_toml"]
 
 #: the top-level key that names a file's base
 EXTENDS = "extends"
@@ -108,10 +111,16 @@ def check_file_kind(data: dict, source, tables, known, kind: str) -> None:
         unknown keys.
     """
     other = "protocol" if kind == "model" else "model"
-    if data and set(data) <= set(known) - set(tables):
+    theirs = set(known) - set(tables)
+    if data and set(data) <= theirs:
         raise SpecError(f"{source}: this looks like a {other} file (its tables: "
                         f"{', '.join(sorted(data))}), not a {kind} file: give the model first, "
                         f"then the protocol (bioprop run MODEL PROTOCOL)")
+    stray = sorted(set(data) & theirs)
+    if stray:  # one table in the wrong file: say whose it is
+        detail = (f"unknown key {stray[0]!r} (a table of a {other} file). Expected one of: "
+                  f"{', '.join(sorted(tables))}.")
+        raise SpecError(f"{source}: {detail}", source=source, key=stray[0], detail=detail)
 
 
 def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict:
@@ -136,6 +145,8 @@ def _read_chain(path: Path, chain: tuple[Path, ...]) -> dict:
 
 
 def _read_toml(path: Path) -> dict:
+    if path.is_dir():
+        raise SpecError(f"{path}: a folder, not a file: give a .toml file")
     if not path.is_file():
         raise SpecError(f"{path}: no such file")
     raw = path.read_bytes()
@@ -172,3 +183,38 @@ def default_model_path() -> Path:
 def default_protocol_path() -> Path:
     """protocols/default.toml, shipped inside the package as ``bioprop.protocols``."""
     return _shipped("bioprop.protocols", "default.toml")
+
+
+def to_toml(spec) -> str:
+    """The resolved spec as TOML text, for the run file's provenance.
+
+    Parameters
+    ----------
+    spec : ModelSpec or ProtocolSpec
+
+    Returns
+    -------
+    str
+        Every key, defaults included (but for a key declared ``written="when set"``,
+        :func:`bioprop.ranges.ranged`), durations as their text; ``source`` is left out.
+    """
+    import tomli_w
+
+    def as_dict(obj):
+        out = {}
+        for f in fields(obj):
+            if f.name in ("source", "origins"):  # where it came from, not what it is
+                continue
+            value = getattr(obj, f.name)
+            if f.metadata.get("written") == "when set" and value == f.default:
+                continue  # a key added later: run files without it read the same
+            if is_dataclass(value):
+                value = as_dict(value)
+            elif isinstance(value, tuple):
+                value = [as_dict(v) if is_dataclass(v) else v for v in value]
+            elif isinstance(value, Duration):
+                value = value.text
+            out[f.name] = value
+        return out
+
+    return tomli_w.dumps(as_dict(spec))

@@ -24,7 +24,8 @@ __all__ = ["RunInterrupted", "DivergenceError", "StopRequested", "StopSignal", "
 
 #: An epoch diverged when a loss exceeds this many times the loss of a silent output
 #: (:func:`silent_output_loss`, ln 10 for softmax cross-entropy on ten classes), or
-#: exceeds that loss and this many times the first epoch's training loss.
+#: exceeds that loss and this many times the first epoch's training loss: the default of
+#: the protocol's ``training.divergence_factor``.
 DIVERGENCE_FACTOR = 10.0
 
 
@@ -127,7 +128,7 @@ def divergence(learner, row, first_loss, silent_loss, factor=DIVERGENCE_FACTOR):
     silent_loss : float
         :func:`silent_output_loss` of the training labels.
     factor : float
-        :data:`DIVERGENCE_FACTOR`.
+        The protocol's ``training.divergence_factor`` (default :data:`DIVERGENCE_FACTOR`).
     """
     model = learner.model
     for l in range(1, model.n_layers + 1):

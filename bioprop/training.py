@@ -20,8 +20,8 @@ from .model import build_model
 from .runlog import (RunRecorder, batch_entries, declare_run, provenance,
                      record_diagnostics, record_epoch, record_probe_activity, recording,
                      records_batches, reopen_run, snapshot_weights)
-from .spec import (ModelSpec, ProtocolSpec, check_compatible, load_model, load_protocol,
-                   to_toml)
+from .spec import (ModelSpec, ProtocolSpec, check_compatible, check_data, load_model,
+                   load_protocol, to_toml)
 from .stopping import (DivergenceError, RunInterrupted, StopRequested, catch_sigint, divergence,
                        silent_output_loss)
 
@@ -191,9 +191,10 @@ def _resume(path, progress) -> RunResult:
 def _data(model_spec, protocol):
     from .datasets import load_dataset
 
+    check_compatible(model_spec, protocol)  # before the data: a bad pair fails at once
     data = load_dataset(protocol.data.dataset, seed=protocol.training.seed,
                         n_train=protocol.data.n_train or None, n_test=protocol.data.n_test or None)
-    check_compatible(model_spec, protocol, data.n_features, data.n_outputs, len(data.x_train))
+    check_data(model_spec, protocol, data.n_features, data.n_outputs, len(data.x_train))
     return data
 
 
@@ -290,7 +291,8 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
                 until_end = records_batches(record_spec, epoch)
                 row = _epoch(engine, data, rng, bar.update if until_end else progress, bar,
                              epoch, n, recorder, record_spec)
-                _check_divergence(engine, row, first_loss, silent, recorder, path, epoch)
+                _check_divergence(engine, row, first_loss, silent, recorder, path, epoch,
+                                  training.divergence_factor)
                 _record(engine, data, rng, recorder, record_spec, path, probe, row, epoch)
                 history.append(row)
                 first_loss = row["loss"] if epoch == 1 else first_loss
@@ -300,9 +302,9 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
     return history, sum(row["wall_time"] for row in history)
 
 
-def _check_divergence(engine, row, first_loss, silent, recorder, path, epoch):
+def _check_divergence(engine, row, first_loss, silent, recorder, path, epoch, factor):
     """Stop with :class:`DivergenceError` (status ``diverged``) if epoch `epoch` diverged."""
-    reason = divergence(engine, row, first_loss, silent)
+    reason = divergence(engine, row, first_loss, silent, factor)
     if reason is not None:
         recorder.set_attrs(status="diverged")
         raise DivergenceError(

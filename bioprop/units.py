@@ -1,10 +1,11 @@
-"""Durations: the times of a model or protocol file, read once into Brian2 quantities.
+"""Durations: the times of a model or protocol file, read once, checked, and kept as text.
 
 A spec file writes every time as text with a unit, ``tau = "10 ms"``. A
 :class:`Duration` reads that text once, when the spec is built, and from then on
-carries both forms: :attr:`Duration.text`, which :func:`bioprop.spec.to_toml` writes
-back into the run file unchanged, and :attr:`Duration.quantity`, the Brian2 time the
-engines and the checks use. No caller parses a duration string again.
+offers three forms: :attr:`Duration.text`, which :func:`bioprop.spec.to_toml` writes
+back into the run file unchanged; :attr:`Duration.seconds`, a float, which the spec's
+checks compare without importing Brian2; and :attr:`Duration.quantity`, the Brian2 time
+the engines use, made when first asked for. No caller parses a duration string again.
 :class:`Delay` is the one kind of duration that may be zero.
 
 The units a file may use are ``s``/``second``, ``ms``/``msecond`` and
@@ -23,6 +24,8 @@ _PATTERN = re.compile(r"^\s*([-+0-9.eE]+)\s*\*?\s*(ms|us|second|s|msecond|usecon
 #: the unit as written → the name of the Brian2 unit it stands for
 _UNITS = {"ms": "ms", "msecond": "ms", "us": "us", "usecond": "us", "s": "second",
           "second": "second"}
+#: the Brian2 unit → its length in seconds, for the checks that need no Brian2
+_SCALE = {"ms": 1e-3, "us": 1e-6, "second": 1.0}
 _EXPECTED = ('expected a duration with units such as "10 ms" (a number, then one of the units '
              f'{", ".join(_UNITS)})')
 
@@ -80,6 +83,12 @@ class Duration:
         self._number = number
         self._unit = _UNITS[match.group(2)]
         self._quantity = None
+
+    @property
+    def seconds(self) -> float:
+        """The time in seconds, as a float: what the spec's checks compare, without
+        importing Brian2 (the number times the unit's scale, as Brian2 multiplies them)."""
+        return self._number * _SCALE[self._unit]
 
     @property
     def quantity(self):

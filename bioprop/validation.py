@@ -2,49 +2,35 @@
 
 :mod:`bioprop.spec` converts a file's tables into typed specs and hands them here:
 :func:`validate_model` and :func:`validate_protocol` check each file on its own
-(allowed values, sizes, combinations of keys), :func:`check_compatible` checks a
-model against the protocol and data it is run with (shapes, and every time
-constant against the time step). Each failure is a :class:`~bioprop.errors.SpecError`
-naming the file and the key.
+(allowed values, sizes, combinations of keys); :func:`check_compatible`
+(:mod:`bioprop.compatibility`) checks a model against the protocol and data it is run
+with. Each failure is a :class:`~bioprop.errors.SpecError` naming the file and the key.
+Nothing here imports Brian2, except the check of a synapse's own plasticity rule.
 """
 from __future__ import annotations
 
-import math
-import warnings
+from functools import cache
 
-from .errors import SpecError, fail, suggest
-from .overrides import blame
+from .compatibility import SETTLING_TAUS, SettlingWarning, check_compatible, check_data
+from .errors import fail, suggest
 from .ranges import check_ranges, walk
 
 from .runlog.vocabulary import ACTIVITY_VARIABLES
 
-__all__ = ["validate_model", "validate_protocol", "check_compatible", "RECORD_PATH_FIELDS",
-           "SettlingWarning", "SETTLING_TAUS"]
+__all__ = ["validate_model", "validate_protocol", "check_compatible", "check_data",
+           "RECORD_PATH_FIELDS", "SettlingWarning", "SETTLING_TAUS"]
 
 #: the placeholders record.path may hold, filled in by bioprop.training
 RECORD_PATH_FIELDS = ("model", "seed")
 
 
 
-#: A phase of the Brian2 engine must let what settles in it come within e^-SETTLING_TAUS
-#: of its input. With forward Euler at step dt a compartment of time constant τ needs
-#: k(τ) = ⌈SETTLING_TAUS / −ln(1 − dt/τ)⌉ steps (≈ SETTLING_TAUS·τ when dt ≪ τ; one step when dt = τ,
-#: where Euler settles at once). The forward phase crosses the rate somas in cascade, in
-#: order within each step, so it needs 1 + Σ (k(τ_l) − 1) steps; every other phase needs
-#: k of the longest τ or τ_apical of a rate layer. e⁻² ≈ 14 % flags phases whose activity
-#: is far from settled, and spares the [phases] defaults (40/20/40 ms at dt = 5 ms, τ =
-#: 10 ms: within 6 %); the shipped protocols settle closer still (< 1e-3).
-SETTLING_TAUS = 2
-
-
-class SettlingWarning(UserWarning):
-    """A phase of the Brian2 engine is too short for its populations to settle."""
-
-
 # Allowed values of string keys are the registries themselves, looked up lazily so
-# that the spec never duplicates a list of names.
+# that the spec never duplicates a list of names; once, since registries are fixed.
+@cache
 def _registry_choices():
     from .activations import ACTIVATIONS
+    from .datasets import DATASETS
     from .populations import POPULATION_KINDS, input_encodings
     from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
     return {
@@ -60,7 +46,7 @@ def _registry_choices():
         "engine.name": ["brian2", "reference"], "engine.codegen": ["numpy", "cython"],
         "engine.transmission": ["dense", "events"],
         "phases.trial_start": ["carry", "rest", "twin"],
-        "engine.dtype": ["float64", "float32"],
+        "engine.dtype": ["float64", "float32"], "data.dataset": DATASETS,
     }
 
 
@@ -112,7 +98,7 @@ def validate_model(spec):
     check_ranges(spec)
     names = [layer.name for layer in spec.layers]
     for i, layer in enumerate(spec.layers):
-        if names.count(layer.name) > 1 or layer.name == "input":
+        if layer.name in names[:i] or layer.name == "input":  # the second of two is at fault
             fail(src, f"layers.{i}.name", f"layer names must be unique and not 'input': {layer.name!r}")
         _validate_population(layer, src, f"layers.{i}")
         _validate_connection(spec, i, src)
@@ -147,7 +133,7 @@ def _validate_connection(spec, i: int, src):
 
     layer, key = spec.layers[i], f"layers.{i}"
     _validate_plasticity(spec, i, src)
-    if float(layer.delay.quantity) == 0:
+    if layer.delay.seconds == 0:
         return
     if layer.connection != "synapses":
         fail(src, f"{key}.delay", f"a delay needs connection = \"synapses\" (got "
@@ -187,23 +173,35 @@ def _validate_plasticity(spec, i: int, src):
 
 
 def _validate_plasticity_rule(rule: str, src, key):
-    """A synapse's rule: an expression (Python syntax, as Brian2 parses it) in the names a
-    synapse can read and Brian2's functions and constants."""
+    """A synapse's rule: an expression that Brian2's parser takes, in the names a synapse
+    can read, calling only Brian2's functions. Brian2 is imported only for a model with a
+    rule of its own."""
     import ast
-
-    from brian2.core.functions import DEFAULT_CONSTANTS, DEFAULT_FUNCTIONS
-    from brian2.utils.stringtools import get_identifiers
 
     from .pathways import LOCAL_RULE, RULE_VARIABLES
 
     try:
-        ast.parse(rule, mode="eval")
+        tree = ast.parse(rule, mode="eval")
     except SyntaxError:
         fail(src, key, f"{rule!r} is not an expression; e.g. {LOCAL_RULE!r}")
+    from brian2.core.functions import DEFAULT_CONSTANTS, DEFAULT_FUNCTIONS
+    from brian2.parsing.sympytools import str_to_sympy
+    from brian2.utils.stringtools import get_identifiers
+
     unknown = get_identifiers(rule) - set(RULE_VARIABLES) - set(DEFAULT_FUNCTIONS) - set(DEFAULT_CONSTANTS)
     if unknown:
         fail(src, key, f"unknown name(s) {', '.join(sorted(map(repr, unknown)))} in {rule!r}. "
              f"A synapse's rule may use: {', '.join(RULE_VARIABLES)} and Brian2's functions")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name)
+                                               and node.func.id in DEFAULT_FUNCTIONS):
+            fail(src, key, f"{ast.unparse(node.func)!r} is not a function, in {rule!r}")
+    try:  # what Python parses but Brian2 does not: indexing, if-else, tuples, a < b < c...
+        str_to_sympy(rule)
+    except Exception as err:  # Brian2 raises SyntaxError, and KeyError for some operators
+        reason = (str(err).splitlines() or [""])[0] if isinstance(err, SyntaxError) \
+            else f"it does not support {err}"
+        fail(src, key, f"{rule!r} is not an expression Brian2 can run: {reason}")
 
 
 def validate_protocol(spec):
@@ -220,9 +218,9 @@ def validate_protocol(spec):
     if unknown:
         fail(src, "record.variables", f"unknown {sorted(unknown)}. Expected some of: "
              f"{', '.join(ACTIVITY_VARIABLES)}")
-    dt = spec.phases.dt.quantity
+    dt = spec.phases.dt.seconds
     for key in ("forward", "feedback", "target"):
-        if getattr(spec.phases, key).quantity < dt * 0.999:
+        if getattr(spec.phases, key).seconds < dt * 0.999:
             fail(src, f"phases.{key}", f"a phase must last at least one time step (dt = {spec.phases.dt})")
     return spec
 
@@ -241,119 +239,3 @@ def _check_record_path(path: str, src):
         fail(src, "record.path", f"unknown placeholder {{{unknown[0]}}} in {path!r}. Expected "
              f"some of: {', '.join('{' + n + '}' for n in RECORD_PATH_FIELDS)}."
              f"{suggest(unknown[0], RECORD_PATH_FIELDS)}")
-
-
-def check_compatible(model, protocol, n_features: int, n_outputs: int, n_train: int | None = None):
-    """Check that a model can run with a protocol and its data.
-
-    The model's input and output sizes must match the data, the recorded names must be
-    the model's, and every time constant must suit the protocol's time step.
-
-    Parameters
-    ----------
-    model : bioprop.spec.ModelSpec
-    protocol : bioprop.spec.ProtocolSpec
-    n_features, n_outputs : int
-        The input features and the outputs (classes) of the protocol's dataset.
-    n_train : int, optional
-        The training samples the protocol uses; a batch may not be larger.
-
-    Raises
-    ------
-    SpecError
-        For the first mismatch, naming the file and the key at fault, or the ``--set``
-        that gave the key.
-    """
-    with blame(dict(model.origins + protocol.origins)):
-        _check_compatible(model, protocol, n_features, n_outputs, n_train)
-
-
-def _check_compatible(model, protocol, n_features, n_outputs, n_train):
-    if model.network.input_size != n_features:
-        fail(model.source, "network.input_size",
-             f"is {model.network.input_size}, but dataset {protocol.data.dataset!r} has "
-             f"{n_features} input features (from {protocol.source})")
-    if model.layers[-1].size != n_outputs:
-        fail(model.source, f"layers.{len(model.layers) - 1}.size",
-             f"the output layer {model.layers[-1].name!r} has {model.layers[-1].size} neurons, "
-             f"but dataset {protocol.data.dataset!r} has {n_outputs} outputs")
-    _check_recorded_names(model, protocol)
-    if n_train is not None and protocol.training.batch_size > n_train:
-        fail(protocol.source, "training.batch_size",
-             f"{protocol.training.batch_size} is larger than the training set: dataset "
-             f"{protocol.data.dataset!r} has {n_train} training samples here (data.n_train = "
-             f"{protocol.data.n_train}, 0: all)")
-    dt = protocol.phases.dt.quantity
-    from .populations import input_kind, population_kind
-
-    if input_kind(model.network).spikes and model.network.input_rate * float(dt) > 1:
-        fail(model.source, "network.input_rate",
-             f"{model.network.input_rate} Hz × dt = {model.network.input_rate * float(dt):.3g} > 1: "
-             f"a Poisson input fires at most once per step (phases.dt in {protocol.source})")
-    for i, layer in enumerate(model.layers):
-        kind = population_kind(layer)
-        try:
-            kind.population(layer, dt, where=f"{model.source}: layers.{i} ({layer.name})")
-        except ValueError as err:
-            raise SpecError(f"{err} (phases.dt in {protocol.source})") from None
-        delay = layer.delay.quantity
-        if 0 * dt < delay < dt * 0.999:
-            fail(model.source, f"layers.{i}.delay", f"{layer.delay} is shorter than one time step "
-                 f"(dt = {protocol.phases.dt} in {protocol.source}); spikes move by whole steps")
-        # a spiking soma is integrated exactly; only rate compartments need dt ≤ τ
-        for key in ("tau_apical",) if kind.spiking else ("tau", "tau_apical"):
-            tau = getattr(layer, key).quantity
-            if dt > tau * 1.000001:
-                fail(protocol.source, "phases.dt",
-                     f"dt = {protocol.phases.dt} is longer than layers.{i}.{key} = "
-                     f"{getattr(layer, key)} in {model.source}; forward Euler needs dt ≤ τ "
-                     f"(dt = τ is the one-step-per-phase setting)")
-    if protocol.engine.name == "brian2":  # the reference engine has no time
-        _warn_unsettled(model, protocol)
-
-
-def _warn_unsettled(model, protocol):
-    """Warn (:class:`SettlingWarning`) of each phase too short to settle (:data:`SETTLING_TAUS`)."""
-    from .populations import population_kind
-
-    dt = float(protocol.phases.dt.quantity)
-
-    def steps(duration):  # ≥ 1: dt ≤ τ is checked above
-        decay = 1 - dt / float(duration.quantity)
-        return 1 if decay <= 0 else math.ceil(SETTLING_TAUS / -math.log(decay) - 1e-9)
-
-    rate = [layer for layer in model.layers if not population_kind(layer).spiking]
-    taus = [(f"{layer.name}.{key}", getattr(layer, key)) for layer in model.layers
-            for key in (("tau", "tau_apical") if layer in rate else ("tau_apical",))]
-    needs = {"forward": (1 + sum(steps(layer.tau) - 1 for layer in rate),
-                         "the rate somas, in cascade: " + ", ".join(
-                             f"{layer.name}.tau = {layer.tau}" for layer in rate))}
-    if taus:
-        name, longest = max(taus, key=lambda item: float(item[1].quantity))
-        needs.update(dict.fromkeys(("feedback", "target"),
-                                   (steps(longest), f"the longest τ, {name} = {longest}")))
-    for phase, (n_steps, what) in needs.items():
-        length = getattr(protocol.phases, phase)
-        if float(length.quantity) < n_steps * dt * 0.999999:
-            warnings.warn(f"{protocol.source}: phases.{phase} = {length} is too short for the "
-                          f"populations to settle: it needs at least {_seconds(n_steps * dt)} "
-                          f"({n_steps} steps of dt = {protocol.phases.dt} for {what}, in "
-                          f"{model.source})", SettlingWarning, stacklevel=2)
-
-
-def _seconds(value: float) -> str:
-    return f"{value:.4g} s" if value >= 1 else f"{value * 1e3:.4g} ms"
-
-
-def _check_recorded_names(model, protocol):
-    """record.layers and record.pathways must name layers and pathways of the model."""
-    L = len(model.layers)
-    known = {"layers": model.names[1:],
-             "pathways": [f"forward_{l}" for l in range(1, L + 1)]
-             + [f"feedback_{l}" for l in range(2, L + 1)]}
-    for key, names in known.items():
-        for name in getattr(protocol.record, key):
-            if name not in names:
-                fail(protocol.source, f"record.{key}", f"{name!r} is not one of the model's "
-                     f"{key} ({', '.join(names)}, from {model.source}).{suggest(name, names)}")
-

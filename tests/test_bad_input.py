@@ -1,85 +1,47 @@
 """Inputs that must never give a silently wrong run: each is one error naming what the user
 typed (the ``--set`` or the file), the key, the value and what is expected."""
+import sys
 import typing
 from dataclasses import fields, is_dataclass
+from pathlib import Path
 
 import pytest
 
-from bioprop import cli
 from bioprop.overrides import check_key
 from bioprop.spec import (SPEC_TABLES, ModelSpec, ProtocolSpec, SpecError, check_compatible,
                           load_model, load_protocol)
 from bioprop.ranges import Range
 
-TABLES = "data, engine, layers, network, optimizer, phases, record, rule, training"
+sys.path.insert(0, str(Path(__file__).parent / "hostile"))
+import configs  # noqa: E402
 
 
-@pytest.mark.parametrize("override, message", [
-    # misspelt tables and keys: once silently ignored
-    ("rul.target=bp", f"--set rul.target: unknown table 'rul'. Expected one of: {TABLES}. "
-                      "Did you mean 'rule'?"),
-    ("trainig.epochs=1", f"--set trainig.epochs: unknown table 'trainig'. Expected one of: "
-                         f"{TABLES}. Did you mean 'training'?"),
-    ("nosuchkey=1", f"--set nosuchkey: unknown table 'nosuchkey'. Expected one of: {TABLES}."),
-    ("=1", "--set '': '' is not a key: a key is ASCII words without spaces joined by dots, "
-           "e.g. --set layers.hidden1.size=64"),
-    ("rule..target=tp", "--set 'rule..target': '' is not a key"),
-    ("rulé.target=tp", "--set 'rulé.target': 'rulé' is not a key"),
-    ("rule.tärget=tp", "--set 'rule.tärget': 'tärget' is not a key"),
-    ("rule.target.x=1", "--set rule.target.x=1: rule.target is 'dtp', not a table, so it has no "
-                        "key 'x'"),
-    ("layers.hiden1.size=3", "--set layers.hiden1.size=3: no layer 'hiden1' in "),
-    ("layers.7.size=3", "--set layers.7.size=3: no layer '7' in "),
-    ("rule.targte=tp", "--set rule.targte=tp: unknown key 'rule.targte'. Expected one of:"),
-    # ranges declared beside the fields, named by the override as typed
-    ("layers.hidden1.size=0", "--set layers.hidden1.size=0: must be positive, got 0"),
-    ("layers.1.size=-3", "--set layers.1.size=-3: must be positive, got -3"),
-    ("network.input_size=0", "--set network.input_size=0: must be positive, got 0"),
-    ("optimizer.forward.lr=-0.001", "--set optimizer.forward.lr=-0.001: must be positive, "
-                                    "got -0.001"),
-    ("optimizer.feedback.lr=0", "--set optimizer.feedback.lr=0: must be positive, got 0.0"),
-    ("optimizer.forward.lr=nan", "--set optimizer.forward.lr=nan: must be a finite number, "
-                                 "got nan"),
-    ("optimizer.forward.lr=inf", "--set optimizer.forward.lr=inf: must be a finite number, "
-                                 "got inf"),
-    ("rule.target_step=-1", "--set rule.target_step=-1: must be ≥ 0, got -1.0"),
-    ("rule.target_step=nan", "--set rule.target_step=nan: must be a finite number, got nan"),
-    ("rule.damping=-1", "--set rule.damping=-1: must be positive, got -1.0"),
-    ("rule.noise=-0.1", "--set rule.noise=-0.1: must be ≥ 0, got -0.1"),
-    ("rule.noise=inf", "--set rule.noise=inf: must be a finite number, got inf"),
-    ("layers.hidden1.p_connect=1.5", "--set layers.hidden1.p_connect=1.5: a connection "
-                                     "probability must lie in (0, 1], got 1.5"),
-    ("layers.hidden1.threshold=nan", "--set layers.hidden1.threshold=nan: must be a finite "
-                                     "number, got nan"),
-    ("engine.threads=0", "--set engine.threads=0: must be ≥ 1, got 0"),
-    ("training.seed=-1", "--set training.seed=-1: must be a whole number in [0, 2**63), got -1"),
-    ("training.seed=9223372036854775808", "--set training.seed=9223372036854775808: must be a "
-                                          "whole number in [0, 2**63), got 9223372036854775808"),
-    ("training.batch_size=0", "--set training.batch_size=0: must be positive, got 0"),
-    ("training.epochs=0", "--set training.epochs=0: must be positive, got 0"),
-    ("data.n_train=-5", "--set data.n_train=-5: must be ≥ 0, got -5"),
-    ("record.activity_dt_factor=0", "--set record.activity_dt_factor=0: must be ≥ 1, got 0"),
-    # durations
-    ('layers.hidden1.tau="1e999 ms"', "--set layers.hidden1.tau=\"1e999 ms\": a duration must "
-                                      "be finite, got '1e999 ms'"),
-    ('phases.dt="- ms"', '--set phases.dt="- ms": expected a duration with units such as "10 ms" '
-                         '(a number, then one of the units ms, msecond, us, usecond, s, second)'),
-    # record.path placeholders
-    ('record.path="runs/{nope}.h5"', "--set record.path=\"runs/{nope}.h5\": unknown placeholder "
-                                     "{nope} in 'runs/{nope}.h5'. Expected some of: {model}, "
-                                     "{seed}."),
-    ('record.path="runs/{modle}.h5"', "Did you mean 'model'?"),
-    ('record.path="runs/{model.h5"', "--set record.path=\"runs/{model.h5\": 'runs/{model.h5' is "
-                                     "not a valid pattern"),
-])
-def test_a_bad_override_is_one_error_naming_it(override, message):
+def _set_only(case):
+    """The overrides of a hostile case that is ``bioprop run --set ...`` and nothing else."""
+    argv = case.argv
+    if callable(argv) or not argv or argv[0] != "run" or len(argv) % 2 != 1:
+        return None
+    pairs = list(zip(argv[1::2], argv[2::2]))
+    return [v for k, v in pairs] if all(k == "--set" for k, _ in pairs) else None
+
+
+SET_CASES = [c for c in configs.CASES if _set_only(c) and c.expect.startswith("--set")]
+
+
+@pytest.mark.parametrize("case", SET_CASES, ids=[c.what for c in SET_CASES])
+def test_the_api_gives_the_command_lines_error(case):
+    """``load_model``/``load_protocol(overrides=...)`` and ``check_compatible`` give the very
+    line ``bioprop run --set`` gives (tests/hostile/configs.py): one checker everywhere."""
+    overrides = _set_only(case)
     with pytest.raises(SpecError) as err:
-        load_model(overrides=[override])
-        load_protocol(overrides=[override])
-    text = str(err.value)
-    # every message opens with the override as typed, never with the installed default file
-    assert text.startswith(message if message.startswith("--set") else "--set "), text
-    assert message in text, text
+        model, protocol = load_model(overrides=overrides), load_protocol(overrides=overrides)
+        check_compatible(model, protocol, 64, 10, 1437)
+    assert str(err.value).startswith("--set "), err.value  # never the installed default file
+    assert case.expect in str(err.value)
+
+
+def test_enough_api_cases():
+    assert len(SET_CASES) >= 60
 
 
 def test_a_key_of_neither_file_fails_in_both_loaders():
@@ -157,23 +119,9 @@ def test_check_compatible_names_the_set_that_gave_the_key():
     with pytest.raises(SpecError, match=r"^--set training.batch_size=100000: 100000 is larger"):
         check_compatible(model, protocol, 64, 10, 1437)
     with pytest.raises(SpecError, match=r"^--set phases.dt=\"5 ms\": dt = 5 ms is longer than "
-                                        r"layers.0.tau = 2 ms"):
+                                        r"layers.hidden1.tau = 2 ms"):
         check_compatible(model, load_protocol(overrides=['phases.dt="5 ms"']), 64, 10, 1437)
     assert model == load_model(overrides=["layers.0.tau=\"2 ms\""])  # origins never compare
-
-
-@pytest.mark.parametrize("content, message", [
-    ("\ufeff[network]".encode("utf-16"), "not a TOML text file: it is UTF-16; byte 0 (0xff) is "
-                                         "not UTF-8, and TOML files must be UTF-8 text"),
-    (b"[network]\nname = \"\x84\"\n", "not a TOML text file: byte 18 (0x84) is not UTF-8"),
-    (b"a = 1\n\x00\x01\x02", "not a TOML text file: it holds a NUL byte (a binary file?)"),
-])
-def test_a_file_that_is_not_utf8_text_is_named(tmp_path, content, message):
-    path = tmp_path / "m.toml"
-    path.write_bytes(content)
-    with pytest.raises(SpecError) as err:
-        load_model(path)
-    assert str(err.value) == f"{path}: {message}" or str(err.value).startswith(f"{path}: {message}")
 
 
 def test_swapped_files_say_what_they_look_like(tmp_path):
@@ -187,19 +135,6 @@ def test_swapped_files_say_what_they_look_like(tmp_path):
         load_protocol(default_model_path())
 
 
-def _cli(capsys, *argv):
-    rc = cli.main(list(argv))
-    return rc, capsys.readouterr().err
-
-
-def test_cli_set_with_a_space_gets_a_hint(capsys, tmp_path):
-    rc, err = _cli(capsys, "run", "-q", "-o", str(tmp_path / "x.h5"), "--set", "training.epochs", "1")
-    assert rc == 2
-    assert err == ("bioprop run: error: --set training.epochs 1: expected KEY=VALUE with no space; "
-                   "did you mean --set training.epochs=1?\n")
-    assert not (tmp_path / "x.h5").exists()
-
-
 def test_a_quoted_set_with_a_space_gets_a_hint():
     from bioprop.overrides import parse_override
 
@@ -208,18 +143,7 @@ def test_a_quoted_set_with_a_space_gets_a_hint():
         parse_override("training.epochs 1")
 
 
-def test_cli_misspelt_table_writes_nothing(capsys, tmp_path):
-    out = tmp_path / "x.h5"
-    rc, err = _cli(capsys, "run", "-q", "-o", str(out), "--set", "rul.target=bp")
-    assert rc == 2 and "--set rul.target: unknown table 'rul'" in err and "Traceback" not in err
-    assert not out.exists()
+def test_registry_choices_are_computed_once():
+    from bioprop.validation import _registry_choices
 
-
-def test_cli_swapped_files_are_one_line(capsys, tmp_path):
-    from bioprop.specfiles import default_model_path, default_protocol_path
-
-    out = tmp_path / "x.h5"
-    rc, err = _cli(capsys, "run", "-q", "-o", str(out), str(default_protocol_path()),
-                   str(default_model_path()))
-    assert rc == 2 and err.count("\n") == 1 and "this looks like a protocol file" in err
-    assert not out.exists()
+    assert _registry_choices() is _registry_choices()

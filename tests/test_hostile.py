@@ -59,3 +59,7 @@ def test_bad_input_table_is_current():
 def test_cases_are_distinct():
     whats = [c.what for c in CASES]
     assert len(whats) == len(set(whats))
+
+
+def test_at_least_120_cases():
+    assert len(CASES) >= 120, len(CASES)

@@ -64,9 +64,9 @@ def test_each_layer_learns_at_its_own_rate(engine_name, synaptic):
 
 
 @pytest.mark.parametrize("layer, message", [
-    ({"name": "l1", "size": 5, "lr_scale": -0.1}, r"layers\.0\.lr_scale.*≥ 0"),
-    ({"name": "l1", "size": 5, "lr_scale": float("nan")}, r"layers\.0\.lr_scale.*finite"),
-    ({"name": "l1", "size": 5, "feedback_lr_scale": 0.5}, r"layers\.0\.feedback_lr_scale.*no feedback"),
+    ({"name": "l1", "size": 5, "lr_scale": -0.1}, r"layers\.l1\.lr_scale.*≥ 0"),
+    ({"name": "l1", "size": 5, "lr_scale": float("nan")}, r"layers\.l1\.lr_scale.*finite"),
+    ({"name": "l1", "size": 5, "feedback_lr_scale": 0.5}, r"layers\.l1\.feedback_lr_scale.*no feedback"),
 ])
 def test_bad_learning_rate_scales_name_their_key(layer, message):
     with pytest.raises(SpecError, match=message):

@@ -70,26 +70,26 @@ def test_every_kind_has_a_complete_record(name):
 
 @pytest.mark.parametrize("hidden,below,message", [
     ({"population": "lif", "activation": "relu"}, None,
-     "m.toml: layers.0.activation: a 'lif' population fixes its own transfer function; leave "
+     "m.toml: layers.h0.activation: a 'lif' population fixes its own transfer function; leave "
      "'activation' out (got 'relu')"),
     ({"population": "sign", "activation": "relu"}, None,
-     "m.toml: layers.0.activation: a 'sign' population fixes its own transfer function; leave "
+     "m.toml: layers.h0.activation: a 'sign' population fixes its own transfer function; leave "
      "'activation' out (got 'relu')"),
     ({"population": "lif", "threshold": 0.0, "reset": 0.5}, None,
-     "m.toml: layers.0.threshold: the threshold (0.0) must lie above the reset (0.5), or the "
+     "m.toml: layers.h0.threshold: the threshold (0.0) must lie above the reset (0.5), or the "
      "neuron fires on every step"),
     ({"population": "poisson", "max_rate": -3.0}, None,
-     "m.toml: layers.0.max_rate: must be positive (Hz), got -3.0"),
+     "m.toml: layers.h0.max_rate: must be positive (Hz), got -3.0"),
     ({"connection": "synapses", "delay": "1 ms"}, None,
-     "m.toml: layers.0.delay: only spikes can be delayed: the layer below is 'rate input'; a "
+     "m.toml: layers.h0.delay: only spikes can be delayed: the layer below is 'rate input'; a "
      "delay needs a lif or poisson layer below (or network.input_encoding = \"poisson\" for the "
      "first layer), or delay = \"0 ms\""),
     ({"population": "bernoulli"}, {"connection": "synapses", "delay": "1 ms"},
-     "m.toml: layers.1.delay: only spikes can be delayed: the layer below is 'bernoulli'; a "
+     "m.toml: layers.h1.delay: only spikes can be delayed: the layer below is 'bernoulli'; a "
      "delay needs a lif or poisson layer below (or network.input_encoding = \"poisson\" for the "
      "first layer), or delay = \"0 ms\""),
     ({"population": "spiky"}, None,
-     "m.toml: layers.0.population: unknown value 'spiky'. Expected one of: bernoulli, lif, "
+     "m.toml: layers.h0.population: unknown value 'spiky'. Expected one of: bernoulli, lif, "
      "poisson, rate, sign."),
 ])
 def test_bad_layer_keys_keep_their_messages(hidden, below, message):
@@ -120,9 +120,9 @@ def test_a_kind_registered_in_the_registry_alone_is_a_valid_population(monkeypat
     assert population_kind(layer) is tiny and layer_population(layer, DT) is None
     assert layer_activation(layer).name == "relu"
     assert layer_feedback_activation(layer).name == "logistic"
-    with pytest.raises(SpecError, match=r"^m.toml: layers.0.size: a tiny population has at most 8"):
+    with pytest.raises(SpecError, match=r"^m.toml: layers.h0.size: a tiny population has at most 8"):
         _model({"population": "tiny", "size": 9})
-    with pytest.raises(SpecError, match="layers.0.activation: a 'tiny' population fixes its own"):
+    with pytest.raises(SpecError, match="layers.h0.activation: a 'tiny' population fixes its own"):
         _model({"population": "tiny", "activation": "linear"})
 
 

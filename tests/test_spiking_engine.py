@@ -136,10 +136,10 @@ def test_mixed_kinds_in_one_network():
 
 @pytest.mark.parametrize("layer,message", [
     ({"population": "lif", "threshold": 0.0, "reset": 0.5},
-     r"layers.0.threshold: the threshold \(0.0\) must lie above the reset \(0.5\)"),
-    ({"population": "lif", "tau": "-5 ms"}, "layers.0.tau: a duration must be positive"),
+     r"layers.h.threshold: the threshold \(0.0\) must lie above the reset \(0.5\)"),
+    ({"population": "lif", "tau": "-5 ms"}, "layers.h.tau: a duration must be positive"),
     ({"population": "lif", "activation": "relu"}, "fixes its own transfer function"),
-    ({"population": "poisson", "max_rate": -3.0}, "layers.0.max_rate: must be positive"),
+    ({"population": "poisson", "max_rate": -3.0}, "layers.h.max_rate: must be positive"),
 ])
 def test_bad_population_parameters_name_the_key(layer, message):
     layers = [{"name": "h", "size": 4, **layer}, {"name": "out", "size": 3}]

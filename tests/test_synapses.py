@@ -107,20 +107,20 @@ def _model(layer0=None, layer1=None, encoding="rate", optimizer="rmsprop", top="
 
 
 @pytest.mark.parametrize("keys,message", [
-    ({"p_connect": 0.0}, r"m.toml: layers.0.p_connect: a connection probability must lie in "
+    ({"p_connect": 0.0}, r"m.toml: layers.hidden.p_connect: a connection probability must lie in "
                          r"\(0, 1\], got 0.0"),
-    ({"p_connect": 1.5}, r"layers.0.p_connect: .* got 1.5"),
-    ({"connection": "synapses", "delay": "-1 ms"}, r"layers.0.delay: a duration must be ≥ 0"),
-    ({"delay": "2 ms"}, r"layers.0.delay: a delay needs connection = \"synapses\""),
+    ({"p_connect": 1.5}, r"layers.hidden.p_connect: .* got 1.5"),
+    ({"connection": "synapses", "delay": "-1 ms"}, r"layers.hidden.delay: a duration must be ≥ 0"),
+    ({"delay": "2 ms"}, r"layers.hidden.delay: a delay needs connection = \"synapses\""),
     ({"connection": "synapses", "delay": "2 ms"},
-     r"layers.0.delay: only spikes can be delayed: the layer below is 'rate input'"),
-    ({"connection": "sparse"}, r"layers.0.connection: unknown value 'sparse'"),
-    ({"plasticity": "synaptic"}, r"m.toml: layers.0.plasticity: \"synaptic\" needs connection = "
+     r"layers.hidden.delay: only spikes can be delayed: the layer below is 'rate input'"),
+    ({"connection": "sparse"}, r"layers.hidden.connection: unknown value 'sparse'"),
+    ({"plasticity": "synaptic"}, r"m.toml: layers.hidden.plasticity: \"synaptic\" needs connection = "
                                  r"\"synapses\" \(got 'dense'\)"),
     ({"connection": "synapses", "plasticity": "synaptic"},
-     r"m.toml: layers.0.plasticity: \"synaptic\" needs optimizer.forward.name = \"sgd\" "
+     r"m.toml: layers.hidden.plasticity: \"synaptic\" needs optimizer.forward.name = \"sgd\" "
      r"\(got 'rmsprop'\)"),
-    ({"plasticity": "hebbian"}, r"layers.0.plasticity: unknown value 'hebbian'"),
+    ({"plasticity": "hebbian"}, r"layers.hidden.plasticity: unknown value 'hebbian'"),
 ])
 def test_bad_pathway_keys_are_one_clear_error(keys, message):
     with pytest.raises(SpecError, match=message):
@@ -128,7 +128,7 @@ def test_bad_pathway_keys_are_one_clear_error(keys, message):
 
 
 def test_delay_needs_a_spiking_layer_below():
-    with pytest.raises(SpecError, match=r"layers.1.delay: .* the layer below is 'bernoulli'"):
+    with pytest.raises(SpecError, match=r"layers.out.delay: .* the layer below is 'bernoulli'"):
         _model({"population": "bernoulli"}, {"connection": "synapses", "delay": "1 ms"})
     _model({"population": "lif"}, {"connection": "synapses", "delay": "1 ms"})
     _model(None, None, "poisson")
@@ -190,7 +190,7 @@ def test_a_delay_shorter_than_dt_is_an_error():
 
     spec = _model({"connection": "synapses", "delay": "0.2 ms"}, None, "poisson")
     protocol = parse_protocol({"phases": {"dt": "0.5 ms"}}, "p.toml")
-    with pytest.raises(SpecError, match=r"layers.0.delay: 0.2 ms is shorter than one time step"):
+    with pytest.raises(SpecError, match=r"layers.hidden.delay: 0.2 ms is shorter than one time step"):
         check_compatible(spec, protocol, 4, 3)
 
 
@@ -293,7 +293,7 @@ def test_synaptic_plasticity_of_spiking_layers_matches_copied_weights():
 
 
 def test_synaptic_plasticity_is_not_for_the_output_of_a_penultimate_top():
-    with pytest.raises(SpecError, match=r"layers.1.plasticity: the output layer learns from the "
+    with pytest.raises(SpecError, match=r"layers.out.plasticity: the output layer learns from the "
                                         r"loss gradient with rule.top = \"penultimate\""):
         _model(None, PLASTIC, optimizer="sgd", top="penultimate")
     _model(PLASTIC, None, optimizer="sgd", top="penultimate")
@@ -316,12 +316,12 @@ def test_a_rule_of_the_model_file_runs_in_the_synapses():
 
 
 @pytest.mark.parametrize("keys,message", [
-    ({"plasticity_rule": "r_in"}, r"m.toml: layers.0.plasticity_rule: a rule needs plasticity = "
+    ({"plasticity_rule": "r_in"}, r"m.toml: layers.hidden.plasticity_rule: a rule needs plasticity = "
                                   r"\"synaptic\" \(got 'dense'\)"),
     (dict(PLASTIC, plasticity_rule="(r_target_post - rate) * r_in"),
-     r"layers.0.plasticity_rule: unknown name\(s\) 'rate' in .* A synapse's rule may use: "
+     r"layers.hidden.plasticity_rule: unknown name\(s\) 'rate' in .* A synapse's rule may use: "
      r"r_target_post, r_forward_post, phi_prime_post, r_in, w"),
-    (dict(PLASTIC, plasticity_rule="r_in *"), r"layers.0.plasticity_rule: 'r_in \*' is not an "
+    (dict(PLASTIC, plasticity_rule="r_in *"), r"layers.hidden.plasticity_rule: 'r_in \*' is not an "
                                               r"expression"),
 ])
 def test_a_bad_synaptic_rule_is_one_clear_error(keys, message):

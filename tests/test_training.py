@@ -125,6 +125,23 @@ def test_exploding_loss_is_divergence_naming_the_loss(tmp_path):
         bioprop.run(resume=path, progress=False)
 
 
+def test_divergence_factor_is_a_protocol_option(tmp_path):
+    """training.divergence_factor moves the threshold; at its default it is left out of the
+    recorded protocol, whose text is then what it was before the key existed."""
+    from bioprop.spec import load_protocol, to_toml
+
+    assert "divergence_factor" not in to_toml(load_protocol())
+    overrides = ["engine.name=reference", "data.n_train=128", "data.n_test=64",
+                 "training.epochs=1", "optimizer.forward.lr=1e6",
+                 "training.divergence_factor=1e12"]
+    result = bioprop.run(output=tmp_path / "r.h5", progress=False, overrides=overrides)
+    assert result.test_loss > 10 * np.log(10)  # diverged at the default factor of 10
+    tree = xr.open_datatree(tmp_path / "r.h5", engine="h5netcdf")
+    assert tree.attrs["status"] == "complete"
+    assert "divergence_factor = 1000000000000.0" in tree.attrs["protocol_toml"]
+    tree.close()
+
+
 def test_divergence_rules():
     """Non-finite weights name the layer; a loss is compared with a silent output's and
     with the first epoch's."""

@@ -93,7 +93,7 @@ def test_loaded_specs_hold_durations_with_their_quantities():
 
 def test_a_bad_duration_in_a_file_names_the_file_and_key():
     data = {"network": {"input_size": 2}, "layers": [{"name": "out", "size": 2, "tau": "5"}]}
-    with pytest.raises(SpecError, match=r"^m.toml: layers.0.tau: expected a duration with units "
+    with pytest.raises(SpecError, match=r"^m.toml: layers.out.tau: expected a duration with units "
                                         r"such as \"10 ms\" \(a number, then one of the units ms, msecond, us, "
                                         r"usecond, s, second\), got '5'$"):
         parse_model(data, "m.toml")

@@ -1,0 +1,224 @@
+"""The checks of a model against the protocol it runs under, and against the protocol's data.
+
+:mod:`bioprop.validation` checks each file on its own; what needs both files is here:
+
+* :func:`check_compatible` — the recorded names, the time constants against the time
+  step, the spiking layers' parameters at that step, and the memory the weights need;
+  with the data's shapes, also :func:`check_data`. It runs before any data is loaded.
+* :func:`check_data` — the model's input and output sizes, and the batch, against the
+  data set.
+
+Both are plain arithmetic on the specs, so that a bad pair fails at once, without
+importing Brian2 (only a spiking layer's own check builds its Brian2 parameters). Each
+failure is a :class:`~bioprop.errors.SpecError` naming the file, or the ``--set`` that
+gave the key, and the layer by its name.
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+
+import numpy as np
+
+from .errors import SpecError, fail
+from .overrides import blame, named_layers
+
+__all__ = ["check_compatible", "check_data", "SettlingWarning", "SETTLING_TAUS",
+           "available_memory"]
+
+#: A phase of the Brian2 engine must let what settles in it come within e^-SETTLING_TAUS
+#: of its input. With forward Euler at step dt a compartment of time constant τ needs
+#: k(τ) = ⌈SETTLING_TAUS / −ln(1 − dt/τ)⌉ steps (≈ SETTLING_TAUS·τ when dt ≪ τ; one step
+#: when dt = τ, where Euler settles at once). The forward phase crosses the rate somas in
+#: cascade, in order within each step, so it needs 1 + Σ (k(τ_l) − 1) steps; every other
+#: phase needs k of the longest τ or τ_apical of a rate layer. e⁻² ≈ 14 % flags phases whose activity
+#: is far from settled, and spares the [phases] defaults (40/20/40 ms at dt = 5 ms, τ =
+#: 10 ms: within 6 %); the shipped protocols settle closer still (< 1e-3).
+SETTLING_TAUS = 2
+
+
+class SettlingWarning(UserWarning):
+    """A phase of the Brian2 engine is too short for its populations to settle."""
+
+
+def check_compatible(model, protocol, n_features: int | None = None,
+                     n_outputs: int | None = None, n_train: int | None = None):
+    """Check that a model can run with a protocol (and, given its shapes, with its data).
+
+    The recorded names must be the model's, every time constant must suit the protocol's
+    time step, and the weights must fit in memory; with `n_features` and `n_outputs`,
+    :func:`check_data` follows.
+
+    Parameters
+    ----------
+    model : bioprop.spec.ModelSpec
+    protocol : bioprop.spec.ProtocolSpec
+    n_features, n_outputs : int, optional
+        The input features and the outputs (classes) of the protocol's dataset.
+    n_train : int, optional
+        The training samples the protocol uses; a batch may not be larger.
+
+    Raises
+    ------
+    SpecError
+        For the first mismatch, naming the file and the key at fault (a layer by its
+        name), or the ``--set`` that gave the key.
+    """
+    if n_features is not None and n_outputs is not None:
+        check_data(model, protocol, n_features, n_outputs, n_train)
+    with blame(dict(model.origins + protocol.origins)), named_layers(model.layers):
+        _check_recorded_names(model, protocol)
+        _check_timing(model, protocol)
+        _check_memory(model, protocol)
+    if protocol.engine.name == "brian2":  # the reference engine has no time
+        _warn_unsettled(model, protocol)
+
+
+def check_data(model, protocol, n_features: int, n_outputs: int, n_train: int | None = None):
+    """Check a model's input and output sizes, and the protocol's batch, against the data.
+
+    Parameters are those of :func:`check_compatible`.
+
+    Raises
+    ------
+    SpecError
+        Naming the file (or ``--set``) and the key at fault.
+    """
+    with blame(dict(model.origins + protocol.origins)), named_layers(model.layers):
+        if model.network.input_size != n_features:
+            fail(model.source, "network.input_size",
+                 f"is {model.network.input_size}, but dataset {protocol.data.dataset!r} has "
+                 f"{n_features} input features (from {protocol.source})")
+        if model.layers[-1].size != n_outputs:
+            fail(model.source, f"layers.{len(model.layers) - 1}.size",
+                 f"the output layer has {model.layers[-1].size} neurons, but dataset "
+                 f"{protocol.data.dataset!r} has {n_outputs} outputs")
+        if n_train is not None and protocol.training.batch_size > n_train:
+            fail(protocol.source, "training.batch_size",
+                 f"{protocol.training.batch_size} is larger than the training set: dataset "
+                 f"{protocol.data.dataset!r} has {n_train} training samples here "
+                 f"(data.n_train = {protocol.data.n_train}, 0: all)")
+
+
+def _check_timing(model, protocol):
+    """The time step against every time constant, delay and rate it must resolve."""
+    from .populations import input_kind, population_kind
+
+    dt = protocol.phases.dt.seconds
+    if input_kind(model.network).spikes and model.network.input_rate * dt > 1:
+        fail(model.source, "network.input_rate",
+             f"{model.network.input_rate} Hz × dt = {model.network.input_rate * dt:.3g} > 1: "
+             f"a Poisson input fires at most once per step (phases.dt in {protocol.source})")
+    for i, layer in enumerate(model.layers):
+        kind = population_kind(layer)
+        if kind.spiking:  # its own checks, on the Brian2 parameters it is built from
+            try:
+                kind.population(layer, protocol.phases.dt.quantity,
+                                where=f"{model.source}: layers.{layer.name}")
+            except ValueError as err:
+                raise SpecError(f"{err} (phases.dt in {protocol.source})") from None
+        if 0 < layer.delay.seconds < dt * 0.999:
+            fail(model.source, f"layers.{i}.delay", f"{layer.delay} is shorter than one time "
+                 f"step (dt = {protocol.phases.dt} in {protocol.source}); spikes move by whole "
+                 "steps")
+        # a spiking soma is integrated exactly; only rate compartments need dt ≤ τ
+        for key in ("tau_apical",) if kind.spiking else ("tau", "tau_apical"):
+            if dt > getattr(layer, key).seconds * 1.000001:
+                fail(protocol.source, "phases.dt",
+                     f"dt = {protocol.phases.dt} is longer than layers.{layer.name}.{key} = "
+                     f"{getattr(layer, key)} in {model.source}; forward Euler needs dt ≤ τ "
+                     f"(dt = τ is the one-step-per-phase setting)")
+
+
+def available_memory() -> int | None:
+    """The bytes of memory this machine can still give (Linux's MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_memory(model, protocol):
+    """Refuse, before anything is built, a model whose weights alone cannot fit in memory.
+
+    The count is a floor: every W_l and Q_l once, in the protocol's dtype; the optimizers'
+    state, the engine's groups and the data come on top.
+    """
+    free = available_memory()
+    if free is None:
+        return
+    sizes = model.sizes
+    itemsize = np.dtype(protocol.engine.dtype).itemsize
+    # W_l (l ≥ 1) and Q_l (l ≥ 2) each hold N_{l-1} · N_l numbers
+    numbers = sum(sizes[l - 1] * sizes[l] * (1 if l == 1 else 2) for l in range(1, len(sizes)))
+    need = numbers * itemsize
+    if need <= free:
+        return
+    i = max(range(len(model.layers)), key=lambda j: model.layers[j].size)
+    fail(model.source, f"layers.{i}.size",
+         f"{model.layers[i].size} neurons: the model's weights alone would take "
+         f"{_bytes(need)} ({protocol.engine.dtype}), more than the {_bytes(free)} of memory "
+         "available")
+
+
+def _bytes(n: float) -> str:
+    """`n` bytes in the largest decimal unit it fills, to three digits (``"2.62 TB"``)."""
+    units = ("B", "KB", "MB", "GB", "TB")
+    i = min(int(math.log10(max(n, 1)) // 3), len(units) - 1)
+    return f"{n / 1000 ** i:.3g} {units[i]}"
+
+
+def _warn_unsettled(model, protocol):
+    """Warn (:class:`SettlingWarning`) of each phase too short to settle (:data:`SETTLING_TAUS`)."""
+    from .populations import population_kind
+
+    dt = protocol.phases.dt.seconds
+
+    def steps(duration):  # ≥ 1: dt ≤ τ is checked above
+        decay = 1 - dt / duration.seconds
+        return 1 if decay <= 0 else math.ceil(SETTLING_TAUS / -math.log(decay) - 1e-9)
+
+    rate = [layer for layer in model.layers if not population_kind(layer).spiking]
+    taus = [(f"{layer.name}.{key}", getattr(layer, key)) for layer in model.layers
+            for key in (("tau", "tau_apical") if layer in rate else ("tau_apical",))]
+    needs = {"forward": (1 + sum(steps(layer.tau) - 1 for layer in rate),
+                         "the rate somas, in cascade: " + ", ".join(
+                             f"{layer.name}.tau = {layer.tau}" for layer in rate))}
+    if taus:
+        name, longest = max(taus, key=lambda item: item[1].seconds)
+        needs.update(dict.fromkeys(("feedback", "target"),
+                                   (steps(longest), f"the longest τ, {name} = {longest}")))
+    for phase, (n_steps, what) in needs.items():
+        length = getattr(protocol.phases, phase)
+        if length.seconds < n_steps * dt * 0.999999:
+            warnings.warn(f"{protocol.source}: phases.{phase} = {length} is too short for the "
+                          f"populations to settle: it needs at least {_seconds(n_steps * dt)} "
+                          f"({n_steps} steps of dt = {protocol.phases.dt} for {what}, in "
+                          f"{model.source})", SettlingWarning, stacklevel=3)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.4g} s" if value >= 1 else f"{value * 1e3:.4g} ms"
+
+
+def _check_recorded_names(model, protocol):
+    """record.layers and record.pathways must name layers and pathways of the model."""
+    from .errors import suggest
+
+    L = len(model.layers)
+    known = {"layers": model.names[1:],
+             "pathways": [f"forward_{l}" for l in range(1, L + 1)]
+             + [f"feedback_{l}" for l in range(2, L + 1)]}
+    for key, names in known.items():
+        for name in getattr(protocol.record, key):
+            if name not in names:
+                fail(protocol.source, f"record.{key}", f"{name!r} is not one of the model's "
+                     f"{key} ({', '.join(names)}, from {model.source}).{suggest(name, names)}")
