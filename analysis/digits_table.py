@@ -46,7 +46,7 @@ def summarise(paths) -> str:
         acc, time = [], []
         for path in files:
             tree = bioprop.open_run(path)
-            acc.append(float(tree["eval"]["accuracy"].values[-1]))
+            acc.append(float(tree["test"]["accuracy"].values[-1]))
             time.append(float(tree["train"]["wall_time"].values.sum()))
         rule, engine = name.split(" (")
         rows.append(f"| {rule} | {engine.rstrip(')')} | {100 * np.mean(acc):.2f} ± "

@@ -154,7 +154,7 @@ def summarise_run(path) -> RunSummary:
     engine = tree.attrs["engine"]
     if protocol["engine"].get("dtype") == "float32":
         engine += " (float32)"
-    accuracy = np.asarray(tree["eval"]["accuracy"].values, dtype=float)
+    accuracy = np.asarray(tree["test"]["accuracy"].values, dtype=float)
     angle = np.nan
     if "metrics" in tree and "angle_to_gn" in tree["metrics"]:
         last = np.asarray(tree["metrics"]["angle_to_gn"].values[-1], dtype=float)[:-1]

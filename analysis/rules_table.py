@@ -33,7 +33,7 @@ def _run(folder, rule, objective, seed, engine):
                     overrides=[f"rule.feedback={objective}", f"training.seed={seed}",
                                f"engine.name={engine}"])
     tree = bioprop.open_run(path)
-    return float(tree["eval"]["accuracy"].values[-1])
+    return float(tree["test"]["accuracy"].values[-1])
 
 
 def _cell(accuracies):

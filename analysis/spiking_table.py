@@ -38,7 +38,7 @@ def row(path) -> str:
     data = protocol["data"]
     train = tree["train"]
     samples = f"{round(float(train['samples_per_second'][-1] * train['wall_time'][-1])):,}"
-    accuracy = float(tree["eval"]["accuracy"].values[-1])
+    accuracy = float(tree["test"]["accuracy"].values[-1])
     seconds = float(tree["train"]["wall_time"].values.sum())
     try:
         rates = mean_firing_rates(tree)

@@ -212,13 +212,15 @@ def _seconds(value: float) -> str:
 def _check_recorded_names(model, protocol):
     """record.layers and record.pathways must name layers and pathways of the model."""
     from .errors import suggest
+    from .runlog.vocabulary import FORMAT1_PATHWAY
 
-    L = len(model.layers)
-    known = {"layers": model.names[1:],
-             "pathways": [f"forward_{l}" for l in range(1, L + 1)]
-             + [f"feedback_{l}" for l in range(2, L + 1)]}
+    L, names = len(model.layers), model.names
+    pathways = {FORMAT1_PATHWAY[kind](names, l): f"{kind}_{l}" for kind, first in
+                (("forward", 1), ("feedback", 2)) for l in range(first, L + 1)}
+    known = {"layers": model.names[1:], "pathways": list(pathways)}
     for key, names in known.items():
         for name in getattr(protocol.record, key):
-            if name not in names:
+            # a run file of format 1 (resumed) names pathways forward_l, feedback_l
+            if name not in names and not (key == "pathways" and name in pathways.values()):
                 fail(protocol.source, f"record.{key}", f"{name!r} is not one of the model's "
                      f"{key} ({', '.join(names)}, from {model.source}).{suggest(name, names)}")

@@ -69,8 +69,10 @@ def export_nwb(run_path, out_path, *, epoch: int | None = None, force: bool = Fa
     module = nwb.create_processing_module("bioprop", "rates of the network's populations")
     for name in layers:
         rate = tree["layers"][name][RATE].sel(epoch=epoch).transpose(*TIMED)
+        # a spiking layer's rate reads in Hz; a rate neuron's is dimensionless
+        unit = rate.attrs.get("units", "1")
         module.add(TimeSeries(name=f"{name}_rate", data=rate.values.reshape(-1, rate.sizes["neuron"]),
-                              unit="a.u.", timestamps=stamps,
+                              unit="a.u." if unit == "1" else unit, timestamps=stamps,
                               description=f"rate r = phi(v) + nudge of layer {name}; trials "
                                           "laid end to end (see the trials table)"))
     _add_units(nwb, tree["layers"], epoch, trial_length)

@@ -247,7 +247,7 @@ class RecordSpec:
     activity_dt_factor: int = ranged(1, ge=1)
     #: in every epoch whose probe is recorded, also record every k-th training batch (0: never)
     activity_batch_every: int = ranged(0, ge=0)
-    #: the pathways whose weights are snapshot, e.g. ["forward_1", "feedback_2"] (empty: all)
+    #: the pathways whose weights are snapshot, e.g. ["input_to_hidden1"] (empty: all)
     pathways: tuple[str, ...] = ()
     #: the layers whose activity is recorded, by name (empty: all)
     layers: tuple[str, ...] = ()

@@ -1,5 +1,4 @@
 """Activity logging: what the file holds, that it is right, and that it changes nothing."""
-import json
 
 import numpy as np
 import pytest
@@ -30,8 +29,16 @@ def test_activity_round_trip_dims_and_units(recorded):
     assert list(layer["epoch"].values) == [0, 1, 2] and layer.sizes["trial"] == 32
     assert set(layer.data_vars) == {"rate", "potential", "nudge", "apical"}
     assert "apical" not in tree["layers"]["output"].data_vars  # the top has no dendrite
-    phases = [p[0] for p in json.loads(layer.attrs["phases"])]
-    assert phases == ["forward", "noise_a", "noise_b", "settle", "target"]
+    phases = tree["phases"]
+    assert list(phases["name"].values) == ["forward", "noise_a", "noise_b", "settle", "target"]
+    assert phases["duration"].attrs["units"] == "ms" and "phases" not in layer.attrs
+    # the phases run end to end, from the trial's start to its last recorded time and beyond
+    ends = phases["start"].values + phases["duration"].values
+    assert phases["start"].values[0] == 0 and np.array_equal(phases["start"].values[1:], ends[:-1])
+    assert ends[-1] > layer["time"].values[-1]
+    # the forward phase: every soma integrates; the noise phases: only the layer above noise
+    assert phases["somas"].values[0] == "hidden1 hidden2 output"
+    assert phases["somas"].values[1] == "hidden2" and phases["dendrites"].values[1] == "hidden1"
 
 
 def test_recorded_rates_settle_on_the_algebraic_forward_pass(recorded):
@@ -42,14 +49,16 @@ def test_recorded_rates_settle_on_the_algebraic_forward_pass(recorded):
     from bioprop.datasets import load_dataset
 
     tree = xr.open_datatree(recorded[0], engine="h5netcdf")
-    end = json.loads(tree["layers"]["hidden1"].attrs["phases"])[0][2]
+    times, forward = tree["layers"]["hidden1"]["time"].values, tree["phases"].isel(phase=0)
+    end = times[times < float(forward["start"] + forward["duration"])].max()  # its last point
     final, _ = load_checkpoint(recorded[0])
     x = load_dataset("digits", n_train=32).x_train
+    names = ["input", "hidden1", "hidden2", "output"]
     for epoch in (0, 2):
         h = x
         for l, (name, act) in enumerate((("hidden1", "tanh"), ("hidden2", "tanh"),
                                         ("output", "linear")), start=1):
-            W = tree["pathways"][f"forward_{l}"]["weight"].sel(epoch=epoch).values
+            W = tree["pathways"][f"{names[l - 1]}_to_{name}"]["weight"].sel(epoch=epoch).values
             b = final[f"b_{l}"] if epoch == 2 else 0.0
             h = get_activation(act).fn(h @ W.T + b)
             recorded_rate = tree["layers"][name]["rate"].sel(epoch=epoch, time=end).values
@@ -59,8 +68,8 @@ def test_recorded_rates_settle_on_the_algebraic_forward_pass(recorded):
 def test_recording_activity_changes_nothing_in_training(recorded):
     a, b = (xr.open_datatree(p, engine="h5netcdf") for p in recorded)
     np.testing.assert_array_equal(a["train"]["loss"].values, b["train"]["loss"].values)
-    np.testing.assert_array_equal(a["pathways"]["forward_1"]["weight"].values,
-                                  b["pathways"]["forward_1"]["weight"].values)
+    np.testing.assert_array_equal(a["pathways"]["input_to_hidden1"]["weight"].values,
+                                  b["pathways"]["input_to_hidden1"]["weight"].values)
     assert "layers" not in b.children
 
 
@@ -166,8 +175,8 @@ def test_every_kth_training_batch_is_recorded_before_it_learns(tmp_path, monkeyp
     bioprop.run(output=plain, progress=False, overrides=overrides)
     other = xr.open_datatree(plain, engine="h5netcdf")
     np.testing.assert_array_equal(tree["train"]["loss"].values, other["train"]["loss"].values)
-    np.testing.assert_array_equal(tree["pathways"]["forward_1"]["weight"].values,
-                                  other["pathways"]["forward_1"]["weight"].values)
+    np.testing.assert_array_equal(tree["pathways"]["input_to_hidden1"]["weight"].values,
+                                  other["pathways"]["input_to_hidden1"]["weight"].values)
     assert "batches" not in other.children
 
 
@@ -186,7 +195,7 @@ def test_brian2_batch_recording_learns_as_an_unrecorded_run(tmp_path):
     rate = tree["batches"]["hidden2"]["rate"]
     assert rate.dims == ("epoch", "batch", "trial", "time", "neuron")
     assert list(rate["batch"].values) == [0, 2] and np.isfinite(rate.values).all()
-    assert json.loads(tree["batches"]["hidden2"].attrs["phases"])[0][0] == "forward"
+    assert tree["phases"]["name"].values[0] == "forward"
     a, b = load_checkpoint(recorded)[0], load_checkpoint(plain)[0]
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)

@@ -2,6 +2,7 @@
 import runpy
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -18,7 +19,7 @@ def test_digits_table_summarises_run_files(tmp_path):
         path = tmp_path / f"s{seed}.h5"
         bioprop.run(output=path, progress=False, overrides=QUICK + [f"training.seed={seed}"])
         paths.setdefault("DTP (reference engine)", []).append(path)
-    accuracies = [float(bioprop.open_run(p)["eval"]["accuracy"].values[-1]) for p in paths[
+    accuracies = [float(bioprop.open_run(p)["test"]["accuracy"].values[-1]) for p in paths[
         "DTP (reference engine)"]]
     table = script["summarise"](paths)
     assert f"{100 * np.mean(accuracies):.2f} ± {100 * np.std(accuracies):.2f} % (n = 2)" in table
@@ -34,22 +35,25 @@ def test_rules_table_covers_every_rule_and_reads_a_run(tmp_path):
     path = tmp_path / "fa-dtp-reference-seed1.h5"
     bioprop.run(script["MODELS"] / "fa.toml", None, output=path, progress=False, overrides=QUICK)
     accuracy = script["_run"](tmp_path, "fa", "dtp", 1, "reference")  # reuses the file
-    assert accuracy == float(bioprop.open_run(path)["eval"]["accuracy"].values[-1])
+    assert accuracy == float(bioprop.open_run(path)["test"]["accuracy"].values[-1])
     assert script["_cell"]([0.5, 0.7]) == "60.0 ± 10.0"
 
 
 def test_spiking_table_reads_accuracy_and_firing_rates(tmp_path):
     """A LIF run's row: its architecture and settings, its accuracy, and its layer's mean
-    firing rate in Hz, equal to the recorded rates times 1/refractory."""
+    firing rate in Hz, equal to the stored rates (fractions) times 1/refractory."""
     script = runpy.run_path(str(SCRIPTS / "spiking_table.py"))
     path = tmp_path / "lif.h5"
     bioprop.run(SCRIPTS.parent / "models" / "lif.toml", SCRIPTS.parent / "protocols" / "spiking.toml",
                 output=path, progress=False, overrides=QUICK + ["record.activity_every=1"])
     tree = bioprop.open_run(path)
-    hz = float(tree["layers"]["hidden1"]["rate"].isel(epoch=-1).mean()) / 5e-3  # t_ref = 5 ms
+    with h5py.File(path, "r") as f:  # the stored fractions of 1/t_ref = 200 Hz
+        hz = float(np.mean(f["layers/hidden1/rate"][-1])) / 5e-3
+    assert tree["layers"]["hidden1"]["rate"].attrs["units"] == "Hz"
+    assert float(tree["layers"]["hidden1"]["rate"].isel(epoch=-1).mean()) == pytest.approx(hz)
     row = script["row"](path)
     assert row.startswith("| 64-128 lif-10 | θ = 0.5, t_ref = 5 ms; target: trace")
-    assert f"{100 * float(tree['eval']['accuracy'].values[-1]):.2f} %" in row
+    assert f"{100 * float(tree['test']['accuracy'].values[-1]):.2f} %" in row
     assert f"hidden1 {hz:.0f} Hz" in row
 
 
@@ -75,14 +79,14 @@ def test_results_table_reads_rules_engines_and_errors_from_run_files(tmp_path):
     by_rule = {(row.split(" | ")[2], row.split(" | ")[5]): row for row in rows}
     assert set(by_rule) == {("DTP", "reference"), ("DTP, parallel", "reference"),
                             ("BP", "reference"), ("DTP", "brian2")}
-    errors = [100 * (1 - float(bioprop.open_run(folder / f"bp-seed{s}.h5")["eval"]["accuracy"][-1]))
+    errors = [100 * (1 - float(bioprop.open_run(folder / f"bp-seed{s}.h5")["test"]["accuracy"][-1]))
               for s in (1, 2)]
     assert f"{np.mean(errors):.2f} ± {np.std(errors):.2f} (n = 2)" in by_rule[("BP", "reference")]
     assert "| 1.48 |" in by_rule[("BP", "reference")]     # the paper's number, by label
     assert "64-2×128 tanh-10 (digits)" in by_rule[("BP", "reference")]
     # the Brian2 run at one step per phase is seed 1 of the reference: the same error
-    brian2 = 100 * (1 - float(bioprop.open_run(folder / "dtp-brian2-seed1.h5")["eval"]["accuracy"][-1]))
-    reference = 100 * (1 - float(bioprop.open_run(folder / "dtp-seed1.h5")["eval"]["accuracy"][-1]))
+    brian2 = 100 * (1 - float(bioprop.open_run(folder / "dtp-brian2-seed1.h5")["test"]["accuracy"][-1]))
+    reference = 100 * (1 - float(bioprop.open_run(folder / "dtp-seed1.h5")["test"]["accuracy"][-1]))
     assert f"reference {reference:.2f}" in by_rule[("DTP", "brian2")]
     assert abs(brian2 - reference) < 1e-6
     script["learning_curves"](experiment, runs, tmp_path / "curves.png")

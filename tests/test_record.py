@@ -87,7 +87,7 @@ def test_sigkill_keeps_finished_epochs(tmp_path):
 
 
 def test_a_killed_unfinished_entry_is_never_a_wrong_epoch(tmp_path):
-    """A writer killed inside an entry: /train's variables written but its epoch not, /eval's
+    """A writer killed inside an entry: /train's variables written but its epoch not, /test's
     epoch grown but not written (the issue saw epoch 0 there). Plain xarray reads their epoch
     as -1, which no epoch is; open_run and --resume's rewrite leave them out."""
     from bioprop.runlog import UNFINISHED, reopen_run
@@ -96,15 +96,15 @@ def test_a_killed_unfinished_entry_is_never_a_wrong_epoch(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal
         from bioprop.runlog import RunRecorder
-        rec = RunRecorder({str(path)!r}, {{"bioprop_format_version": 1}})
-        for group in ("train", "eval"):
+        rec = RunRecorder({str(path)!r}, {{"bioprop_format_version": 2}})
+        for group in ("train", "test"):
             rec.declare(group, {{"loss": {{"units": "1"}}}}, dims=("epoch",))
             rec.append(group, 1, {{"loss": 1.0}})
         rec.flush()
         rec.grow("train")
         rec.put("train", {{"loss": 2.0}})
-        rec.append("eval", 2, {{"loss": 2.0}})
-        rec._file["eval/epoch"][-1] = {UNFINISHED}  # as if killed before the value landed
+        rec.append("test", 2, {{"loss": 2.0}})
+        rec._file["test/epoch"][-1] = {UNFINISHED}  # as if killed before the value landed
         rec.flush()
         os.kill(os.getpid(), signal.SIGKILL)
     """)
@@ -112,15 +112,15 @@ def test_a_killed_unfinished_entry_is_never_a_wrong_epoch(tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     plain = xr.open_datatree(path, engine="h5netcdf", driver_kwds={"swmr": True})
     assert UNFINISHED == -1
-    for group in ("train", "eval"):
+    for group in ("train", "test"):
         assert list(plain[group]["epoch"].values) == [1, -1], group
         assert list(open_run(path)[group]["epoch"].values) == [1], group
         np.testing.assert_array_equal(open_run(path)[group]["loss"].values, [1.0])
     plain.close()
     with reopen_run(path, epoch=2) as rec:  # the unfinished entries are cut, not copied
-        assert rec.attrs["bioprop_format_version"] == 1
+        assert rec.attrs["bioprop_format_version"] == 2
     with h5py.File(path, "r") as f:
-        assert list(f["train/epoch"][:]) == [1] and list(f["eval/epoch"][:]) == [1]
+        assert list(f["train/epoch"][:]) == [1] and list(f["test/epoch"][:]) == [1]
         assert len(f["train/loss"]) == 1 and f["train/epoch"].fillvalue == UNFINISHED
 
 
@@ -230,7 +230,7 @@ def test_nothing_is_declared_in_swmr_mode_and_status_is_written_at_close(tmp_pat
         rec.flush()
         assert rec.swmr
         with pytest.raises(RuntimeError, match="SWMR mode"):
-            rec.declare("eval", {"loss": {}}, dims=("epoch",))
+            rec.declare("test", {"loss": {}}, dims=("epoch",))
         rec.set_attrs(status="diverged")
         reader = h5py.File(path, "r", swmr=True)  # a reader still watching at close
     reader.close()
@@ -262,17 +262,19 @@ def test_protocol_chooses_what_is_recorded(tmp_path):
     path = tmp_path / "chosen.h5"
     bioprop.run(output=path, progress=False, overrides=[
         "engine.name=reference", "data.n_train=64", "data.n_test=32", "training.epochs=1",
-        "record.weights_every=1", 'record.pathways=["forward_1", "feedback_3"]',
+        "record.weights_every=1", 'record.pathways=["input_to_hidden1", "output_to_hidden2"]',
         "record.activity_every=1", 'record.layers=["hidden2"]', 'record.variables=["rate"]'])
     tree = bioprop.open_run(path)
-    assert sorted(tree["pathways"].children) == ["feedback_3", "forward_1"]
+    assert sorted(tree["pathways"].children) == ["input_to_hidden1", "output_to_hidden2"]
     assert list(tree["layers"].children) == ["hidden2"]
     assert list(tree["layers"]["hidden2"].data_vars) == ["rate"]
 
 
 @pytest.mark.parametrize("override,message", [
-    ('record.pathways=["forward_9"]',
-     r'^--set record.pathways=\["forward_9"\]: \'forward_9\' is not one of the model\'s pathways'),
+    ('record.pathways=["hidden1_to_output"]',
+     r'^--set record.pathways=\["hidden1_to_output"\]: \'hidden1_to_output\' is not one of the '
+     r"model's pathways \(input_to_hidden1, hidden1_to_hidden2, hidden2_to_output, "
+     r"hidden2_to_hidden1, output_to_hidden2,"),
     ('record.layers=["hiden1"]', "Did you mean 'hidden1'"),
     ('record.variables=["rates"]', r'^--set record.variables=\["rates"\]: unknown \[\'rates\'\]'),
 ])

@@ -33,7 +33,7 @@ def _assert_same_run(a, b):
     np.testing.assert_array_equal(ta["metrics"]["angle_to_bp"].values,
                                   tb["metrics"]["angle_to_bp"].values)
     if "pathways" in ta.children:  # nested groups are cut back and continued too
-        wa, wb = ta["pathways"]["forward_1"], tb["pathways"]["forward_1"]
+        wa, wb = ta["pathways"]["input_to_hidden1"], tb["pathways"]["input_to_hidden1"]
         assert list(wa["epoch"].values) == list(wb["epoch"].values)
         np.testing.assert_array_equal(wa["weight"].values, wb["weight"].values)
     assert list(tb["train"]["epoch"].values) == list(range(1, epoch_a + 1))
@@ -226,7 +226,7 @@ def test_resume_from_pretraining_and_epoch_0_equals_uninterrupted(
     assert result.epochs == 2
     assert _same_run(path, tiny_whole) == []
     tree = bioprop.open_run(path)
-    for group in ("train", "metrics", "pathways/forward_1", "layers/hidden1"):
+    for group in ("train", "metrics", "pathways/input_to_hidden1", "layers/hidden1"):
         first = 1 if group == "train" else 0
         assert list(tree[group]["epoch"].values) == list(range(first, 3)), group
     assert tree.attrs["status"] == "complete"
@@ -268,7 +268,7 @@ def test_a_resume_killed_at_its_swap_loses_nothing(tmp_path, monkeypatch, tiny_w
         assert leftovers == []
     tree = bioprop.open_run(path)
     assert list(tree["train"]["epoch"].values) == [1]
-    assert list(tree["pathways"]["forward_1"]["epoch"].values) == [0, 1]
+    assert list(tree["pathways"]["input_to_hidden1"]["epoch"].values) == [0, 1]
     tree.close()
     bioprop.run(resume=path, progress=False)
     assert _same_run(path, tiny_whole) == [] and list(tmp_path.glob("*.tmp")) == []
@@ -403,5 +403,5 @@ def test_resume_from_the_epoch_0_checkpoint_equals_uninterrupted(tmp_path, monke
     _assert_same_run(whole, broken)
     tree = xr.open_datatree(broken, engine="h5netcdf")
     assert list(tree["metrics"]["epoch"].values) == [0, 1, 2]
-    assert list(tree["pathways"]["forward_1"]["epoch"].values) == [0, 1, 2]
+    assert list(tree["pathways"]["input_to_hidden1"]["epoch"].values) == [0, 1, 2]
     tree.close()

@@ -98,8 +98,8 @@ def test_dask_sweep_table_holds_the_run_files_values(dask_sweep):
         assert tree.attrs["status"] == "complete" and tree.attrs["seed"] == row.seed
         assert f'target = "{row[2]}"' in tree.attrs["model_toml"]
         assert row.epochs == 2
-        assert row.test_accuracy == tree["eval"]["accuracy"].values[-1]
-        assert row.test_loss == tree["eval"]["loss"].values[-1]
+        assert row.test_accuracy == tree["test"]["accuracy"].values[-1]
+        assert row.test_loss == tree["test"]["loss"].values[-1]
         assert np.isclose(row.training_time, tree["train"]["wall_time"].values.sum())
         tree.close()
     # seeds differ, so the points are distinct runs

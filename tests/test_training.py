@@ -38,8 +38,8 @@ def test_run_file_opens_in_xarray_with_named_dims(tmp_path):
     tree = xr.open_datatree(path, engine="h5netcdf")
     assert tree["train"]["loss"].dims == ("epoch",)
     assert list(tree["train"]["epoch"].values) == [1, 2]
-    assert tree["eval"]["accuracy"].dims == ("epoch",)
-    assert np.all((tree["eval"]["accuracy"].values >= 0) & (tree["eval"]["accuracy"].values <= 1))
+    assert tree["test"]["accuracy"].dims == ("epoch",)
+    assert np.all((tree["test"]["accuracy"].values >= 0) & (tree["test"]["accuracy"].values <= 1))
     attrs = tree.attrs
     for key in ("model_toml", "protocol_toml", "seed", "platform", "codegen_target", "status"):
         assert key in attrs, key
@@ -226,7 +226,7 @@ def test_teacher_regression_learns(tmp_path):
     losses = [row["test_loss"] for row in result.history]
     assert losses[-1] < 0.3 * losses[0], losses
     tree = xr.open_datatree(tmp_path / "t.h5", engine="h5netcdf")
-    assert "accuracy" not in tree["eval"] and tree["eval"]["loss"].sizes["epoch"] == 8
+    assert "accuracy" not in tree["test"] and tree["test"]["loss"].sizes["epoch"] == 8
 
 
 def test_default_run_path_never_collides(tmp_path, monkeypatch):
@@ -246,10 +246,12 @@ def test_weight_snapshots_are_the_weights(tmp_path):
     bioprop.run(output=path, progress=False, overrides=QUICK + ["training.epochs=3",
                                                                 "record.weights_every=2"])
     tree = xr.open_datatree(path, engine="h5netcdf")
-    weights = tree["pathways"]["forward_2"]["weight"]
+    weights = tree["pathways"]["hidden1_to_hidden2"]["weight"]
     assert weights.dims == ("epoch", "post", "pre") and list(weights["epoch"].values) == [0, 2]
-    assert set(tree["pathways"].children) == {"forward_1", "forward_2", "forward_3",
-                                              "feedback_2", "feedback_3"}
+    assert set(tree["pathways"].children) == {"input_to_hidden1", "hidden1_to_hidden2",
+                                              "hidden2_to_output", "hidden2_to_hidden1",
+                                              "output_to_hidden2"}
+    assert weights.attrs["long_name"] == "weights from hidden1 to hidden2"
     bioprop.run(output=tmp_path / "w2.h5", progress=False,
                 overrides=QUICK + ["training.epochs=2", "record.weights_every=2"])
     arrays, meta = load_checkpoint(tmp_path / "w2.h5")  # the same run, stopped after epoch 2

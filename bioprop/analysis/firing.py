@@ -1,21 +1,21 @@
 """Firing rates in Hz of a run's spiking layers, from its recorded activity.
 
-A spiking layer's logged ``rate`` is its trace as a fraction of the layer's maximal
-rate (:mod:`bioprop.spiking`). The maximal rate is its population kind's
+A spiking layer's ``rate`` is stored as its trace, a fraction of the layer's maximal
+rate (:mod:`bioprop.spiking`), with that rate as its ``scale_factor``: read with
+:func:`bioprop.open_run` (or any netCDF reader) it is in Hz, in every format version.
+The maximal rate is its population kind's
 (:attr:`bioprop.populations.PopulationKind.max_rate`), for the model recorded in the
 run file itself, so any old run file can be read without the model file.
 """
 from __future__ import annotations
 
-import json
-import tomllib
-
 import numpy as np
 import xarray as xr
 
-from ..runlog.vocabulary import RATE
+from ..runlog import formats
+from ..runlog.vocabulary import HZ, PHASES, RATE
 
-__all__ = ["max_rates", "mean_firing_rates"]
+__all__ = ["max_rates", "mean_firing_rates", "phase_mask"]
 
 
 def max_rates(tree) -> dict:
@@ -29,21 +29,10 @@ def max_rates(tree) -> dict:
     Returns
     -------
     dict
-        {layer name: the rate in Hz at which its recorded rate is 1}, for the layers whose
-        population kind has a maximal rate.
+        {layer name: the rate in Hz at which its stored rate is 1}, for the layers whose
+        population kind has a maximal rate (:func:`bioprop.runlog.formats.max_rates`).
     """
-    from ..populations import population_kind
-    from ..spec import parse_model
-    from ..units import parse_duration
-
-    model = parse_model(tomllib.loads(tree.attrs["model_toml"]), "model_toml")
-    dt = parse_duration(tomllib.loads(tree.attrs["protocol_toml"])["phases"]["dt"])
-    out = {}
-    for layer in model.layers:
-        max_rate = population_kind(layer).max_rate
-        if max_rate is not None:
-            out[layer.name] = max_rate(layer, dt)
-    return out
+    return formats.max_rates(tree.attrs["model_toml"], tree.attrs["protocol_toml"])
 
 
 def mean_firing_rates(tree, *, phase: str = "forward", epoch=-1) -> xr.Dataset:
@@ -55,7 +44,7 @@ def mean_firing_rates(tree, *, phase: str = "forward", epoch=-1) -> xr.Dataset:
         An opened run (:func:`bioprop.open_run`) that recorded activity
         (``record.activity_every`` > 0).
     phase : str
-        The phase of the trial to average over (the group's ``phases`` attribute).
+        The phase of the trial to average over (a name in ``/phases``).
     epoch : int
         Position along the ``epoch`` dim (default: the last recorded epoch).
 
@@ -72,16 +61,23 @@ def mean_firing_rates(tree, *, phase: str = "forward", epoch=-1) -> xr.Dataset:
         group = tree["layers"][name]
         rate = group[RATE].isel(epoch=epoch)
         if "time" in rate.dims:
-            spans = [(start, end) for p, start, end in json.loads(group.attrs["phases"])
-                     if p == phase]
-            inside = np.zeros(rate.sizes["time"], dtype=bool)
-            for start, end in spans:
-                inside |= (rate["time"].values >= start) & (rate["time"].values <= end)
-            rate = rate.isel(time=inside)
-        hz = rate * top
+            rate = rate.isel(time=phase_mask(tree, rate["time"].values, phase))
+        # open_run gives Hz; a tree opened without CF decoding has the stored fractions
+        hz = rate if rate.attrs.get("units") == HZ else rate * top
         per_neuron = hz.mean([d for d in hz.dims if d != "neuron"])
         out[name] = xr.DataArray(float(hz.mean()), attrs={
             "units": "Hz", "silent_fraction": float((per_neuron < 1.0).mean()),
             "long_name": f"mean firing rate in the {phase} phase"})
     return xr.Dataset(out, attrs={"epoch": int(tree["layers"][next(iter(out))]["epoch"]
                                                .values[epoch]) if out else -1})
+
+
+def phase_mask(tree, time, phase: str):
+    """Which of the recorded times `time` (ms) lie in a phase named `phase` (``/phases``)."""
+    table = tree[PHASES]
+    inside = np.zeros(len(time), dtype=bool)
+    for name, start, duration in zip(table["name"].values, table["start"].values,
+                                     table["duration"].values):
+        if name == phase:
+            inside |= (time >= start) & (time < start + duration)
+    return inside

@@ -78,7 +78,7 @@ def _summary(runs, paths):
 
     for (label, tree), path in zip(runs.items(), paths):
         rule = tomllib.loads(tree.attrs["model_toml"]).get("rule", {})
-        evaluation = tree["eval"]
+        evaluation = tree["test"]
         accuracy = (f"{100 * float(evaluation['accuracy'].values[-1]):.2f} %"
                     if "accuracy" in evaluation and evaluation["accuracy"].size else "–")
         loss = f"{float(evaluation['loss'].values[-1]):.4f}" if evaluation["loss"].size else "–"

@@ -95,6 +95,8 @@ class Brian2Engine(Learner):
         self.latched = Latches()
         self.phase = self.kind = None
         self.noisy, self.live, self.listening = set(), set(), set()
+        #: (phase, live, listening) of every phase begun, while a recording collects them
+        self._roles = None
         self.tick = self.clamped_trial = self.phases_begun = 0
         built = build_network(self, spec, populations, on_step_start=self._on_step_start,
                               on_step_end=self._on_step_end)
@@ -212,6 +214,8 @@ class Brian2Engine(Learner):
         if kind.noise_parity is not None:
             self.noisy = {l for l in self.noisy_layers() if l % 2 == kind.noise_parity}
         self.live, self.listening = kind.roles(self, phase)
+        if self._roles is not None:
+            self._roles.append((phase, self.live, self.listening))
         a, h = self.latched.a, self.latched.h
         for l in range(1, self.model.n_layers + 1):
             self.layers[l].I_nudge[...] = 0.0
@@ -312,6 +316,7 @@ class Brian2Engine(Learner):
         monitors = ActivityMonitors(self.brian2, self.layers, self.dt * every)
         self.network.add(*monitors.objects)
         start = self.network.t
+        self._roles = []
         try:
             self._run(np.ascontiguousarray(x, dtype=self.dtype), y, self.train_phases, True,
                       np.random.default_rng(0), None, learn=False)
@@ -320,8 +325,24 @@ class Brian2Engine(Learner):
             for key, value in self.dynamic_state().items():
                 value[...] = saved[key]
             np.random.set_state(rng_state)
+            roles, self._roles = self._roles, None
         out = monitors.read(self.model.names, self.model.sizes, self.batch_size, start)
         times = monitors.times(start)
         phases = [self._names[i].name for i in range(0, len(self._names), every)][:len(times)]
-        out[RECORD_COORDS] = {"time": times, "phase": phases}
+        out[RECORD_COORDS] = {"time": times, "phase": phases, "phases": self._phase_table(roles)}
         return out
+
+    def _phase_table(self, roles) -> dict:
+        """The phases of the recorded trial as columns: name, start and duration (ms), and
+        the layers whose somas integrate and whose dendrites listen, by name."""
+        dt = float(self.dt / self.brian2.ms)
+        steps = np.array([phase.steps for phase, _, _ in roles])
+
+        def named(layers):
+            # a role may name the layer above a noisy top, which has no population
+            return " ".join(self.model.names[l] for l in sorted(layers) if l <= self.model.n_layers)
+
+        return {"name": [phase.name for phase, _, _ in roles],
+                "start": (np.cumsum(steps) - steps) * dt, "duration": steps * dt,
+                "somas": [named(live) for _, live, _ in roles],
+                "dendrites": [named(listening) for _, _, listening in roles]}

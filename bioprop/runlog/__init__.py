@@ -7,7 +7,9 @@
 * :mod:`~bioprop.runlog.writers` and :mod:`~bioprop.runlog.activity` — what a training
   run declares and appends epoch by epoch;
 * :mod:`~bioprop.runlog.reader` — :func:`open_run` and :func:`read_run_file`;
-* :mod:`~bioprop.runlog.rewrite` — :func:`reopen_run`, a run file continued by ``--resume``.
+* :mod:`~bioprop.runlog.rewrite` — :func:`reopen_run`, a run file continued by ``--resume``;
+* :mod:`~bioprop.runlog.formats` — what changed between format versions, and how a
+  version-1 file reads in today's layout.
 """
 from .activity import batch_entries, declare_activity, record_probe_activity, recording, records_batches
 from .provenance import provenance

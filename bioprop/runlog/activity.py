@@ -10,14 +10,14 @@ event lists of :data:`~bioprop.runlog.vocabulary.SPIKE_EVENTS`.
 """
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 
 import numpy as np
 
 from ..batching import whole_batches
-from .vocabulary import (RECORD_COORDS, SECTIONS, SPIKE_EVENTS, SPIKE_TIME, SPIKES, STEADY, TIMED,
-                         coord_attrs, spike_mark)
+from .formats import max_rates, rate_in_hz
+from .vocabulary import (PHASES, RATE, RECORD_COORDS, SECTIONS, SPIKE_EVENTS, SPIKE_TIME, SPIKES,
+                         STEADY, TIMED, coord_attrs, spike_mark)
 
 __all__ = ["declare_activity", "recording", "record_probe_activity", "records_batches",
            "batch_entries"]
@@ -35,15 +35,22 @@ def declare_activity(recorder, data, engine, record_spec):
     The shapes of an engine's activity (its time points, which variables, whether it
     has spikes) are known only from a recording, and everything must be declared before
     the file enters SWMR mode: so the probe batch is recorded once here, at the initial
-    weights, and the result is discarded (recording learns nothing).
+    weights, and the result is discarded (recording learns nothing). Its phases, the same
+    in every recorded trial, become the table ``/phases``.
     """
     B = engine.batch_size
     activity = recording(engine, data.x_train[:B], data.y_train[:B], record_spec)
-    _declare_section(recorder, "layers", activity)
+    scales = max_rates(recorder.attrs["model_toml"], recorder.attrs["protocol_toml"])
+    _declare_section(recorder, "layers", activity, scales)
     if record_spec.activity_batch_every:
         n_batches = whole_batches(len(data.x_train), B)
-        _declare_section(recorder, "batches", activity,
+        _declare_section(recorder, "batches", activity, scales,
                          {"batch": np.arange(0, n_batches, record_spec.activity_batch_every)})
+    table = activity.get(RECORD_COORDS, {}).get(PHASES)
+    if table is not None:
+        variables = SECTIONS[PHASES].variables
+        recorder.write_table(PHASES, {k: (v, variables[k].attrs()) for k, v in table.items()},
+                             dim="phase")
 
 
 def recording(engine, x, y, record_spec) -> dict:
@@ -59,7 +66,7 @@ def recording(engine, x, y, record_spec) -> dict:
     coords = activity.get(RECORD_COORDS, {})
     if factor == 1 or "time" not in coords:
         return activity
-    thinned = {RECORD_COORDS: {k: v[::factor] for k, v in coords.items()}}
+    thinned = {RECORD_COORDS: {k: v if k == PHASES else v[::factor] for k, v in coords.items()}}
     along_time = (slice(None),) * TIMED.index("time") + (slice(None, None, factor),)
     for layer, values in _layers_of(activity).items():
         thinned[layer] = {k: v if k in SPIKE_EVENTS else v[along_time] for k, v in values.items()}
@@ -119,12 +126,13 @@ def _chosen(activity, record_spec) -> dict:
     return out
 
 
-def _declare_section(recorder, section, activity, lead=None):
+def _declare_section(recorder, section, activity, scales, lead=None):
     """Declare ``/<section>/<layer>`` for every layer of an activity record.
 
     Dense variables get the section's entry dims then their form: timed when the
     record has a time coordinate, steady otherwise. Spikes become event lists along
-    ``spike`` marked with their entry.
+    ``spike`` marked with their entry. The rate of a layer in `scales` (its maximal
+    rate in Hz) reads in Hz (:func:`~bioprop.runlog.formats.rate_in_hz`).
     """
     lead = lead or {}
     coords = activity.get(RECORD_COORDS, {})
@@ -135,6 +143,8 @@ def _declare_section(recorder, section, activity, lead=None):
         dense = {k: v for k, v in values.items() if k not in SPIKE_EVENTS}
         if dense:
             dims, attrs = schema.declaration(list(dense), form)
+            if RATE in attrs and layer in scales:
+                attrs[RATE] = rate_in_hz(attrs[RATE], scales[layer])
             sizes = _sizes(group, dense, form)
             axes = {"trial": np.arange(sizes["trial"]), "neuron": np.arange(sizes["neuron"]),
                     **lead}
@@ -144,8 +154,6 @@ def _declare_section(recorder, section, activity, lead=None):
                              coord_attrs=coord_attrs(dims))
         if SPIKE_EVENTS.keys() & values.keys():
             recorder.declare_events(group, schema.event_declaration())
-        if "phase" in coords:  # which phase of the trial each time point belongs to
-            recorder.set_group_attrs(group, phases=json.dumps(_phase_runs(coords)))
 
 
 def _sizes(group, dense, form) -> dict:
@@ -183,14 +191,3 @@ def _write(recorder, section, activity, epoch, **at):
             marks = {"epoch": epoch, **at}
             recorder.append_events(group, {**spikes, **{spike_mark(k): np.full(count, v)
                                                         for k, v in marks.items()}})
-
-
-def _phase_runs(coords):
-    """[[phase, first time (ms), last time (ms)], ...] from a per-time-point phase list."""
-    runs = []
-    for t, phase in zip(coords["time"], coords["phase"]):
-        if runs and runs[-1][0] == phase:
-            runs[-1][2] = round(float(t), 6)
-        else:
-            runs.append([phase, round(float(t), 6), round(float(t), 6)])
-    return runs

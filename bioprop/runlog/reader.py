@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .formats import upgrade_tree
 from .vocabulary import FORMAT_VERSION
 
 __all__ = ["open_run", "read_run_file", "text_attribute", "attributes", "data_variables",
@@ -90,7 +91,8 @@ def read_run_file(path):
 def open_run(path, chunks=None):
     """Open a run file as an ``xarray.DataTree``, refusing files that are not runs.
 
-    Arrays are read lazily, when used. Entries a killed writer left unfinished (their
+    Arrays are read lazily, when used. A file of an earlier format version reads in
+    today's layout (:func:`~bioprop.runlog.formats.upgrade_tree`). Entries a killed writer left unfinished (their
     coordinate is :data:`UNFINISHED`) are left out. With ``chunks={}`` (dask installed) they become
     dask arrays in the file's own chunks, so that reductions stream chunk by chunk
     instead of loading a whole activity log; any other `chunks` is passed to xarray.
@@ -122,7 +124,7 @@ def open_run(path, chunks=None):
     # a run being written (or whose writer was killed) opens only as a SWMR reader
     tree = xr.open_datatree(path, engine="h5netcdf", chunks=chunks,
                             **({"driver_kwds": {"swmr": True}} if live else {}))
-    return _without_unfinished(tree)
+    return upgrade_tree(_without_unfinished(tree))
 
 
 def _without_unfinished(tree):

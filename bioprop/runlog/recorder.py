@@ -162,6 +162,38 @@ class RunRecorder:
             ds.attrs["_FillValue"] = np.nan
         self._groups[group] = (g, tuple(dims), list(variables))
 
+    def write_table(self, group: str, columns: dict, *, dim: str):
+        """Write a small fixed table: one 1-D variable per column along `dim`.
+
+        Parameters
+        ----------
+        group : str
+            Group name, e.g. ``"phases"``.
+        columns : dict
+            Column name → (values, attributes); text columns are stored as netCDF strings.
+        dim : str
+            The rows' dimension; its coordinate is the row index.
+
+        Unlike :meth:`declare`, nothing grows: the table is written whole, before the
+        file enters SWMR mode.
+        """
+        import h5py
+
+        self._declaring(f"write_table({group!r})")
+        check_declaration(group, columns, (dim,))
+        g = self._file.create_group(group, track_order=True)  # columns in the order given
+        n = len(next(iter(columns.values()))[0])
+        scale = g.create_dataset(dim, data=np.arange(n))
+        scale.make_scale(dim)
+        for name, (values, attrs) in columns.items():
+            values = np.asarray(values)
+            if values.dtype.kind in "US":
+                ds = g.create_dataset(name, data=values.astype(object), dtype=h5py.string_dtype())
+            else:
+                ds = g.create_dataset(name, data=values.astype("f8"))
+            ds.dims[0].attach_scale(scale)
+            ds.attrs.update(attrs)
+
     def declare_events(self, group: str, variables: dict, *, dim: str = "spike"):
         """Create 1-D lists of events (e.g. spikes) in `group` that grow along `dim`.
 

@@ -11,6 +11,9 @@ finished epochs:
    is flushed and fsynced;
 3. it is renamed over the original in one atomic step, and the open file goes on as the
    resumed run's recorder.
+
+A file of format version 1 is rewritten as today's version
+(:mod:`bioprop.runlog.formats`), so the resumed run appends to the groups it declares.
 """
 from __future__ import annotations
 
@@ -21,7 +24,9 @@ import numpy as np
 from ..atomic import fsync_path, remove_leftovers, replace, temporary
 from .reader import UNFINISHED, attributes, coordinate_values, data_variables, dims_of, \
     groups_with_data, read_run_file
+from .formats import RecordedSpec, format1_phases, rate_in_hz
 from .recorder import RunRecorder
+from .vocabulary import FORMAT_VERSION, PHASES, RATE, SECTIONS
 
 __all__ = ["reopen_run"]
 
@@ -45,10 +50,13 @@ def reopen_run(path, *, epoch: int) -> RunRecorder:
     remove_leftovers(path)
     tmp = temporary(path)
     with read_run_file(path) as old:
-        recorder = RunRecorder(tmp, dict(old.attrs), force=True)
+        recorder = RunRecorder(tmp, {**old.attrs, "bioprop_format_version": FORMAT_VERSION},
+                               force=True)
         try:
+            upgrade = _Upgrade(old)
             for name, group in groups_with_data(old):
-                _copy_group(recorder, name, group, epoch)
+                _copy_group(recorder, name, group, epoch, upgrade)
+            upgrade.write_phases(recorder)
             recorder.start_swmr()  # flushes; from now on a killed writer's file still opens
             fsync_path(tmp)
         except BaseException:
@@ -75,16 +83,53 @@ def _kept(epochs, epoch) -> int:
     return int(cut[0]) if len(cut) else len(epochs)
 
 
-def _copy_group(recorder, name, old, epoch):
-    """Declare `name` as `old` (an open group of another run file) and copy its
-    entries up to `epoch`."""
+class _Upgrade:
+    """What a copy of a version-1 file changes: group names, the phases attribute (a
+    table now) and spiking rates' attributes; nothing for a file of today's version."""
+
+    def __init__(self, old):
+        self.old = int(old.attrs["bioprop_format_version"]) < FORMAT_VERSION
+        self.spec = RecordedSpec(old.attrs) if self.old else None
+        self.phases = None
+
+    def name(self, name):
+        return self.spec.renamed(name) if self.old else name
+
+    def variable_attrs(self, name, key, attrs):
+        scale = self.spec.scale_of(name) if self.old and key == RATE else None
+        return attrs if scale is None else rate_in_hz(attrs, scale)
+
+    def group_attrs(self, group):
+        attrs = attributes(group)
+        if self.old and "phases" in attrs:
+            runs = attrs.pop("phases")
+            if self.phases is None and "time" in group:
+                self.phases = format1_phases(runs, group["time"][:])
+        return attrs
+
+    def write_phases(self, recorder):
+        if self.phases is not None:
+            columns = SECTIONS[PHASES].variables
+            recorder.write_table(PHASES, {k: (v, columns[k].attrs())
+                                          for k, v in self.phases.items()}, dim="phase")
+
+
+def _copy_group(recorder, old_name, old, epoch, upgrade):
+    """Declare `old` (an open group of another run file) in `recorder`, under its name
+    of today's format, and copy its entries up to `epoch`."""
+    name = upgrade.name(old_name)
+    if name == PHASES:  # a table, written whole
+        recorder.write_table(name, {k: (coordinate_values(ds), attributes(ds))
+                                    for k, ds in data_variables(old).items()}, dim="phase")
+        return
     grown, events = {}, {}
     for key, ds in data_variables(old).items():
         dims = dims_of(ds)
         (grown if dims[0] == "epoch" else events)[key] = dims
     if grown:
         dims = next(iter(grown.values()))
-        recorder.declare(name, {k: attributes(old[k]) for k in grown}, dims=dims,
+        recorder.declare(name, {k: upgrade.variable_attrs(name, k, attributes(old[k]))
+                                for k in grown}, dims=dims,
                          coords={d: coordinate_values(old[d]) for d in dims[1:]},
                          coord_attrs={d: attributes(old[d]) for d in dims})
         epochs = old["epoch"][:]
@@ -96,4 +141,4 @@ def _copy_group(recorder, name, old, epoch):
         recorder.declare_events(name, {k: (old[k].dtype, attributes(old[k])) for k in events},
                                 dim=dim)
         recorder.append_events(name, {k: old[k][:keep] for k in events})
-    recorder.set_group_attrs(name, **attributes(old))
+    recorder.set_group_attrs(name, **upgrade.group_attrs(old))

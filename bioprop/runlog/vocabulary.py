@@ -1,12 +1,13 @@
 """The vocabulary of a run file: every dimension and every variable it may hold.
 
 A run file (docs/design.md, "The run file") is made of *sections*, one top-level group
-each (``/train``, ``/eval``, ``/metrics``, ``/pathways``, ``/iterative``, ``/layers``,
-``/batches``). A section's groups grow entry by entry along its *entry dims* (``epoch``;
+each (``/train``, ``/test``, ``/metrics``, ``/pathways``, ``/iterative``, ``/phases``,
+``/layers``, ``/batches``). A section's groups grow entry by entry along its *entry dims* (``epoch``;
 ``epoch`` and ``batch`` in ``/batches``), and each of its variables has one or more
 *forms*: the dims of one entry of it. The dims of a dataset are a section's entry dims
 followed by one form of the variable. Spikes are events, 1-D lists along ``spike``, each
-marked with the entry it belongs to (``spike_epoch``, ``spike_batch``).
+marked with the entry it belongs to (``spike_epoch``, ``spike_batch``). ``/phases`` is
+the one table: its entry dim ``phase`` does not grow, and it is written whole.
 
 Everything that writes or reads a run file names its dims and variables from here: the
 engines (what ``record_activity`` returns), the spec (``record.variables``), the writers,
@@ -23,12 +24,15 @@ from string import Template
 
 __all__ = ["FORMAT_VERSION", "VocabularyError", "Dim", "Variable", "Section", "DIMS", "SECTIONS",
            "ACTIVITY", "ACTIVITY_VARIABLES", "METRICS", "SPIKE_EVENTS", "SPIKE_MARKS", "STEADY",
-           "TIMED", "RECORD_COORDS", "RATE", "POTENTIAL", "NUDGE", "APICAL", "APICAL_CURRENT",
+           "TIMED", "RECORD_COORDS", "TEST", "PHASES", "HZ", "pathway_name", "FORMAT1_PATHWAY", "RATE", "POTENTIAL", "NUDGE", "APICAL", "APICAL_CURRENT",
            "TARGET", "SPIKES", "SPIKE_TRIAL", "SPIKE_TIME", "SPIKE_NEURON", "spike_mark",
            "section_of", "coord_attrs", "check_dims", "check_declaration"]
 
-#: Bumped whenever the layout changes in a way an old reader would misread.
-FORMAT_VERSION = 1
+#: Bumped whenever the layout changes in a way an old reader would misread. Version 2:
+#: ``/eval`` became ``/test``, pathways are named by the layers they join, the phases of a
+#: trial are the table ``/phases``, and spiking layers' rates read in Hz
+#: (:mod:`bioprop.runlog.formats` reads version 1 as version 2).
+FORMAT_VERSION = 2
 
 
 class VocabularyError(ValueError):
@@ -68,8 +72,9 @@ class Variable:
     dtype: str = "f8"
 
     def attrs(self, **fields) -> dict:
-        """The dataset attributes of the variable (``units``, ``long_name``)."""
-        return {"units": self.units, "long_name": Template(self.long_name).substitute(fields)}
+        """The dataset attributes of the variable (``units``, unless it is text; ``long_name``)."""
+        units = {"units": self.units} if self.units else {}
+        return {**units, "long_name": Template(self.long_name).substitute(fields)}
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,7 @@ DIMS = {dim.name: dim for dim in (
     Dim("pre", "neuron a pathway projects from"),
     Dim("iteration", "iterate k of the iterative target rule"),
     Dim("spike", "one spike event; a dimension without coordinate"),
+    Dim("phase", "phase of a trial, in the order they run"),
 )}
 
 #: the forms of activity: a steady state, and a trace through the trial
@@ -220,6 +226,30 @@ def _activity_section(name, entry):
 RESIDUALS = "iterative"
 
 
+#: the group of the test figures; format 1 named it ``eval``
+TEST = "test"
+
+#: the group of the phases of a trial, one row each (a table: its dim does not grow)
+PHASES = "phases"
+
+#: the unit of a spiking layer's rate; its stored values are fractions of the layer's
+#: maximal rate, and the netCDF attribute ``scale_factor`` (that rate in Hz) makes every
+#: netCDF reader, xarray included, read them in Hz
+HZ = "Hz"
+
+
+def pathway_name(pre: str, post: str) -> str:
+    """The name of the pathway from layer `pre` to layer `post`, e.g. ``hidden1_to_hidden2``."""
+    return f"{pre}_to_{post}"
+
+
+#: today's name of the pathway that format 1 named ``<kind>_<l>``, from the model's layer
+#: names (``input`` first) and l, the layer a forward pathway projects to and a feedback
+#: pathway projects from
+FORMAT1_PATHWAY = {"forward": lambda names, l: pathway_name(names[l - 1], names[l]),
+                   "feedback": lambda names, l: pathway_name(names[l], names[l - 1])}
+
+
 #: every section of a run file
 SECTIONS = {section.name: section for section in (
     Section("train", ("epoch",), {
@@ -228,7 +258,7 @@ SECTIONS = {section.name: section for section in (
         "samples_per_second": Variable("1/s", "training throughput"),
         "accuracy": Variable("1", "training accuracy"),
     }),
-    Section("eval", ("epoch",), {
+    Section(TEST, ("epoch",), {
         "loss": Variable("1", "mean test loss"),
         "accuracy": Variable("1", "test accuracy"),
     }),
@@ -239,6 +269,15 @@ SECTIONS = {section.name: section for section in (
     Section(RESIDUALS, ("epoch",), {
         "residual": Variable("1", "‖f_{l+1}(x^k) − ĥ_{l+1}‖ of layer l's k-th iterate",
                              (("layer", "iteration"),)),
+    }),
+    Section(PHASES, ("phase",), {
+        "name": Variable("", "kind of phase", dtype="str"),
+        "start": Variable("ms", "start of the phase from the start of the trial"),
+        "duration": Variable("ms", "duration of the phase"),
+        "somas": Variable("", "layers whose somas integrate their input (the others are held)",
+                          dtype="str"),
+        "dendrites": Variable("", "layers whose apical dendrites integrate their feedback",
+                              dtype="str"),
     }),
     _activity_section("layers", ("epoch",)),
     _activity_section("batches", ("epoch", "batch")),

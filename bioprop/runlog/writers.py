@@ -1,7 +1,7 @@
 """Writing a run: what a training run declares in its run file and appends epoch by epoch.
 
 :func:`declare_run` creates every group before the file enters SWMR mode: the per-epoch
-figures (``/train``, ``/eval``), the probe diagnostics (``/metrics``), the weight
+figures (``/train``, ``/test``), the probe diagnostics (``/metrics``), the weight
 snapshots (``/pathways/<name>``), the residuals of the iterative rule (``/iterative``)
 and the recorded activity (:mod:`bioprop.runlog.activity`). The other functions append
 one epoch's entries to them and flush, so that a killed run keeps the epoch. Dims,
@@ -12,27 +12,43 @@ from __future__ import annotations
 import numpy as np
 
 from .activity import declare_activity
-from .vocabulary import RESIDUALS, SECTIONS, coord_attrs, section_of
+from .vocabulary import (FORMAT1_PATHWAY, RESIDUALS, SECTIONS, TEST, coord_attrs, pathway_name,
+                         section_of)
 
-__all__ = ["declare_run", "record_epoch", "record_diagnostics", "snapshot_weights",
+__all__ = ["pathway_names", "declare_run", "record_epoch", "record_diagnostics", "snapshot_weights",
            "recorded_pathways"]
 
-#: the keys of a run's per-epoch row that /train holds, and the /eval variable of each
+#: the keys of a run's per-epoch row that /train holds, and the /test variable of each
 #: test figure
 _TRAIN_KEYS = ("loss", "accuracy", "wall_time", "samples_per_second")
-_EVAL_KEYS = {"test_loss": "loss", "test_accuracy": "accuracy"}
+_TEST_KEYS = {"test_loss": "loss", "test_accuracy": "accuracy"}
+
+
+def pathway_names(model) -> dict:
+    """Every learned pathway of `model`: its name (the layers it joins, e.g.
+    ``hidden1_to_hidden2``) → its version-1 name (``forward_2``), forward ones first."""
+    names, out = model.names, {}
+    for kind in ("forward", "feedback"):
+        for l in range(1, model.n_layers + 1):
+            if getattr(model, kind)[l] is not None:
+                out[FORMAT1_PATHWAY[kind](names, l)] = f"{kind}_{l}"
+    return out
 
 
 def recorded_pathways(model, record_spec=None) -> dict:
-    """The learned pathways of a model whose weights are recorded (``record.pathways``;
-    all without it): name → (weight array, post names, pre names)."""
+    """The learned pathways of a model whose weights are recorded (``record.pathways``,
+    by today's or the version-1 name; all without it): name → (weight array, post
+    names, pre names)."""
     out = {}
     for l in range(1, model.n_layers + 1):
-        out[f"forward_{l}"] = (model.forward[l].weight, model.names[l], model.names[l - 1])
+        out[pathway_name(model.names[l - 1], model.names[l])] = (
+            model.forward[l].weight, model.names[l], model.names[l - 1])
         if model.feedback[l] is not None:
-            out[f"feedback_{l}"] = (model.feedback[l].weight, model.names[l - 1], model.names[l])
-    chosen = record_spec.pathways if record_spec is not None else ()
-    return {k: v for k, v in out.items() if not chosen or k in chosen}
+            out[pathway_name(model.names[l], model.names[l - 1])] = (
+                model.feedback[l].weight, model.names[l - 1], model.names[l])
+    chosen = set(record_spec.pathways if record_spec is not None else ())
+    old = pathway_names(model)
+    return {k: v for k, v in out.items() if not chosen or k in chosen or old[k] in chosen}
 
 
 def _declare(recorder, group, names, coords=None, **fields):
@@ -59,7 +75,7 @@ def declare_run(recorder, data, engine, record_spec=None):
     accuracy = data.task == "classification"
     _declare(recorder, "train", [n for n in SECTIONS["train"].variables
                                  if accuracy or n != "accuracy"])
-    _declare(recorder, "eval", [n for n in SECTIONS["eval"].variables
+    _declare(recorder, TEST, [n for n in SECTIONS[TEST].variables
                                 if accuracy or n != "accuracy"])
     layers = engine.model.names[1:]
     _declare(recorder, "metrics", list(SECTIONS["metrics"].variables), {"layer": layers})
@@ -79,7 +95,7 @@ def record_epoch(recorder, row):
     """Append one epoch's figures (a row of the run's history) and flush, so a killed
     run keeps this epoch."""
     recorder.append("train", row["epoch"], {k: row[k] for k in _TRAIN_KEYS if k in row})
-    recorder.append("eval", row["epoch"], {name: row[k] for k, name in _EVAL_KEYS.items()
+    recorder.append(TEST, row["epoch"], {name: row[k] for k, name in _TEST_KEYS.items()
                                            if k in row})
     recorder.flush()
 
