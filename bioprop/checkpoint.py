@@ -95,6 +95,9 @@ def load_checkpoint(run_path):
         No checkpoint, or one that is truncated, not a checkpoint, or of another format.
     """
     path = checkpoint_path(run_path)
+    if path.exists() and not path.is_file():
+        raise CheckpointError(f"{path}: is not a file; the checkpoint of {run_path} must be "
+                              "the .npz file a run writes; nothing was changed")
     if not path.is_file():
         raise CheckpointError(f"{run_path}: no checkpoint ({path.name}) beside the run file; "
                               "a run can be resumed only from a checkpoint written at an epoch end")
@@ -165,9 +168,13 @@ def recorded_progress(path):
     ValueError
         A file that is not a readable run, or has no ``/train`` group.
     """
-    from .runlog import open_run
+    import warnings
 
-    tree = open_run(path)  # refuses a file that is not a readable run, with a clear message
+    from .runlog import KilledWriterWarning, open_run
+
+    with warnings.catch_warnings():  # a killed writer's file: --resume rewrites it anyway
+        warnings.simplefilter("ignore", KilledWriterWarning)
+        tree = open_run(path)  # refuses a file that is not a readable run, with a clear message
     try:
         if "train" not in tree.children:
             raise ValueError(f"{path}: no /train group; not a run file that can be resumed")

@@ -1,15 +1,17 @@
-"""The ``bioprop`` command line: ``run``, ``sweep``, ``report``, ``info``, ``export`` and ``bench``.
+"""The ``bioprop`` command line: ``run``, ``sweep``, ``report``, ``info``, ``recover``, ``export``, ``bench``.
 
 Each command is a thin layer over the Python API; every error a user can cause
 (bad TOML, missing data, an existing run file, divergence) is printed as one
 message naming the file and key, with no traceback, and a non-zero exit status:
-2 for a bad input, 1 for a run that diverged, 130 for one stopped by Ctrl-C (with
-the command that resumes it). A warning (e.g. phases too short to settle) is one line.
+2 for a bad input, 1 for a run that diverged, 130 for one stopped by Ctrl-C and 143
+for one stopped by SIGTERM (with the command that resumes it). A warning (e.g. phases too short to settle) is one line.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
 import warnings
 
@@ -115,6 +117,13 @@ def _info(args) -> int:
     return 0
 
 
+def _recover(args) -> int:
+    from .runlog import recover_run
+
+    print(recover_run(args.run))
+    return 0
+
+
 def _export(args) -> int:
     from .nwb import export_nwb
 
@@ -183,6 +192,12 @@ def _parser():
     info.add_argument("--toml", action="store_true", help="also print the model and protocol")
     info.set_defaults(func=_info)
 
+    recover = sub.add_parser("recover", help="make a run file whose writer was killed open in "
+                                             "every HDF5 reader (plain xarray, h5py)")
+    recover.add_argument("run", metavar="RUN.h5", help="the killed run's file; it is changed "
+                         "only in its header's writer flags")
+    recover.set_defaults(func=_recover)
+
     export = sub.add_parser("export", help="export a run's recorded activity (NWB)")
     export.add_argument("run", metavar="RUN.h5", help="a run file with recorded activity")
     export.add_argument("--nwb", required=True, metavar="OUT.nwb", help="the NWB file to write")
@@ -219,32 +234,56 @@ def _described(add_parser):
 
 def main(argv=None) -> int:
     """Entry point of the ``bioprop`` console script."""
+    from .outputs import OutputExistsError
     from .spec import SpecError
     from .stopping import DivergenceError, RunInterrupted
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
-    expected = [SpecError, DivergenceError, FileExistsError, FileNotFoundError, ValueError,
-                ImportError]
+    # OSError: files that cannot be read or written (a full disk), each named in its message
+    expected = [SpecError, DivergenceError, OSError, ValueError, ImportError]
     # Brian2, once imported, routes warnings to its log (logging.captureWarnings), which
     # it does only if nothing did so before: so do it first, then print ours as one line.
     logging.captureWarnings(True)
     try:
         _check_set_spacing(argv)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _sigterm_as_ctrl_c():
             warnings.showwarning = _one_line_warning(args.command, warnings.showwarning)
             return args.func(args)
+    except OutputExistsError as err:  # the API's message says force=True
+        option = "--nwb" if args.command == "export" else "-o"
+        print(f"bioprop {args.command}: error: {err.path} exists; pass --force to replace it, "
+              f"or choose another file with {option}", file=sys.stderr)
+        return 2
     except tuple(expected) as err:
         print(f"bioprop {args.command}: error: {err}", file=sys.stderr)
         return 1 if isinstance(err, DivergenceError) else 2
     except RunInterrupted as err:  # stopped at a safe point, checkpoint written
         print(f"bioprop {args.command}: {err}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
+        return 128 + err.signum
+    except KeyboardInterrupt as err:
         kept = ("finished points are kept; run the same sweep again to go on"
                 if args.command == "sweep" else "finished epochs are in the run file")
         print(f"bioprop {args.command}: interrupted; {kept}", file=sys.stderr)
-        return 130
+        return 128 + getattr(err, "signum", signal.SIGINT)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """While a command runs, SIGTERM stops it as a Ctrl-C does (exit status 143, not 130):
+    training installs its own handler for both (bioprop.stopping.catch_sigint)."""
+    import threading
+
+    from .stopping import raise_terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _one_line_warning(command, default):

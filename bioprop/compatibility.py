@@ -178,24 +178,31 @@ def _bytes(n: float) -> str:
 
 def _warn_unsettled(model, protocol):
     """Warn (:class:`SettlingWarning`) of each phase too short to settle (:data:`SETTLING_TAUS`)."""
-    from .populations import population_kind
-
     dt = protocol.phases.dt.seconds
 
-    def steps(duration):  # ≥ 1: dt ≤ τ is checked above
-        decay = 1 - dt / duration.seconds
-        return 1 if decay <= 0 else math.ceil(SETTLING_TAUS / -math.log(decay) - 1e-9)
+    def steps(duration, exact):  # ≥ 1: dt ≤ τ is checked above
+        ratio = dt / duration.seconds
+        # per step, exact integration decays by e^(−dt/τ), forward Euler by 1 − dt/τ
+        rate = ratio if exact else (-math.log(1 - ratio) if ratio < 1 else math.inf)
+        return math.ceil(SETTLING_TAUS / rate - 1e-9)
 
-    rate = [layer for layer in model.layers if not population_kind(layer).spiking]
-    taus = [(f"{layer.name}.{key}", getattr(layer, key)) for layer in model.layers
-            for key in (("tau", "tau_apical") if layer in rate else ("tau_apical",))]
-    needs = {"forward": (1 + sum(steps(layer.tau) - 1 for layer in rate),
-                         "the rate somas, in cascade: " + ", ".join(
-                             f"{layer.name}.tau = {layer.tau}" for layer in rate))}
-    if taus:
-        name, longest = max(taus, key=lambda item: item[1].seconds)
-        needs.update(dict.fromkeys(("feedback", "target"),
-                                   (steps(longest), f"the longest τ, {name} = {longest}")))
+    def cascade(filters):  # filters in series: the first step is shared
+        return 1 + sum(steps(tau, exact) - 1 for _, tau, exact in filters)
+
+    def named(filters):  # a trace's two filters are one name, "(two filters)"
+        names = [name for name, _, _ in filters]
+        return ", ".join(f"{name} = {tau}" + (" (two filters)" if names.count(name) == 2 else "")
+                         for i, (name, tau, _) in enumerate(filters) if name not in names[:i])
+
+    chains = _settling_chains(model)
+    needs = {"forward": (cascade(sum(chains, [])),
+                         "the populations, in cascade: " + named(sum(chains, [])))}
+    # every other phase: the slowest single compartment, a soma, trace filter or dendrite
+    single = [f for chain in chains for f in chain if not f[0].startswith("network.")]
+    single += [(f"{layer.name}.tau_apical", layer.tau_apical, False) for layer in model.layers]
+    slowest = max(single, key=lambda f: steps(f[1], f[2]))
+    needs.update(dict.fromkeys(("feedback", "target"), (
+        steps(slowest[1], slowest[2]), f"the longest τ, {named([slowest])}")))
     for phase, (n_steps, what) in needs.items():
         length = getattr(protocol.phases, phase)
         if length.seconds < n_steps * dt * 0.999999:
@@ -203,6 +210,24 @@ def _warn_unsettled(model, protocol):
                           f"populations to settle: it needs at least {_seconds(n_steps * dt)} "
                           f"({n_steps} steps of dt = {protocol.phases.dt} for {what}, in "
                           f"{model.source})", SettlingWarning, stacklevel=3)
+
+
+def _settling_chains(model) -> list:
+    """Per layer (a spiking input first), the (key, τ, integrated exactly) of the filters a
+    signal crosses in series before the layer's rate is read: a rate soma's τ (forward
+    Euler); a spiking layer's membrane and its trace's two τ_trace filters (exact)."""
+    from .populations import input_kind, population_kind
+
+    chains = []
+    encoding = input_kind(model.network)
+    if encoding.spikes:
+        chains.append([(f"network.input_{key}", getattr(model.network, f"input_{key}"), True)
+                       for key in encoding.time_constants])
+    for layer in model.layers:
+        kind = population_kind(layer)
+        chains.append([(f"{layer.name}.{key}", getattr(layer, key), kind.spiking)
+                       for key in kind.time_constants])
+    return chains
 
 
 def _seconds(value: float) -> str:

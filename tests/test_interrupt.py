@@ -32,15 +32,15 @@ def _checkpoint_epoch(path):
         return -1
 
 
-def _interrupt_after_first_epoch(path, overrides):
-    """Start `bioprop run`, send one SIGINT once epoch 1 is checkpointed; (rc, stderr)."""
+def _interrupt_after_first_epoch(path, overrides, signum=signal.SIGINT):
+    """Start `bioprop run`, send one `signum` once epoch 1 is checkpointed; (rc, stderr)."""
     proc = subprocess.Popen(_cli("-o", str(path), overrides=overrides),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while _checkpoint_epoch(path) < 1:
         assert proc.poll() is None and time.time() < deadline, "the run never reached epoch 1"
         time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGINT)
+    os.kill(proc.pid, signum)
     _, err = proc.communicate(timeout=120)
     return proc.returncode, err
 
@@ -57,11 +57,22 @@ def _weights(path):
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["reference", "brian2"])
 def test_sigint_stops_keeps_epochs_and_resumes_bit_identical(tmp_path, engine):
+    _stop_keep_and_resume(tmp_path, engine, signal.SIGINT)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_like_sigint(tmp_path):
+    """SIGTERM (a batch scheduler at its time limit, or kill) gets Ctrl-C's safe stop, with
+    the exit status of SIGTERM, 143."""
+    _stop_keep_and_resume(tmp_path, "reference", signal.SIGTERM)
+
+
+def _stop_keep_and_resume(tmp_path, engine, signum):
     overrides = TINY[engine]
     broken, whole = tmp_path / "broken.h5", tmp_path / "whole.h5"
-    rc, err = _interrupt_after_first_epoch(broken, overrides)
+    rc, err = _interrupt_after_first_epoch(broken, overrides, signum)
     lines = err.strip().splitlines()
-    assert rc == 130, err
+    assert rc == 128 + signum, err
     assert lines == [f"bioprop run: interrupted after epoch {_checkpoint_epoch(broken)}; the "
                      f"finished epochs are in {broken}. Continue with: bioprop run --resume "
                      f"{broken}"]
@@ -186,3 +197,53 @@ def test_a_stop_in_an_epoch_that_records_batches_finishes_it(tmp_path, monkeypat
     assert np.all(np.isfinite(tree["batches"]["hidden1"]["rate"].values))
     assert list(tree["train"]["epoch"].values) == [1]
     tree.close()
+
+
+#: `bioprop run` whose data loading announces itself on stdout, then takes its time: a signal
+#: sent after the line arrives lands before the engine is built
+_SLOW_DATA = """
+import sys, time
+from bioprop import cli, training
+load = training._data
+def slow(*args):
+    print("loading", flush=True)
+    time.sleep(60)
+    return load(*args)
+training._data = slow
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_before_training_leaves_no_file(tmp_path, signum):
+    """A Ctrl-C (or SIGTERM) while the data load, before the engine is built: one line says
+    nothing was trained and no file was written, and none was."""
+    out = tmp_path / "run.h5"
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_DATA, "run", "-q", "-o", str(out),
+                             "--set", "engine.name=reference"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "loading\n"
+    os.kill(proc.pid, signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, err
+    assert err.splitlines() == ["bioprop run: interrupted before training started; nothing "
+                                "was trained and no run file was written"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_while_the_run_file_is_declared_says_it_holds_no_epoch(tmp_path, monkeypatch,
+                                                                       capsys):
+    """Between the run file's creation and training: the file is left, marked interrupted,
+    and the line says it holds no finished epoch."""
+    from bioprop import cli, training
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(training, "declare_run", interrupted)
+    out = tmp_path / "run.h5"
+    assert cli.main(["run", "-q", "-o", str(out), "--set", "engine.name=reference"]) == 130
+    assert capsys.readouterr().err.splitlines() == [
+        f"bioprop run: interrupted before the first checkpoint; {out} holds no finished epoch: "
+        "start the run again"]
+    with xr.open_datatree(out, engine="h5netcdf") as tree:
+        assert tree.attrs["status"] == "interrupted"

@@ -35,7 +35,7 @@ def test_export_errors(run_with_activity, tmp_path):
     from bioprop.nwb import export_nwb
 
     out = export_nwb(run_with_activity, tmp_path / "a.nwb", epoch=0)
-    with pytest.raises(FileExistsError, match="--force"):
+    with pytest.raises(FileExistsError, match="exists; pass force=True"):
         export_nwb(run_with_activity, out)
     with pytest.raises(ValueError, match="no activity recorded at epoch 7"):
         export_nwb(run_with_activity, tmp_path / "b.nwb", epoch=7, force=True)

@@ -54,7 +54,7 @@ def test_provenance_keys():
 def test_existing_file_refused_unless_forced(tmp_path):
     path = tmp_path / "run.h5"
     _write(path)
-    with pytest.raises(RunFileExistsError, match="--force"):
+    with pytest.raises(RunFileExistsError, match="exists; pass force=True"):
         RunRecorder(path, ATTRS)
     with h5py.File(path, "r") as f:
         assert len(f["train"]["loss"]) == 3  # untouched
@@ -303,3 +303,84 @@ def test_open_run_with_chunks_streams_through_dask(tmp_path):
     assert isinstance(lazy.data, dask.array.Array)
     np.testing.assert_allclose(lazy.mean(["trial", "neuron"]).compute(),
                                eager.mean(["trial", "neuron"]), rtol=1e-12)
+
+
+def _cli_line(capsys, *argv):
+    """bioprop's exit code and its one line on stderr (asserting it is one line)."""
+    from bioprop import cli
+
+    code = cli.main(list(argv))
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in lines[0], lines
+    return code, lines[0]
+
+
+TINY_RUN = ["--set", "engine.name=reference", "--set", "data.n_train=64", "--set",
+            "data.n_test=32", "--set", "record.weights_every=1"]
+
+
+def test_an_unwritable_output_is_one_line(tmp_path, monkeypatch, capsys):
+    """A folder without write permission, found before anything runs; and a file system that
+    refuses the file when it is created (what h5py raises is rewritten to name it)."""
+    import errno
+
+    from bioprop import outputs
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    monkeypatch.chdir(tmp_path)
+    if os.geteuid() == 0:  # root writes anywhere: let os.access answer as for a user
+        monkeypatch.setattr(outputs.os, "access", lambda path, mode: False)
+    code, line = _cli_line(capsys, "run", "-q", "-o", "ro/run.h5", *TINY_RUN)
+    assert code == 2 and line == ("bioprop run: error: ro/run.h5: cannot write in the folder ro "
+                                  "(permission denied)")
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Unable to synchronously create file")
+    monkeypatch.setattr(h5py, "File", refuse)
+    code, line = _cli_line(capsys, "run", "-q", "-o", "run.h5", *TINY_RUN)
+    assert code == 2 and line == ("bioprop run: error: run.h5: cannot create the run file "
+                                  "(Read-only file system)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ro"]
+
+
+def test_a_full_disk_stops_the_run_with_one_line(tmp_path, monkeypatch, capsys):
+    """A write that fails in epoch 2 (ENOSPC) stops the run with one line; epoch 1 stays in
+    the file, which --resume then finishes as an uninterrupted run would have."""
+    import errno
+
+    from bioprop import training
+
+    monkeypatch.chdir(tmp_path)
+    epochs = ["--set", "training.epochs=3"]
+    assert _cli_line_ok(["run", "-q", "-o", "whole.h5", *TINY_RUN, *epochs])
+    real = training.record_epoch
+
+    def full_at_epoch_2(recorder, row):
+        if row["epoch"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(recorder, row)
+    monkeypatch.setattr(training, "record_epoch", full_at_epoch_2)
+    code, line = _cli_line(capsys, "run", "-q", "-o", "run.h5", *TINY_RUN, *epochs)
+    assert code == 2 and line == (
+        "bioprop run: error: run.h5: writing failed after epoch 1 (No space left on device); "
+        "the finished epochs are kept. Once it can be written, continue with: bioprop run "
+        "--resume run.h5")
+    with open_run("run.h5") as tree:
+        assert list(tree["train"]["epoch"].values) == [1]
+        assert tree.attrs["status"] == "interrupted"
+    monkeypatch.setattr(training, "record_epoch", real)  # space freed
+    assert _cli_line_ok(["run", "-q", "--resume", "run.h5"])
+    with open_run("run.h5") as resumed, open_run("whole.h5") as whole:
+        for name, node in whole["pathways"].children.items():
+            assert np.array_equal(resumed["pathways"][name]["weight"].values,
+                                  node["weight"].values), name
+
+
+def _cli_line_ok(argv):
+    from bioprop import cli
+
+    return cli.main(argv) == 0

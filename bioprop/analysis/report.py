@@ -36,11 +36,11 @@ def write_report(paths, out_dir) -> Path:
     Path
         The summary page.
     """
-    from ..runlog import open_run
-
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    runs = {label: open_run(p) for label, p in zip(_labels(paths), paths)}
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: is a file; the report goes in a folder (-o DIR)")
+    runs = _open_runs(paths)
+    out_dir.mkdir(parents=True, exist_ok=True)  # only once every run is known to be readable
     written = {"learning_curves": figures.learning_curves(runs)}
     if all("metrics" in tree.children for tree in runs.values()):
         for stem, (variable, title, pathway) in PER_LAYER.items():
@@ -69,6 +69,31 @@ def write_report(paths, out_dir) -> Path:
     for tree in runs.values():
         tree.close()
     return page
+
+
+def _open_runs(paths) -> dict:
+    """label → open run, each checked for what the report reads; none left open on an error."""
+    import tomllib
+
+    from ..runlog import open_run
+    from ..runlog.reader import require
+    from ..runlog.vocabulary import TEST
+
+    runs = {}
+    try:
+        for label, path in zip(_labels(paths), paths):
+            runs[label] = tree = open_run(path)
+            require(tree, path, attrs=("model_toml", "engine", "status"),
+                    groups=("train", TEST))
+            try:
+                tomllib.loads(str(tree.attrs["model_toml"]))
+            except tomllib.TOMLDecodeError as err:
+                raise ValueError(f"{path}: its model_toml attribute is not TOML ({err})") from None
+    except BaseException:
+        for tree in runs.values():
+            tree.close()
+        raise
+    return runs
 
 
 def _summary(runs, paths):

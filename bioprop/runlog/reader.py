@@ -10,15 +10,17 @@ An entry that a killed writer opened but never committed has the growing coordin
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .formats import upgrade_tree
 from .vocabulary import FORMAT_VERSION
+from .writer_lock import KilledWriterWarning, killed_writer
 
 __all__ = ["open_run", "read_run_file", "text_attribute", "attributes", "data_variables",
-           "dims_of", "coordinate_values", "groups_with_data", "UNFINISHED"]
+           "dims_of", "coordinate_values", "groups_with_data", "require", "UNFINISHED"]
 
 #: The fill value of a growing coordinate (``epoch``): the value of an entry whose
 #: variables were written but whose coordinate never was. No epoch is negative.
@@ -84,18 +86,21 @@ def read_run_file(path):
         try:
             return h5py.File(path, "r", swmr=True)
         except OSError:
-            raise OSError(f"{err} — the writer died before the file entered SWMR mode; "
-                          "`h5clear -s FILE` (hdf5-tools) clears the flag") from None
+            raise OSError(f"{err} — its writer died before the file entered SWMR mode; "
+                          f"bioprop recover {path} clears the flag") from None
 
 
 def open_run(path, chunks=None):
     """Open a run file as an ``xarray.DataTree``, refusing files that are not runs.
 
-    Arrays are read lazily, when used. A file of an earlier format version reads in
-    today's layout (:func:`~bioprop.runlog.formats.upgrade_tree`). Entries a killed writer left unfinished (their
-    coordinate is :data:`UNFINISHED`) are left out. With ``chunks={}`` (dask installed) they become
-    dask arrays in the file's own chunks, so that reductions stream chunk by chunk
-    instead of loading a whole activity log; any other `chunks` is passed to xarray.
+    A file whose writer was killed opens here (as a SWMR reader would), with a
+    :class:`~bioprop.runlog.writer_lock.KilledWriterWarning` that names ``bioprop recover``,
+    after which plain readers open it too. Arrays are read lazily, when used. A file of an
+    earlier format version reads in today's layout (:func:`~bioprop.runlog.formats.upgrade_tree`).
+    Entries a killed writer left unfinished (their coordinate is :data:`UNFINISHED`) are left
+    out. With ``chunks={}`` (dask installed) they become dask arrays in the file's own chunks,
+    so that reductions stream chunk by chunk instead of loading a whole activity log; any
+    other `chunks` is passed to xarray.
 
     Raises
     ------
@@ -108,6 +113,8 @@ def open_run(path, chunks=None):
     import xarray as xr
 
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a run file; name one of its .h5 files")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such run file")
     try:
@@ -115,16 +122,52 @@ def open_run(path, chunks=None):
             version = f.attrs.get("bioprop_format_version")
             live = f.swmr_mode
     except OSError as err:
-        raise ValueError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {err}") from None
+        raise ValueError(f"{path}: not a readable HDF5 file{_what_it_is(path)}: {err}") from None
     if version is None:
         raise ValueError(f"{path}: not a bioprop run file (no bioprop_format_version attribute)")
-    if int(version) > FORMAT_VERSION:
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: its bioprop_format_version attribute is {version!r}, not a "
+                         "whole number: not a run file bioprop wrote, or a damaged one") from None
+    if version > FORMAT_VERSION:
         raise ValueError(f"{path}: run file format version {int(version)} is newer than this "
                          f"bioprop reads ({FORMAT_VERSION}); upgrade bioprop")
+    if live and killed_writer(path):
+        warnings.warn(f"{path}: its writer was killed, so plain HDF5 readers (xarray too) refuse "
+                      f"it; bioprop recover {path} fixes that", KilledWriterWarning, stacklevel=2)
     # a run being written (or whose writer was killed) opens only as a SWMR reader
     tree = xr.open_datatree(path, engine="h5netcdf", chunks=chunks,
                             **({"driver_kwds": {"swmr": True}} if live else {}))
     return upgrade_tree(_without_unfinished(tree))
+
+
+def _what_it_is(path: Path) -> str:
+    """What a file that is not HDF5 looks like, for the message."""
+    if path.name.endswith(".ckpt.npz"):
+        run = path.with_name(path.name[:-len(".ckpt.npz")] + ".h5")
+        return f" (it is a checkpoint; its run file is {run})"
+    if path.suffix.lower() == ".toml":
+        return " (it is TOML: a model or protocol file, not a run file)"
+    return " (truncated or corrupt?)"
+
+
+def require(tree, path, *, attrs=(), groups=()):
+    """Check that an open run has the root attributes and groups a command reads.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the first attribute or group it lacks.
+    """
+    for name in attrs:
+        if name not in tree.attrs:
+            raise ValueError(f"{path}: no {name} attribute; a run file that bioprop did not "
+                             "write, or a damaged one")
+    for name in groups:
+        if name not in tree.children:
+            raise ValueError(f"{path}: no /{name} group; a run file that bioprop did not "
+                             "write, or one killed before its first epoch")
 
 
 def _without_unfinished(tree):

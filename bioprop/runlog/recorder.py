@@ -5,7 +5,7 @@ no code of ours. The layout (docs/design.md, "The run file"):
 
 * root attributes — provenance (:func:`~bioprop.runlog.provenance.provenance`) and the
   run's ``status``;
-* one group per section (``/train``, ``/eval``, ``/metrics``, ...), each with a growing
+* one group per section (``/train``, ``/test``, ``/metrics``, ...), each with a growing
   first dimension (``epoch``) and optional fixed ones (``layer``);
 * every dimension is a coordinate variable made an HDF5 dimension scale, and every
   variable has its scales attached, which is what netCDF readers see as dims;
@@ -20,21 +20,30 @@ growing dimension and flushes, so a killed run leaves a readable file with every
 appended entry. From its first flush on, the file is in HDF5's single-writer/
 multiple-reader (SWMR) mode, so a reader can watch a live run
 (``h5py.File(path, "r", swmr=True)``).
+
+It is declared as a temporary, renamed into place once in SWMR mode (or closed), so a kill
+never leaves a run file with unwritten metadata; a killed writer's file opens in plain
+readers after ``bioprop recover`` (:mod:`~bioprop.runlog.recover`).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import fsync_path, remove_leftovers, replace, temporary
+from ..outputs import OutputExistsError
 from .reader import UNFINISHED, text_attribute
+from .storage import DIMENSION_ONLY, STATUS_WIDTH, chunks_for, status_dtype
 from .vocabulary import check_declaration
+from .writer_lock import hold_writer_lock
 
 __all__ = ["RunFileExistsError", "RunRecorder"]
 
 
-class RunFileExistsError(FileExistsError):
-    """The run file exists and neither --force nor --resume was given."""
+class RunFileExistsError(OutputExistsError):
+    """The run file exists and neither ``force`` nor ``resume`` was given."""
 
 
 class RunRecorder:
@@ -50,6 +59,9 @@ class RunRecorder:
        HDF5 allows no new group, dataset or attribute, only appending to datasets that
        exist. The one root attribute that changes in this stage, ``status``, is a
        fixed-width string rewritten in place, which SWMR allows.
+
+    The file is ``RUN.h5.<pid>.tmp`` until it enters SWMR mode (or is closed), then `path`,
+    locked while the recorder lives (:mod:`~bioprop.runlog.writer_lock`).
 
     Parameters
     ----------
@@ -73,16 +85,26 @@ class RunRecorder:
         import h5py
 
         self.path = Path(path)
+        if self.path.is_dir():  # checked now: the file is only renamed to it later
+            raise IsADirectoryError(f"{self.path}: is a folder, not a run file")
         if self.path.exists() and not force:
-            raise RunFileExistsError(f"{self.path} exists; pass --force (force=True) to "
-                                     "overwrite it, or choose another output file (-o)")
-        self._file = h5py.File(self.path, "w", libver="latest")
+            raise RunFileExistsError(self.path)
+        remove_leftovers(self.path)  # temporaries of killed writers of this path
+        #: the temporary written until the file is in SWMR mode; None once it is in place
+        self._tmp = temporary(self.path)
+        #: the descriptor holding the writer's lock (hold_writer_lock) once in place
+        self._lock = None
+        try:
+            self._file = h5py.File(self._tmp, "w", libver="latest")
+        except OSError as err:  # h5py's own text buries the reason in its library's words
+            reason = os.strerror(err.errno) if err.errno else str(err)
+            raise OSError(f"{self.path}: cannot create the run file ({reason})") from None
         #: group → (h5py group, dims, variable names) of groups grown along dims[0]
         self._groups: dict[str, tuple] = {}
         #: group → (h5py group, event dim, variable names) of event lists (spikes)
         self._events: dict[str, tuple] = {}
         self._file.attrs.update({k: v for k, v in attrs.items()})
-        self._file.attrs.create("status", b"running", dtype=_status_dtype())
+        self._file.attrs.create("status", b"running", dtype=status_dtype())
 
     @property
     def attrs(self) -> dict:
@@ -155,7 +177,7 @@ class RunRecorder:
         fixed = tuple(len(scales[d]) for d in dims[1:])
         for name, attrs in variables.items():
             ds = g.create_dataset(name, shape=(0, *fixed), maxshape=(None, *fixed), dtype="f8",
-                                  chunks=_chunks(fixed), fillvalue=np.nan)
+                                  chunks=chunks_for(fixed), fillvalue=np.nan)
             for axis, dim in enumerate(dims):
                 ds.dims[axis].attach_scale(scales[dim])
             ds.attrs.update(attrs)
@@ -218,7 +240,7 @@ class RunRecorder:
         g = self._file.require_group(group)
         # a scale without data: it only names the dimension, and stores nothing
         scale = g.create_dataset(dim, shape=(0,), maxshape=(None,), dtype="i1", chunks=(4096,))
-        scale.make_scale(_DIMENSION_ONLY + f"{0:10d}".encode())
+        scale.make_scale(DIMENSION_ONLY + f"{0:10d}".encode())
         for name, (dtype, attrs) in variables.items():
             ds = g.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,),
                                   compression="gzip", shuffle=True)
@@ -298,10 +320,30 @@ class RunRecorder:
         g[dim].resize((start + count,))
 
     def start_swmr(self):
-        """Switch to SWMR mode: from now on readers may watch and nothing can be declared."""
+        """Switch to SWMR mode: from now on readers may watch and nothing can be declared.
+
+        The file, written as a temporary so far, is locked, synced and renamed into place.
+        """
         if not self.swmr:
             self._file.flush()
             self._file.swmr_mode = True
+            # HDF5 drops its own lock in SWMR mode; ours tells recover the writer lives
+            self._lock = hold_writer_lock(self._tmp)
+            self._put_in_place()
+
+    def _put_in_place(self):
+        """Rename the synced temporary to the run file (atomically: the old or the new)."""
+        if self._tmp is not None:
+            fsync_path(self._tmp)
+            replace(self._tmp, self.path)
+            self._tmp = None
+
+    def discard(self):
+        """Close and delete a file not yet in place; a file already in place is kept."""
+        self._close_file(None)
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
 
     def flush(self):
         """Push every appended entry to disk, where SWMR readers see it.
@@ -322,7 +364,7 @@ class RunRecorder:
             self._file.attrs.update({k: v for k, v in attrs.items() if k != "status"})
             if "status" in attrs:
                 self._file.attrs.create("status", attrs["status"].encode("ascii"),
-                                        dtype=_status_dtype())
+                                        dtype=status_dtype())
         elif set(attrs) - {"status"}:
             raise RuntimeError(f"set_attrs({', '.join(sorted(attrs))}): the run file is in SWMR "
                                "mode, where HDF5 creates no attribute")
@@ -330,7 +372,7 @@ class RunRecorder:
             # SWMR creates no attribute, but rewrites an existing one of the same size
             import h5py
 
-            value = np.array(attrs["status"].encode("ascii"), dtype=f"S{_STATUS_WIDTH}")
+            value = np.array(attrs["status"].encode("ascii"), dtype=f"S{STATUS_WIDTH}")
             h5py.h5a.open(self._file.id, b"status").write(value)
         self._file.flush()
 
@@ -340,11 +382,18 @@ class RunRecorder:
         return text_attribute(self._file.attrs["status"])
 
     def close(self, status: str | None = None):
-        """Close the file, setting its `status` first if given."""
+        """Close the file, setting its `status` first if given, and put it in place."""
+        self._close_file(status)
+        self._put_in_place()
+
+    def _close_file(self, status):
         if self._file.id.valid:
             if status is not None:
                 self.set_attrs(status=status)
-            self._file.close()
+            self._file.close()  # clears HDF5's writer flags
+        if self._lock is not None:  # only then: a live writer's flags are never unlocked
+            os.close(self._lock)
+            self._lock = None
 
     def __enter__(self):
         return self
@@ -355,37 +404,3 @@ class RunRecorder:
             status = "interrupted"
         self.close(status)
         return False
-
-
-#: The scale name of a netCDF-4 dimension that has no coordinate variable; h5netcdf
-#: (and so xarray) reads it as a plain dimension. Followed by the length, 10 wide.
-_DIMENSION_ONLY = b"This is a netCDF dimension but not a netCDF variable."
-
-#: the ``status`` attribute is a string of this fixed width, so that SWMR mode can
-#: rewrite it in place
-_STATUS_WIDTH = 16
-
-
-def _status_dtype():
-    import h5py
-
-    return h5py.string_dtype("ascii", _STATUS_WIDTH)
-
-
-def _chunks(fixed) -> tuple:
-    """Chunk shape of a variable with fixed dims `fixed` grown along a first dimension.
-
-    64 entries per chunk for small per-epoch figures; one entry per chunk for weight
-    matrices and activity, which are written rarely and would otherwise allocate space
-    for entries that never come; and for entries over 2**21 values (the activity of many
-    training batches) one chunk per slice of the leading fixed dims, the unit they are
-    written in. The last two fixed dims are never split.
-    """
-    fixed = list(fixed)
-    if int(np.prod(fixed)) <= 256:
-        return (64, *fixed)
-    for axis in range(len(fixed) - 2):  # a matrix (weights, a trial's activity) stays whole
-        if int(np.prod(fixed)) <= 2 ** 21:
-            break
-        fixed[axis] = 1
-    return (1, *fixed)

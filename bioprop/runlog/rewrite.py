@@ -7,13 +7,15 @@ finished epochs:
 
 1. the copy is written to ``RUN.h5.<pid>.tmp`` while the original stays untouched (a kill
    leaves the original and a temporary, which the next ``--resume`` removes);
-2. the copy enters SWMR mode (the state in which a killed writer's file still opens),
-   is flushed and fsynced;
+2. the copy enters SWMR mode (the state in which a killed writer's file still opens, and
+   which ``bioprop recover`` clears for plain readers), is flushed and fsynced;
 3. it is renamed over the original in one atomic step, and the open file goes on as the
    resumed run's recorder.
 
 A file of format version 1 is rewritten as today's version
 (:mod:`bioprop.runlog.formats`), so the resumed run appends to the groups it declares.
+:class:`~bioprop.runlog.recorder.RunRecorder` writes every run file this way; here it is
+a copy.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import fsync_path, remove_leftovers, replace, temporary
+from ..atomic import remove_leftovers
 from .reader import UNFINISHED, attributes, coordinate_values, data_variables, dims_of, \
     groups_with_data, read_run_file
 from .formats import RecordedSpec, format1_phases, rate_in_hz
@@ -48,33 +50,19 @@ def reopen_run(path, *, epoch: int) -> RunRecorder:
     """
     path = Path(path)
     remove_leftovers(path)
-    tmp = temporary(path)
     with read_run_file(path) as old:
-        recorder = RunRecorder(tmp, {**old.attrs, "bioprop_format_version": FORMAT_VERSION},
-                               force=True)
+        recorder = RunRecorder(path, {**old.attrs, "bioprop_format_version": FORMAT_VERSION},
+                               force=True)  # written as a temporary
         try:
             upgrade = _Upgrade(old)
             for name, group in groups_with_data(old):
                 _copy_group(recorder, name, group, epoch, upgrade)
             upgrade.write_phases(recorder)
-            recorder.start_swmr()  # flushes; from now on a killed writer's file still opens
-            fsync_path(tmp)
+            recorder.start_swmr()  # synced, then renamed over the original in one step
         except BaseException:
-            _discard(recorder, tmp)
+            recorder.discard()  # the original run file was never touched
             raise
-    try:
-        replace(tmp, path)
-    except BaseException:
-        _discard(recorder, tmp)
-        raise
-    recorder.path = path
     return recorder
-
-
-def _discard(recorder, tmp):
-    """Close and remove an unfinished copy; the original run file was never touched."""
-    recorder.close()
-    tmp.unlink(missing_ok=True)
 
 
 def _kept(epochs, epoch) -> int:

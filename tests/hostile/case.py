@@ -37,6 +37,9 @@ class Hostile:
         A fragment of the one-line message: it must name what the user typed.
     tested_in : str, optional
         ``"tests/test_x.py::test_name"`` for a case run by another test instead.
+    env : dict, optional
+        Environment variables set while the case runs; ``{here}`` in a value is the case's
+        directory (e.g. ``{"BIOPROP_DATA": "{here}/data"}``).
     """
 
     area: str
@@ -44,6 +47,7 @@ class Hostile:
     argv: Argv | None
     expect: str
     tested_in: str | None = None
+    env: dict | None = None
 
     def __post_init__(self):
         if self.area not in AREAS:
