@@ -4,6 +4,8 @@ The oracle of ``engine.transmission = "events"`` is the dense path itself: the s
 trace is a linear filter, so W · r of the traces Brian2 integrates must equal the
 filtered weight columns of the spikes, step by step, to rounding (1e-9 in float64).
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -122,3 +124,23 @@ def test_bad_values_name_the_key(key, value, message):
     table, name = key.split(".")
     with pytest.raises(SpecError, match=message):
         parse_protocol({table: {name: value}}, "p.toml")
+
+
+def test_settling_check_spares_a_forward_phase_that_starts_at_the_twin():
+    """The cascade of trace filters must be crossed from the carried state or from rest, not
+    from the twin's state; the other phases are checked the same either way."""
+    import warnings
+
+    from bioprop.spec import check_compatible, load_model, load_protocol
+
+    root = Path(__file__).parent.parent
+    model, fast = load_model(root / "models" / "lif.toml"), root / "protocols" / "spiking_fast.toml"
+    for start, flagged in (("carry", {"forward"}), ("rest", {"forward"}), ("twin", set())):
+        protocol = load_protocol(fast, [f"phases.trial_start={start}"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_compatible(model, protocol, 64, 10)
+        assert {str(w.message).split("phases.")[1].split(" ")[0] for w in caught} == flagged
+    short = load_protocol(fast, ['phases.forward="20 ms"'])
+    with pytest.warns(UserWarning, match="phases.forward = 20 ms is too short"):
+        check_compatible(model, short, 64, 10)
