@@ -17,7 +17,13 @@ and with ``--spiking``:
 (e) the Brian2 engine with every hidden layer made of LIF neurons, at a spiking
     time step and phases (:data:`SPIKING_PHASES`);
 (f) the same network of rate layers at the same time step and phases, so that
-    (e)/(f) is the price of spikes alone, and (f)/(b) the price of the finer dt.
+    (e)/(f) is the price of spikes alone, and (f)/(b) the price of the finer dt;
+(g) (e) with ``engine.transmission = "events"``: the pathways from the LIF layers add
+    the weight columns of the neurons that fired instead of multiplying the whole
+    trace (:mod:`bioprop.event_pathways`); for (e) and (g) it prints the time steps per
+    trial and the fraction of neurons that fired per step;
+(h) (g) with Brian2's ``cython`` code generation target (``engine.codegen``) instead of
+    ``numpy``: the LIF state updates, thresholds and resets compiled.
 
 It also prints the peak resident memory, and which BLAS ran with how many threads.
 Each figure is the median over ``--repeats`` measurements; the machine this runs
@@ -51,17 +57,22 @@ def cost_split():
     """Count the seconds spent in each kind of work while the block runs.
 
     ``matmul``: :meth:`DenseProjection.drive` and :func:`dense_grads`, which hold every
-    matrix product of a step; ``optimizer``: the optimizer steps; ``noise``: drawing ε;
-    ``brian2``: Brian2's code objects (state updates). The rest is element-wise work
-    and Python in the engine.
+    matrix product of a step; ``events``: event-driven transmission
+    (:class:`~bioprop.event_pathways.EventTransmission`); ``apical``: a spiking layer's
+    apical current from its twin's inverse; ``optimizer``: the optimizer steps;
+    ``noise``: drawing ε; ``brian2``: Brian2's code objects (state updates, thresholds,
+    resets). The rest is element-wise work and Python in the engine.
     """
     import brian2.core.base
 
-    from . import learner, projection
+    from . import event_pathways, learner, projection, rate_twins
     from .rules import updates
 
-    spent = dict.fromkeys(("matmul", "optimizer", "noise", "brian2"), 0.0)
+    spent = dict.fromkeys(("matmul", "events", "apical", "optimizer", "noise", "brian2"), 0.0)
     targets = [(projection.DenseProjection, "drive", "matmul"), (updates, "dense_grads", "matmul"),
+               (event_pathways.EventTransmission, "sync", "events"),
+               (event_pathways.EventTransmission, "advance", "events"),
+               (rate_twins.SpikingPopulation, "apical_current", "apical"),
                (learner.Learner, "apply_forward", "optimizer"),
                (learner.Learner, "apply_feedback", "optimizer"),
                (learner, "sample_noise", "noise"),
@@ -81,9 +92,11 @@ SPIKING_PHASES = ['phases.dt="1 ms"', 'phases.forward="120 ms"', 'phases.feedbac
                   'phases.target="120 ms"']
 
 
-def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None):
+def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None, transmission="dense",
+           codegen="numpy"):
     """Model and protocol of a measurement; `spiking` None (default phases), ``"rate"`` or
-    ``"lif"`` (hidden layers of that kind, at :data:`SPIKING_PHASES`)."""
+    ``"lif"`` (hidden layers of that kind, at :data:`SPIKING_PHASES`); `transmission` and
+    `codegen` are ``engine.transmission`` and ``engine.codegen``."""
     from .spec import load_protocol, parse_model
 
     hidden = {"population": "lif", "threshold": 0.2} if spiking == "lif" else {}
@@ -94,7 +107,8 @@ def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None):
     model = parse_model({"network": {"name": "bench", "input_size": sizes[0]}, "layers": layers},
                         "<bench>")
     overrides = [f"training.batch_size={batch}", f'engine.dtype="{dtype}"',
-                 f"engine.name={engine_name}"]
+                 f"engine.name={engine_name}", f"engine.transmission={transmission}",
+                 f"engine.codegen={codegen}"]
     if one_step:
         overrides += ['phases.dt="10 ms"', 'phases.forward="10 ms"', 'phases.feedback="10 ms"',
                       'phases.target="10 ms"']
@@ -104,14 +118,16 @@ def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None):
 
 
 def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one_step=False,
-            spiking=None):
+            spiking=None, transmission="dense", codegen="numpy"):
     """Build an engine and return a function that times one pass over `n_batches` batches.
 
-    The function returns (samples per second, {kind of work: seconds}, seconds).
+    The function returns (samples per second, {kind of work: seconds}, seconds); its
+    attribute ``engine`` is the engine it trains.
     """
     from .training import make_engine
 
-    model, protocol = _specs(engine_name, sizes, batch, dtype, one_step, spiking)
+    model, protocol = _specs(engine_name, sizes, batch, dtype, one_step, spiking, transmission,
+                             codegen)
     rng = np.random.default_rng(0)
     engine = make_engine(model, protocol, rng)
     x = rng.random((n_batches * batch, sizes[0])).astype(dtype)
@@ -125,6 +141,7 @@ def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one
         return len(x) / elapsed, spent, elapsed
 
     once()  # warm-up: code generation, caches, first-touch allocations
+    once.engine = engine
     return once
 
 
@@ -224,6 +241,12 @@ def main(args) -> int:
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif")
             runs["(f) brian2, rate layers, same dt"] = measure(
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="rate")
+            runs["(g) brian2, LIF, event-driven"] = measure(
+                "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
+                transmission="events")
+            runs["(h) (g) compiled (cython)"] = measure(
+                "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
+                transmission="events", codegen="cython")
         runs["(p) plain NumPy DTP step"] = plain_dtp(sizes, args.batch_size, args.batches,
                                                      args.dtype)
         results = {name: [] for name in runs}
@@ -263,7 +286,23 @@ def main(args) -> int:
         lif, rate = med["(e) brian2, LIF hidden layers"], med["(f) brian2, rate layers, same dt"]
         print(f"spikes at the same dt and phases: (e)/(f) = {lif / rate:.2f}; the finer dt: "
               f"(f)/(b) = {rate / med['(b) brian2, default phases']:.2f}")
+        _spiking_lines(runs, med)
     print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     print(f"BLAS: {'; '.join(blas) or 'unknown'}; numpy {np.__version__}; "
           f"python {platform.python_version()}; {platform.machine()}")
     return 0
+
+
+def _spiking_lines(runs, med):
+    """Steps per trial of (e), the spike fraction of (g)'s event-driven pathways, and
+    (g)/(e)."""
+    from .brian2.phases import step_schedule
+
+    lif, events = med["(e) brian2, LIF hidden layers"], med["(g) brian2, LIF, event-driven"]
+    engine = runs["(g) brian2, LIF, event-driven"].engine
+    steps = len(step_schedule(engine.train_phases)[0])
+    fired = ", ".join(f"{name} {100 * t.spike_fraction:.2f}%" for name, t in engine.events.items())
+    print(f"(e) time steps per trial: {steps} (dt = {engine.dt}); neurons firing per step "
+          f"into each event-driven pathway: {fired}")
+    print(f"event-driven transmission: (g)/(e) = {events / lif:.2f}; compiled as well: "
+          f"(h)/(e) = {med['(h) (g) compiled (cython)'] / lif:.2f}")

@@ -203,6 +203,8 @@ def _warn_unsettled(model, protocol):
     slowest = max(single, key=lambda f: steps(f[1], f[2]))
     needs.update(dict.fromkeys(("feedback", "target"), (
         steps(slowest[1], slowest[2]), f"the longest τ, {named([slowest])}")))
+    if protocol.phases.trial_start == "twin":  # every layer starts at its twin's settled state:
+        needs["forward"] = needs["feedback"]  # the traces correct its error, no cascade to cross
     for phase, (n_steps, what) in needs.items():
         length = getattr(protocol.phases, phase)
         if length.seconds < n_steps * dt * 0.999999:

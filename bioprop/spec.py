@@ -216,6 +216,9 @@ class PhasesSpec:
     feedback: Duration = Duration("20 ms")
     #: target delivery through the apical input
     target: Duration = Duration("40 ms")
+    #: where each trial starts: the state the last one left (``carry``), at rest (``rest``) or
+    #: the rate twin's steady state for its input (``twin``); docs/spiking.md
+    trial_start: str = "carry"
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,9 @@ class EngineSpec:
     name: str = "brian2"
     #: Brian2 code generation target: ``numpy`` or ``cython``
     codegen: str = "numpy"
+    #: pathways out of spiking layers: ``dense`` (W · trace each step) or ``events`` (the
+    #: weight columns of the neurons that fired, filtered; equal to rounding: event_pathways.py)
+    transmission: str = "dense"
     #: floating point type of the weights and activity
     dtype: str = "float64"
     #: BLAS threads; 1 avoids oversubscription on a shared machine (see README)

@@ -44,6 +44,8 @@ def _registry_choices():
         "network.init": ["orthogonal", "glorot"],
         "network.input_encoding": input_encodings(),
         "engine.name": ["brian2", "reference"], "engine.codegen": ["numpy", "cython"],
+        "engine.transmission": ["dense", "events"],
+        "phases.trial_start": ["carry", "rest", "twin"],
         "engine.dtype": ["float64", "float32"], "data.dataset": DATASETS,
     }
 

@@ -27,10 +27,15 @@ def test_bench_spiking_rows(capsys):
     out = capsys.readouterr().out
     assert code == 0
     for label in ("(e) brian2, LIF hidden layers", "(f) brian2, rate layers, same dt",
-                  "spikes at the same dt and phases: (e)/(f) = "):
+                  "(g) brian2, LIF, event-driven", "(h) (g) compiled (cython)",
+                  "spikes at the same dt and phases: (e)/(f) = ",
+                  "(e) time steps per trial: 480", "event-driven transmission: (g)/(e) = "):
         assert label in out, label
     split = re.search(r"\(e\) brian2, LIF hidden layers\s+\d+\s+[\d.]+\s+(.*)", out).group(1)
-    assert len(re.findall(r"\d+%", split)) == 5  # matmul, optimizer, noise, brian2, rest
+    # matmul, events, apical, optimizer, noise, brian2, rest
+    assert len(re.findall(r"\d+%", split)) == 7
+    fired = re.search(r"forward_2 ([\d.]+)%", out)
+    assert fired and 0 < float(fired.group(1)) < 100
 
 
 def test_cost_split_restores_what_it_wraps():
@@ -40,7 +45,7 @@ def test_cost_split_restores_what_it_wraps():
     with cost_split() as spent:
         assert projection.DenseProjection.drive is not before[0]
     assert (projection.DenseProjection.drive, learner.sample_noise) == before
-    assert set(spent) == {"matmul", "optimizer", "noise", "brian2"}
+    assert set(spent) == {"matmul", "events", "apical", "optimizer", "noise", "brian2"}
 
 
 def test_plain_numpy_dtp_step_of_the_benchmark_learns():

@@ -65,8 +65,10 @@ class Brian2Engine(Learner):
         The output rates of the run under way, one row per sample.
     plastic : dict
         l → SynapticPlasticity of a pathway whose synapses learn.
-    tick, clamped_trial : int
-        Time steps and trials ever simulated: never reset, so caches never go stale.
+    tick, clamped_trial, phases_begun : int
+        Time steps, trials and phases ever simulated: never reset, so caches never go stale.
+    events : dict
+        Pathway name → EventTransmission of the pathways that follow spikes.
     """
 
     name = "brian2"
@@ -79,6 +81,8 @@ class Brian2Engine(Learner):
         brian2.BrianLogger.suppress_name("invalid_values")
         self.brian2 = brian2
         self.codegen = protocol.engine.codegen
+        self.transmission = protocol.engine.transmission
+        self.trial_start = protocol.phases.trial_start
         self.dt = protocol.phases.dt.quantity
         self.train_phases, self.pretrain_phases = learner_phases(self, protocol.phases, self.dt)
         self.eval_phases = self.train_phases[:1]
@@ -93,11 +97,11 @@ class Brian2Engine(Learner):
         self.noisy, self.live, self.listening = set(), set(), set()
         #: (phase, live, listening) of every phase begun, while a recording collects them
         self._roles = None
-        self.tick = self.clamped_trial = 0
+        self.tick = self.clamped_trial = self.phases_begun = 0
         built = build_network(self, spec, populations, on_step_start=self._on_step_start,
                               on_step_end=self._on_step_end)
         self.clock, self.layers, self.network = built.clock, built.layers, built.network
-        self._synaptic, self.plastic = built.synaptic, built.plastic
+        self._synaptic, self.plastic, self.events = built.synaptic, built.plastic, built.events
         # prepare the code objects before gc.freeze
         simulate(brian2, self.network, self.codegen, 0 * brian2.ms)
         for plasticity in self.plastic.values():  # not in the network: prepared here
@@ -181,6 +185,8 @@ class Brian2Engine(Learner):
         self.clamped_trial += 1
         for layer in self.layers[1:]:
             layer.I_nudge[...] = 0.0
+        if self.trial_start != "carry":  # so that the last trial does not leak into this one
+            self._start_trial_state(self._x[rows])
         if self.training:
             latched.ytarget = self.targets_of(self._y[rows])
             latched.noises, latched.iteration = self.draw_noise(self._rng, B), 0
@@ -189,9 +195,21 @@ class Brian2Engine(Learner):
                                        noise=latched.noises[-1] if latched.noises else [],
                                        points=[None, None] + [{} for _ in range(2, self.top + 1)])
 
+    def _start_trial_state(self, x):
+        """Every layer at rest (``rest``), or at the steady state its rate twin gives for
+        input x (``twin``: h_l = φ_l(W_l h_{l−1} + b_l), so the traces need only correct
+        the twin's error instead of rising from zero)."""
+        twin, h = self.trial_start == "twin", x
+        self.layers[0].reset(x if twin else None)
+        for l in range(1, self.model.n_layers + 1):
+            a = self.model.forward[l].drive(h)
+            h = self.model.activations[l].fn(a)
+            self.layers[l].reset((a, h) if twin else None)
+
     def _begin_phase(self, phase):
         kind = phase.kind
         self.phase, self.kind = phase, kind
+        self.phases_begun += 1
         self.noisy = set()
         if kind.noise_parity is not None:
             self.noisy = {l for l in self.noisy_layers() if l % 2 == kind.noise_parity}

@@ -32,6 +32,14 @@ def view(group, var, batch):
     return group.variables[var].get_value().reshape(batch, -1)
 
 
+#: a spiking soma's variables at rest, as Brian2 starts a group (v: the group's reset)
+_REST = {"z": 0.0, "r": 0.0, "s": 0.0, "not_refractory": True, "lastspike": -1e4}
+
+
+#: the golden ratio's fractional part: i · it mod 1 spreads neurons evenly over [0, 1)
+_GOLDEN = 0.6180339887498949
+
+
 class InputLayer:
     """The input population: clamped rates, or Poisson spike trains and their trace."""
 
@@ -42,6 +50,13 @@ class InputLayer:
 
     def read_rate(self):
         return self.rate
+
+    def reset(self, x=None):
+        """Set a Poisson input's spike trace to zero, or to its steady state x (a clamped
+        input has no state)."""
+        if self.spiking:
+            for name in ("z", "r"):
+                view(self.clamp, name, len(self.rate))[...] = 0.0 if x is None else x
 
     def state(self):
         if not self.spiking:
@@ -92,6 +107,13 @@ class RateLayer:
     def release(self):
         self.held = None
 
+    def reset(self, steady=None):
+        """Put the soma at rest (v = 0), or settled on the drive a of `steady` = (a, h); the
+        dendrite at rest (u = 0)."""
+        self.v[...] = 0.0 if steady is None else steady[0]
+        if self.apical is not None:
+            self.u[...] = 0.0
+
     def g(self):
         return self.feedback_activation.fn(self.u)
 
@@ -122,6 +144,7 @@ class SpikingLayer(RateLayer):
         self.I_nudge = np.zeros_like(self.I_ff)
         self.rate = view(soma, population.rate_variable, batch)
         self._drive = self._rest = None
+        self._asked = None  # (drive, nudge) of the current now in I_apical
         self._batch = batch
         self._view_dendrite(apical, batch)
 
@@ -139,12 +162,40 @@ class SpikingLayer(RateLayer):
             self._drive, self._rest = a, self.activation.fn(a)
 
     def apical_current(self):
-        """Set I_apical from I_nudge (a Brian2 operation, before the soma's update)."""
+        """Set I_apical from I_nudge (a Brian2 operation, before the soma's update).
+
+        The twin's inverse (a logarithm per neuron) is computed again only when the
+        nudge or the drive changed: in the noise phases they stay as they are for the
+        whole phase, and the current it gave is still in I_apical.
+        """
         if self.held is None:
             self.I_apical[...] = 0.0
-        else:
+            self._asked = None
+        elif not (self._asked is not None and self._asked[0] is self._drive
+                  and np.array_equal(self._asked[1], self.I_nudge)):
             self.I_apical[...] = self.population.apical_current(self.I_nudge, self._drive,
                                                                 self._rest)
+            self._asked = (self._drive, self.I_nudge.copy())
+
+    def reset(self, steady=None):
+        """Put the soma at rest (v at its reset, not refractory, empty traces, or with
+        `steady` = (a, h) both trace filters at the twin's rate h, their steady state for a
+        constant rate) and the dendrite at u = 0."""
+        variables = self.soma.variables
+        for name, value in _REST.items():
+            if name in variables:
+                variables[name].get_value()[...] = value
+        if "v" in variables:
+            variables["v"].get_value()[...] = variables["v_reset"].get_value()
+        if steady is not None:
+            for name in ("z", "r"):
+                view(self.soma, name, self._batch)[...] = steady[1]
+            if "v_threshold" in variables:  # spread v over [reset, θ): no synchronous volley
+                v = variables["v"].get_value()
+                low, high = variables["v_reset"].get_value(), variables["v_threshold"].get_value()
+                v[...] = low + (high - low) * ((np.arange(v.size) * _GOLDEN) % 1.0)
+        if self.apical is not None:
+            self.u[...] = 0.0
 
     def state(self):
         out = {name: view(self.soma, name, self._batch)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bioprop.event_pathways import EventTransmission, event_operation, spike_jump
 from bioprop.pathways import (SynapticPlasticity, copy_weights, dense_operation, read_weights,
                               synaptic_current, synaptic_projection)
 from bioprop.populations import input_kind
@@ -44,6 +45,8 @@ class BuiltNetwork:
     synaptic: dict
     #: l → SynapticPlasticity of a pathway with ``plasticity = "synaptic"``
     plastic: dict
+    #: name → EventTransmission of each pathway that follows spikes (``transmission = "events"``)
+    events: dict
 
 
 def build_network(engine, spec, populations, *, on_step_start, on_step_end) -> BuiltNetwork:
@@ -76,9 +79,9 @@ def build_network(engine, spec, populations, *, on_step_start, on_step_end) -> B
 
     ops = [b2.NetworkOperation(on_step_start, clock=clock, when="start", name="controller"),
            b2.NetworkOperation(on_step_end, clock=clock, when="end", name="phase_end")]
-    synaptic, plastic = {}, {}
+    synaptic, plastic, events = {}, {}, {}
     for l in range(1, model.n_layers + 1):
-        ops += _forward_pathway(engine, spec, l, layers, clock, synaptic, plastic)
+        ops += _forward_pathway(engine, spec, l, layers, clock, synaptic, plastic, events)
         if layers[l].spiking:  # the nudge becomes an apical current before the soma's update
             ops.append(b2.NetworkOperation(layers[l].apical_current, clock=clock,
                                            when="groups", order=10 * l - 1,
@@ -86,10 +89,10 @@ def build_network(engine, spec, populations, *, on_step_start, on_step_end) -> B
     for l in range(1, t):
         if engine.target_rule.uses_inverse:
             side = (lambda l=l: _side_drive(engine, l + 1)) if model.side else None
-            ops.append(dense_operation(model.feedback[l + 1], layers[l + 1].read_rate,
-                                       layers[l].I_fb, lambda l=l: l in engine.listening,
-                                       name=f"feedback_{l + 1}", clock=clock,
-                                       order=1000 - 10 * l, extra=side))
+            ops.append(_dense_pathway(engine, model.feedback[l + 1], layers[l + 1],
+                                      layers[l].I_fb, lambda l=l: l in engine.listening, events,
+                                      name=f"feedback_{l + 1}", clock=clock,
+                                      order=1000 - 10 * l, extra=side))
         else:
             ops.append(b2.NetworkOperation(_difference_operation(engine, layers, l), clock=clock,
                                            when="groups", order=1000 - 10 * l,
@@ -97,7 +100,7 @@ def build_network(engine, spec, populations, *, on_step_start, on_step_end) -> B
         ops.append(b2.NetworkOperation(_nudge_operation(engine, layers[l], l), clock=clock,
                                        when="groups", order=1000 - 10 * l + 2,
                                        name=f"nudge_{l}"))
-    return BuiltNetwork(clock, layers, b2.Network(*groups, *ops), synaptic, plastic)
+    return BuiltNetwork(clock, layers, b2.Network(*groups, *ops), synaptic, plastic, events)
 
 
 def simulate(b2, network, codegen, duration):
@@ -145,7 +148,32 @@ def _layer(engine, ls, l, population, clock):
     return RateLayer(soma, apical, B, act, psi, clock=lambda: engine.tick)
 
 
-def _forward_pathway(engine, spec, l, layers, clock, synaptic, plastic):
+def _dense_pathway(engine, projection, pre, write_post, active, events, *, name, clock, order,
+                   extra=None, version=None):
+    """A dense pathway from layer adapter `pre`: one product per step, or, with
+    ``engine.transmission = "events"`` and a presynaptic layer that emits spikes, an
+    event-driven one (:mod:`bioprop.event_pathways`), entered in `events`."""
+    kind = _spike_kind(engine, pre)
+    if engine.transmission != "events" or kind is None:
+        return dense_operation(projection, pre.read_rate, write_post, active, name=name,
+                               clock=clock, order=order, extra=extra, version=version)
+    group = pre.soma if pre.soma is not None else pre.clamp
+    events[name] = EventTransmission(
+        projection, group, engine.batch_size, jump=spike_jump(kind.trace_jump, group),
+        tau=group.variables["tau_trace"].get_value().item(), dt=float(engine.dt))
+    return event_operation(events[name], write_post, active, lambda: engine.phases_begun,
+                           name=name, clock=clock, order=order, extra=extra)
+
+
+def _spike_kind(engine, layer):
+    """The PopulationKind of a layer adapter that emits spike events, else None."""
+    if not layer.spiking:
+        return None
+    kind = layer.population.record if layer.soma is not None else input_kind(engine.spec.network)
+    return kind if kind.spikes else None
+
+
+def _forward_pathway(engine, spec, l, layers, clock, synaptic, plastic, events):
     """The Brian2 objects of feedforward pathway l.
 
     ``dense``: one operation, I_ff = W r + b while layer l is live. ``synapses``:
@@ -165,9 +193,9 @@ def _forward_pathway(engine, spec, l, layers, clock, synaptic, plastic):
     if ls.connection == "dense":
         # a clamped input changes only between trials, and W_1 only after them
         version = (lambda: engine.clamped_trial) if l == 1 and not layers[0].spiking else None
-        return [dense_operation(W, layers[l - 1].read_rate, layers[l].I_ff, gate,
-                                name=f"forward_{l}", clock=clock, order=10 * l - 2,
-                                version=version)]
+        return [_dense_pathway(engine, W, layers[l - 1], layers[l].I_ff, gate, events,
+                               name=f"forward_{l}", clock=clock, order=10 * l - 2,
+                               version=version)]
     mask = engine.model.fixed.get("mask", {}).get(l)
     mask = np.ones(W.shape, W.weight.dtype) if mask is None else mask
     pre = layers[l - 1].soma if l > 1 else layers[0].clamp

@@ -1,0 +1,71 @@
+"""Training speed of the spiking digits model under each lever of issue 14, in one run.
+
+    python benchmarks/bench_spiking_levers.py [--samples 128] [--repeats 3]
+
+Trains ``models/lif.toml`` with ``protocols/spiking.toml`` (64-128 LIF-10, batch 32) on
+the first `--samples` training digits, once per setting, the settings interleaved
+`--repeats` times, and prints for each the median samples per second, its ratio to
+the default protocol measured in the same run, and the time steps of one training
+trial. The settings are the ``--set`` overrides of :data:`SETTINGS`; their accuracy
+is measured by full runs (docs/spiking.md, "Speed").
+"""
+import argparse
+import statistics
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from bioprop.brian2.phases import step_schedule
+from bioprop.datasets import load_dataset
+from bioprop.spec import load_model, load_protocol
+from bioprop.training import make_engine
+
+_HALF = ['phases.forward="60 ms"', 'phases.feedback="50 ms"', 'phases.target="60 ms"']
+_QUARTER = ['phases.forward="30 ms"', 'phases.feedback="25 ms"', 'phases.target="30 ms"']
+_DT1 = ['phases.dt="1 ms"']
+#: name → overrides of the protocol
+SETTINGS = {
+    "default (dt 0.5 ms, 120/100/120 ms)": [],
+    "dt 1 ms": _DT1,
+    "dt 1 ms, phases halved, twin start": _DT1 + _HALF + ['phases.trial_start="twin"'],
+    "dt 1 ms, phases quartered, twin start": _DT1 + _QUARTER + ['phases.trial_start="twin"'],
+    "the same, event-driven": _DT1 + _QUARTER + ['phases.trial_start="twin"',
+                                                 'engine.transmission="events"'],
+    "the same, cython": _DT1 + _QUARTER + ['phases.trial_start="twin"',
+                                           'engine.codegen="cython"'],
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    data = load_dataset("digits")
+    x, y = data.x_train[:args.samples], data.y_train[:args.samples]
+    runs = {}
+    with threadpool_limits(1):
+        for name, overrides in SETTINGS.items():
+            engine = make_engine(load_model("models/lif.toml"),
+                                 load_protocol("protocols/spiking.toml", overrides=overrides),
+                                 np.random.default_rng(0))
+            engine.train_epoch(x, y, np.random.default_rng(1))  # warm-up: code generation
+            runs[name] = (engine, [])
+        for _ in range(args.repeats):  # interleaved, so the machine's load hits all alike
+            for name, (engine, rates) in runs.items():
+                start = time.perf_counter()
+                engine.train_epoch(x, y, np.random.default_rng(1))
+                rates.append(len(x) / (time.perf_counter() - start))
+    base = statistics.median(next(iter(runs.values()))[1])
+    print(f"models/lif.toml + protocols/spiking.toml, {len(x)} digits x {args.repeats} repeats "
+          "(medians)")
+    print(f"{'setting':42s} {'steps/trial':>11s} {'samples/s':>9s} {'x default':>9s}")
+    for name, (engine, rates) in runs.items():
+        steps = len(step_schedule(engine.train_phases)[0])
+        rate = statistics.median(rates)
+        print(f"{name:42s} {steps:11d} {rate:9.0f} {rate / base:9.2f}")
+
+
+if __name__ == "__main__":
+    main()
