@@ -218,7 +218,7 @@ class PhasesSpec:
     target: Duration = Duration("40 ms")
     #: where each trial starts: the state the last one left (``carry``), at rest (``rest``) or
     #: the rate twin's steady state for its input (``twin``); docs/spiking.md
-    trial_start: str = "carry"
+    trial_start: str = ranged("carry", written="when set")
 
 
 @dataclass(frozen=True)
@@ -229,7 +229,7 @@ class EngineSpec:
     codegen: str = "numpy"
     #: pathways out of spiking layers: ``dense`` (W · trace each step) or ``events`` (the
     #: weight columns of the neurons that fired, filtered; equal to rounding: event_pathways.py)
-    transmission: str = "dense"
+    transmission: str = ranged("dense", written="when set")
     #: floating point type of the weights and activity
     dtype: str = "float64"
     #: BLAS threads; 1 avoids oversubscription on a shared machine (see README)
