@@ -63,6 +63,7 @@ def test_results_table_reads_rules_engines_and_errors_from_run_files(tmp_path):
     mean ± std over seeds, and a Brian2 row is set beside the reference at the same epoch."""
     script = runpy.run_path(str(SCRIPTS / "results_table.py"))
     folder = tmp_path / "bartunov2018"
+    folder.mkdir()
     variants = {"dtp": ["rule.target=dtp"], "dtp-parallel": ["rule.schedule=parallel"],
                 "bp": ["rule.target=bp"]}
     for name, overrides in variants.items():

@@ -23,8 +23,7 @@ STORED = golden.load()
 def test_run_matches_its_fingerprint(case, tmp_path):
     got = golden.run_case(case, golden.cases()[case], tmp_path)
     same = STORED["environment"] == golden.environment()
-    problems = golden.compare(golden.renamed(STORED["cases"][case], golden.RENAMED[case]), got,
-                              same)
+    problems = golden.compare(STORED["cases"][case], got, same)
     assert not problems, f"{case} changed:\n" + "\n".join(problems)
 
 
@@ -42,15 +41,3 @@ def test_compare_sees_a_changed_bit():
     del changed[key]
     assert golden.compare(case, changed, same_environment=True) == [
         f"{key}: missing from the run file"]
-
-
-def test_renamed_fingerprints_name_each_array_once():
-    """The format-2 renames move every pathway and test array of a stored fingerprint and
-    leave the others where they were; no two arrays land on one name."""
-    for case, stored in STORED["cases"].items():
-        moved = golden.renamed(stored, golden.RENAMED[case])
-        assert len(moved) == len(stored), case
-        assert not [k for k in moved if k.startswith(("eval/", "pathways/forward_",
-                                                      "pathways/feedback_"))], case
-        assert moved["train/loss"] == stored["train/loss"]
-        assert moved["test/loss"] == stored["eval/loss"]

@@ -92,6 +92,7 @@ def sweep(model=None, protocol=None, *, grid=(), seeds=1, overrides=(), output=N
             raise SpecError(f"--set {key}: also set by the sweep's grid or seeds")
     model, protocol = _files(model, protocol, overrides)
     directory = Path(output or f"runs/sweep-{_model_name(model, overrides)}")
+    directory.mkdir(parents=True, exist_ok=True)  # the sweep's own folder: its points go there
     tasks = {p.name: _task(model, protocol, list(overrides), p, directory) for p in points}
     todo = [t for t in tasks.values() if recorded(Path(t.path)).get("status") not in FINISHED]
     result = SweepResult(None, table_path(table or directory / "sweep.csv"), directory, points)

@@ -71,34 +71,6 @@ def cases(full: bool = False) -> dict:
     return out
 
 
-#: Run-file format 2 renamed groups: old path → new path, in the two networks of the cases
-#: (64-hidden1-hidden2-output, and 64-hidden1-output for the LIF model). Applied to the
-#: stored fingerprints when comparing, so that fingerprints written before format 2 still
-#: check every array under its new name. New arrays (format 2's /phases table) are still
-#: reported as new.
-_DEEP = {"eval": "test",
-         "pathways/forward_1": "pathways/input_to_hidden1",
-         "pathways/forward_2": "pathways/hidden1_to_hidden2",
-         "pathways/forward_3": "pathways/hidden2_to_output",
-         "pathways/feedback_2": "pathways/hidden2_to_hidden1",
-         "pathways/feedback_3": "pathways/output_to_hidden2"}
-_SHALLOW = {"eval": "test",
-            "pathways/forward_1": "pathways/input_to_hidden1",
-            "pathways/forward_2": "pathways/hidden1_to_output",
-            "pathways/feedback_2": "pathways/output_to_hidden1"}
-RENAMED = {case: _SHALLOW if case in ("lif-brian2", "stochastic-brian2") else _DEEP
-           for case in cases(full=True)}
-
-
-def renamed(fingerprint: dict, groups: dict) -> dict:
-    """`fingerprint` with each array under its group's new name (`groups`: old → new)."""
-    out = {}
-    for key, value in fingerprint.items():
-        group, _, name = key.rpartition("/")
-        out[f"{groups.get(group, group)}/{name}" if group else key] = value
-    return out
-
-
 def _resolve(name, package):
     if name is None:
         return None
@@ -222,7 +194,7 @@ def main(argv=None):
                 stored["cases"][name] = got
                 print(f"{name}: written ({len(got)} arrays)")
                 continue
-            problems = compare(renamed(stored["cases"][name], RENAMED[name]), got, same)
+            problems = compare(stored["cases"][name], got, same)
             failed += bool(problems)
             print(f"{name}: " + ("identical" if not problems else "DIFFERS"))
             for line in problems:
