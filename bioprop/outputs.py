@@ -1,7 +1,7 @@
 """Where a run file goes, checked before anything is loaded, trained or written.
 
-* :func:`run_file_path` — the run file of a new run: an explicit output path, checked,
-  or the protocol's ``record.path`` pattern filled in and numbered.
+* :func:`default_run_file` — the run file of a new run without an explicit output path:
+  the protocol's ``record.path`` pattern filled in and numbered.
 * :func:`check_new_file` — the checks of any file bioprop is about to create (a run
   file, an NWB export).
 * :class:`OutputPathError` — a path bioprop cannot or will not write, with the reason.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["OutputPathError", "OutputExistsError", "run_file_path", "check_new_file",
+__all__ = ["OutputPathError", "OutputExistsError", "default_run_file", "check_new_file",
            "RUN_SUFFIXES"]
 
 #: the suffixes of an HDF5 run file (netCDF-4 files are HDF5 files)
@@ -98,14 +98,12 @@ def _name_max(folder) -> int:
         return 255
 
 
-def run_file_path(output, pattern: str, *, model: str, seed: int, source=None) -> Path:
-    """The run file of a new run.
+def default_run_file(pattern: str, *, model: str, seed: int, source=None) -> Path:
+    """The run file of a new run given no output path (an explicit one is checked with
+    :func:`check_new_file`).
 
     Parameters
     ----------
-    output : str, path or None
-        The explicit run file (``-o``), checked with :func:`check_new_file`; None for the
-        default.
     pattern : str
         The protocol's ``record.path``, with ``{model}`` and ``{seed}`` (checked as a
         pattern by :mod:`bioprop.validation`).
@@ -113,22 +111,19 @@ def run_file_path(output, pattern: str, *, model: str, seed: int, source=None) -
         The model's name.
     seed : int
     source : str, optional
-        The protocol file, which the errors of the default path name with ``record.path``.
+        The protocol file, which the errors name with ``record.path``.
 
     Returns
     -------
     Path
-        For the default, the filled-in pattern, or the first ``name-2.h5``, ``name-3.h5``...
-        not taken; its folder is created.
+        The filled-in pattern, or the first ``name-2.h5``, ``name-3.h5``... not taken; its
+        folder is created.
 
     Raises
     ------
-    OutputPathError
     SpecError
-        For a default path that cannot be a run file, naming ``record.path``.
+        For a path that cannot be a run file, naming ``record.path``.
     """
-    if output is not None:
-        return check_new_file(output, suffixes=RUN_SUFFIXES)
     from .errors import fail
 
     path = _free_path(Path(pattern.format(model=model, seed=seed)))

@@ -126,9 +126,14 @@ def check_description(value, source) -> None:
         fail(source, DESCRIPTION, f"expected one line of text, got {value!r}")
 
 
+def _top_level(path) -> dict:
+    """A spec file's own keys and tables, without its base (``extends``)."""
+    return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+
+
 def description(path) -> str:
     """A spec file's own one-line ``description`` ("" without one)."""
-    return str(tomllib.loads(Path(path).read_text(encoding="utf-8")).get(DESCRIPTION, ""))
+    return str(_top_level(path).get(DESCRIPTION, ""))
 
 
 def listing() -> str:
@@ -141,7 +146,7 @@ def listing() -> str:
         lines.append("models (bioprop run NAME):" if kind == "model"
                      else "protocols (bioprop run MODEL NAME):")
         for name, path in files.items():
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = _top_level(path)
             usual = f" [protocol: {data[PROTOCOL]}]" if PROTOCOL in data else ""
             lines.append(f"  {name:<{width}}  {data.get(DESCRIPTION, '')}{usual}")
         lines.append("")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .model import build_model
-from .outputs import RUN_SUFFIXES, check_new_file, run_file_path
+from .outputs import RUN_SUFFIXES, check_new_file, default_run_file
 from .overrides import blame
 from .runlog import (RunFileExistsError, RunRecorder, batch_entries, declare_run, provenance,
                      record_diagnostics, record_epoch, record_probe_activity, recording,
@@ -133,14 +133,16 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
     with ExitStack() as stack:
         with interrupted_before_training():  # nothing is written yet, and nothing is left
             model_spec, protocol = _resolve(model, protocol, overrides)
+            path = None
             if output is not None:  # a mistaken -o is named before the data are loaded
-                check_new_file(output, suffixes=RUN_SUFFIXES)
-                if Path(output).exists() and not force:
-                    raise RunFileExistsError(Path(output))
+                path = check_new_file(output, suffixes=RUN_SUFFIXES)
+                if path.exists() and not force:
+                    raise RunFileExistsError(path)
             data = _data(model_spec, protocol)
-            with blame(dict(protocol.origins)):
-                path = run_file_path(output, protocol.record.path, seed=protocol.training.seed,
-                                     model=model_spec.network.name, source=protocol.source)
+            if path is None:
+                with blame(dict(protocol.origins)):
+                    path = default_run_file(protocol.record.path, seed=protocol.training.seed,
+                                            model=model_spec.network.name, source=protocol.source)
             init_rng, train_rng = _generators(protocol.training.seed)
             stack.enter_context(_threads(protocol))
             engine = make_engine(model_spec, protocol, init_rng)

@@ -25,10 +25,19 @@ import numpy as np
 from .vocabulary import FORMAT1_PATHWAY, FORMAT_VERSION, HZ, PHASES, RATE, TEST
 
 __all__ = ["RecordedSpec", "layer_names", "max_rates", "rate_in_hz", "renamed_group", "format1_phases",
-           "upgrade_tree"]
+           "upgrade_tree", "stored_name"]
 
 #: top-level groups that version 1 named otherwise
 _FORMAT1_GROUPS = {"eval": TEST}
+
+
+def stored_name(f, group: str) -> str:
+    """The name under which an open h5py file `f` of either format stores the top-level
+    `group` (today's name): ``/test`` is ``/eval`` in version 1."""
+    if group in f:
+        return group
+    return next((old for old, new in _FORMAT1_GROUPS.items() if new == group and old in f),
+                group)
 
 
 def layer_names(model_toml: str) -> list:

@@ -44,6 +44,7 @@ def _results(path: Path) -> dict:
     import numpy as np
 
     from ..runlog import read_run_file
+    from ..runlog.formats import stored_name
     from ..runlog.vocabulary import TEST
 
     status = recorded(path).get("status")
@@ -51,7 +52,7 @@ def _results(path: Path) -> dict:
         return {"status": status or "missing", "epochs": 0, "test_accuracy": np.nan,
                 "test_loss": np.nan, "training_time": np.nan}
     with read_run_file(path) as f:
-        test = f[TEST] if TEST in f else f["eval"]  # format 1 named it eval
+        test = f[stored_name(f, TEST)]
         return {"status": status, "epochs": len(test["epoch"]),
                 "test_accuracy": _last(test, "accuracy"), "test_loss": _last(test, "loss"),
                 "training_time": float(np.sum(f["train/wall_time"][:]))}
