@@ -31,7 +31,8 @@ from .errors import fail
 from .rate_twins import SpikingParameters, SpikingPopulation, bernoulli_twin, lif_twin, poisson_twin
 from .spiking import LIF_TRACE_JUMP, POISSON_TRACE_JUMP, threshold_problem, with_suffix
 
-__all__ = ["PopulationKind", "POPULATION_KINDS", "DEFAULT_KIND", "input_encodings",
+__all__ = ["PopulationKind", "POPULATION_KINDS", "DEFAULT_KIND", "SPIKING_TARGETS", "SENDS_TARGET",
+           "APICAL_TARGETS", "input_encodings",
            "population_kind", "input_kind",
            "is_spiking", "layer_population", "layer_activation", "layer_feedback_activation"]
 
@@ -235,6 +236,24 @@ POPULATION_KINDS = _registry(
                    state_variables=("s", "z", "r", "I_ff", "I_apical"), max_rate=_one_per_step,
                    synaptic_input=False, time_constants=("tau_trace", "tau_trace")),
 )
+
+
+#: ``rule.spiking_target`` → what a spiking layer's target for its forward update is, and what
+#: it sends while its soma is held (its target or noise being asked of it). Rate layers fire
+#: h + nudge exactly, so for them the three are the same.
+SPIKING_TARGETS = {
+    "trace": "its spike trace at the end of the target phase; a held layer sends its spikes",
+    "apical": "its forward trace plus the change its dendrite asked for (h + Δ); a held layer "
+              "sends its spikes",
+    "rate": "h + Δ, and a held layer sends the rate asked of it (h + Δ, or h + ε) to the layers "
+            "it projects to, instead of its spikes",
+}
+
+#: the spiking targets read from the dendrite's request, h + Δ, rather than from the trace
+APICAL_TARGETS = ("apical", "rate")
+
+#: the spiking target with which a held spiking layer sends the rate asked of it
+SENDS_TARGET = "rate"
 
 
 def population_kind(layer_spec) -> PopulationKind:

@@ -125,8 +125,11 @@ class RuleSpec:
     #: ``activity`` (the lower layer's own forward activity h_{l-1})
     side_information: str = "none"
     #: a spiking layer's target for its forward update: ``trace`` (its spike trace at the end
-    #: of the target phase) or ``apical`` (its forward trace plus the change its apical
-    #: dendrite asked for; less noisy for stochastic units). Rate layers: the same either way.
+    #: of the target phase), ``apical`` (its forward trace plus the change its apical
+    #: dendrite asked for; less noisy for stochastic units) or ``rate`` (as ``apical``, and a
+    #: held spiking layer sends the rate asked of it, not its spikes, so that the targets
+    #: below carry no spike noise). Rate layers: the same either way
+    #: (:data:`bioprop.populations.SPIKING_TARGETS`).
     spiking_target: str = "trace"
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ RECORD_PATH_FIELDS = ("model", "seed")
 def _registry_choices():
     from .activations import ACTIVATIONS
     from .datasets import DATASETS
-    from .populations import POPULATION_KINDS, input_encodings
+    from .populations import POPULATION_KINDS, SPIKING_TARGETS, input_encodings
     from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
     return {
         "population": POPULATION_KINDS, "activation": ACTIVATIONS,
@@ -39,7 +39,7 @@ def _registry_choices():
         "rule.target": TARGET_RULES, "rule.feedback": FEEDBACK_OBJECTIVES,
         "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "parallel"],
         "rule.side_information": ["none", "label", "activity"],
-        "rule.spiking_target": ["trace", "apical"],
+        "rule.spiking_target": SPIKING_TARGETS,
         "optimizer.name": OPTIMIZERS, "network.loss": LOSSES,
         "network.init": ["orthogonal", "glorot"],
         "network.input_encoding": input_encodings(),
