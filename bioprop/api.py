@@ -22,7 +22,6 @@ import os
 from collections.abc import Mapping
 
 import numpy as np
-import xarray as xr
 
 from ._version import __version__
 from .api_arrays import (SAMPLE, NetworkArrayError, named_arrays, optimizer_arrays,
@@ -106,7 +105,7 @@ class Network:
 
     # ------------------------------------------------------------- arrays
     @property
-    def weights(self) -> xr.Dataset:
+    def weights(self) -> "xarray.Dataset":
         """Every pathway's weights (a copy): forward ``input_to_hidden1`` (W_1) and feedback
         ``hidden2_to_hidden1`` (Q_2), dims (post, pre) named after the layers. Set it to a
         Dataset or a mapping name → array (or DataArray, transposed by its dims) of some or
@@ -118,7 +117,7 @@ class Network:
         set_named_arrays(self.engine, "weight", values)
 
     @property
-    def biases(self) -> xr.Dataset:
+    def biases(self) -> "xarray.Dataset":
         """Every pathway's bias (b_l, c_l; a copy), dims (post,); set as :attr:`weights`."""
         return named_arrays(self.engine, "bias")
 
@@ -161,7 +160,7 @@ class Network:
                                     f"0 to {n_out - 1} of the output layer")
         return x, y
 
-    def step(self, x, y) -> xr.Dataset:
+    def step(self, x, y) -> "xarray.Dataset":
         """Train on one batch, as one batch of :meth:`fit`, and return what happened.
 
         Parameters
@@ -186,7 +185,7 @@ class Network:
             trace = self.engine.train_batch(x, y, self.rng)
         return trace_dataset(trace, self.engine.model, before, self.weights)
 
-    def targets(self, x, y) -> xr.Dataset:
+    def targets(self, x, y) -> "xarray.Dataset":
         """The batch :meth:`step` would train, learning nothing: rates, potentials, the
         targets the rule sends with the weights as they are, reconstructions and the
         feedback objective's losses, as :meth:`step` names them (no gradients, no updates).
@@ -200,9 +199,11 @@ class Network:
         out = trace_dataset(trace, self.engine.model)
         return out.drop_vars([v for v in out.data_vars if "gradient_" in str(v)])
 
-    def predict(self, x) -> xr.DataArray:
+    def predict(self, x) -> "xarray.DataArray":
         """The output layer's rates for every row of `x` (dims sample, output layer), as
         the test figures of a run compute them; the network is left as it was."""
+        import xarray as xr
+
         x = self._rows(x)
         with _threads(self.protocol), self.engine.state_kept():
             out = self.engine.predict(x)

@@ -8,13 +8,15 @@ have dims (post, pre), ``("hidden1", "input")``, and every array of one network 
 Dataset. Everything returned is a copy; everything set goes through the engine's
 ``load_state_arrays``, so the Brian2 engine's synapses follow, and is checked first: a
 wrong name, shape or dims raises one :class:`NetworkArrayError` and changes nothing.
+
+xarray is imported where it is used, so that ``import bioprop`` (and so the command
+line) does not wait for it and pandas.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import xarray as xr
 
 from .errors import suggest
 from .runlog.vocabulary import POTENTIAL, RATE, TARGET, pathway_name
@@ -59,8 +61,10 @@ def pathways(model) -> dict:
     return out
 
 
-def named_arrays(engine, part: str) -> xr.Dataset:
+def named_arrays(engine, part: str) -> "xarray.Dataset":
     """The ``weight`` or ``bias`` of every pathway as a Dataset (copies)."""
+    import xarray as xr
+
     state = engine.state_arrays()
     out = {}
     for p in pathways(engine.model).values():
@@ -72,6 +76,8 @@ def named_arrays(engine, part: str) -> xr.Dataset:
 
 def _array(name, value, dims, shape, dtype):
     """`value` as an array of `shape`, a DataArray transposed to `dims` by name."""
+    import xarray as xr
+
     if isinstance(value, xr.DataArray):
         if set(value.dims) != set(dims) or len(value.dims) != len(dims):
             raise NetworkArrayError(f"{name}: dims {tuple(value.dims)}, expected {tuple(dims)}")
@@ -104,6 +110,8 @@ def set_named_arrays(engine, part: str, values):
         An unknown pathway, a shape or dims that do not fit, or a weight at a connection
         a sparse pathway (``p_connect < 1``) does not have. Nothing is set then.
     """
+    import xarray as xr
+
     table = pathways(engine.model)
     values = dict(values.data_vars) if isinstance(values, xr.Dataset) else dict(values)
     _check_names(values, table, "pathway")
@@ -171,16 +179,20 @@ def set_optimizer_arrays(engine, values):
 
 
 def _layer_var(out, var, layer, array, long_name):
+    import xarray as xr
+
     out[f"{var}_{layer}"] = xr.DataArray(np.array(array), dims=(SAMPLE, layer),
                                          attrs={"layer": layer, "long_name": long_name})
 
 
-def trace_dataset(trace, model, before=None, after=None) -> xr.Dataset:
+def trace_dataset(trace, model, before=None, after=None) -> "xarray.Dataset":
     """One batch's :class:`~bioprop.learner.BatchTrace` as a Dataset (docs/python-api.md).
 
     `before` and `after` are the weights (:func:`named_arrays`) around the batch; with
     them, ``update_<pathway>`` holds the change the batch made.
     """
+    import xarray as xr
+
     names, out = model.names, {}
     for l, h in enumerate(trace.h):
         _layer_var(out, RATE, names[l], h, "rate h_l (the input: x)")
