@@ -151,11 +151,13 @@ class Network:
         if y is None:
             return x
         y = np.asarray(y)
-        labels = y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
-        if len(y) != len(x) or not (labels or y.shape[1:] == (n_out,)):
+        if len(y) != len(x) or y.shape[1:] not in ((), (n_out,)):
             raise NetworkArrayError(f"y: shape {y.shape}, expected ({len(x)},) class labels or "
                                     f"({len(x)}, {n_out}) targets for {len(x)} samples")
-        if labels and (y.min(initial=0) < 0 or y.max(initial=0) >= n_out):
+        if y.ndim == 1 and not np.issubdtype(y.dtype, np.integer):
+            raise NetworkArrayError(f"y: {y.dtype} labels, expected class labels as whole "
+                                    f"numbers (or ({len(x)}, {n_out}) targets)")
+        if y.ndim == 1 and (y.min(initial=0) < 0 or y.max(initial=0) >= n_out):
             raise NetworkArrayError(f"y: labels from {y.min()} to {y.max()}, expected classes "
                                     f"0 to {n_out - 1} of the output layer")
         return x, y

@@ -25,7 +25,8 @@ from dataclasses import fields, is_dataclass, replace
 
 from .errors import SpecError, suggest
 from .shipped import DESCRIPTION, check_description
-from .spec import (ModelSpec, ProtocolSpec, from_tables, load_model, load_protocol, to_toml)
+from .spec import ModelSpec, ProtocolSpec, from_tables, load_model, load_protocol, to_toml
+from .specfiles import SPEC_META
 
 __all__ = ["KEYWORDS", "keyword_overrides", "override_items", "resolve_spec", "resolve_specs"]
 
@@ -36,7 +37,7 @@ _NOT_KEYWORDS = ("layers",)
 def _leaves(cls, prefix=""):
     """(name, dotted key) of every key of a spec's tables, nested tables walked."""
     for f in fields(cls):
-        if f.name in ("source", "origins", "protocol") or f.name in _NOT_KEYWORDS:
+        if f.name in SPEC_META or f.name in _NOT_KEYWORDS:
             continue
         if is_dataclass(f.default):
             yield from _leaves(type(f.default), f"{prefix}{f.name}.")

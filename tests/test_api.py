@@ -203,7 +203,9 @@ def test_dicts_build_what_the_files_build():
     from_dicts = build(tables("models/default.toml"), tables("protocols/default.toml"),
                        engine="reference")
     by_default = build(engine="reference")
-    for net in (from_dicts, by_default):
+    specs = Network(bioprop.load_model(), bioprop.load_protocol(None, ["engine.name=reference"]))
+    respecified = build(bioprop.load_model(), bioprop.load_protocol(), engine="reference")
+    for net in (from_dicts, by_default, specs, respecified):
         assert to_toml(net.model_spec) == to_toml(from_files.model_spec)
         assert to_toml(net.protocol) == to_toml(from_files.protocol)
         assert_same_state(net, from_files)
@@ -298,6 +300,8 @@ def test_batches_that_do_not_fit_are_one_line_errors(data):
                                                 "to 9 of the output layer"),
         (lambda: net.targets(x, y[:3]), "y: shape (3,), expected (8,) class labels or (8, 10) "
                                         "targets for 8 samples"),
+        (lambda: net.step(x, y * 1.0), "y: float64 labels, expected class labels as whole "
+                                       "numbers (or (8, 10) targets)"),
     ]:
         with pytest.raises(NetworkArrayError) as err:
             call()
