@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -90,8 +91,31 @@ class Network:
         check_compatible(model_spec, protocol)  # τ against dt, names, memory: before building
         self.model_spec, self.protocol = model_spec, protocol
         init_rng, self.rng = generators(protocol.training.seed)
+        outside = np.random.get_state()
         with _threads(protocol):
             self.engine = make_engine(model_spec, protocol, init_rng)
+        # Brian2's random units draw from NumPy's global generator, which the engine has
+        # just seeded: this network keeps that state as its own (see _running)
+        self._numpy_state = np.random.get_state()
+        np.random.set_state(outside)
+
+    @contextmanager
+    def _running(self):
+        """The engine runs with the protocol's BLAS threads and, when its units draw random
+        numbers (Brian2's ``rand()`` draws from NumPy's global generator), with this
+        network's own state of that generator: two networks in one process then draw
+        as two runs would, and the caller's global generator is left as it was."""
+        stochastic = getattr(self.engine, "stochastic", False)
+        outside = np.random.get_state()
+        if stochastic:
+            np.random.set_state(self._numpy_state)
+        try:
+            with _threads(self.protocol):
+                yield
+        finally:
+            if stochastic:
+                self._numpy_state = np.random.get_state()
+            np.random.set_state(outside)
 
     def __repr__(self):
         sizes = " → ".join(f"{n} {s}" for n, s in zip(self.names, self.engine.model.sizes))
@@ -114,7 +138,8 @@ class Network:
 
     @weights.setter
     def weights(self, values):
-        set_named_arrays(self.engine, "weight", values)
+        with self._running():
+            set_named_arrays(self.engine, "weight", values)
 
     @property
     def biases(self) -> "xarray.Dataset":
@@ -123,7 +148,8 @@ class Network:
 
     @biases.setter
     def biases(self, values):
-        set_named_arrays(self.engine, "bias", values)
+        with self._running():
+            set_named_arrays(self.engine, "bias", values)
 
     @property
     def optimizer_state(self) -> dict:
@@ -134,7 +160,8 @@ class Network:
 
     @optimizer_state.setter
     def optimizer_state(self, values):
-        set_optimizer_arrays(self.engine, values)
+        with self._running():
+            set_optimizer_arrays(self.engine, values)
 
     # ------------------------------------------------------------ batches
     def _rows(self, x, y=None, whole_batch=False):
@@ -183,7 +210,7 @@ class Network:
         """
         x, y = self._rows(x, y, whole_batch=True)
         before = self.weights
-        with _threads(self.protocol):
+        with self._running():
             trace = self.engine.train_batch(x, y, self.rng)
         return trace_dataset(trace, self.engine.model, before, self.weights)
 
@@ -196,7 +223,7 @@ class Network:
         optimizers, populations' state, generators) is left exactly as it was.
         """
         x, y = self._rows(x, y, whole_batch=True)
-        with _threads(self.protocol):
+        with self._running():
             trace = self.engine.rehearse(x, y, np.random.default_rng(0))
         out = trace_dataset(trace, self.engine.model)
         return out.drop_vars([v for v in out.data_vars if "gradient_" in str(v)])
@@ -207,7 +234,7 @@ class Network:
         import xarray as xr
 
         x = self._rows(x)
-        with _threads(self.protocol), self.engine.state_kept():
+        with self._running(), self.engine.state_kept():
             out = self.engine.predict(x)
         return xr.DataArray(np.array(out), dims=(SAMPLE, self.names[-1]),
                             attrs={"layer": self.names[-1], "long_name": "output rate"})
@@ -252,8 +279,9 @@ class Network:
             items += [(f"record.{key}", value) for key, value in record.items()]
         protocol = resolve_spec(self.protocol, "protocol", items)
         check_compatible(self.model_spec, protocol)
-        return train(self.model_spec, protocol, engine=self.engine, rng=self.rng, data=data,
-                     output=output, force=force, progress=progress)
+        with self._running():
+            return train(self.model_spec, protocol, engine=self.engine, rng=self.rng,
+                         data=data, output=output, force=force, progress=progress)
 
     # --------------------------------------------------------------- files
     def save(self, path):
@@ -263,7 +291,8 @@ class Network:
         meta = {"format": NETWORK_FORMAT, "kind": _KIND, "version": __version__,
                 "model_toml": to_toml(self.model_spec), "protocol_toml": to_toml(self.protocol),
                 "rng": self.rng.bit_generator.state}
-        return write_state(path, meta, self.engine.state_arrays())
+        with self._running():  # the state of Brian2's generator is this network's
+            return write_state(path, meta, self.engine.state_arrays())
 
     @classmethod
     def load(cls, path) -> "Network":
@@ -289,7 +318,8 @@ class Network:
         net = cls.__new__(cls)
         net._build(*recorded_specs(path, meta))
         try:
-            net.engine.load_state_arrays(arrays)
+            with net._running():
+                net.engine.load_state_arrays(arrays)
             net.rng.bit_generator.state = meta["rng"]
         except (KeyError, ValueError, TypeError) as err:
             raise NetworkFileError(f"{path}: its arrays do not fit its model ({err})") from None

@@ -28,6 +28,10 @@ PROTOCOL = {"data": {"n_train": 64, "n_test": 32}, "training": {"epochs": 1, "ba
                        "target": "35 ms"},
             "record": {"probe_size": 8, "weights_every": 1, "first_and_last": False}}
 
+#: the same with random binary units, which draw from NumPy's global generator in Brian2
+BERNOULLI = {**MODEL, "layers": [{"name": "hidden1", "size": 12, "population": "bernoulli"},
+                                 *MODEL["layers"][1:]]}
+
 
 @pytest.fixture(scope="module")
 def data():
@@ -38,8 +42,14 @@ def tiny(engine, **keywords):
     return build(MODEL, PROTOCOL, engine=engine, **keywords)
 
 
+def state(net):
+    """Every array of the network, Brian2's generator (its own, see Network._running) too."""
+    with net._running():
+        return {k: v.copy() for k, v in net.engine.state_arrays().items()}
+
+
 def assert_same_state(a, b):
-    sa, sb = a.engine.state_arrays(), b.engine.state_arrays()
+    sa, sb = state(a), state(b)
     assert sorted(sa) == sorted(sb)
     different = [k for k in sa if not np.array_equal(sa[k], sb[k])]
     assert not different, f"arrays differ: {different}"
@@ -60,14 +70,39 @@ def test_save_load_step_is_bit_for_bit(tmp_path, data, engine):
     xr.testing.assert_identical(first, second)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_step_is_one_batch_of_the_training_loop(data, engine):
+def test_stochastic_networks_draw_as_their_runs_do(tmp_path, data):
+    """Bernoulli units draw from NumPy's global generator: each network keeps its own state
+    of it, so a saved and loaded network, stepped in turn with the original, repeats it bit
+    for bit, and the caller's global generator is left alone."""
+    model = BERNOULLI
+    net = build(model, PROTOCOL, engine="brian2")
+    assert net.engine.stochastic
+    x, y = data.x_train[:8], data.y_train[:8]
+    net.step(x, y)
+    net.save(tmp_path / "net.npz")
+    loaded = Network.load(tmp_path / "net.npz")
+    outside = np.random.get_state()
+    for _ in range(2):
+        xr.testing.assert_identical(net.step(x, y), loaded.step(x, y))
+    assert_same_state(net, loaded)
+    assert all(np.array_equal(a, b) for a, b in zip(outside[1:], np.random.get_state()[1:]))
+    other = build(model, {**PROTOCOL, "training": {"batch_size": 8, "seed": 2}}, engine="brian2")
+    assert not state(other)["brian2/rng"].tolist() == state(net)["brian2/rng"].tolist()
+
+
+@pytest.mark.parametrize("engine, model", [("reference", MODEL), ("brian2", MODEL),
+                                           ("brian2", BERNOULLI)])
+def test_step_is_one_batch_of_the_training_loop(data, engine, model):
     """Stepping through an epoch's batches, in the order the generator draws them, leaves
-    the network as the engine's own epoch does, to the bit."""
-    stepped, trained = tiny(engine), tiny(engine)
+    the network as the engine's own epoch does, to the bit; with random units too, though
+    another network steps in between (each draws from its own generator state)."""
+    stepped, trained = build(model, PROTOCOL, engine=engine), build(model, PROTOCOL, engine=engine)
+    other = build(model, {**PROTOCOL, "training": {"batch_size": 8, "seed": 5}}, engine=engine)
     for index in epoch_batches(len(data.x_train), 8, stepped.rng):
         stepped.step(data.x_train[index], data.y_train[index])
-    trained.engine.train_epoch(data.x_train, data.y_train, trained.rng)
+        other.step(data.x_train[index], data.y_train[index])
+    with trained._running():  # as Network.fit runs its engine
+        trained.engine.train_epoch(data.x_train, data.y_train, trained.rng)
     assert_same_state(stepped, trained)
 
 
@@ -146,8 +181,7 @@ def test_weights_set_and_get_by_name(engine):
 
 def test_weights_that_do_not_fit_are_one_line_errors_and_change_nothing():
     net = tiny("reference")
-    before = net.engine.state_arrays()
-    before = {k: v.copy() for k, v in before.items()}
+    before = state(net)
     cases = {
         "input_to_hidden1: shape (3, 4), expected (12, 64) (hidden1 12, input 64)":
             {"input_to_hidden1": np.zeros((3, 4))},
@@ -162,7 +196,7 @@ def test_weights_that_do_not_fit_are_one_line_errors_and_change_nothing():
             net.weights = {"hidden1_to_hidden2": np.zeros((10, 12)), **value}
         assert str(err.value) == message
         assert "\n" not in str(err.value)
-    after = net.engine.state_arrays()
+    after = state(net)
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
 
