@@ -29,7 +29,8 @@ PROTOCOL = {"data": {"n_train": 64, "n_test": 32}, "training": {"epochs": 1, "ba
             "record": {"probe_size": 8, "weights_every": 1, "first_and_last": False}}
 
 #: the same with random binary units, which draw from NumPy's global generator in Brian2
-BERNOULLI = {**MODEL, "layers": [{"name": "hidden1", "size": 12, "population": "bernoulli"},
+BERNOULLI = {**MODEL, "layers": [{"name": "hidden1", "size": 12, "population": "bernoulli",
+                                  "tau_trace": "4 ms"},
                                  *MODEL["layers"][1:]]}
 
 
