@@ -172,7 +172,8 @@ def test_weights_set_and_get_by_name(engine):
     new = xr.DataArray(np.ones((64, 12)), dims=("input", "hidden1"))
     net.weights = {"input_to_hidden1": new}
     np.testing.assert_array_equal(net.engine.model.forward[1].weight, np.ones((12, 64)))
-    np.testing.assert_array_equal(net.weights["hidden1_to_hidden2"], 2 * weights["hidden1_to_hidden2"])
+    np.testing.assert_array_equal(net.weights["hidden1_to_hidden2"],
+                                  2 * weights["hidden1_to_hidden2"])
     net.biases = {"hidden2_to_hidden1": np.full(12, 0.5)}
     np.testing.assert_array_equal(net.engine.model.feedback[2].bias, np.full(12, 0.5))
     # returned arrays are copies
@@ -253,9 +254,9 @@ def test_settings_as_keywords_and_overrides():
     assert net.protocol.training.batch_size == 16 and net.engine.batch_size == 16
     assert net.model_spec.layers[0].size == 32 and net.model_spec.rule.target == "tp"
     assert net.weights["input_to_hidden1"].shape == (32, 64)
-    same = build("default", overrides=["engine.name=reference", "training.epochs=5", "training.seed=3",
-                                       "training.batch_size=16", "layers.hidden1.size=32",
-                                       "rule.target=tp"])
+    same = build("default", overrides=["engine.name=reference", "training.epochs=5",
+                                       "training.seed=3", "training.batch_size=16",
+                                       "layers.hidden1.size=32", "rule.target=tp"])
     assert to_toml(same.protocol) == to_toml(net.protocol)
     assert_same_state(same, net)
     assert bioprop.load_model("lif").protocol  # a shipped name brings its usual protocol
