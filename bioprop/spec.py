@@ -36,10 +36,10 @@ from .validation import check_compatible, check_data, validate_model, validate_p
 
 __all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "OptimizersSpec",
            "NetworkSpec", "ModelSpec", "DataSpec", "TrainingSpec", "PhasesSpec", "EngineSpec",
-           "RecordSpec", "ProtocolSpec", "MODEL_TABLES", "PROTOCOL_TABLES", "SPEC_TABLES", "load_model",
-           "load_protocol", "parse_model", "parse_protocol", "check_compatible", "check_data",
-           "to_toml",
-           "default_model_path", "default_protocol_path"]
+           "RecordSpec", "ProtocolSpec", "MODEL_TABLES", "PROTOCOL_TABLES", "SPEC_TABLES",
+           "load_model", "load_protocol", "from_tables", "parse_model", "parse_protocol",
+           "check_compatible", "check_data", "to_toml", "default_model_path",
+           "default_protocol_path"]
 
 
 # ---------------------------------------------------------------- model tables
@@ -380,20 +380,26 @@ def load_model(path=None, overrides=()) -> ModelSpec:
     -------
     ModelSpec
     """
-    data, source = read_spec_file(find_spec_file(path, "model") if path else default_model_path())
-    check_file_kind(data, source, MODEL_TABLES, SPEC_TABLES, "model")
-    usual = usual_protocol(data.pop(PROTOCOL), source) if PROTOCOL in data else ""
-    data, origins = apply_overrides(data, overrides, source, MODEL_TABLES, SPEC_TABLES)
-    with blame(origins):
-        return replace(parse_model(data, source), origins=tuple(origins.items()), protocol=usual)
+    return from_tables(*read_spec_file(find_spec_file(path, "model") if path
+                                       else default_model_path()), "model", overrides)
 
 
 def load_protocol(path=None, overrides=()) -> ProtocolSpec:
     """Read a protocol file as :func:`load_model` reads a model file (the embedded default:
     :func:`default_protocol_path`); overrides of model tables are left to :func:`load_model`."""
-    data, source = read_spec_file(find_spec_file(path, "protocol") if path
-                                  else default_protocol_path())
-    check_file_kind(data, source, PROTOCOL_TABLES, SPEC_TABLES, "protocol")
-    data, origins = apply_overrides(data, overrides, source, PROTOCOL_TABLES, SPEC_TABLES)
+    return from_tables(*read_spec_file(find_spec_file(path, "protocol") if path
+                                       else default_protocol_path()), "protocol", overrides)
+
+
+def from_tables(data: dict, source, kind: str, overrides=()):
+    """The validated spec of a file's tables (`data`, ``extends`` resolved; changed in place)
+    from `source`, of `kind` "model" or "protocol", with the overrides of its tables
+    applied: what :func:`load_model` and :func:`load_protocol` do once a file is read."""
+    tables, parse = {"model": (MODEL_TABLES, parse_model),
+                     "protocol": (PROTOCOL_TABLES, parse_protocol)}[kind]
+    check_file_kind(data, source, tables, SPEC_TABLES, kind)
+    usual = {PROTOCOL: usual_protocol(data.pop(PROTOCOL), source)} if (
+        kind == "model" and PROTOCOL in data) else {}
+    data, origins = apply_overrides(data, overrides, source, tables, SPEC_TABLES)
     with blame(origins):
-        return replace(parse_protocol(data, source), origins=tuple(origins.items()))
+        return replace(parse(data, source), origins=tuple(origins.items()), **usual)
