@@ -44,7 +44,7 @@ def descriptions() -> dict:
 def type_name(tp) -> str:
     """How a key's type reads in a TOML file."""
     if tp is Delay:
-        return "duration (may be 0)"
+        return "duration"
     if tp is Duration:
         return "duration"
     if typing.get_origin(tp) is tuple:
@@ -84,6 +84,10 @@ def leaf_keys(cls, prefix: str):
             yield prefix + f.name, cls, f, tp
 
 
+#: what every duration may be (bioprop.units checks it, not a ``ranged`` field)
+DURATION_RANGE = {Duration: "positive", Delay: "≥ 0"}
+
+
 def _default(f) -> str:
     if f.default is not MISSING:
         return f"`{toml_value(f.default)}`"
@@ -94,7 +98,7 @@ def _table_rows(cls, prefix, notes) -> list:
     rows = ["| key | type | default | range | description |", "|---|---|---|---|---|"]
     for key, owner, f, tp in leaf_keys(cls, prefix):
         limits = f.metadata.get("range")
-        text = str(limits) if limits is not None and str(limits) else ""
+        text = str(limits) if limits is not None and str(limits) else DURATION_RANGE.get(tp, "")
         rows.append(f"| `{key.split('.')[-1]}` | {type_name(tp)} | {_default(f)} | {_cell(text)} "
                     f"| {_cell(notes.get((owner.__name__, f.name), ''))} |")
     return rows
@@ -164,13 +168,17 @@ def _argument_rows(parser) -> list:
     return rows
 
 
+def _second_paragraph(doc: str) -> str:
+    """The module docstring's paragraph after its summary line: what every command shares."""
+    return " ".join(inspect.cleandoc(doc).split("\n\n")[1].split())
+
+
 def cli_page() -> str:
     parser = _wide(cli.build_parser())
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     lines = ["# Command line", "", GENERATED, "", f"{parser.description}", "",
              "```text", parser.format_usage().strip(), "```", "",
-             "Exit status: 0 when done, 2 for a bad input (one line naming the file, key or "
-             "value), 1 for a run that diverged, 130 for Ctrl-C and 143 for SIGTERM.", ""]
+             _second_paragraph(cli.__doc__), ""]
     seen = {}
     for name, sub in commands.choices.items():
         seen.setdefault(id(sub), []).append(name)
@@ -215,8 +223,8 @@ def schema_page() -> str:
     attrs = provenance(model_toml="", protocol_toml="", seed=0, engine="", codegen_target="")
     lines += ["", "## Root attributes", "",
               "Where the run came from, written when the file is created: "
-              + ", ".join(f"`{name}`" for name in attrs) + "; and `status`, the state of the run "
-              "(running until it ends).", "", "## Groups", ""]
+              + ", ".join(f"`{name}`" for name in attrs) + "; and `status`, `running` until the run ends "
+              "([how a run stops](../run-file.md)).", "", "## Groups", ""]
     for section in vocabulary.SECTIONS.values():
         entry = ", ".join(section.entry) or "none: written once"
         lines += [f"### `{_group_path(section)}`", "", f"Entry dims: {entry}.", ""]
@@ -236,8 +244,10 @@ def api_page() -> str:
         if not (inspect.isclass(obj) or callable(obj)):
             continue
         kind = "autoclass" if inspect.isclass(obj) else "autofunction"
-        options = "\n:members:" if inspect.isclass(obj) and not issubclass(obj, Exception) else ""
-        lines += [f"## `bioprop.{name}`", "", f"```{{{kind}}} bioprop.{name}{options}", "```", ""]
+        members = inspect.isclass(obj) and not issubclass(obj, Exception)
+        # autodoc writes reStructuredText, which MyST would read as Markdown: eval-rst
+        lines += [f"## `bioprop.{name}`", "", "```{eval-rst}", f".. {kind}:: bioprop.{name}"]
+        lines += ["   :members:"] * members + ["```", ""]
     return "\n".join(lines)
 
 
