@@ -134,7 +134,7 @@ class RuleSpec:
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    #: the optimizer (rules.OPTIMIZERS): sgd, rmsprop, rmsprop_graves or adam
+    #: the optimizer (rules.OPTIMIZERS)
     name: str = "rmsprop"
     #: the learning rate (a layer's lr_scale = 0 freezes one layer)
     lr: float = ranged(1e-3, gt=0)
