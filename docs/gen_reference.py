@@ -26,6 +26,7 @@ from sphinx.pycode import ModuleAnalyzer
 import bioprop
 from bioprop import cli, spec
 from bioprop.runlog import provenance, vocabulary
+from bioprop.shipped import DESCRIPTION, PROTOCOL
 from bioprop.specfiles import EXTENDS, SPEC_META
 from bioprop.units import Delay, Duration
 from bioprop.validation import allowed_values
@@ -136,8 +137,9 @@ def keys_page() -> str:
              "(`\"10 ms\"`). How files are found, `extends` and the errors: "
              "[models and protocols](../models-and-protocols.md).", "",
              f"Top-level keys: `{EXTENDS}` (either file) names a base file whose tables this "
-             "one overrides; `protocol` (a model file) names the shipped protocol the model "
-             "runs under by default.", ""]
+             f"one overrides, `{DESCRIPTION}` (either file) is the line `bioprop list` prints, "
+             f"and `{PROTOCOL}` (a model file) names the shipped protocol the model runs under "
+             "by default.", ""]
     for title, root in (("Model file", spec.ModelSpec), ("Protocol file", spec.ProtocolSpec)):
         lines += [f"## {title}", ""]
         for heading, cls, prefix in tables(root):
