@@ -26,7 +26,8 @@ source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 exclude_patterns = ["_build"]
 # the pages link to headings as GitHub does (#synaptic-plasticity), down to level 4
 myst_heading_anchors = 4
-myst_enable_extensions = ["dollarmath"]
+# deflist: the generated key reference lists each key as a term and its description
+myst_enable_extensions = ["dollarmath", "deflist"]
 
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -51,7 +52,9 @@ def unlink_folders(app, doctree):
     page = Path(app.env.doc2path(app.env.docname)).parent
     for node in list(doctree.findall(addnodes.pending_xref)):
         target = node.get("reftarget", "")
-        if node.get("reftype") == "myst" and target and (page / target).resolve().is_dir():
+        # a link to a page is a "doc" reference to its name, which may also be a folder's
+        if (node.get("reftype") == "myst" and node.get("refdomain") != "doc" and target
+                and (page / target).resolve().is_dir()):
             node.replace_self(node.children)
 
 

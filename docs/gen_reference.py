@@ -91,22 +91,24 @@ DURATION_RANGE = {Duration: "positive", Delay: "≥ 0"}
 
 
 def _default(f) -> str:
-    if f.default is not MISSING:
-        return f"`{toml_value(f.default)}`"
-    return "required"
+    return f"`{toml_value(f.default)}`"
 
 
-def _table_rows(cls, prefix, notes) -> list:
-    rows = ["| key | type | default | range | description |", "|---|---|---|---|---|"]
+def _key_entries(cls, prefix, notes) -> list:
+    """One definition-list entry a key: a line of name, type, default and range, then its
+    description (a table of five columns is too wide for a page)."""
+    out = []
     for key, owner, f, tp in leaf_keys(cls, prefix):
         limits = f.metadata.get("range")
         text = str(limits) if limits is not None and str(limits) else DURATION_RANGE.get(tp, "")
         allowed = allowed_values(key)
         if allowed is not None:
             text = "one of " + ", ".join(f"`{value}`" for value in sorted(allowed))
-        rows.append(f"| `{key.split('.')[-1]}` | {type_name(tp)} | {_default(f)} | {_cell(text)} "
-                    f"| {_cell(notes.get((owner.__name__, f.name), ''))} |")
-    return rows
+        facts = [type_name(tp), f"default {_default(f)}" if f.default is not MISSING
+                 else "required"] + ([text] if text else [])
+        out += [f"`{key.split('.')[-1]}` · {' · '.join(facts)}",
+                f":   {notes.get((owner.__name__, f.name), '')}", ""]
+    return out
 
 
 def tables(root) -> list:
@@ -146,7 +148,7 @@ def keys_page() -> str:
             # a dataclass without a docstring gets its signature as one: not a description
             summary = "" if cls.__doc__.startswith(cls.__name__ + "(") else inspect.getdoc(cls)
             lines += [f"### `{heading}`", ""] + ([summary, ""] if summary else [])
-            lines += _table_rows(cls, prefix, notes) + [""]
+            lines += _key_entries(cls, prefix, notes)
     return "\n".join(lines)
 
 

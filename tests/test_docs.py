@@ -32,7 +32,8 @@ def sections(page: str) -> dict:
 
 
 def first_cells(lines) -> set:
-    return {m.group(1) for line in lines if (m := re.match(r"\| `([^`]+)` \|", line))}
+    """The names a table's rows, or a definition list's terms, start with."""
+    return {m.group(1) for line in lines if (m := re.match(r"(?:\| )?`([^`]+)` (?:\||·)", line))}
 
 
 def test_every_key_has_a_description():
@@ -59,12 +60,14 @@ def test_keys_page_lists_every_key_of_the_default_files_under_its_table():
         assert name in first_cells(tables.get(heading, [])), f"{key}: no row under {heading}"
 
 
-def test_keys_page_gives_range_and_default():
-    rows = [line for line in gen_reference.keys_page().splitlines()
-            if line.startswith("| `p_connect` |")]
-    assert rows == ["| `p_connect` | float | `1.0` | in (0, 1] | probability that each connection "
-                    "of W_l exists, drawn once per model; absent connections stay zero in both "
-                    "engines (any ``connection``) |"]
+def test_keys_page_gives_type_default_range_and_description():
+    lines = gen_reference.keys_page().splitlines()
+    at = lines.index("`p_connect` · float · default `1.0` · in (0, 1]")
+    assert lines[at + 1] == (":   probability that each connection of W_l exists, drawn once per "
+                             "model; absent connections stay zero in both engines (any "
+                             "``connection``)")
+    assert "`size` · integer · required · positive" in lines
+    assert "`tau` · duration · default `\"10 ms\"` · positive" in lines
 
 
 def test_cli_page_has_every_command_and_option():
@@ -106,9 +109,13 @@ def test_broken_links_fail_the_build(tmp_path):
         f"import sys; sys.path.insert(0, {str(DOCS)!r})\n"
         f"exec(compile(open({str(DOCS / 'conf.py')!r}).read(), 'conf.py', 'exec'))\n"
         f"HERE = __import__('pathlib').Path({str(tmp_path)!r})\n", encoding="utf-8")
+    # a page whose name is also a folder's stays a link to the page
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub.md").write_text("# Sub\n", encoding="utf-8")
     (tmp_path / "index.md").write_text(
         "# Page\n\n## A heading\n\n[a](no-such-page.md) [b](index.md#no-such-heading) "
-        "[c](../no/such/file.py) [d](../no/such/folder/) [e](#a-heading)\n", encoding="utf-8")
+        "[c](../no/such/file.py) [d](../no/such/folder/) [e](#a-heading) [f](sub.md)\n\n"
+        "```{toctree}\n:hidden:\n\nsub\n```\n", encoding="utf-8")
     out = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b",
                           "html", "-D", "exclude_patterns=_build,reference", str(tmp_path),
                           str(tmp_path / "_build")], capture_output=True, text=True)
@@ -116,3 +123,4 @@ def test_broken_links_fail_the_build(tmp_path):
     for target in ("no-such-page.md", "no-such-heading", "no/such/file.py", "no/such/folder"):
         assert target in out.stderr, f"{target} not reported:\n{out.stderr}"
     assert "a-heading" not in out.stderr
+    assert 'href="sub.html"' in (tmp_path / "_build" / "index.html").read_text(encoding="utf-8")
