@@ -247,15 +247,24 @@ def schema_page() -> str:
 def api_page() -> str:
     lines = ["# Python API", "", GENERATED, "", "The public names of `bioprop` (its `__all__`), "
              "from their docstrings.", ""]
+    kinds = {"Functions": [], "Classes": [], "Errors": []}
     for name in bioprop.__all__:
         obj = getattr(bioprop, name)
-        if not (inspect.isclass(obj) or callable(obj)):
+        if inspect.isclass(obj):
+            kinds["Errors" if issubclass(obj, BaseException) else "Classes"].append(name)
+        elif callable(obj):
+            kinds["Functions"].append(name)
+    for heading, names in kinds.items():
+        if not names:
             continue
-        kind = "autoclass" if inspect.isclass(obj) else "autofunction"
-        members = inspect.isclass(obj) and not issubclass(obj, Exception)
-        # autodoc writes reStructuredText, which MyST would read as Markdown: eval-rst
-        lines += [f"## `bioprop.{name}`", "", "```{eval-rst}", f".. {kind}:: bioprop.{name}"]
-        lines += ["   :members:"] * members + ["```", ""]
+        # autodoc writes reStructuredText, which MyST would read as Markdown: eval-rst;
+        # each object is an entry of the page's contents by itself
+        lines += [f"## {heading}", "", "```{eval-rst}"]
+        for name in names:
+            kind = "autofunction" if heading == "Functions" else "autoclass"
+            lines += [f".. {kind}:: bioprop.{name}"] + ["   :members:"] * (heading == "Classes")
+            lines += [""]
+        lines += ["```", ""]
     return "\n".join(lines)
 
 
