@@ -34,6 +34,9 @@ numpydoc_class_members_toctree = False
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"
 
+# the pages are full of options (--set) that "smart" dashes would turn into en dashes
+smartquotes = False
+
 html_theme = "pydata_sphinx_theme"
 html_title = f"bioprop {release}"
 html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2,

@@ -155,7 +155,7 @@ def keys_page() -> str:
 # ------------------------------------------------------------------- CLI
 def _wide(parser):
     # the page must not depend on the width of the terminal that builds it
-    parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=96)
+    parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=80)
     return parser
 
 
