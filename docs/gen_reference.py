@@ -26,6 +26,7 @@ from sphinx.pycode import ModuleAnalyzer
 import bioprop
 from bioprop import cli, spec
 from bioprop.runlog import provenance, vocabulary
+from bioprop.runlog.formats import rate_in_hz
 from bioprop.shipped import DESCRIPTION, PROTOCOL
 from bioprop.specfiles import EXTENDS, SPEC_META
 from bioprop.units import Delay, Duration
@@ -237,6 +238,11 @@ def schema_page() -> str:
         entry = ", ".join(section.entry) or "none: written once"
         lines += [f"### `{_group_path(section)}`", "", f"Entry dims: {entry}.", ""]
         lines += _variable_rows(section, section.variables) + [""]
+        if section.variables is vocabulary.ACTIVITY:
+            spiking = rate_in_hz({}, 1.0)
+            lines += [f"A spiking layer's `{vocabulary.RATE}` has the units `{spiking['units']}`"
+                      f", the attribute `scale_factor` (its maximal rate in Hz) and the "
+                      f"long_name \"{spiking['long_name']}\".", ""]
         if section.events:
             lines += ["Spike events, one entry per spike:", ""]
             lines += _variable_rows(section, section.events, events=True) + [""]
