@@ -41,7 +41,8 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"bioprop {release}"
 html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2,
                       "secondary_sidebar_items": ["page-toc"]}
-html_sidebars = {"index": []}
+# pages without sub-pages need no section navigation
+html_sidebars = {"index": [], "getting-started": []}
 html_show_sourcelink = False
 html_copy_source = False
 
