@@ -61,7 +61,7 @@ class LayerSpec:
     tau: Duration = Duration("10 ms")
     #: time constant of the apical compartment that computes g_{l+1}
     tau_apical: Duration = Duration("10 ms")
-    #: ``lif``: firing threshold and reset of v, in units of the input current
+    #: ``lif``: the firing threshold of v, in units of the input current
     threshold: float = 1.0
     #: ``lif``: the value v is reset to after a spike, in units of the input current
     reset: float = 0.0

@@ -68,6 +68,10 @@ def test_keys_page_gives_type_default_range_and_description():
                              "``connection``)")
     assert "`size` · integer · required · positive" in lines
     assert "`tau` · duration · default `\"10 ms\"` · positive" in lines
+    # a string key's allowed values are its registry's names (validation.allowed_values)
+    activation = next(line for line in lines if line.startswith("`activation` ·"))
+    assert activation.startswith("`activation` · string · default `\"tanh\"` · one of ")
+    assert {"`tanh`", "`relu`"} <= set(activation.split("one of ")[1].split(", "))
 
 
 def test_cli_page_has_every_command_and_option():
