@@ -15,6 +15,7 @@ docs/gen_reference.py OUT_DIR`` writes the pages without Sphinx.
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import sys
 import typing
@@ -250,27 +251,40 @@ def schema_page() -> str:
 
 
 # ------------------------------------------------------------------- API
-def api_page() -> str:
-    lines = ["# Python API", "", GENERATED, "", "The public names of `bioprop` (its `__all__`), "
-             "from their docstrings.", ""]
+#: the modules whose public names (``__all__``) the API page documents
+API_MODULES = ("bioprop", "bioprop.analysis")
+
+
+def _api_section(module) -> list:
     kinds = {"Functions": [], "Classes": [], "Errors": []}
-    for name in bioprop.__all__:
-        obj = getattr(bioprop, name)
+    for name in module.__all__:
+        obj = getattr(module, name)
         if inspect.isclass(obj):
             kinds["Errors" if issubclass(obj, BaseException) else "Classes"].append(name)
         elif callable(obj):
             kinds["Functions"].append(name)
+    lines = []
     for heading, names in kinds.items():
         if not names:
             continue
         # autodoc writes reStructuredText, which MyST would read as Markdown: eval-rst;
         # each object is an entry of the page's contents by itself
-        lines += [f"## {heading}", "", "```{eval-rst}"]
+        lines += [f"### {heading}", "", "```{eval-rst}"]
         for name in names:
             kind = "autofunction" if heading == "Functions" else "autoclass"
-            lines += [f".. {kind}:: bioprop.{name}"] + ["   :members:"] * (heading == "Classes")
-            lines += [""]
+            lines += [f".. {kind}:: {module.__name__}.{name}"]
+            lines += ["   :members:"] * (heading == "Classes") + [""]
         lines += ["```", ""]
+    return lines
+
+
+def api_page() -> str:
+    lines = ["# Python API", "", GENERATED, "", "The public names (`__all__`) of "
+             + " and ".join(f"`{name}`" for name in API_MODULES) + ", from their docstrings.", ""]
+    for name in API_MODULES:
+        module = importlib.import_module(name)
+        summary = inspect.getdoc(module).split("\n\n")[0].replace("\n", " ")
+        lines += [f"## `{name}`", "", summary, ""] + _api_section(module)
     return "\n".join(lines)
 
 
