@@ -6,8 +6,8 @@
 * ``cli.md``: every command and option of ``bioprop``, from its argument parser;
 * ``run-file-schema.md``: the groups, datasets, attributes and dims of a run file, from
   :mod:`bioprop.runlog.vocabulary` and :func:`bioprop.runlog.provenance`;
-* ``api.md``: the public names of :mod:`bioprop` (its ``__all__``), documented by autodoc
-  from their docstrings.
+* ``api.md``: the public names (``__all__``) of the modules in :data:`API_MODULES`,
+  documented by autodoc from their docstrings.
 
 ``conf.py`` calls :func:`write_all` at the start of every build; ``python
 docs/gen_reference.py OUT_DIR`` writes the pages without Sphinx.
@@ -47,9 +47,7 @@ def descriptions() -> dict:
 
 def type_name(tp) -> str:
     """How a key's type reads in a TOML file."""
-    if tp is Delay:
-        return "duration"
-    if tp is Duration:
+    if tp in (Duration, Delay):
         return "duration"
     if typing.get_origin(tp) is tuple:
         return f"array of {type_name(typing.get_args(tp)[0])}"
@@ -92,10 +90,6 @@ def leaf_keys(cls, prefix: str):
 DURATION_RANGE = {Duration: "positive", Delay: "≥ 0"}
 
 
-def _default(f) -> str:
-    return f"`{toml_value(f.default)}`"
-
-
 def _key_entries(cls, prefix, notes) -> list:
     """One definition-list entry a key: a line of name, type, default and range, then its
     description (a table of five columns is too wide for a page)."""
@@ -106,7 +100,7 @@ def _key_entries(cls, prefix, notes) -> list:
         allowed = allowed_values(key)
         if allowed is not None:
             text = "one of " + ", ".join(f"`{value}`" for value in sorted(allowed))
-        facts = [type_name(tp), f"default {_default(f)}" if f.default is not MISSING
+        facts = [type_name(tp), f"default `{toml_value(f.default)}`" if f.default is not MISSING
                  else "required"] + ([text] if text else [])
         out += [f"`{key.split('.')[-1]}` · {' · '.join(facts)}",
                 f":   {notes.get((owner.__name__, f.name), '')}", ""]
