@@ -47,7 +47,9 @@ __all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "OptimizersSpe
 class LayerSpec:
     """One population above the input."""
 
+    #: the layer's name: its groups in the run file, ``--set layers.NAME.KEY=…``
     name: str
+    #: number of neurons
     size: int = ranged(gt=0)
     #: population kind (populations.POPULATION_KINDS): ``rate``, ``sign``, ``lif``, ``poisson``,
     #: ``bernoulli``
@@ -59,8 +61,9 @@ class LayerSpec:
     tau: Duration = Duration("10 ms")
     #: time constant of the apical compartment that computes g_{l+1}
     tau_apical: Duration = Duration("10 ms")
-    #: ``lif``: firing threshold and reset of v, in units of the input current
+    #: ``lif``: the firing threshold of v, in units of the input current
     threshold: float = 1.0
+    #: ``lif``: the value v is reset to after a spike, in units of the input current
     reset: float = 0.0
     #: ``lif``: refractory period; 1 / refractory is the maximal rate, r = 1
     refractory: Duration = Duration("2 ms")
@@ -134,6 +137,7 @@ class RuleSpec:
 
 @dataclass(frozen=True)
 class OptimizerSpec:
+    #: the optimizer (rules.OPTIMIZERS)
     name: str = "rmsprop"
     #: the learning rate (a layer's lr_scale = 0 freezes one layer)
     lr: float = ranged(1e-3, gt=0)
@@ -147,6 +151,7 @@ class OptimizersSpec:
 
 @dataclass(frozen=True)
 class NetworkSpec:
+    #: the model's name, in the run file and its default path (record.path's ``{model}``)
     name: str = "model"
     #: size of the clamped input population
     input_size: int = ranged(64, gt=0)
@@ -191,14 +196,17 @@ class ModelSpec:
 class DataSpec:
     #: datasets.DATASETS name
     dataset: str = "digits"
-    #: use only the first n training / test samples (0: all)
+    #: use only the first n training samples (0: all)
     n_train: int = ranged(0, ge=0)
+    #: use only the first n test samples (0: all)
     n_test: int = ranged(0, ge=0)
 
 
 @dataclass(frozen=True)
 class TrainingSpec:
+    #: passes over the training set
     epochs: int = ranged(10, gt=0)
+    #: trials simulated at once, and the samples of one weight update
     batch_size: int = ranged(32, gt=0)
     #: seeds the initial weights and the training order (numpy.random.SeedSequence)
     seed: int = ranged(1, ge=0, lt=2**63, text="a whole number in [0, 2**63)")

@@ -18,7 +18,7 @@ from .ranges import check_ranges, walk
 from .runlog.vocabulary import ACTIVITY_VARIABLES
 
 __all__ = ["validate_model", "validate_protocol", "check_compatible", "check_data",
-           "RECORD_PATH_FIELDS", "SettlingWarning", "SETTLING_TAUS"]
+           "RECORD_PATH_FIELDS", "SettlingWarning", "SETTLING_TAUS", "allowed_values"]
 
 #: the placeholders record.path may hold, filled in by bioprop.training
 RECORD_PATH_FIELDS = ("model", "seed")
@@ -57,6 +57,14 @@ def _choice_key(key: str) -> str | None:
     if parts[0] == "optimizer":
         return "optimizer." + parts[-1]
     return key
+
+
+def allowed_values(key: str):
+    """The values a string key may take (its registry's names), or None for a free key.
+
+    `key` is dotted as in a file, a layer's keys under any index or name
+    (``layers.0.activation``); the documentation's key reference lists these."""
+    return _registry_choices().get(_choice_key(key))
 
 
 # ------------------------------------------------------------------ validation
