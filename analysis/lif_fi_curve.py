@@ -66,6 +66,7 @@ def real_input(model_path, seed, digits, dt, duration, settle, poisson=False):
     spec = load_model(model_path)
     model, x = initial_model(spec, seed, dt)
     x, clock = x[:digits], Clock(dt * second)
+    b2.seed(seed)  # the Poisson input's draws
     if poisson:
         net_spec = spec.network
         source = poisson_input("x", x.size, max_rate=net_spec.input_rate * b2.Hz,

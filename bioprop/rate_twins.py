@@ -3,8 +3,9 @@
 **Rate twins.** Each spiking kind (:mod:`bioprop.spiking`) has a steady-state rate as
 a function of its input current, an :class:`~bioprop.activations.Activation` used by
 the reference engine and by the learning rules (``lif``: the analytic f-I curve
-:func:`lif_rate` times the refractory period; ``poisson``, ``bernoulli``: the
-logistic function). Its inverse, :attr:`SpikingPopulation.current_for`, is how the
+:func:`lif_rate` times the refractory period, or with the layer's ``twin_smoothing`` γ > 0
+the soft LIF, its smoothing for a noisy input, calibrated by :mod:`bioprop.fi_curve`;
+``poisson``, ``bernoulli``: the logistic function). Its inverse, :attr:`SpikingPopulation.current_for`, is how the
 Brian2 engine turns a target rate into an apical current.
 
 **Derivatives.** φ' does not exist for spikes or binary states (docs/algorithms.md,
