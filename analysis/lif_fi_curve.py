@@ -219,10 +219,10 @@ def plot(args, currents, results, real, sigma):
     for ax, (dt_ms, (const, noisy, hard, soft, gamma)) in zip(axes[0], results.items()):
         ax.plot(currents, const.rate, "o", ms=3, color="0.5", label="simulated, constant input")
         ax.errorbar(currents, noisy.rate, yerr=noisy.stderr, fmt="s", ms=3, color="C0",
-                    label=f"simulated, noise σ = {sigma:.3f}")
+                    label=f"simulated, noise σ = {sigma:.2g}")
         ax.plot(currents, noisy.trace, "x", ms=4, color="C2", label="its spike trace (mean)")
         ax.plot(currents, hard, "-", color="k", lw=1, label="twin (hard LIF)")
-        ax.plot(currents, soft, "-", color="C3", lw=1.5, label=f"soft-LIF twin, γ = {gamma:.4f}")
+        ax.plot(currents, soft, "-", color="C3", lw=1.5, label=f"soft-LIF twin, γ = {gamma:.2g}")
         if real is not None and dt_ms == args.dt[0]:
             edges = np.linspace(currents[0], currents[-1], 25)
             centre, mean_rate = binned(real[1], real[2], edges)
