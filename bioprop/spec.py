@@ -69,6 +69,11 @@ class LayerSpec:
     refractory: Duration = Duration("2 ms")
     #: ``lif``, ``poisson``: time constant of each of the spike trace's two filters
     tau_trace: Duration = Duration("20 ms")
+    #: ``lif``: γ of the soft-LIF rate twin (in units of the input current, as ``threshold``):
+    #: the excess I − θ of the f-I curve goes through a softplus of width γ, the curve under
+    #: input noise (rate_twins.lif_rate; calibrated by analysis/lif_fi_curve.py); 0: the hard
+    #: curve of a constant input
+    twin_smoothing: float = ranged(0.0, ge=0, written="when set")
     #: ``poisson``: the rate in Hz at which r = 1 (p = 1)
     max_rate: float = 1000.0
     #: how the Brian2 engine simulates the feedforward pathway W_l into this layer:
