@@ -19,17 +19,17 @@ Around this module: :mod:`bioprop.specfiles` reads a file and the base it
 """
 from __future__ import annotations
 
-import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 
-from .errors import SpecError, fail, suggest
+from .errors import SpecError
 from .overrides import apply_overrides, blame, named_layers
 from .populations import DEFAULT_KIND
 from .stopping import DIVERGENCE_FACTOR
 from .rules import DEFAULT_OBJECTIVE, DEFAULT_TARGET_RULE
 from .shipped import PROTOCOL, find_spec_file, usual_protocol
-from .specfiles import (SPEC_META, check_file_kind, default_model_path, default_protocol_path,
+from .specfiles import (check_file_kind, default_model_path, default_protocol_path,
                         read_spec_file, to_toml)
+from .typed_tables import META as _META, convert_table as _convert
 from .units import Delay, Duration
 from .ranges import ranged
 from .validation import check_compatible, check_data, validate_model, validate_protocol
@@ -289,54 +289,6 @@ class ProtocolSpec:
     record: RecordSpec = RecordSpec()
     source: str = "<string>"
     origins: tuple = field(default=(), compare=False, repr=False)  # as ModelSpec's
-
-# ------------------------------------------------------------------ conversion
-_META = SPEC_META  # where a spec came from, not what it is
-def _type_name(tp):
-    return getattr(tp, "__name__", str(tp))
-
-
-def _convert(cls, data, source, prefix=""):
-    if not isinstance(data, dict):
-        fail(source, prefix.rstrip("."), f"expected a table, got {data!r}")
-    names = [f.name for f in fields(cls) if f.name not in _META]
-    for key in data:
-        if key not in names:
-            detail = (f"unknown key {prefix + key!r}. Expected one of: {', '.join(names)}."
-                      f"{suggest(key, names)}")
-            raise SpecError(f"{source}: {detail}", source=source, key=prefix + key, detail=detail)
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for f in fields(cls):
-        if f.name in _META or f.name not in data:
-            continue
-        values[f.name] = _convert_value(hints[f.name], data[f.name], source, prefix + f.name)
-    missing = [f.name for f in fields(cls) if f.name not in values
-               and f.default is MISSING and f.default_factory is MISSING]
-    if missing:
-        fail(source, prefix.rstrip("."), f"missing required key(s): {', '.join(missing)}")
-    return cls(**values)
-
-
-def _convert_value(tp, value, source, key):
-    origin = typing.get_origin(tp)
-    if is_dataclass(tp):
-        return _convert(tp, value, source, key + ".")
-    if origin is tuple:
-        item = typing.get_args(tp)[0]
-        if not isinstance(value, list):
-            what = f"an array of tables ([[{key}]])" if is_dataclass(item) else "an array"
-            got = "a table" if isinstance(value, dict) else f"{type(value).__name__} {value!r}"
-            fail(source, key, f"expected {what}, got {got}")
-        return tuple(_convert_value(item, v, source, f"{key}.{i}") for i, v in enumerate(value))
-    if tp in (Duration, Delay):  # its Brian2 quantity is made when first asked for
-        return tp(value, source, key)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-        fail(source, key, f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
-    return value
-
 
 # ------------------------------------------------------------------- loading
 #: the top-level tables of a model file and of a protocol file; an override belongs to
