@@ -128,6 +128,10 @@ class RuleSpec:
     #: of the target phase) or ``apical`` (its forward trace plus the change its apical
     #: dendrite asked for; less noisy for stochastic units). Rate layers: the same either way.
     spiking_target: str = "trace"
+    #: what the Brian2 engine trains g_l on: ``spikes`` (noise phases, the objective on the
+    #: traces) or ``twin`` (no noise phases: the rate twin at the latched forward traces, as
+    #: the reference engine always does)
+    feedback_from: str = ranged("spikes", written="when set")
 
 @dataclass(frozen=True)
 class OptimizerSpec:
