@@ -171,3 +171,27 @@ def test_fixed_feedback_weights_never_move(engine_name):
     assert not np.array_equal(after["W_1"], before["W_1"]), "the forward weights must learn"
     assert trace.feedback_grads == [] and trace.noise == []
     assert all(t is not None for t in trace.targets[1:]), "targets still go down through g"
+
+
+# ---------------------------------------------------------------------- resume
+@pytest.mark.slow
+def test_a_twin_run_resumes_as_it_began(tmp_path, monkeypatch):
+    """The option is recorded (it is written when set) and read back by --resume: a Brian2
+    run interrupted in epoch 3 and resumed ends bit for bit as the uninterrupted one; with
+    the option lost, the resumed epochs would run noise phases and differ."""
+    import h5py
+
+    import bioprop
+    from test_resume import _assert_same_run, _run_interrupted_in_epoch_3
+
+    overrides = ["data.n_train=64", "data.n_test=32", "training.epochs=4",
+                 "record.weights_every=1", "record.probe_size=8", "rule.feedback_from=twin",
+                 "phases.dt=10 ms", "phases.forward=20 ms", "phases.target=20 ms"]
+    whole, broken = tmp_path / "whole.h5", tmp_path / "broken.h5"
+    bioprop.run(output=whole, progress=False, overrides=overrides)
+    _run_interrupted_in_epoch_3(broken, overrides, monkeypatch)
+    result = bioprop.run(resume=broken, progress=False)
+    assert result.epochs == 4 and len(result.history) == 2
+    with h5py.File(broken, "r") as f:
+        assert 'feedback_from = "twin"' in f.attrs["model_toml"]
+    _assert_same_run(whole, broken)
