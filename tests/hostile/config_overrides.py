@@ -159,6 +159,9 @@ OVERRIDES = [
             "activity, label, none. Did you mean 'label'?"),
     Hostile("override", "an unknown spiking target", run_set("rule.spiking_target=rate"),
             "--set rule.spiking_target=rate: unknown value 'rate'"),
+    Hostile("override", "an unknown source of feedback learning",
+            run_set("rule.feedback_from=rates"),
+            "--set rule.feedback_from=rates: unknown value 'rates'. Expected one of: spikes, twin"),
     Hostile("override", "an unknown recorded variable", run_set('record.variables=["voltage"]'),
             "--set record.variables=[\"voltage\"]: unknown ['voltage']"),
     # durations
