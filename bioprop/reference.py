@@ -12,7 +12,8 @@ One batch of a target-propagation rule (Lee 2015, Algorithm 1):
    feedback weights as they are at the start of the batch;
 4. ``feedback_iterations`` times: noise ε_{l-1} in every layer below t, the
    reconstructions g_l(f_l(h_{l-1}+ε)), and a feedback-weight update
-   (skipped by the difference rules bp, fa, dfa, gn, which use no inverses);
+   (skipped by the difference rules bp, fa, dfa, gn, which use no inverses, and
+   by fixed feedback weights, which are never trained);
 5. ``alternating`` schedule: the targets, from the updated feedback weights;
 6. the local forward updates.
 
