@@ -83,9 +83,10 @@ class Learner:
         rule = spec.rule
         self.rule = rule
         self.target_rule = TARGET_RULES[rule.target]
-        #: difference rules (bp, fa, dfa, gn) do not use the learned inverses
-        self.trains_feedback = self.target_rule.uses_inverse
         self.objective = FEEDBACK_OBJECTIVES[rule.feedback]
+        #: difference rules (bp, fa, dfa, gn) do not use the learned inverses, and an
+        #: objective without points (fixed feedback) leaves them as they were drawn
+        self.trains_feedback = self.target_rule.uses_inverse and self.objective.trains
         self.loss_fn = LOSSES[spec.network.loss]
         self.top = top_layer(model.n_layers, rule.top)
         self.dtype = model.forward[1].weight.dtype
@@ -201,6 +202,46 @@ class Learner:
         if apply:
             self.apply_feedback(grads)
         return grads, losses
+
+    def feedback_iteration(self, h, eps, trace, side=None, apply: bool = True):
+        """One update of every g_l at the points its objective asks for, on the rate twin.
+
+        The points are algebraic: f_l is the layer's rate twin and g_l the feedback
+        pathway at its steady state. The reference engine trains every g_l this way;
+        so does the Brian2 engine with ``rule.feedback_from = "twin"``, from its latched
+        forward traces h.
+        """
+        model, t = self.model, self.top
+        points = [None, None] + [{} for _ in range(2, t + 1)]
+        for l in range(2, t + 1):
+            for name in self.objective.points:
+                upper = self._point(name, l, h, eps, side)
+                u, recon = model.g(l, upper, side)
+                points[l][name] = (upper, u, recon)
+        trace.feedback_grads, trace.feedback_losses = self.feedback_update(h, eps, points, side,
+                                                                           apply)
+        trace.points = points
+
+    def _point(self, name, l, h, eps, side=None):
+        """The input of g_l at the named point (rules.feedback)."""
+        model = self.model
+        if name == "clean":
+            return h[l]
+        if name == "upper_noisy":
+            return h[l] + eps[l]
+        noisy = model.f(l, h[l - 1] + eps[l - 1])[1]
+        if name == "noisy":
+            return noisy
+        # ROUND_TRIP: up to the top layer t, then back down to l by the DTP difference,
+        # summed as (h + g) − g, which rounds unlike rules.difference_correction's h + (g − g)
+        up = [None] * (self.top + 1)
+        up[l] = noisy
+        for k in range(l + 1, self.top + 1):
+            up[k] = model.f(k, up[k - 1])[1]
+        down = up[self.top]
+        for k in range(self.top, l, -1):
+            down = h[k - 1] + model.g(k, down, side)[1] - model.g(k, h[k], side)[1]
+        return down
 
     def record_activity(self, x, y, every: int = 1) -> dict:
         """The activity of one probe batch, without learning and without touching the run.

@@ -12,9 +12,14 @@ One batch of a target-propagation rule (Lee 2015, Algorithm 1):
    feedback weights as they are at the start of the batch;
 4. ``feedback_iterations`` times: noise ε_{l-1} in every layer below t, the
    reconstructions g_l(f_l(h_{l-1}+ε)), and a feedback-weight update
-   (skipped by the difference rules bp, fa, dfa, gn, which use no inverses);
+   (skipped by the difference rules bp, fa, dfa, gn, which use no inverses, and
+   by fixed feedback weights, which are never trained);
 5. ``alternating`` schedule: the targets, from the updated feedback weights;
 6. the local forward updates.
+
+Step 4 is always on the rate twin (:meth:`Learner.feedback_iteration`), so
+``rule.feedback_from = "twin"`` changes nothing here: it asks the Brian2 engine to
+train its feedback weights the same way.
 """
 from __future__ import annotations
 
@@ -49,7 +54,7 @@ class ReferenceEngine(Learner):
         if self.rule.schedule == "parallel" and learn_forward:
             trace.targets, trace.residuals = self.targets_from(a, h, teaching, side)
         for eps in noise:
-            self._feedback_iteration(h, eps, trace, side, apply=learn)
+            self.feedback_iteration(h, eps, trace, side, apply=learn)
         if not learn_forward:
             self.last_trace = trace
             return trace
@@ -67,41 +72,6 @@ class ReferenceEngine(Learner):
     def rehearse(self, x, y, rng) -> BatchTrace:
         with self.state_kept():
             return self.train_batch(x, y, rng, learn=False)
-
-    def _feedback_iteration(self, h, eps, trace, side=None, apply=True):
-        """One update of every g_l at the points its objective asks for (computed only,
-        unless `apply`)."""
-        model, t = self.model, self.top
-        points = [None, None] + [{} for _ in range(2, t + 1)]
-        for l in range(2, t + 1):
-            for name in self.objective.points:
-                upper = self._point(name, l, h, eps, side)
-                u, recon = model.g(l, upper, side)
-                points[l][name] = (upper, u, recon)
-        trace.feedback_grads, trace.feedback_losses = self.feedback_update(h, eps, points, side,
-                                                                            apply)
-        trace.points = points
-
-    def _point(self, name, l, h, eps, side=None):
-        """The input of g_l at the named point (rules.feedback)."""
-        model = self.model
-        if name == "clean":
-            return h[l]
-        if name == "upper_noisy":
-            return h[l] + eps[l]
-        noisy = model.f(l, h[l - 1] + eps[l - 1])[1]
-        if name == "noisy":
-            return noisy
-        # ROUND_TRIP: up to the top layer t, then back down to l by the DTP difference,
-        # summed as (h + g) − g, which rounds unlike rules.difference_correction's h + (g − g)
-        up = [None] * (self.top + 1)
-        up[l] = noisy
-        for k in range(l + 1, self.top + 1):
-            up[k] = model.f(k, up[k - 1])[1]
-        down = up[self.top]
-        for k in range(self.top, l, -1):
-            down = h[k - 1] + model.g(k, down, side)[1] - model.g(k, h[k], side)[1]
-        return down
 
     def record_activity(self, x, y, every: int = 1) -> dict:
         """Steady-state rates and targets of the probe batch (trial, neuron); learns nothing."""

@@ -139,6 +139,10 @@ class RuleSpec:
     #: below carry no spike noise). Rate layers: the same either way
     #: (:data:`bioprop.populations.SPIKING_TARGETS`).
     spiking_target: str = "trace"
+    #: what the Brian2 engine trains g_l on: ``spikes`` (noise phases, the objective on the
+    #: traces) or ``twin`` (no noise phases: the rate twin at the latched forward traces, as
+    #: the reference engine always does)
+    feedback_from: str = ranged("spikes", written="when set")
 
 @dataclass(frozen=True)
 class OptimizerSpec:

@@ -39,7 +39,7 @@ def _registry_choices():
         "rule.target": TARGET_RULES, "rule.feedback": FEEDBACK_OBJECTIVES,
         "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "parallel"],
         "rule.side_information": ["none", "label", "activity"],
-        "rule.spiking_target": SPIKING_TARGETS,
+        "rule.spiking_target": SPIKING_TARGETS, "rule.feedback_from": ["spikes", "twin"],
         "optimizer.name": OPTIMIZERS, "network.loss": LOSSES,
         "network.init": ["orthogonal", "glorot"],
         "network.input_encoding": input_encodings(),

@@ -246,6 +246,26 @@ class Brian2Engine(Learner):
                 latched.h, eps, trace.points, self.side_for(latched.h, latched.ytarget),
                 apply=self._learn)
             latched.iteration += 1
+        if phase.twin_feedback:
+            self._twin_feedback()
+
+    def _twin_feedback(self):
+        """Every feedback iteration of the trial on the rate twin (``rule.feedback_from =
+        "twin"``), from the latched forward traces, as the reference engine trains g_l.
+
+        Then each dendrite below the top target is put where a settle phase would bring
+        it: u = Q_l h_l + c_l of the new weights, and g_l(h_l) is latched from it for the
+        DTP difference. It is exact, and it costs no time steps (docs/spiking.md).
+        """
+        latched = self.latched
+        side = self.side_for(latched.h, latched.ytarget)
+        for eps in latched.noises:
+            self.feedback_iteration(latched.h, eps, latched.trace, side, apply=self._learn)
+        latched.iteration = len(latched.noises)
+        latched.g_forward = [None] * self.top
+        for l in range(1, self.top):
+            self.layers[l].u[...], latched.g_forward[l] = self.model.g(l + 1, latched.h[l + 1],
+                                                                        side)
 
     def _forward_update(self):
         latched, trace = self.latched, self.latched.trace

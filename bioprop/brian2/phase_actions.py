@@ -46,7 +46,7 @@ def latch_point(engine, name, l):
 
 
 def _latch_g_forward(engine):
-    if engine.training and engine.trains_feedback:
+    if engine.training and engine.target_rule.uses_inverse:  # trained or fixed feedback
         engine.latched.g_forward = [None] + [engine.layers[l].g().copy()
                                              for l in range(1, engine.top)]
 

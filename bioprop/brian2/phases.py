@@ -30,8 +30,13 @@ difference sent back down, through every layer above: not local).
 Phase order: ``forward, (noise_a, noise_b) × n, settle, target`` for the
 ``alternating`` schedule, ``forward, target, (noise_a, noise_b) × n`` for
 ``parallel`` (targets from the feedback weights as they were at the start of the
-batch), ``forward, target`` for difference rules, and ``forward, (noise_a,
-noise_b) × n`` while the feedback pathway is pre-trained.
+batch), ``forward, target`` for difference rules and for fixed feedback weights,
+and ``forward, (noise_a, noise_b) × n`` while the feedback pathway is pre-trained.
+
+With ``rule.feedback_from = "twin"`` there are no feedback phases: the feedback
+weights learn on the rate twin when a phase marked ``twin_feedback`` ends, the
+``forward`` phase (``alternating``, and pre-training) or the last target phase
+(``parallel``). Trial: ``forward, target``.
 
 Each name is a :class:`PhaseKind` in :data:`PHASE_KINDS`: which somas integrate and
 which dendrites listen, the nudges set when it begins and what is latched when it
@@ -66,6 +71,9 @@ class Phase:
     ends_iteration: bool = False
     #: g_l(h_l) is recorded when this phase ends (the settle that opens an iteration)
     opens_iteration: bool = False
+    #: every feedback iteration of the trial runs on the rate twin when this phase ends
+    #: (``rule.feedback_from = "twin"``)
+    twin_feedback: bool = False
 
     @property
     def kind(self) -> PhaseKind:
@@ -77,7 +85,7 @@ def trial_phases(phases_spec, dt, *, schedule: str, trains_feedback: bool,
                  feedback_iterations: int = 1, learn_forward: bool = True,
                  settle_each_iteration: bool = False, iterations: int = 0,
                  layer_norm: bool = False, top: int = 0, drl: bool = False,
-                 noise_phases: bool = True) -> list[Phase]:
+                 noise_phases: bool = True, twin: bool = False) -> list[Phase]:
     """The phases of one training trial, each as a whole number of time steps.
 
     Parameters
@@ -110,6 +118,10 @@ def trial_phases(phases_spec, dt, *, schedule: str, trains_feedback: bool,
         to the top (``drl_up``) and back down to layer l (``drl_down``).
     noise_phases : bool
         Whether the objective needs the ``noise_a``/``noise_b`` phases.
+    twin : bool
+        The feedback pathway learns on the rate twin: no feedback phases; the phase
+        after which the targets (or, pre-training, nothing) follow is marked
+        ``twin_feedback``.
 
     Returns
     -------
@@ -134,15 +146,24 @@ def trial_phases(phases_spec, dt, *, schedule: str, trains_feedback: bool,
     if drl:  # the difference reconstruction point of every g_l, l = 2..t (Meulemans 2020)
         per_iteration += [p for l in range(2, top + 1)
                           for p in (phase("drl_up", "forward", l), phase("drl_down", "target", l))]
-    per_iteration[-1] = replace(per_iteration[-1], ends_iteration=True)
+    if per_iteration:
+        per_iteration[-1] = replace(per_iteration[-1], ends_iteration=True)
     feedback = per_iteration * feedback_iterations
-    if not trains_feedback:
+    if not trains_feedback or twin:
         feedback = []
+    forward = phase("forward", "forward")
+    if twin and trains_feedback:
+        # alternating: the targets come from the new feedback weights; parallel: from
+        # the weights as the trial found them, so the update waits for the last target phase
+        if schedule == "parallel" and learn_forward:
+            targets[-1] = replace(targets[-1], twin_feedback=True)
+        else:
+            forward = replace(forward, twin_feedback=True)
     if not learn_forward:
-        return [phase("forward", "forward"), *feedback]
+        return [forward, *feedback]
     if schedule == "parallel" or not feedback:
-        return [phase("forward", "forward"), *targets, *feedback]
-    return [phase("forward", "forward"), *feedback, phase("settle", "feedback"), *targets]
+        return [forward, *targets, *feedback]
+    return [forward, *feedback, phase("settle", "feedback"), *targets]
 
 
 def learner_phases(learner, phases_spec, dt):
@@ -172,7 +193,8 @@ def learner_phases(learner, phases_spec, dt):
                    settle_each_iteration="clean" in points,
                    iterations=rule.iterations if learner.target_rule.iterates else 0,
                    layer_norm=rule.layer_norm, top=learner.top, drl=learner.objective.round_trip,
-                   noise_phases=bool({"noisy", "upper_noisy"} & set(points)))
+                   noise_phases=bool({"noisy", "upper_noisy"} & set(points)),
+                   twin=rule.feedback_from == "twin")
     train = trial_phases(phases_spec, dt, **options)
     pretrain = trial_phases(phases_spec, dt, learn_forward=False, **options)
     for phase in train + pretrain:  # fail at construction, not in the middle of a run

@@ -26,11 +26,16 @@ name           loss per sample                                                so
 ``denoising``  ‖g(f(h+ε)) − h‖²                                                 Bengio 2014
 ``ldrl``       −2⟨ε, g(f(h+ε)) − g(h_l)⟩ + ‖g(h_l+δ) − g(h_l)‖²                  Ernoult 2022
 ``drl``        ‖h + g(r) − g(h_l) − (h+ε)‖² / σ², r the ``drl`` point          Meulemans 2020
+``fixed``      none: g_l keeps its random initial weights (FW-DTP)               Shibuya 2023
 =============  =============================================================  ================
 
 ``drl`` is not local: its point r needs the forward pathway from layer l−1 to the
 top and the feedback pathways of every layer above l. The others need only the
-activity of layers l−1 and l.
+activity of layers l−1 and l. ``fixed`` evaluates g_l at no point and is never
+called: the feedback weights are not trained, so a trial needs no noise
+(:attr:`FeedbackObjective.trains`); Shibuya et al. 2023 (arXiv 2212.10352) show
+that DTP's difference correction still sends useful targets through such fixed
+random g_l.
 """
 from __future__ import annotations
 
@@ -84,6 +89,15 @@ def drl_objective(h_lower, noise, recon, *, sigma, **_):
     return scale * loss, {ROUND_TRIP: scale * grad, "clean": -scale * grad}
 
 
+def fixed_objective(h_lower, noise, recon, **_):
+    """Fixed feedback weights (FW-DTP): nothing to minimise, so no gradient at any point.
+
+    Never called by the engines (the objective has no points, so no feedback iteration
+    runs); it exists so that every registry entry has a function.
+    """
+    return np.zeros(len(h_lower)), {}
+
+
 @dataclass(frozen=True)
 class FeedbackObjective:
     """A feedback objective: its function and the points where it evaluates g_l."""
@@ -104,6 +118,12 @@ class FeedbackObjective:
         ``drl_down`` phases)?"""
         return ROUND_TRIP in self.points
 
+    @property
+    def trains(self) -> bool:
+        """Does it train g_l at all? An objective without points leaves the feedback
+        weights at their initialisation."""
+        return bool(self.points)
+
 
 FEEDBACK_OBJECTIVES = {o.name: o for o in (
     FeedbackObjective("dtp", dtp_objective, ("noisy",), "Lee et al. 2015"),
@@ -112,6 +132,7 @@ FEEDBACK_OBJECTIVES = {o.name: o for o in (
                       "Ernoult et al. 2022", needs_upper_noise=True),
     FeedbackObjective("drl", drl_objective, (ROUND_TRIP, "clean"), "Meulemans et al. 2020",
                       local=False),
+    FeedbackObjective("fixed", fixed_objective, (), "Shibuya et al. 2023"),
 )}
 
 

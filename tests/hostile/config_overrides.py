@@ -162,6 +162,9 @@ OVERRIDES = [
     Hostile("override", "rate-sending targets with event transmission",
             run_set("rule.spiking_target=rate", "engine.transmission=events"),
             "--set rule.spiking_target=rate: 'rate' sends a held spiking layer's rate"),
+    Hostile("override", "an unknown source of feedback learning",
+            run_set("rule.feedback_from=rates"),
+            "--set rule.feedback_from=rates: unknown value 'rates'. Expected one of: spikes, twin"),
     Hostile("override", "an unknown recorded variable", run_set('record.variables=["voltage"]'),
             "--set record.variables=[\"voltage\"]: unknown ['voltage']"),
     # durations
