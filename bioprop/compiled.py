@@ -34,8 +34,11 @@ __all__ = ["load_kernel", "kernel_path"]
 _loaded: dict = {}
 
 #: no contraction of a * b + c into one fused multiply-add, so that a kernel rounds as
-#: NumPy does and can be tested against it bit for bit
-_COMPILE_ARGS = ["-O3", "-ffp-contract=off"]
+#: NumPy does and can be tested against it bit for bit; on x86-64 the vector instructions
+#: of this CPU (AVX2 summed Wᵀ's rows up to twice as fast as SSE2), which is why the
+#: cache key names the CPU
+_COMPILE_ARGS = ["-O3", "-ffp-contract=off"] + (
+    ["-march=native"] if platform.machine().lower() in ("x86_64", "amd64") else [])
 
 
 def kernel_path(name: str) -> Path:
@@ -45,9 +48,18 @@ def kernel_path(name: str) -> Path:
     source = Path(__file__).with_name(f"{name}.pyx").read_bytes()
     key = hashlib.sha256(b"\0".join([
         source, " ".join(_COMPILE_ARGS).encode(), sys.version.encode(), Cython.__version__.encode(),
-        platform.machine().encode(), platform.system().encode()])).hexdigest()[:16]
+        platform.machine().encode(), platform.system().encode(), _cpu()])).hexdigest()[:16]
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     return _cache_dir() / "kernels" / f"{name}_{key}{suffix}"
+
+
+def _cpu() -> bytes:
+    """The CPU's model and instruction-set flags, as far as this system tells them."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor().encode()
+    return "\n".join(sorted({l for l in lines if l.startswith(("model name", "flags"))})).encode()
 
 
 def load_kernel(name: str):

@@ -2,11 +2,11 @@
 """One step of event-driven transmission for B trials, in one pass (bioprop.event_pathways).
 
 Compiled on first use by :mod:`bioprop.compiled`. It does, per trial b, what
-``EventTransmission.advance_numpy`` does with a sparse product and four array passes:
+``EventTransmission.advance_numpy`` does with a sparse product and five array passes:
 
     row = Σ_{j fired in trial b} J · Wᵀ[j]        (summed from zero, in the spikes' order)
     z   = Z[b] + row
-    R[b] = R[b] · d + g · z,    Z[b] = z · d
+    R[b] = R[b] · d + g · z,    Z[b] = z · d,    out[b] = R[b] + bias
 
 with each operation rounded in the arrays' own type, in the same order, so that the two
 agree bit for bit (compiled without contracting a · b + c into one fused multiply-add).
@@ -16,9 +16,10 @@ from cython cimport floating
 
 def advance(floating[:, ::1] Z, floating[:, ::1] R, const floating[:, ::1] weight_t,
             const int[::1] fired, Py_ssize_t n, double jump, double decay, double gain,
-            floating[::1] row):
+            floating[::1] row, const floating[::1] bias, floating[:, ::1] out):
     """Add the `n` spikes of `fired` (indices b·n_pre + j, as Brian2's spikespace holds
-    them) to Z, then advance Z and R by one step. `row` is scratch of n_post values.
+    them) to Z, advance Z and R by one step and write R + bias into `out`. `row` is
+    scratch of n_post values.
 
     Returns the number of spikes added in trial order; any spike found out of order
     (Brian2 fills the spikespace in ascending order, so none should be) is added after
@@ -60,11 +61,13 @@ def advance(floating[:, ::1] Z, floating[:, ::1] R, const floating[:, ::1] weigh
                     z = Z[b, k] + row[k]
                     R[b, k] = R[b, k] * d + g * z
                     Z[b, k] = z * d
+                    out[b, k] = R[b, k] + bias[k]
             else:
                 for k in range(n_post):
                     z = Z[b, k]
                     R[b, k] = R[b, k] * d + g * z
                     Z[b, k] = z * d
+                    out[b, k] = R[b, k] + bias[k]
             # out of order: its trial is done (after the last trial, every spike left)
             while s < n and (fired[s] // n_pre < b or b == B - 1):
                 trial = fired[s] // n_pre
@@ -73,5 +76,6 @@ def advance(floating[:, ::1] Z, floating[:, ::1] R, const floating[:, ::1] weigh
                     a = J * weight_t[j, k]
                     R[trial, k] = R[trial, k] + g * a
                     Z[trial, k] = Z[trial, k] + d * a
+                    out[trial, k] = R[trial, k] + bias[k]
                 s += 1
     return in_order

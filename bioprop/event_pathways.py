@@ -102,18 +102,21 @@ class EventTransmission:
         # the rows a step gathers, refreshed here because the weights change between phases
         self._weight_t = np.ascontiguousarray(weight.T, dtype=self.Z.dtype)
         self._row = np.empty(weight.shape[0], self.Z.dtype)  # the kernel's scratch
+        self._bias = np.ascontiguousarray(self.projection.bias, dtype=self.Z.dtype)
 
-    def advance(self):
-        """Add the last step's spikes to Z, then move Z and R on by one step."""
-        if self.kernel is None:
-            return self.advance_numpy()
+    def advance(self, out: np.ndarray) -> np.ndarray:
+        """Add the last step's spikes to Z, move Z and R on by one step, and write R + b,
+        the input the dense pathway would give, into `out` (:meth:`drive`)."""
+        if self.kernel is None or not (out.flags.c_contiguous and out.dtype == self.Z.dtype):
+            return self.advance_numpy(out)
         n = int(self.spikespace[-1])
         self.kernel.advance(self.Z, self.R, self._weight_t, self.spikespace, n, self.jump,
-                            self.decay, self.gain, self._row)
+                            self.decay, self.gain, self._row, self._bias, out)
         self.steps, self.spikes = self.steps + 1, self.spikes + n
+        return out
 
-    def advance_numpy(self):
-        """:meth:`advance` without the compiled kernel: a sparse product and four passes."""
+    def advance_numpy(self, out: np.ndarray) -> np.ndarray:
+        """:meth:`advance` without the compiled kernel: a sparse product and five passes."""
         from scipy.sparse import csr_array
 
         n = int(self.spikespace[-1])
@@ -128,6 +131,7 @@ class EventTransmission:
         self.R *= self.decay
         self.R += self.gain * self.Z
         self.Z *= self.decay
+        return self.drive(out)
 
     def drive(self, out: np.ndarray) -> np.ndarray:
         """R + b, the input the dense pathway would give, written into `out`."""
@@ -157,10 +161,10 @@ def event_operation(transmission: EventTransmission, write_post, active, phase, 
         token = phase()
         if token != synced["phase"]:
             transmission.sync()
+            transmission.drive(write_post)
             synced["phase"] = token
         else:
-            transmission.advance()
-        transmission.drive(write_post)
+            transmission.advance(write_post)
         if extra is not None:
             np.add(write_post, extra(), out=write_post)
 

@@ -67,15 +67,20 @@ def test_event_driven_input_equals_the_dense_product_every_step(monkeypatch, ste
     Brian2 integrated, for the forward and feedback pathways of two LIF layers (and the
     Poisson input's pathway)."""
     step_with(path)
-    worst, original = [], event_pathways.EventTransmission.drive
+    worst = []
 
-    def checked(self, out):
-        result = original(self, out)
-        dense = self.r @ self.projection.weight.T + self.projection.bias
-        worst.append((np.abs(result - dense).max(), np.abs(dense).max()))
-        return result
+    def checked(method):
+        def check(self, out):
+            result = method(self, out)
+            assert result is out
+            dense = self.r @ self.projection.weight.T + self.projection.bias
+            worst.append((np.abs(out - dense).max(), np.abs(dense).max()))
+            return result
+        return check
 
-    monkeypatch.setattr(event_pathways.EventTransmission, "drive", checked)
+    for name in ("drive", "advance"):  # the input written at a phase's first step, and after
+        monkeypatch.setattr(event_pathways.EventTransmission, name,
+                            checked(getattr(event_pathways.EventTransmission, name)))
     engine, _ = _train(encoding, "events")
     expected = {"forward_2", "forward_3", "feedback_2"} | ({"forward_1"} if encoding == "poisson"
                                                           else set())
@@ -113,14 +118,17 @@ def test_kernel_steps_bit_for_bit_as_numpy(dtype, fraction):
     twins = [event_pathways.EventTransmission(projection, group, B, jump=0.3, tau=0.02,
                                               dt=0.001, compiled=use) for use in (True, False)]
     assert twins[0].kernel is not None and twins[1].kernel is None
+    projection.bias[:] = rng.standard_normal(n_post)
+    outs = [np.empty((B, n_post), dtype) for _ in twins]
     for t in twins:
         t.sync()
     for _ in range(40):
         group.fire(rng, fraction)
-        for t in twins:
-            t.advance()
+        for t, out in zip(twins, outs):
+            t.advance(out)
         assert twins[0].Z.dtype == np.dtype(dtype)
         assert np.array_equal(twins[0].Z, twins[1].Z) and np.array_equal(twins[0].R, twins[1].R)
+        assert np.array_equal(*outs)
     assert (twins[0].spikes > 0) == (fraction > 0)
 
 
@@ -134,15 +142,17 @@ def test_kernel_adds_spikes_out_of_order_to_rounding():
     weight_t = rng.standard_normal((n_pre, n_post))
     fired = np.flatnonzero(rng.random(B * n_pre) < 0.4).astype(np.int32)
     results = []
+    bias = rng.standard_normal(n_post)
     for order in (fired, rng.permutation(fired)):
-        Z, R = np.ones((B, n_post)), np.zeros((B, n_post))
+        Z, R, out = np.ones((B, n_post)), np.zeros((B, n_post)), np.empty((B, n_post))
         in_order = kernel.advance(Z, R, weight_t, order, len(order), 0.5, 0.9, 0.1,
-                                  np.empty(n_post))
-        results.append((Z, R, in_order))
-    (Z, R, all_in_order), (Z2, R2, fewer) = results
+                                  np.empty(n_post), bias, out)
+        results.append((Z, R, out, in_order))
+    (Z, R, out, all_in_order), (Z2, R2, out2, fewer) = results
     assert all_in_order == len(fired) > fewer
-    np.testing.assert_allclose(Z2, Z, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(R2, R, rtol=1e-13, atol=1e-13)
+    for shuffled, ordered in ((Z2, Z), (R2, R), (out2, out)):
+        np.testing.assert_allclose(shuffled, ordered, rtol=1e-13, atol=1e-13)
+    assert np.array_equal(out, R + bias)
     trial, j = np.divmod(fired, n_pre)
     expected = np.ones((B, n_post))
     np.add.at(expected, trial, 0.5 * weight_t[j])
