@@ -26,7 +26,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from .datasets import _cache_dir
+from .datasets import cache_dir
 
 __all__ = ["load_kernel", "kernel_path"]
 
@@ -50,7 +50,7 @@ def kernel_path(name: str) -> Path:
         source, " ".join(_COMPILE_ARGS).encode(), sys.version.encode(), Cython.__version__.encode(),
         platform.machine().encode(), platform.system().encode(), _cpu()])).hexdigest()[:16]
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    return _cache_dir() / "kernels" / f"{name}_{key}{suffix}"
+    return cache_dir() / "kernels" / f"{name}_{key}{suffix}"
 
 
 def _cpu() -> bytes:
