@@ -28,7 +28,12 @@ from pathlib import Path
 
 from .datasets import cache_dir
 
-__all__ = ["load_kernel", "kernel_path"]
+__all__ = ["load_kernel", "kernel_path", "KernelWarning"]
+
+
+class KernelWarning(RuntimeWarning):
+    """A kernel could not be compiled or loaded: the slower NumPy path runs instead."""
+
 
 #: the compiled modules loaded in this process, by kernel name (None: not compilable here)
 _loaded: dict = {}
@@ -74,7 +79,7 @@ def load_kernel(name: str):
         except Exception as error:  # any failure to build or load means: use the NumPy path
             reason = str(error).strip().splitlines()[-1:] or [type(error).__name__]
             warnings.warn(f"bioprop/{name}.pyx could not be compiled ({reason[0]}); "
-                          "using the NumPy path instead", RuntimeWarning, stacklevel=2)
+                          "using the NumPy path instead", KernelWarning, stacklevel=2)
             _loaded[name] = None
     return _loaded[name]
 

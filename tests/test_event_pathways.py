@@ -167,7 +167,7 @@ def test_without_cython_the_numpy_path_is_used_after_one_warning(monkeypatch):
 
     monkeypatch.setattr(compiled, "_loaded", {})
     monkeypatch.setitem(sys.modules, "Cython", None)  # import Cython now fails
-    with pytest.warns(RuntimeWarning, match=r"bioprop/event_kernel.pyx could not be compiled"):
+    with pytest.warns(compiled.KernelWarning, match=r"bioprop/event_kernel.pyx could not be compiled"):
         assert compiled.load_kernel("event_kernel") is None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -185,7 +185,7 @@ def test_a_failing_compiler_falls_back_and_leaves_no_file(monkeypatch, tmp_path)
     monkeypatch.setattr(compiled, "_loaded", {})
     monkeypatch.setenv("BIOPROP_CACHE", str(tmp_path))
     monkeypatch.setenv("CC", "false")
-    with pytest.warns(RuntimeWarning, match="could not be compiled"):
+    with pytest.warns(compiled.KernelWarning, match="could not be compiled"):
         assert compiled.load_kernel("event_kernel") is None
     assert list((tmp_path / "kernels").iterdir()) == []
 
