@@ -11,8 +11,8 @@ linear filter of the spikes (:mod:`bioprop.spiking`)::
 so the filtered products Z = W z and R = W r obey the same equations, with the
 jump J · W[:, j] when neuron j fires. :class:`EventTransmission` keeps Z and R for
 the B trials: each step it adds the weight columns of the neurons that fired in
-the last step (whose cost follows the spikes), then advances both by the filter's exact one-step solution, the same as Brian2's
-``exact`` integrator applies to z and r::
+the last step (whose cost follows the spikes), then advances both by the filter's
+exact one-step solution, the same as Brian2's ``exact`` integrator applies to z and r::
 
     R ← e^(−dt/τ) R + (dt/τ) e^(−dt/τ) Z,    Z ← e^(−dt/τ) Z
 
@@ -29,8 +29,9 @@ A step runs in a compiled kernel (``event_kernel.pyx``, built on first use by
 :mod:`bioprop.compiled`) that, trial by trial, sums the fired neurons' rows of a
 contiguous Wᵀ, advances both filters and writes R + b in one pass over (B, n_post). It
 is used whatever Brian2's codegen target: it runs between Brian2's code objects, not in
-them, and changes no number. Where it cannot be compiled, the same step runs in NumPy and SciPy (:meth:`EventTransmission.advance_numpy`);
-the two round alike and agree bit for bit.
+them, and changes no number. Where it cannot be compiled, the same step runs in NumPy
+and SciPy (:meth:`EventTransmission.advance_numpy`); the two round alike and agree bit
+for bit.
 """
 from __future__ import annotations
 
