@@ -1,4 +1,5 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
 """One step of event-driven transmission for B trials, in one pass (bioprop.event_pathways).
 
 Compiled on first use by :mod:`bioprop.compiled`. It does, per trial b, what

@@ -167,7 +167,8 @@ def test_without_cython_the_numpy_path_is_used_after_one_warning(monkeypatch):
 
     monkeypatch.setattr(compiled, "_loaded", {})
     monkeypatch.setitem(sys.modules, "Cython", None)  # import Cython now fails
-    with pytest.warns(compiled.KernelWarning, match=r"bioprop/event_kernel.pyx could not be compiled"):
+    with pytest.warns(compiled.KernelWarning,
+                      match=r"bioprop/event_kernel.pyx could not be compiled"):
         assert compiled.load_kernel("event_kernel") is None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
