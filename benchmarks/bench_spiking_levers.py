@@ -37,6 +37,9 @@ SETTINGS = {
                                                  'engine.transmission="events"'],
     "the same, cython": _DT1 + _QUARTER + ['phases.trial_start="twin"',
                                            'engine.codegen="cython"'],
+    "the same, event-driven and cython": _DT1 + _QUARTER + ['phases.trial_start="twin"',
+                                                            'engine.transmission="events"',
+                                                            'engine.codegen="cython"'],
 }
 #: the feedback lever: name → overrides of the model
 FEEDBACK_SETTINGS = {

@@ -23,7 +23,10 @@ and with ``--spiking``:
     trace (:mod:`bioprop.event_pathways`); for (e) and (g) it prints the time steps per
     trial and the fraction of neurons that fired per step;
 (h) (g) with Brian2's ``cython`` code generation target (``engine.codegen``) instead of
-    ``numpy``: the LIF state updates, thresholds and resets compiled.
+    ``numpy``: the LIF state updates, thresholds and resets compiled;
+(i) (g) stepping in NumPy and SciPy instead of the compiled kernel
+    (:meth:`~bioprop.event_pathways.EventTransmission.advance_numpy`, the fallback where
+    the kernel cannot be compiled), so that (g)/(i) is the kernel's gain.
 
 It also prints the peak resident memory, and which BLAS ran with how many threads.
 Each figure is the median over ``--repeats`` measurements; the machine this runs
@@ -118,8 +121,9 @@ def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None, trans
 
 
 def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one_step=False,
-            spiking=None, transmission="dense", codegen="numpy"):
-    """Build an engine and return a function that times one pass over `n_batches` batches.
+            spiking=None, transmission="dense", codegen="numpy", kernel=True):
+    """Build an engine and return a function that times one pass over `n_batches` batches;
+    with `kernel` False its event-driven pathways step without the compiled kernel.
 
     The function returns (samples per second, {kind of work: seconds}, seconds); its
     attribute ``engine`` is the engine it trains.
@@ -130,6 +134,9 @@ def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one
                              codegen)
     rng = np.random.default_rng(0)
     engine = make_engine(model, protocol, rng)
+    if not kernel:
+        for pathway in engine.events.values():
+            pathway.kernel = None
     x = rng.random((n_batches * batch, sizes[0])).astype(dtype)
     y = rng.integers(0, sizes[-1], len(x))
 
@@ -247,6 +254,9 @@ def main(args) -> int:
             runs["(h) (g) compiled (cython)"] = measure(
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
                 transmission="events", codegen="cython")
+            runs["(i) (g) without the kernel"] = measure(
+                "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
+                transmission="events", kernel=False)
         runs["(p) plain NumPy DTP step"] = plain_dtp(sizes, args.batch_size, args.batches,
                                                      args.dtype)
         results = {name: [] for name in runs}
@@ -305,4 +315,5 @@ def _spiking_lines(runs, med):
     print(f"(e) time steps per trial: {steps} (dt = {engine.dt}); neurons firing per step "
           f"into each event-driven pathway: {fired}")
     print(f"event-driven transmission: (g)/(e) = {events / lif:.2f}; compiled as well: "
-          f"(h)/(e) = {med['(h) (g) compiled (cython)'] / lif:.2f}")
+          f"(h)/(e) = {med['(h) (g) compiled (cython)'] / lif:.2f}; the compiled kernel: "
+          f"(g)/(i) = {events / med['(i) (g) without the kernel']:.2f}")

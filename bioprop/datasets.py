@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Dataset", "DatasetNotFoundError", "DATASETS", "load_dataset", "subset", "read_idx"]
+__all__ = ["Dataset", "DatasetNotFoundError", "DATASETS", "load_dataset", "subset", "read_idx",
+           "cache_dir"]
 
 IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
              "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
@@ -173,8 +174,9 @@ def _idx_dataset(name, files, n_classes=10):
                    source=f"idx files in {files['x_train'].parent}")
 
 
-# ------------------------------------------------------------------ CSV cache
-def _cache_dir() -> Path:
+# ------------------------------------------------------------------ cache (CSV tables, compiled kernels)
+def cache_dir() -> Path:
+    """bioprop's cache folder: ``$BIOPROP_CACHE``, default ``~/.cache/bioprop``."""
     return Path(os.environ.get("BIOPROP_CACHE") or Path.home() / ".cache" / "bioprop")
 
 
@@ -186,7 +188,7 @@ def _read_csv_cached(path: Path):
     """
     stat = path.stat()
     key = hashlib.sha1(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
-    cached = _cache_dir() / f"{path.stem}-{key[:16]}.npz"
+    cached = cache_dir() / f"{path.stem}-{key[:16]}.npz"
     try:
         with np.load(cached) as npz:
             table = npz["table"]

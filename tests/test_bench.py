@@ -28,6 +28,7 @@ def test_bench_spiking_rows(capsys):
     assert code == 0
     for label in ("(e) brian2, LIF hidden layers", "(f) brian2, rate layers, same dt",
                   "(g) brian2, LIF, event-driven", "(h) (g) compiled (cython)",
+                  "(i) (g) without the kernel", "the compiled kernel: (g)/(i) = ",
                   "spikes at the same dt and phases: (e)/(f) = ",
                   "(e) time steps per trial: 480", "event-driven transmission: (g)/(e) = "):
         assert label in out, label
