@@ -64,6 +64,14 @@ def learning_rate_scales(model, layers):
             [layers[l - 1].feedback_lr_scale for l, _ in model.feedback_params_by_layer()])
 
 
+def optimizer_constants(opt) -> dict:
+    """The constants an optimizer's spec sets (those left unset keep the optimizer's default)."""
+    from .rules.optimizers import constants
+
+    return {name: getattr(opt, name) for name in constants(opt.name)
+            if getattr(opt, name) is not None}
+
+
 class Learner:
     """Shared state and steps of a training engine.
 
@@ -91,9 +99,11 @@ class Learner:
         opt = spec.optimizer
         forward_scales, feedback_scales = learning_rate_scales(model, spec.layers)
         self.forward_optimizer = make_optimizer(opt.forward.name, model.forward_params(),
-                                                opt.forward.lr, forward_scales)
+                                                opt.forward.lr, forward_scales,
+                                                **optimizer_constants(opt.forward))
         self.feedback_optimizer = make_optimizer(opt.feedback.name, model.feedback_params(),
-                                                 opt.feedback.lr, feedback_scales)
+                                                 opt.feedback.lr, feedback_scales,
+                                                 **optimizer_constants(opt.feedback))
         self.last_trace: BatchTrace | None = None
         sparse = {l for l, layer in enumerate(spec.layers, start=1) if layer.p_connect < 1}
         if sparse != set(model.fixed.get("mask", {})):
@@ -130,6 +140,16 @@ class Learner:
             if progress is not None:
                 progress(len(index))
         return {"loss": total_loss / n, "accuracy": correct / n}
+
+    def start_epoch(self, epoch: int, epochs: int):
+        """Set both optimizers' learning rates for training epoch `epoch` of `epochs`, as the
+        model file's schedules say (rules.optimizers.scheduled_lr); the training loop calls it.
+        """
+        from .rules.optimizers import scheduled_lr
+
+        for opt, spec in ((self.forward_optimizer, self.spec.optimizer.forward),
+                          (self.feedback_optimizer, self.spec.optimizer.feedback)):
+            opt.set_lr(scheduled_lr(spec.schedule, spec.lr, spec.lr_final, epoch, epochs))
 
     # ---- shared steps
     def targets_of(self, y):

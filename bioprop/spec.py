@@ -19,6 +19,7 @@ Around this module: :mod:`bioprop.specfiles` reads a file and the base it
 """
 from __future__ import annotations
 
+import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 
@@ -34,12 +35,11 @@ from .units import Delay, Duration
 from .ranges import ranged
 from .validation import check_compatible, check_data, validate_model, validate_protocol
 
-__all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "OptimizersSpec",
-           "NetworkSpec", "ModelSpec", "DataSpec", "TrainingSpec", "PhasesSpec", "EngineSpec",
-           "RecordSpec", "ProtocolSpec", "MODEL_TABLES", "PROTOCOL_TABLES", "SPEC_TABLES", "load_model",
+__all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "OptimizersSpec", "NetworkSpec",
+           "ModelSpec", "DataSpec", "TrainingSpec", "PhasesSpec", "EngineSpec", "RecordSpec",
+           "ProtocolSpec", "MODEL_TABLES", "PROTOCOL_TABLES", "SPEC_TABLES", "load_model",
            "load_protocol", "parse_model", "parse_protocol", "check_compatible", "check_data",
-           "to_toml",
-           "default_model_path", "default_protocol_path"]
+           "to_toml", "default_model_path", "default_protocol_path"]
 
 
 # ---------------------------------------------------------------- model tables
@@ -132,8 +132,18 @@ class RuleSpec:
 @dataclass(frozen=True)
 class OptimizerSpec:
     name: str = "rmsprop"
-    #: the learning rate (a layer's lr_scale = 0 freezes one layer)
+    #: the learning rate (a layer's lr_scale = 0 freezes one layer); with a schedule, epoch 1's
     lr: float = ranged(1e-3, gt=0)
+    #: ``constant``, or ``linear``/``cosine`` from lr to lr_final (rules.optimizers.scheduled_lr)
+    schedule: str = ranged("constant", written="when set")
+    lr_final: float = ranged(0.0, ge=0, written="when set")
+    #: the optimizer's own constants; only name's, unset its default (rules.optimizers.constants)
+    momentum: float | None = ranged(None, ge=0, lt=1, written="when set")
+    decay: float | None = ranged(None, ge=0, lt=1, written="when set")
+    beta1: float | None = ranged(None, ge=0, lt=1, written="when set")
+    beta2: float | None = ranged(None, ge=0, lt=1, written="when set")
+    eps: float | None = ranged(None, gt=0, written="when set")
+    stabiliser: float | None = ranged(None, gt=0, written="when set")
 
 
 @dataclass(frozen=True)
@@ -304,6 +314,8 @@ def _convert(cls, data, source, prefix=""):
 
 def _convert_value(tp, value, source, key):
     origin = typing.get_origin(tp)
+    if origin is types.UnionType:  # an optional key (float | None): absent is None
+        tp, origin = typing.get_args(tp)[0], None
     if is_dataclass(tp):
         return _convert(tp, value, source, key + ".")
     if origin is tuple:
