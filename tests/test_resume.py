@@ -64,13 +64,22 @@ def _run_interrupted_in_epoch_3(path, overrides, monkeypatch):
             bioprop.run(output=path, progress=False, overrides=overrides)
 
 
-@pytest.mark.parametrize("engine, optimizer", [
-    pytest.param("brian2", "rmsprop", marks=pytest.mark.slow), ("reference", "rmsprop"),
-    pytest.param("reference", "rmsprop_graves", marks=pytest.mark.slow)])
-def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, engine, optimizer):
-    # rmsprop_graves keeps three arrays per parameter, all of which the checkpoint must carry
-    overrides = SMALL + [f"engine.name={engine}", f"optimizer.forward.name={optimizer}",
-                         f"optimizer.feedback.name={optimizer}"]
+#: learning-rate schedules on both pathways: the rates of the epochs after the checkpoint
+SCHEDULED = ["optimizer.forward.schedule=cosine", "optimizer.feedback.schedule=linear",
+             "optimizer.feedback.lr_final=0.0002"]
+
+
+@pytest.mark.parametrize("engine, optimizer, extra", [
+    pytest.param("brian2", "rmsprop", [], marks=pytest.mark.slow), ("reference", "rmsprop", []),
+    pytest.param("reference", "rmsprop_graves", [], marks=pytest.mark.slow),
+    ("reference", "adam", SCHEDULED),
+    pytest.param("brian2", "rmsprop", SCHEDULED, marks=pytest.mark.slow)])
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, engine, optimizer,
+                                                       extra):
+    # rmsprop_graves keeps three arrays per parameter, all of which the checkpoint must carry;
+    # a schedule's rates depend on the epoch alone, which the checkpoint holds
+    overrides = SMALL + extra + [f"engine.name={engine}", f"optimizer.forward.name={optimizer}",
+                                 f"optimizer.feedback.name={optimizer}"]
     whole = tmp_path / "whole.h5"
     bioprop.run(output=whole, progress=False, overrides=overrides)
 
