@@ -212,6 +212,8 @@ class TrainingSpec:
     #: an epoch diverged when a loss exceeds this many times a silent output's loss, or that
     #: loss and this many times the first epoch's (stopping.divergence); in the run file if set
     divergence_factor: float = ranged(DIVERGENCE_FACTOR, gt=1, written="when set")
+    #: test figures from the forward weights' moving average, this decay per batch (0: off)
+    average_weights: float = ranged(0.0, ge=0, lt=1, written="when set")
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,8 @@ def make_engine(model_spec: ModelSpec, protocol: ProtocolSpec, rng: np.random.Ge
                         top=top_layer(len(model_spec.layers), rule.top),
                         side_size=side_size(rule.side_information, model_spec.sizes),
                         p_connect=[layer.p_connect for layer in model_spec.layers])
-    return ENGINES[protocol.engine.name](model, model_spec, protocol)
+    engine = ENGINES[protocol.engine.name](model, model_spec, protocol)
+    return engine.keep_average(protocol.training.average_weights)
 
 
 @dataclass
@@ -273,8 +274,7 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
     from tqdm.auto import tqdm
 
     fresh = not done if fresh is None else fresh
-    n = (len(data.x_train) // training.batch_size) * training.batch_size
-    history = []
+    history, n = [], (len(data.x_train) // training.batch_size) * training.batch_size
     pretrain = engine.rule.feedback_pretrain_epochs if engine.trains_feedback and fresh else 0
     bar = tqdm(total=(pretrain - pretrained + training.epochs - done) * n, unit="sample",
                disable=not show_progress, desc=f"{engine.name} {data.name}")
