@@ -8,7 +8,7 @@ import pytest
 import bioprop
 from bioprop.learner import Learner
 from bioprop.rules.optimizers import OPTIMIZERS, SCHEDULES, constants, make_optimizer, scheduled_lr
-from bioprop.spec import OptimizerSpec, SpecError, load_model, parse_model
+from bioprop.spec import OptimizerSpec, SpecError, load_model, load_protocol, parse_model
 
 from conftest import model_for
 
@@ -96,10 +96,12 @@ def test_unset_constants_are_not_written():
     ("optimizer.forward.eps=0", r"must be positive, got 0\.0"),
     ("optimizer.forward.lr_final=-1", r"must be ≥ 0, got -1\.0"),
     ("optimizer.forward.momentum=true", r"expected float, got bool True"),
+    ("training.average_weights=1", r"must lie in \[0, 1\), got 1\.0"),
 ])
 def test_bad_values_name_their_key(override, message):
     with pytest.raises(SpecError, match=rf"^--set {override}: {message}$"):
         load_model(overrides=[override])
+        load_protocol(overrides=[override])
 
 
 def test_lr_final_above_lr_is_refused():
@@ -147,3 +149,62 @@ def test_synaptic_plasticity_refuses_a_schedule():
                                         r"learns at one fixed rate without momentum"):
         parse_model({"network": {"input_size": 5}, "layers": layers,
                      "optimizer": {"forward": {"name": "sgd", "schedule": "cosine"}}})
+
+
+# ---- the forward weights' moving average (training.average_weights)
+def test_weight_average_by_hand():
+    from bioprop.rules.averaging import WeightAverage
+
+    p = np.array([1.0, 2.0])
+    average = WeightAverage([p], 0.5)
+    with average.swapped_in():  # nothing averaged yet: the weights themselves
+        np.testing.assert_array_equal(p, [1.0, 2.0])
+    average.update()
+    p[...] = [4.0, 8.0]
+    average.update()
+    # m = 0.25 p1 + 0.5 p2, over 1 - 0.5**2: (p1 + 2 p2) / 3
+    np.testing.assert_allclose(average.averaged()[0], [3.0, 6.0], rtol=1e-15)
+    with average.swapped_in():
+        np.testing.assert_allclose(p, [3.0, 6.0], rtol=1e-15)
+    np.testing.assert_array_equal(p, [4.0, 8.0])
+
+
+@pytest.mark.parametrize("engine", ["reference", pytest.param("brian2", marks=pytest.mark.slow)])
+def test_averaged_weights_change_the_test_figures_and_nothing_else(tmp_path, engine):
+    """Same training (losses, weights, optimizer state) with and without averaging; only
+    the test figures differ. In the Brian2 engine each trial carries the last one's state,
+    which the averaged evaluation must leave as the plain one left it."""
+    import xarray as xr
+
+    from bioprop.checkpoint import load_checkpoint
+
+    base = ["data.n_train=64", "data.n_test=32", "training.epochs=2", "record.probe_size=0",
+            "record.first_and_last=false", f"engine.name={engine}", "phases.trial_start=carry"]
+    paths = {}
+    for decay in (0, 0.9):
+        paths[decay] = tmp_path / f"run{decay}.h5"
+        bioprop.run(output=paths[decay], progress=False,
+                    overrides=base + [f"training.average_weights={decay}"])
+    plain, averaged = (load_checkpoint(paths[d])[0] for d in (0, 0.9))
+    assert sorted(set(averaged) - set(plain)) == ["average/0", "average/1", "average/2",
+                                                   "average/3", "average/4", "average/5",
+                                                   "average/t"]
+    for key in plain:
+        np.testing.assert_array_equal(plain[key], averaged[key], err_msg=key)
+    trees = [xr.open_datatree(paths[d], engine="h5netcdf") for d in (0, 0.9)]
+    np.testing.assert_array_equal(trees[0]["train"]["loss"].values,
+                                  trees[1]["train"]["loss"].values)
+    assert not np.array_equal(trees[0]["test"]["loss"].values, trees[1]["test"]["loss"].values)
+    assert int(averaged["average/t"]) == 2 * 64 // 32  # one update per batch
+
+
+def test_averaging_refuses_synaptic_plasticity():
+    from bioprop.spec import check_compatible, load_protocol
+
+    layers = [{"name": "l1", "size": 4, "connection": "synapses", "plasticity": "synaptic"},
+              {"name": "l2", "size": 3, "activation": "linear"}]
+    model = parse_model({"network": {"input_size": 5}, "layers": layers,
+                         "optimizer": {"forward": {"name": "sgd"}}})
+    with pytest.raises(SpecError, match=r"^--set training.average_weights=0.9: layer 'l1' learns "
+                                        r"in its synapses"):
+        check_compatible(model, load_protocol(overrides=["training.average_weights=0.9"]))
