@@ -305,7 +305,8 @@ class Learner:
         result = self._scores(x, y)
         if self.average is None:
             return result
-        saved, generator = {k: v.copy() for k, v in self.dynamic_state().items()}, np.random.get_state()
+        saved = {k: v.copy() for k, v in self.dynamic_state().items()}
+        generator = np.random.get_state()
         try:
             with self.average.swapped_in():
                 self.weights_replaced()

@@ -133,8 +133,8 @@ def test_a_run_learns_at_the_scheduled_rate_of_each_epoch(tmp_path, monkeypatch)
     monkeypatch.setattr(Learner, "start_epoch", start_epoch)
     bioprop.run(output=tmp_path / "run.h5", progress=False, overrides=[
         "engine.name=reference", "data.n_train=64", "data.n_test=32", "training.epochs=4",
-        "record.probe_size=0", "record.first_and_last=false", "optimizer.forward.schedule=linear", "optimizer.forward.lr=0.004",
-        "optimizer.forward.lr_final=0.001"])
+        "record.probe_size=0", "record.first_and_last=false", "optimizer.forward.schedule=linear",
+        "optimizer.forward.lr=0.004", "optimizer.forward.lr_final=0.001"])
     assert [s[0] for s in seen] == [1, 2, 3, 4]
     np.testing.assert_allclose([s[1] for s in seen], [0.004, 0.00325, 0.0025, 0.00175],
                                rtol=1e-15)
