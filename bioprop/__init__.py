@@ -2,6 +2,9 @@
 
 The public API::
 
+    net = bioprop.build("default", engine="reference", epochs=3)  # a Network (docs/python-api.md)
+    trace = net.step(x, y)                                  # one batch, as an xarray Dataset
+    result = net.fit(record="runs/api.h5")                  # epochs, and the usual run file
     model = bioprop.load_model("models/default.toml")      # or None: the embedded default
     protocol = bioprop.load_protocol("protocols/default.toml")
     result = bioprop.run(model, protocol, output="runs/dtp.h5")
@@ -11,9 +14,12 @@ The public API::
 from .spec import SpecError, load_model, load_protocol
 from .sweep import SweepResult, sweep
 from ._version import __version__
+from .api import Network, NetworkArrayError, NetworkFileError, build
+from .datasets import Dataset, load_dataset
 from .runlog import open_run
 from .training import DivergenceError, RunInterrupted, RunResult, run
 
 
-__all__ = ["load_model", "load_protocol", "run", "open_run", "RunResult", "SpecError",
+__all__ = ["Network", "build", "load_dataset", "Dataset", "load_model", "load_protocol", "run",
+           "open_run", "RunResult", "SpecError", "NetworkArrayError", "NetworkFileError",
            "DivergenceError", "RunInterrupted", "sweep", "SweepResult", "__version__"]

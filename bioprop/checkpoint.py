@@ -11,7 +11,8 @@ temporary file and renamed into place (:mod:`bioprop.atomic`), so a run killed a
 moment leaves either the previous checkpoint or the new one, never half of one.
 
 * :func:`checkpoint_path` — where the checkpoint of a run file lives.
-* :func:`save_checkpoint` / :func:`load_checkpoint`.
+* :func:`save_checkpoint` / :func:`load_checkpoint`, through :func:`write_state` /
+  :func:`read_state` (the file format, which a saved ``Network`` shares).
 * :func:`run_fingerprint` and :func:`check_belongs` — is a checkpoint this run file's own,
   and its latest?
 * :func:`recorded_progress` and :func:`recorded_specs` — what a run file says about the run
@@ -30,10 +31,13 @@ import numpy as np
 from .atomic import fsync_path, replace, temporary
 
 __all__ = ["checkpoint_path", "save_checkpoint", "load_checkpoint", "run_fingerprint",
-           "check_belongs", "recorded_progress", "recorded_specs", "CheckpointError", "FORMAT"]
+           "check_belongs", "recorded_progress", "recorded_specs", "CheckpointError", "FORMAT",
+           "write_state", "read_state", "UNREADABLE"]
 
 #: 2: the run's fingerprint and the feedback pre-training epochs done were added
 FORMAT = 2
+#: what reading a truncated, corrupt or foreign file with :func:`read_state` raises
+UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 class CheckpointError(FileNotFoundError):
@@ -80,12 +84,35 @@ def save_checkpoint(recorder, learner, epoch: int, rng: np.random.Generator, *,
     path = checkpoint_path(recorder.path)
     meta = {"format": FORMAT, "epoch": int(epoch), "pretrained": int(pretrained),
             "rng": rng.bit_generator.state, "run": run_fingerprint(recorder.attrs)}
+    return write_state(path, meta, learner.state_arrays())
+
+
+def write_state(path, meta: dict, arrays: dict) -> Path:
+    """Write `arrays` and the JSON-able `meta` to the .npz file `path`, atomically: a
+    checkpoint, or a saved ``Network``. :func:`read_state` reads it back."""
+    path = Path(path)
     tmp = temporary(path)
     with open(tmp, "wb") as f:
-        np.savez(f, __meta__=np.array(json.dumps(meta)), **learner.state_arrays())
+        np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
     fsync_path(tmp)
     replace(tmp, path)
     return path
+
+
+def read_state(path):
+    """The arrays and the metadata that :func:`write_state` wrote to `path`.
+
+    Raises
+    ------
+    OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile
+        A file that is not one :func:`write_state` wrote, whole (:data:`UNREADABLE`).
+    """
+    with np.load(path) as data:
+        meta = json.loads(str(data["__meta__"]))
+        arrays = {k: data[k] for k in data.files if k != "__meta__"}
+    if not isinstance(meta, dict):
+        raise ValueError("its metadata is not a table")
+    return arrays, meta
 
 
 def load_checkpoint(run_path):
@@ -104,12 +131,8 @@ def load_checkpoint(run_path):
         raise CheckpointError(f"{run_path}: no checkpoint ({path.name}) beside the run file; "
                               "a run can be resumed only from a checkpoint written at an epoch end")
     try:
-        with np.load(path) as data:
-            meta = json.loads(str(data["__meta__"]))
-            arrays = {k: data[k] for k in data.files if k != "__meta__"}
-        if not isinstance(meta, dict):
-            raise ValueError("its metadata is not a table")
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        arrays, meta = read_state(path)
+    except UNREADABLE as err:
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): "
                               f"{err}; nothing was changed") from None
     if meta.get("format") != FORMAT:

@@ -15,7 +15,7 @@ import signal
 import sys
 import warnings
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
 
 
 def _run(args) -> int:
@@ -236,6 +236,12 @@ def _parser():
                             "network of rate layers at the same dt and phases")
     bench.set_defaults(func=_bench)
     return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the ``bioprop`` command, every subcommand with its options (the
+    documentation's CLI reference is generated from it)."""
+    return _parser()
 
 
 def _described(add_parser):

@@ -9,6 +9,7 @@ gradients and optimizer steps, is here and in :mod:`bioprop.rules`.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,6 +125,27 @@ class Learner:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The output activity h_L for every row of `x`."""
         raise NotImplementedError
+
+    def rehearse(self, x, y, rng) -> BatchTrace:
+        """One training batch of (x, y) that learns nothing: its trace up to the targets
+        (no forward gradients), the feedback gradients computed but not applied, noise
+        drawn from `rng`; the engine is left as it was (:meth:`state_kept`)."""
+        raise NotImplementedError
+
+    @contextmanager
+    def state_kept(self):
+        """Trials run inside the block leave no trace: the state the engine carries from
+        trial to trial (:meth:`dynamic_state`), NumPy's global generator (Brian2's ``rand``
+        draws from it) and :attr:`last_trace` are put back as they were."""
+        saved = {k: v.copy() for k, v in self.dynamic_state().items()}
+        numpy_state, last = np.random.get_state(), self.last_trace
+        try:
+            yield
+        finally:
+            for key, value in self.dynamic_state().items():
+                value[...] = saved[key]
+            np.random.set_state(numpy_state)
+            self.last_trace = last
 
     def train_batchwise(self, x, y, rng, progress=None, learn_forward: bool = True,
                         before_batch=None) -> dict:

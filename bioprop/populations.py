@@ -31,7 +31,8 @@ from .errors import fail
 from .rate_twins import SpikingParameters, SpikingPopulation, bernoulli_twin, lif_twin, poisson_twin
 from .spiking import LIF_TRACE_JUMP, POISSON_TRACE_JUMP, threshold_problem, with_suffix
 
-__all__ = ["PopulationKind", "POPULATION_KINDS", "DEFAULT_KIND", "input_encodings",
+__all__ = ["PopulationKind", "POPULATION_KINDS", "DEFAULT_KIND", "SPIKING_TARGETS", "SENDS_TARGET",
+           "APICAL_TARGETS", "input_encodings",
            "population_kind", "input_kind",
            "is_spiking", "layer_population", "layer_activation", "layer_feedback_activation"]
 
@@ -75,6 +76,8 @@ class PopulationKind:
         to its builder), as the standalone forward pass needs.
     encodes_input : bool
         The input layer can carry this kind of activity (``network.input_encoding``).
+    smooth_twin : bool
+        Its rate twin can be smoothed (layer key ``twin_smoothing``, the soft LIF).
     time_constants : tuple of str
         The layer keys of the filters its input crosses, in series, before its rate is read
         (the settling check of :mod:`bioprop.validation`): a rate soma's ``tau``; a spiking
@@ -93,6 +96,7 @@ class PopulationKind:
     max_rate: Callable | None = None
     synaptic_input: bool = True
     encodes_input: bool = False
+    smooth_twin: bool = False
     time_constants: tuple = ("tau",)
 
     @property
@@ -140,6 +144,9 @@ class PopulationKind:
         if self.fixes_activation and layer.activation not in (default, self.activation):
             yield "activation", (f"a {self.name!r} population fixes its own transfer function; "
                                  f"leave 'activation' out (got {layer.activation!r})")
+        if layer.twin_smoothing and not self.smooth_twin:
+            yield "twin_smoothing", (f"a {self.name!r} population has no smoothed rate twin; "
+                                     f"leave 'twin_smoothing' out (got {layer.twin_smoothing!r})")
         for check in self.checks:
             yield from check(layer)
 
@@ -157,7 +164,7 @@ class PopulationKind:
             tau=layer.tau.quantity, threshold=layer.threshold, reset=layer.reset,
             refractory=layer.refractory.quantity,
             tau_trace=layer.tau_trace.quantity, max_rate=layer.max_rate * Hz, dt=dt,
-            where=where or f"layer {layer.name!r}"))
+            where=where or f"layer {layer.name!r}", smoothing=layer.twin_smoothing))
 
     def transfer(self, layer, dt=None) -> Activation:
         """φ of `layer`: its rate twin (which depends on `dt`: the refractory period is
@@ -225,7 +232,7 @@ POPULATION_KINDS = _registry(
                    trace_jump=LIF_TRACE_JUMP,
                    state_variables=("v", "z", "r", "I_ff", "I_apical", "lastspike",
                                     "not_refractory"),
-                   checks=(_lif_checks,), max_rate=_refractory_limit,
+                   checks=(_lif_checks,), max_rate=_refractory_limit, smooth_twin=True,
                    time_constants=("tau", "tau_trace", "tau_trace")),
     PopulationKind("poisson", twin=poisson_twin, stochastic=True, trace_jump=POISSON_TRACE_JUMP,
                    state_variables=("z", "r", "I_ff", "I_apical"), checks=(_positive_max_rate,),
@@ -235,6 +242,24 @@ POPULATION_KINDS = _registry(
                    state_variables=("s", "z", "r", "I_ff", "I_apical"), max_rate=_one_per_step,
                    synaptic_input=False, time_constants=("tau_trace", "tau_trace")),
 )
+
+
+#: ``rule.spiking_target`` → what a spiking layer's target for its forward update is, and what
+#: it sends while its soma is held (its target or noise being asked of it). Rate layers fire
+#: h + nudge exactly, so for them the three are the same.
+SPIKING_TARGETS = {
+    "trace": "its spike trace at the end of the target phase; a held layer sends its spikes",
+    "apical": "its forward trace plus the change its dendrite asked for (h + Δ); a held layer "
+              "sends its spikes",
+    "rate": "h + Δ, and a held layer sends the rate asked of it (h + Δ, or h + ε) to the layers "
+            "it projects to, instead of its spikes",
+}
+
+#: the spiking targets read from the dendrite's request, h + Δ, rather than from the trace
+APICAL_TARGETS = ("apical", "rate")
+
+#: the spiking target with which a held spiking layer sends the rate asked of it
+SENDS_TARGET = "rate"
 
 
 def population_kind(layer_spec) -> PopulationKind:

@@ -3,8 +3,9 @@
 **Rate twins.** Each spiking kind (:mod:`bioprop.spiking`) has a steady-state rate as
 a function of its input current, an :class:`~bioprop.activations.Activation` used by
 the reference engine and by the learning rules (``lif``: the analytic f-I curve
-:func:`lif_rate` times the refractory period; ``poisson``, ``bernoulli``: the
-logistic function). Its inverse, :attr:`SpikingPopulation.current_for`, is how the
+:func:`lif_rate` times the refractory period, or with the layer's ``twin_smoothing`` γ > 0
+the soft LIF, its smoothing for a noisy input, calibrated by :mod:`bioprop.fi_curve`;
+``poisson``, ``bernoulli``: the logistic function). Its inverse, :attr:`SpikingPopulation.current_for`, is how the
 Brian2 engine turns a target rate into an apical current.
 
 **Derivatives.** φ' does not exist for spikes or binary states (docs/algorithms.md,
@@ -29,21 +30,36 @@ from .activations import Activation
 from .spiking import bernoulli_population, check_lif, lif_population, poisson_population
 
 __all__ = ["SpikingPopulation", "SpikingParameters", "lif_twin", "poisson_twin", "bernoulli_twin",
-           "lif_rate", "lif_current", "lif_activation"]
+           "lif_rate", "lif_current", "lif_slope", "lif_activation"]
 
 #: target rates are kept this far inside (0, 1), where the twins are invertible
 _RATE_MARGIN = 1e-3
 
 
 # ------------------------------------------------------------- LIF rate twin
-def lif_rate(current, *, tau, threshold=1.0, reset=0.0, refractory):
-    """Firing rate (Hz) of the LIF neuron under constant input.
+def _softplus(x, smoothing):
+    """γ ln(1 + e^{x/γ}), computed without overflow; → max(x, 0) as γ → 0."""
+    return np.maximum(x, 0.0) + smoothing * np.log1p(np.exp(-np.abs(x) / smoothing))
 
-    0 below threshold, else 1 / (t_ref + τ ln((I − v_reset) / (I − θ))); `tau` and
-    `refractory` in seconds (floats or Brian2 quantities).
+
+def lif_rate(current, *, tau, threshold=1.0, reset=0.0, refractory, smoothing=0.0):
+    """Firing rate (Hz) of the LIF neuron under constant input, or its soft-LIF smoothing.
+
+    0 below threshold, else 1 / (t_ref + τ ln(1 + (θ − v_reset) / (I − θ))); `tau` and
+    `refractory` in seconds (floats or Brian2 quantities). With `smoothing` γ > 0 the
+    excess I − θ is replaced by the softplus γ ln(1 + e^{(I − θ)/γ}) (the soft LIF of
+    Hunsberger & Eliasmith 2015): the curve of a neuron whose input is noisy, positive
+    and smooth below threshold; γ → 0 gives the hard curve back.
     """
     current = np.asarray(current, dtype=float)
     tau, refractory = float(tau), float(refractory)
+    if smoothing > 0:
+        excess = _softplus(current - threshold, smoothing)
+        rate = np.zeros_like(current)
+        live = excess > 0  # the softplus underflows to 0 far below threshold: silent
+        with np.errstate(over="ignore"):  # a tiny excess: ln(1 + ∞) = ∞, rate 0
+            rate[live] = 1.0 / (refractory + tau * np.log1p((threshold - reset) / excess[live]))
+        return rate
     above = current > threshold
     rate = np.zeros_like(current)
     rate[above] = 1.0 / (refractory + tau * np.log((current[above] - reset)
@@ -51,38 +67,77 @@ def lif_rate(current, *, tau, threshold=1.0, reset=0.0, refractory):
     return rate
 
 
-def lif_current(rate_fraction, drive, *, tau, threshold=1.0, reset=0.0, refractory, scale=None):
+def lif_current(rate_fraction, drive, *, tau, threshold=1.0, reset=0.0, refractory, scale=None,
+                smoothing=0.0):
     """The constant current at which the LIF neuron fires `rate_fraction` of 1 / `scale`.
 
     The inverse of the f-I curve: with c = (scale / r − t_ref) / τ,
     I = (e^c θ − v_reset) / (e^c − 1). A silent target has no unique current; it gets
     min(drive, θ), the current already there if that is subthreshold. Rates are
     kept inside (0, 1 − 1e-3), where the curve is invertible. `scale` defaults to
-    the refractory period.
+    the refractory period. With `smoothing` γ > 0 (the soft LIF, :func:`lif_rate`) the
+    excess j = (θ − v_reset) / (e^c − 1) is put through the softplus's inverse,
+    I = θ + j + γ ln(1 − e^{−j/γ}); a silent target gets min(drive, the current of the
+    smallest rate kept).
     """
     r = np.asarray(rate_fraction, dtype=float)
     tau, refractory = float(tau), float(refractory)
     scale = refractory if scale is None else float(scale)
     safe = np.clip(r, _RATE_MARGIN, 1.0 - _RATE_MARGIN)
+    if smoothing > 0:
+        excess = (threshold - reset) / np.expm1(np.maximum(scale / safe - refractory, 1e-9) / tau)
+        excess = np.maximum(excess, 1e-300)  # rates near 0: a current far below θ, not −inf
+        current = threshold + excess + smoothing * np.log(-np.expm1(-excess / smoothing))
+        return np.where(r <= 0.0, np.minimum(drive, current), current)
     growth = np.exp(np.maximum(scale / safe - refractory, 1e-9) / tau)
     current = (growth * threshold - reset) / (growth - 1.0)
     return np.where(r <= 0.0, np.minimum(drive, threshold), current)
 
 
-def lif_activation(*, tau, threshold=1.0, reset=0.0, refractory, scale=None) -> Activation:
+def lif_slope(current, *, tau, threshold=1.0, reset=0.0, refractory, smoothing):
+    """dν/dI (Hz per unit of current) of the soft LIF curve (:func:`lif_rate`, γ > 0).
+
+    With j the softplus of I − θ and ν the rate, dν/dI = ν² τ (θ − v_reset) σ((I − θ)/γ)
+    / (j (j + θ − v_reset)). The twin's ``derivative`` stays the straight-through 1 (the
+    choice written down above); this is the curve's own slope, for a rule or an analysis
+    that wants it.
+    """
+    current = np.asarray(current, dtype=float)
+    span = threshold - reset
+    excess = _softplus(current - threshold, smoothing)
+    rate = lif_rate(current, tau=tau, threshold=threshold, reset=reset, refractory=refractory,
+                    smoothing=smoothing)
+    # σ(y/γ) / j tends to 1/γ where both underflow; the rate is 0 there anyway
+    gate = 0.5 * (1.0 + np.tanh(0.5 * (current - threshold) / smoothing))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(excess > 0, gate / excess, 1.0 / smoothing)
+    return rate ** 2 * float(tau) * span * ratio / (excess + span)
+
+
+def lif_activation(*, tau, threshold=1.0, reset=0.0, refractory, scale=None,
+                   smoothing=0.0) -> Activation:
     """The LIF population's rate twin: r = scale · ν(I), with a straight-through derivative.
 
     `scale` (default: the refractory period) turns the rate into a fraction of the
     maximal rate; the engine passes the nominal refractory period as `scale` and
     the effective one, on its time grid, as `refractory` (:func:`lif_twin`).
+    `smoothing` γ > 0 makes it the soft LIF (:func:`lif_rate`).
     """
     tau, refractory = float(tau), float(refractory)
     scale = refractory if scale is None else float(scale)
 
     def fn(current):
         return (scale * lif_rate(current, tau=tau, threshold=threshold, reset=reset,
-                                 refractory=refractory)).astype(np.asarray(current).dtype)
+                                 refractory=refractory, smoothing=smoothing)
+                ).astype(np.asarray(current).dtype)
 
+    if smoothing > 0:
+        # the softplus written to stay finite: max(y, 0) + γ ln(1 + e^{−|y|/γ})
+        excess = (f"(clip(({{x}}) - {threshold!r}, 0, inf) + {smoothing!r} * "
+                  f"log(1 + exp(-abs(({{x}}) - {threshold!r}) / {smoothing!r})))")
+        expr = (f"{scale!r} / ({refractory!r} + {tau!r} * "
+                f"log(1 + {threshold - reset!r} / clip({excess}, 1e-300, inf)))")
+        return Activation("lif", fn, np.ones_like, expr)
     # The clips keep the logarithm finite below threshold, where the factor
     # (x > θ) sets the rate to 0 anyway.
     expr = (f"int(({{x}}) > {threshold!r}) * {scale!r} / ({refractory!r} + {tau!r} * "
@@ -124,6 +179,8 @@ class SpikingParameters:
     max_rate: object
     dt: object
     where: str = "layer"
+    #: ``lif``: γ of the soft-LIF twin (0: the hard f-I curve)
+    smoothing: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -192,7 +249,7 @@ def lif_twin(record, p: SpikingParameters) -> SpikingPopulation:
     # f-I curve at dt = 0.5 ms then matches to about 3%, against 8% without).
     seconds = dict(tau=float(p.tau / second), threshold=p.threshold, reset=p.reset,
                    refractory=float((p.refractory - p.dt / 2) / second),
-                   scale=float(p.refractory / second))
+                   scale=float(p.refractory / second), smoothing=p.smoothing)
     return SpikingPopulation(
         record, lif_activation(**seconds),
         lambda r, drive: lif_current(r, drive, **seconds),

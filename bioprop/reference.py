@@ -35,8 +35,12 @@ class ReferenceEngine(Learner):
     def train_epoch(self, x, y, rng, progress=None, learn_forward=True) -> dict:
         return self.train_batchwise(x, y, rng, progress, learn_forward)
 
-    def train_batch(self, x, y, rng, learn_forward=True) -> BatchTrace:
-        """One batch of training; returns its trace and updates the model in place."""
+    def train_batch(self, x, y, rng, learn_forward=True, learn=True) -> BatchTrace:
+        """One batch of training; returns its trace and updates the model in place.
+
+        With ``learn=False`` nothing changes and the trace ends at the targets
+        (:meth:`rehearse`).
+        """
         model, t = self.model, self.top
         noise = self.draw_noise(rng, len(x))
         taught = self.teach_batch(x, y)
@@ -45,12 +49,14 @@ class ReferenceEngine(Learner):
         if self.rule.schedule == "parallel" and learn_forward:
             trace.targets, trace.residuals = self.targets_from(a, h, teaching, side)
         for eps in noise:
-            self._feedback_iteration(h, eps, trace, side)
+            self._feedback_iteration(h, eps, trace, side, apply=learn)
         if not learn_forward:
             self.last_trace = trace
             return trace
         if self.rule.schedule == "alternating":
             trace.targets, trace.residuals = self.targets_from(a, h, teaching, side)
+        if not learn:
+            return trace
         trace.forward_grads = forward_grads(model, a, h, trace.targets, t)
         if teaching.output_grads is not None:
             trace.forward_grads.append(teaching.output_grads)
@@ -58,8 +64,13 @@ class ReferenceEngine(Learner):
         self.last_trace = trace
         return trace
 
-    def _feedback_iteration(self, h, eps, trace, side=None):
-        """One update of every g_l at the points its objective asks for."""
+    def rehearse(self, x, y, rng) -> BatchTrace:
+        with self.state_kept():
+            return self.train_batch(x, y, rng, learn=False)
+
+    def _feedback_iteration(self, h, eps, trace, side=None, apply=True):
+        """One update of every g_l at the points its objective asks for (computed only,
+        unless `apply`)."""
         model, t = self.model, self.top
         points = [None, None] + [{} for _ in range(2, t + 1)]
         for l in range(2, t + 1):
@@ -67,7 +78,8 @@ class ReferenceEngine(Learner):
                 upper = self._point(name, l, h, eps, side)
                 u, recon = model.g(l, upper, side)
                 points[l][name] = (upper, u, recon)
-        trace.feedback_grads, trace.feedback_losses = self.feedback_update(h, eps, points, side)
+        trace.feedback_grads, trace.feedback_losses = self.feedback_update(h, eps, points, side,
+                                                                            apply)
         trace.points = points
 
     def _point(self, name, l, h, eps, side=None):

@@ -19,27 +19,27 @@ Around this module: :mod:`bioprop.specfiles` reads a file and the base it
 """
 from __future__ import annotations
 
-import types
-import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 
-from .errors import SpecError, fail, suggest
+from .errors import SpecError
 from .overrides import apply_overrides, blame, named_layers
 from .populations import DEFAULT_KIND
 from .stopping import DIVERGENCE_FACTOR
 from .rules import DEFAULT_OBJECTIVE, DEFAULT_TARGET_RULE
 from .shipped import PROTOCOL, find_spec_file, usual_protocol
-from .specfiles import (SPEC_META, check_file_kind, default_model_path, default_protocol_path,
+from .specfiles import (check_file_kind, default_model_path, default_protocol_path,
                         read_spec_file, to_toml)
+from .typed_tables import META as _META, convert_table as _convert
 from .units import Delay, Duration
 from .ranges import ranged
 from .validation import check_compatible, check_data, validate_model, validate_protocol
 
-__all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "OptimizersSpec", "NetworkSpec",
-           "ModelSpec", "DataSpec", "TrainingSpec", "PhasesSpec", "EngineSpec", "RecordSpec",
-           "ProtocolSpec", "MODEL_TABLES", "PROTOCOL_TABLES", "SPEC_TABLES", "load_model",
-           "load_protocol", "parse_model", "parse_protocol", "check_compatible", "check_data",
-           "to_toml", "default_model_path", "default_protocol_path"]
+__all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "OptimizersSpec",
+           "NetworkSpec", "ModelSpec", "DataSpec", "TrainingSpec", "PhasesSpec", "EngineSpec",
+           "RecordSpec", "ProtocolSpec", "MODEL_TABLES", "PROTOCOL_TABLES", "SPEC_TABLES",
+           "load_model", "load_protocol", "from_tables", "parse_model", "parse_protocol",
+           "check_compatible", "check_data", "to_toml", "default_model_path",
+           "default_protocol_path"]
 
 
 # ---------------------------------------------------------------- model tables
@@ -47,7 +47,9 @@ __all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "OptimizersSpe
 class LayerSpec:
     """One population above the input."""
 
+    #: the layer's name: its groups in the run file, ``--set layers.NAME.KEY=…``
     name: str
+    #: number of neurons
     size: int = ranged(gt=0)
     #: population kind (populations.POPULATION_KINDS): ``rate``, ``sign``, ``lif``, ``poisson``,
     #: ``bernoulli``
@@ -59,13 +61,19 @@ class LayerSpec:
     tau: Duration = Duration("10 ms")
     #: time constant of the apical compartment that computes g_{l+1}
     tau_apical: Duration = Duration("10 ms")
-    #: ``lif``: firing threshold and reset of v, in units of the input current
+    #: ``lif``: the firing threshold of v, in units of the input current
     threshold: float = 1.0
+    #: ``lif``: the value v is reset to after a spike, in units of the input current
     reset: float = 0.0
     #: ``lif``: refractory period; 1 / refractory is the maximal rate, r = 1
     refractory: Duration = Duration("2 ms")
     #: ``lif``, ``poisson``: time constant of each of the spike trace's two filters
     tau_trace: Duration = Duration("20 ms")
+    #: ``lif``: γ of the soft-LIF rate twin (in units of the input current, as ``threshold``):
+    #: the excess I − θ of the f-I curve goes through a softplus of width γ, the curve under
+    #: input noise (rate_twins.lif_rate; calibrated by analysis/lif_fi_curve.py); 0: the hard
+    #: curve of a constant input
+    twin_smoothing: float = ranged(0.0, ge=0, written="when set")
     #: ``poisson``: the rate in Hz at which r = 1 (p = 1)
     max_rate: float = 1000.0
     #: how the Brian2 engine simulates the feedforward pathway W_l into this layer:
@@ -125,24 +133,37 @@ class RuleSpec:
     #: ``activity`` (the lower layer's own forward activity h_{l-1})
     side_information: str = "none"
     #: a spiking layer's target for its forward update: ``trace`` (its spike trace at the end
-    #: of the target phase) or ``apical`` (its forward trace plus the change its apical
-    #: dendrite asked for; less noisy for stochastic units). Rate layers: the same either way.
+    #: of the target phase), ``apical`` (its forward trace plus the change its apical
+    #: dendrite asked for; less noisy for stochastic units) or ``rate`` (as ``apical``, and a
+    #: held spiking layer sends the rate asked of it, not its spikes, so that the targets
+    #: below carry no spike noise). Rate layers: the same either way
+    #: (:data:`bioprop.populations.SPIKING_TARGETS`).
     spiking_target: str = "trace"
 
 @dataclass(frozen=True)
 class OptimizerSpec:
+    #: the optimizer (rules.OPTIMIZERS)
     name: str = "rmsprop"
     #: the learning rate (a layer's lr_scale = 0 freezes one layer); with a schedule, epoch 1's
     lr: float = ranged(1e-3, gt=0)
-    #: ``constant``, or ``linear``/``cosine`` from lr to lr_final (rules.optimizers.scheduled_lr)
+    #: how lr changes, once per epoch (rules.optimizers.SCHEDULES): ``constant``, or ``linear`` or
+    #: ``cosine`` from lr in epoch 1 to lr_final at the run's end (rules.optimizers.scheduled_lr)
     schedule: str = ranged("constant", written="when set")
+    #: where a schedule arrives at the end of the run (at most lr; only with a schedule)
     lr_final: float = ranged(0.0, ge=0, written="when set")
-    #: the optimizer's own constants; only name's, unset its default (rules.optimizers.constants)
+    # The optimizer's own constants (rules.optimizers.constants): only those of `name` may be
+    # set; unset (None), each keeps the optimizer's default.
+    #: ``sgd`` and ``rmsprop_graves``: the momentum (default 0 and 0.9)
     momentum: float | None = ranged(None, ge=0, lt=1, written="when set")
+    #: ``rmsprop`` and ``rmsprop_graves``: the running mean square's decay (default 0.9, 0.95)
     decay: float | None = ranged(None, ge=0, lt=1, written="when set")
+    #: ``adam``: the first moment's decay (default 0.9)
     beta1: float | None = ranged(None, ge=0, lt=1, written="when set")
+    #: ``adam``: the second moment's decay (default 0.999)
     beta2: float | None = ranged(None, ge=0, lt=1, written="when set")
+    #: ``rmsprop`` and ``adam``: added to the root mean square (default 1e-8)
     eps: float | None = ranged(None, gt=0, written="when set")
+    #: ``rmsprop_graves``: added under the square root (default 1e-3)
     stabiliser: float | None = ranged(None, gt=0, written="when set")
 
 
@@ -154,6 +175,7 @@ class OptimizersSpec:
 
 @dataclass(frozen=True)
 class NetworkSpec:
+    #: the model's name, in the run file and its default path (record.path's ``{model}``)
     name: str = "model"
     #: size of the clamped input population
     input_size: int = ranged(64, gt=0)
@@ -198,14 +220,17 @@ class ModelSpec:
 class DataSpec:
     #: datasets.DATASETS name
     dataset: str = "digits"
-    #: use only the first n training / test samples (0: all)
+    #: use only the first n training samples (0: all)
     n_train: int = ranged(0, ge=0)
+    #: use only the first n test samples (0: all)
     n_test: int = ranged(0, ge=0)
 
 
 @dataclass(frozen=True)
 class TrainingSpec:
+    #: passes over the training set
     epochs: int = ranged(10, gt=0)
+    #: trials simulated at once, and the samples of one weight update
     batch_size: int = ranged(32, gt=0)
     #: seeds the initial weights and the training order (numpy.random.SeedSequence)
     seed: int = ranged(1, ge=0, lt=2**63, text="a whole number in [0, 2**63)")
@@ -286,56 +311,6 @@ class ProtocolSpec:
     source: str = "<string>"
     origins: tuple = field(default=(), compare=False, repr=False)  # as ModelSpec's
 
-# ------------------------------------------------------------------ conversion
-_META = SPEC_META  # where a spec came from, not what it is
-def _type_name(tp):
-    return getattr(tp, "__name__", str(tp))
-
-
-def _convert(cls, data, source, prefix=""):
-    if not isinstance(data, dict):
-        fail(source, prefix.rstrip("."), f"expected a table, got {data!r}")
-    names = [f.name for f in fields(cls) if f.name not in _META]
-    for key in data:
-        if key not in names:
-            detail = (f"unknown key {prefix + key!r}. Expected one of: {', '.join(names)}."
-                      f"{suggest(key, names)}")
-            raise SpecError(f"{source}: {detail}", source=source, key=prefix + key, detail=detail)
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for f in fields(cls):
-        if f.name in _META or f.name not in data:
-            continue
-        values[f.name] = _convert_value(hints[f.name], data[f.name], source, prefix + f.name)
-    missing = [f.name for f in fields(cls) if f.name not in values
-               and f.default is MISSING and f.default_factory is MISSING]
-    if missing:
-        fail(source, prefix.rstrip("."), f"missing required key(s): {', '.join(missing)}")
-    return cls(**values)
-
-
-def _convert_value(tp, value, source, key):
-    origin = typing.get_origin(tp)
-    if origin is types.UnionType:  # an optional key (float | None): absent is None
-        tp, origin = typing.get_args(tp)[0], None
-    if is_dataclass(tp):
-        return _convert(tp, value, source, key + ".")
-    if origin is tuple:
-        item = typing.get_args(tp)[0]
-        if not isinstance(value, list):
-            what = f"an array of tables ([[{key}]])" if is_dataclass(item) else "an array"
-            got = "a table" if isinstance(value, dict) else f"{type(value).__name__} {value!r}"
-            fail(source, key, f"expected {what}, got {got}")
-        return tuple(_convert_value(item, v, source, f"{key}.{i}") for i, v in enumerate(value))
-    if tp in (Duration, Delay):  # its Brian2 quantity is made when first asked for
-        return tp(value, source, key)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-        fail(source, key, f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
-    return value
-
-
 # ------------------------------------------------------------------- loading
 #: the top-level tables of a model file and of a protocol file; an override belongs to
 #: the file whose tables hold its first part
@@ -391,20 +366,26 @@ def load_model(path=None, overrides=()) -> ModelSpec:
     -------
     ModelSpec
     """
-    data, source = read_spec_file(find_spec_file(path, "model") if path else default_model_path())
-    check_file_kind(data, source, MODEL_TABLES, SPEC_TABLES, "model")
-    usual = usual_protocol(data.pop(PROTOCOL), source) if PROTOCOL in data else ""
-    data, origins = apply_overrides(data, overrides, source, MODEL_TABLES, SPEC_TABLES)
-    with blame(origins):
-        return replace(parse_model(data, source), origins=tuple(origins.items()), protocol=usual)
+    return from_tables(*read_spec_file(find_spec_file(path, "model") if path
+                                       else default_model_path()), "model", overrides)
 
 
 def load_protocol(path=None, overrides=()) -> ProtocolSpec:
     """Read a protocol file as :func:`load_model` reads a model file (the embedded default:
     :func:`default_protocol_path`); overrides of model tables are left to :func:`load_model`."""
-    data, source = read_spec_file(find_spec_file(path, "protocol") if path
-                                  else default_protocol_path())
-    check_file_kind(data, source, PROTOCOL_TABLES, SPEC_TABLES, "protocol")
-    data, origins = apply_overrides(data, overrides, source, PROTOCOL_TABLES, SPEC_TABLES)
+    return from_tables(*read_spec_file(find_spec_file(path, "protocol") if path
+                                       else default_protocol_path()), "protocol", overrides)
+
+
+def from_tables(data: dict, source, kind: str, overrides=()):
+    """The validated spec of a file's tables (`data`, ``extends`` resolved; changed in place)
+    from `source`, of `kind` "model" or "protocol", with the overrides of its tables
+    applied: what :func:`load_model` and :func:`load_protocol` do once a file is read."""
+    tables, parse = {"model": (MODEL_TABLES, parse_model),
+                     "protocol": (PROTOCOL_TABLES, parse_protocol)}[kind]
+    check_file_kind(data, source, tables, SPEC_TABLES, kind)
+    usual = {PROTOCOL: usual_protocol(data.pop(PROTOCOL), source)} if (
+        kind == "model" and PROTOCOL in data) else {}
+    data, origins = apply_overrides(data, overrides, source, tables, SPEC_TABLES)
     with blame(origins):
-        return replace(parse_protocol(data, source), origins=tuple(origins.items()))
+        return replace(parse(data, source), origins=tuple(origins.items()), **usual)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import build_model
+from .engines import ENGINES, make_engine
 from .outputs import RUN_SUFFIXES, check_new_file, default_run_file
 from .overrides import blame
 from .runlog import (RunFileExistsError, RunRecorder, batch_entries, declare_run, provenance,
@@ -29,41 +29,8 @@ from .spec import (ModelSpec, ProtocolSpec, check_compatible, check_data, load_m
 from .stopping import (DivergenceError, RunInterrupted, StopRequested, WriteFailed, catch_sigint,
                        divergence, interrupted_before_training, silent_output_loss)
 
-__all__ = ["run", "make_engine", "RunResult", "DivergenceError", "RunInterrupted", "ENGINES"]
-
-
-def _reference(model, spec, protocol):
-    from .reference import ReferenceEngine
-    return ReferenceEngine(model, spec, protocol.training.batch_size)
-
-
-def _brian2(model, spec, protocol):
-    from .brian2 import Brian2Engine
-    return Brian2Engine(model, spec, protocol, protocol.training.batch_size)
-
-
-#: engine name → builder(model, model_spec, protocol_spec)
-ENGINES = {"brian2": _brian2, "reference": _reference}
-
-
-def make_engine(model_spec: ModelSpec, protocol: ProtocolSpec, rng: np.random.Generator):
-    """A freshly initialised model inside the engine the protocol names."""
-    from .model import side_size
-    from .populations import layer_activation, layer_feedback_activation
-    from .rules import top_layer
-
-    rule = model_spec.rule
-    dt = protocol.phases.dt.quantity
-    model = build_model(model_spec.names, model_spec.sizes,
-                        [layer_activation(layer, dt) for layer in model_spec.layers], rng,
-                        feedback_activations=[layer_feedback_activation(layer, dt)
-                                              for layer in model_spec.layers],
-                        dtype=np.dtype(protocol.engine.dtype), init=model_spec.network.init,
-                        top=top_layer(len(model_spec.layers), rule.top),
-                        side_size=side_size(rule.side_information, model_spec.sizes),
-                        p_connect=[layer.p_connect for layer in model_spec.layers])
-    engine = ENGINES[protocol.engine.name](model, model_spec, protocol)
-    return engine.keep_average(protocol.training.average_weights)
+__all__ = ["run", "train", "make_engine", "generators", "RunResult", "DivergenceError",
+           "RunInterrupted", "ENGINES"]
 
 
 @dataclass
@@ -127,26 +94,48 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
         After a Ctrl-C or SIGTERM: at the next safe point, or, before training started,
         saying what was left.
     """
-    from .checkpoint import checkpoint_path
-
     if resume is not None:
         return _resume(resume, progress)
+    with interrupted_before_training():  # nothing is written yet, and nothing is left
+        model_spec, protocol = _resolve(model, protocol, overrides)
+    return train(model_spec, protocol, output=output, force=force, progress=progress)
+
+
+def train(model_spec: ModelSpec, protocol: ProtocolSpec, *, engine=None, rng=None, data=None,
+          output=None, force: bool = False, progress: bool = True) -> RunResult:
+    """Train under `protocol` and record the run: :func:`run` once its specs are resolved.
+
+    Parameters
+    ----------
+    model_spec, protocol : ModelSpec, ProtocolSpec
+        What the run file records as the run's model and protocol.
+    engine, rng : Learner and numpy.random.Generator, optional
+        An engine built from these specs and the training generator to go on with
+        (``Network.fit``): its weights are epoch 0. By default a fresh engine and the
+        generators of ``training.seed`` (:func:`generators`).
+    data : Dataset, optional
+        Instead of the protocol's data set; checked against the model the same way.
+    output, force, progress
+        As :func:`run`'s.
+    """
+    from .checkpoint import checkpoint_path
+
     with ExitStack() as stack:
         with interrupted_before_training():  # nothing is written yet, and nothing is left
-            model_spec, protocol = _resolve(model, protocol, overrides)
             path = None
             if output is not None:  # a mistaken -o is named before the data are loaded
                 path = check_new_file(output, suffixes=RUN_SUFFIXES)
                 if path.exists() and not force:
                     raise RunFileExistsError(path)
-            data = _data(model_spec, protocol)
+            data = _data(model_spec, protocol, data)
             if path is None:
                 with blame(dict(protocol.origins)):
                     path = default_run_file(protocol.record.path, seed=protocol.training.seed,
                                             model=model_spec.network.name, source=protocol.source)
-            init_rng, train_rng = _generators(protocol.training.seed)
             stack.enter_context(_threads(protocol))
-            engine = make_engine(model_spec, protocol, init_rng)
+            if engine is None:
+                init_rng, rng = generators(protocol.training.seed)
+                engine = make_engine(model_spec, protocol, init_rng)
             attrs = provenance(model_toml=to_toml(model_spec), protocol_toml=to_toml(protocol),
                                seed=protocol.training.seed, engine=engine.name,
                                codegen_target=protocol.engine.codegen
@@ -156,8 +145,7 @@ def run(model=None, protocol=None, *, output=None, force: bool = False, override
             # a checkpoint left by an earlier run at this path must never resume this one
             checkpoint_path(path).unlink(missing_ok=True)
             declare_run(recorder, data, engine, protocol.record)
-        return _session(engine, data, protocol, train_rng, recorder, progress, path, 0,
-                        fresh=True)
+        return _session(engine, data, protocol, rng, recorder, progress, path, 0, fresh=True)
 
 
 def _resume(path, progress) -> RunResult:
@@ -186,7 +174,7 @@ def _resume(path, progress) -> RunResult:
     check_belongs(meta, path, attrs, finished, protocol.training.epochs,
                   model_spec.rule.feedback_pretrain_epochs)
     data = _data(model_spec, protocol)
-    init_rng, train_rng = _generators(protocol.training.seed)
+    init_rng, train_rng = generators(protocol.training.seed)
     with _threads(protocol):
         engine = make_engine(model_spec, protocol, init_rng)
         try:
@@ -204,12 +192,15 @@ def _resume(path, progress) -> RunResult:
                             pretrained=meta["pretrained"])
 
 
-def _data(model_spec, protocol):
-    """The protocol's data, its name and sample counts checked against what there is."""
+def _data(model_spec, protocol, data=None):
+    """The protocol's data (or `data`), its name and sample counts checked against what
+    there is, its shapes against the model."""
     from .datasets import load_dataset, subset
     from .errors import fail
 
     check_compatible(model_spec, protocol)  # before the data: a bad pair fails at once
+    if data is not None:  # the caller's own arrays
+        return _checked(model_spec, protocol, data)
     name, wanted = protocol.data.dataset, (protocol.data.n_train, protocol.data.n_test)
     data = load_dataset(name, seed=protocol.training.seed)
     with blame(dict(protocol.origins)):
@@ -217,13 +208,16 @@ def _data(model_spec, protocol):
             if n > len(getattr(data, f"x_{split}")):
                 fail(protocol.source, f"data.n_{split}", f"{n} is more than the "
                      f"{len(getattr(data, f'x_{split}'))} {split} samples of data set {name!r}")
-    data = subset(data, wanted[0] or None, wanted[1] or None)
+    return _checked(model_spec, protocol, subset(data, wanted[0] or None, wanted[1] or None))
+
+
+def _checked(model_spec, protocol, data):
     check_data(model_spec, protocol, data.n_features, data.n_outputs, len(data.x_train))
     return data
 
 
-def _generators(seed):
-    """The initialisation and the training generators of a seed."""
+def generators(seed):
+    """The initialisation and the training generators of a seed, as a run draws them."""
     return (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
 
 
@@ -274,7 +268,8 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
     from tqdm.auto import tqdm
 
     fresh = not done if fresh is None else fresh
-    history, n = [], (len(data.x_train) // training.batch_size) * training.batch_size
+    n = (len(data.x_train) // training.batch_size) * training.batch_size
+    history = []
     pretrain = engine.rule.feedback_pretrain_epochs if engine.trains_feedback and fresh else 0
     bar = tqdm(total=(pretrain - pretrained + training.epochs - done) * n, unit="sample",
                disable=not show_progress, desc=f"{engine.name} {data.name}")

@@ -18,7 +18,7 @@ from .ranges import check_ranges, walk
 from .runlog.vocabulary import ACTIVITY_VARIABLES
 
 __all__ = ["validate_model", "validate_protocol", "check_compatible", "check_data",
-           "RECORD_PATH_FIELDS", "SettlingWarning", "SETTLING_TAUS"]
+           "RECORD_PATH_FIELDS", "SettlingWarning", "SETTLING_TAUS", "allowed_values"]
 
 #: the placeholders record.path may hold, filled in by bioprop.training
 RECORD_PATH_FIELDS = ("model", "seed")
@@ -31,7 +31,7 @@ RECORD_PATH_FIELDS = ("model", "seed")
 def _registry_choices():
     from .activations import ACTIVATIONS
     from .datasets import DATASETS
-    from .populations import POPULATION_KINDS, input_encodings
+    from .populations import POPULATION_KINDS, SPIKING_TARGETS, input_encodings
     from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
     from .rules.optimizers import SCHEDULES
     return {
@@ -40,7 +40,7 @@ def _registry_choices():
         "rule.target": TARGET_RULES, "rule.feedback": FEEDBACK_OBJECTIVES,
         "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "parallel"],
         "rule.side_information": ["none", "label", "activity"],
-        "rule.spiking_target": ["trace", "apical"],
+        "rule.spiking_target": SPIKING_TARGETS,
         "optimizer.name": OPTIMIZERS, "optimizer.schedule": SCHEDULES, "network.loss": LOSSES,
         "network.init": ["orthogonal", "glorot"],
         "network.input_encoding": input_encodings(),
@@ -58,6 +58,14 @@ def _choice_key(key: str) -> str | None:
     if parts[0] == "optimizer":
         return "optimizer." + parts[-1]
     return key
+
+
+def allowed_values(key: str):
+    """The values a string key may take (its registry's names), or None for a free key.
+
+    `key` is dotted as in a file, a layer's keys under any index or name
+    (``layers.0.activation``); the documentation's key reference lists these."""
+    return _registry_choices().get(_choice_key(key))
 
 
 # ------------------------------------------------------------------ validation

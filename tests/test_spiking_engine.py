@@ -260,3 +260,45 @@ def test_apical_spiking_target_follows_the_reference_change():
         changes[readout] = np.corrcoef((te.targets[1] - te.h[1]).ravel(),
                                        (tr.targets[1] - tr.h[1]).ravel())[0, 1]
     assert changes["apical"] > 0.9 and changes["trace"] < 0.5, changes
+
+
+def _two_lif_layers(spiking_target):
+    lif = {"population": "lif", "threshold": 0.2, "tau_trace": "10 ms"}
+    return parse_model({"network": {"input_size": 8},
+                        "layers": [{"name": "h1", "size": 40, **lif}, {"name": "h2", "size": 40, **lif},
+                                   {"name": "out", "size": 3, "activation": "linear"}],
+                        "rule": {"noise": 0.1, "target_step": 1.0, "spiking_target": spiking_target,
+                                 "schedule": "parallel"}})
+
+
+@pytest.mark.slow
+def test_rate_spiking_target_carries_the_reference_targets_down():
+    """rule.spiking_target = "rate": a held LIF layer sends h + Δ, so the layer below it
+    receives the reference engine's (noise-free) DTP change, correlation above 0.95, where
+    with "apical" it receives the spikes' version: their noise, and only the part of Δ a
+    neuron can fire (a silent neuron cannot fire less), which is one-signed (0.77 here,
+    0.18 measured on the 784-500-500-10 MNIST network's first layer)."""
+    from bioprop.reference import ReferenceEngine
+    from bioprop.training import make_engine
+
+    x = np.random.default_rng(0).random((32, 8)) * 4
+    y = np.arange(32) % 3
+    protocol = parse_protocol({"phases": {"dt": "1 ms", "forward": "60 ms", "feedback": "30 ms",
+                                          "target": "60 ms", "trial_start": "twin"}})
+    changes = {}
+    for readout in ("rate", "apical"):
+        spec = _two_lif_layers(readout)
+        engine = make_engine(spec, protocol, np.random.default_rng(0))
+        reference = ReferenceEngine(engine.model.copy(), spec, 32)
+        te = engine.train_batch(x, y, np.random.default_rng(1))
+        tr = reference.train_batch(x, y, np.random.default_rng(1))
+        changes[readout] = np.corrcoef((te.targets[1] - te.h[1]).ravel(),
+                                       (tr.targets[1] - tr.h[1]).ravel())[0, 1]
+        if readout == "rate":  # held, the layer above sends h + I_nudge; live, its trace
+            engine.layers[2].I_nudge[...] = 0.01
+            engine.layers[2].hold(te.h[2], te.h[2])
+            np.testing.assert_array_equal(engine.layers[2].read_rate(),
+                                          te.h[2] + engine.layers[2].I_nudge)
+            engine.layers[2].release()
+            assert engine.layers[2].read_rate() is engine.layers[2].rate  # live: its trace
+    assert changes["rate"] > 0.95 and changes["rate"] - changes["apical"] > 0.1, changes

@@ -35,17 +35,17 @@ def rate_statistics(rate: xr.DataArray, *, silent_threshold: float = 1e-3,
     ----------
     rate : DataArray with a ``neuron`` dim (and any of epoch, trial, time)
     silent_threshold : float
-        A neuron whose mean |rate| is below it counts as silent.
+        A neuron whose mean absolute rate is below it counts as silent.
     keep : dims not to reduce (default: epoch, when present)
 
     Returns
     -------
     Dataset
         ``mean`` (mean rate over everything), ``cv`` (std / mean of the neurons' mean
-        |rates|), ``sparseness`` (Treves–Rolls population sparseness of the mean |rates|,
-        (Σr/n)² / (Σr²/n): 1 when all neurons are equally active, 1/n when one is), and
-        ``silent_fraction``. Rate models may have negative rates (tanh): the last three
-        use |rate|.
+        absolute rates), ``sparseness`` (Treves–Rolls population sparseness of the mean
+        absolute rates, (Σr/n)² / (Σr²/n): 1 when all neurons are equally active, 1/n when
+        one is), and ``silent_fraction``. Rate models may have negative rates (tanh): the
+        last three use the absolute rate.
     """
     keep = [d for d in keep if d in rate.dims]
     per_neuron = abs(rate).mean(dim=_reduce_dims(rate, keep + ["neuron"]))

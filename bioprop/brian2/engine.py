@@ -129,6 +129,15 @@ class Brian2Engine(Learner):
                   learn_forward)
         return self.last_trace
 
+    def rehearse(self, x, y, rng) -> BatchTrace:
+        if len(x) != self.batch_size:
+            raise ValueError(f"a batch of this engine has exactly {self.batch_size} samples, "
+                             f"got {len(x)}")
+        with self.state_kept():
+            self._run(np.ascontiguousarray(x, dtype=self.dtype), y, self.train_phases, True, rng,
+                      None, learn=False)
+            return self.last_trace
+
     def predict(self, x):
         B = self.batch_size
         n = len(x)
@@ -313,20 +322,16 @@ class Brian2Engine(Learner):
         """
         if len(x) != self.batch_size:
             raise ValueError(f"the activity probe needs {self.batch_size} samples, got {len(x)}")
-        saved = {k: v.copy() for k, v in self.dynamic_state().items()}
-        rng_state = np.random.get_state()
         monitors = ActivityMonitors(self.brian2, self.layers, self.dt * every)
         self.network.add(*monitors.objects)
         start = self.network.t
         self._roles = []
         try:
-            self._run(np.ascontiguousarray(x, dtype=self.dtype), y, self.train_phases, True,
-                      np.random.default_rng(0), None, learn=False)
+            with self.state_kept():
+                self._run(np.ascontiguousarray(x, dtype=self.dtype), y, self.train_phases, True,
+                          np.random.default_rng(0), None, learn=False)
         finally:
             self.network.remove(*monitors.objects)
-            for key, value in self.dynamic_state().items():
-                value[...] = saved[key]
-            np.random.set_state(rng_state)
             roles, self._roles = self._roles, None
         out = monitors.read(self.model.names, self.model.sizes, self.batch_size, start)
         times = monitors.times(start)

@@ -130,12 +130,15 @@ class SpikingLayer(RateLayer):
     :meth:`apical_current` turns it into the apical current that moves the
     population's firing by that much according to its rate twin,
     I_apical = φ⁻¹(φ(a) + I_nudge) − a, while the soma is held at its forward drive a.
-    The rate the rules and the pathways read is the spike trace (or binary state).
+    The rate the rules and the pathways read is the spike trace (or binary state),
+    except that a layer built with ``sends_target`` (``rule.spiking_target = "rate"``)
+    sends h + I_nudge, the rate asked of it, while it is held.
     """
 
     spiking = True
 
-    def __init__(self, soma, apical, batch, population, feedback_activation):
+    def __init__(self, soma, apical, batch, population, feedback_activation, *,
+                 sends_target=False):
         self.soma, self.apical, self.clamp = soma, apical, None
         self.population = population
         self.activation, self.feedback_activation = population.activation, feedback_activation
@@ -147,8 +150,14 @@ class SpikingLayer(RateLayer):
         self._asked = None  # (drive, nudge) of the current now in I_apical
         self._batch = batch
         self._view_dendrite(apical, batch)
+        self._sent = np.zeros_like(self.I_ff) if sends_target else None
 
     def read_rate(self):
+        # A held layer's spikes carry its target only up to the trace's noise and the
+        # rates it cannot reach (below 0): the layers below would inherit both, and the
+        # part that cannot be reached is one-signed, so it biases every target below.
+        if self._sent is not None and self.held is not None:
+            return np.add(self.held, self.I_nudge, out=self._sent)
         return self.rate
 
     def drive(self):

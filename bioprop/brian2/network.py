@@ -22,7 +22,7 @@ import numpy as np
 from bioprop.event_pathways import EventTransmission, event_operation, spike_jump
 from bioprop.pathways import (SynapticPlasticity, copy_weights, dense_operation, read_weights,
                               synaptic_current, synaptic_projection)
-from bioprop.populations import input_kind
+from bioprop.populations import SENDS_TARGET, input_kind
 from bioprop.rate_groups import apical_dendrite, clamped_input, rate_soma
 from bioprop.rules import TargetContext, difference_correction
 from bioprop.spiking import poisson_input
@@ -142,7 +142,8 @@ def _layer(engine, ls, l, population, clock):
                                  clock=clock, order=1000 - 10 * l + 1, dtype=engine.dtype)
     if population is not None:
         soma = population.build(f"{ls.name}_soma", n, clock, 10 * l, engine.dtype)
-        return SpikingLayer(soma, apical, B, population, psi)
+        return SpikingLayer(soma, apical, B, population, psi,
+                            sends_target=engine.rule.spiking_target == SENDS_TARGET)
     soma = rate_soma(f"{ls.name}_soma", n, ls.tau.quantity, act, clock=clock,
                      order=10 * l, dtype=engine.dtype)
     return RateLayer(soma, apical, B, act, psi, clock=lambda: engine.tick)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bioprop.populations import APICAL_TARGETS
 from bioprop.rules import ROUND_TRIP, teach
 from bioprop.rules.updates import normalised_change
 
@@ -55,11 +56,11 @@ def _target_of(engine, l):
 
     A rate layer fires h + nudge exactly. A spiking layer's target is its spike
     trace (``rule.spiking_target = "trace"``), or its forward trace plus the change
-    its apical dendrite asked for (``"apical"``), which leaves out the trace's own
-    noise: for stochastic units the difference of two noisy traces swamps the change.
+    its apical dendrite asked for (``"apical"``, ``"rate"``), which leaves out the trace's
+    own noise: for stochastic units the difference of two noisy traces swamps the change.
     """
     layer = engine.layers[l]
-    if layer.spiking and engine.rule.spiking_target == "apical":
+    if layer.spiking and engine.rule.spiking_target in APICAL_TARGETS:
         return engine.latched.h[l] + layer.I_nudge
     return layer.read_rate().copy()
 

@@ -176,8 +176,11 @@ OVERRIDES = [
     Hostile("override", "an unknown side information", run_set("rule.side_information=labels"),
             "--set rule.side_information=labels: unknown value 'labels'. Expected one of: "
             "activity, label, none. Did you mean 'label'?"),
-    Hostile("override", "an unknown spiking target", run_set("rule.spiking_target=rate"),
-            "--set rule.spiking_target=rate: unknown value 'rate'"),
+    Hostile("override", "an unknown spiking target", run_set("rule.spiking_target=spikes"),
+            "--set rule.spiking_target=spikes: unknown value 'spikes'"),
+    Hostile("override", "rate-sending targets with event transmission",
+            run_set("rule.spiking_target=rate", "engine.transmission=events"),
+            "--set rule.spiking_target=rate: 'rate' sends a held spiking layer's rate"),
     Hostile("override", "an unknown recorded variable", run_set('record.variables=["voltage"]'),
             "--set record.variables=[\"voltage\"]: unknown ['voltage']"),
     # durations

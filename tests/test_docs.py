@@ -1,0 +1,160 @@
+"""The documentation site (docs/): its generated reference pages cover every key, command,
+option and run-file variable, and the site builds with every warning an error, so that a
+broken link, a missing anchor or a file a page names that is gone fails the suite."""
+import argparse
+import contextlib
+import io
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bioprop.cli import build_parser
+from bioprop.ranges import walk
+from bioprop.runlog.vocabulary import DIMS, SECTIONS
+from bioprop.spec import ModelSpec, ProtocolSpec, load_model, load_protocol
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+sys.path.insert(0, str(DOCS))
+import gen_reference  # noqa: E402  (docs/ is not a package)
+
+
+def sections(page: str) -> dict:
+    """{heading text: the page's lines under it} of a generated page's ### headings."""
+    out, current = {}, None
+    for line in page.splitlines():
+        if line.startswith("#"):
+            current = line.lstrip("#").strip().strip("`")
+            out[current] = []
+        elif current is not None:
+            out[current].append(line)
+    return out
+
+
+def first_cells(lines) -> set:
+    """The names a table's rows, or a definition list's terms, start with."""
+    return {m.group(1) for line in lines if (m := re.match(r"(?:\| )?`([^`]+)` (?:\||·)", line))}
+
+
+def test_every_key_has_a_description():
+    notes = gen_reference.descriptions()
+    missing = [key for root in (ModelSpec, ProtocolSpec)
+               for key, owner, f, _ in gen_reference.leaf_keys(root, "")
+               if not notes.get((owner.__name__, f.name))]
+    assert not missing, (f"keys without a #: comment in bioprop/spec.py (the reference page "
+                         f"reads their description there): {', '.join(missing)}")
+
+
+def test_keys_page_lists_every_key_of_the_default_files_under_its_table():
+    # the default specs walked as the range check walks them: an independent list of keys
+    page = gen_reference.keys_page()
+    tables = sections(page)
+    keys = [key for spec in (load_model(), load_protocol()) for key, _, _ in walk(spec)]
+    assert len(keys) > 50
+    for key in keys:
+        *table, name = key.split(".")
+        if not table:  # a top-level key of the file (``protocol``), in the page's introduction
+            assert f"Top-level keys: `{gen_reference.EXTENDS}`" in page and f"`{name}`" in page
+            continue
+        heading = "[[layers]]" if table[0] == "layers" else f"[{'.'.join(table)}]"
+        assert name in first_cells(tables.get(heading, [])), f"{key}: no row under {heading}"
+
+
+def test_keys_page_gives_type_default_range_and_description():
+    lines = gen_reference.keys_page().splitlines()
+    at = lines.index("`p_connect` · float · default `1.0` · in (0, 1]")
+    assert lines[at + 1] == (":   probability that each connection of W_l exists, drawn once per "
+                             "model; absent connections stay zero in both engines (any "
+                             "``connection``)")
+    assert "`size` · integer · required · positive" in lines
+    assert "`tau` · duration · default `\"10 ms\"` · positive" in lines
+    # a string key's allowed values are its registry's names (validation.allowed_values)
+    activation = next(line for line in lines if line.startswith("`activation` ·"))
+    assert activation.startswith("`activation` · string · default `\"tanh\"` · one of ")
+    assert {"`tanh`", "`relu`"} <= set(activation.split("one of ")[1].split(", "))
+
+
+def test_cli_page_has_every_command_and_option():
+    page = sections(gen_reference.cli_page())
+    commands = next(a for a in build_parser()._actions
+                    if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        heading = next((h for h in page if h == f"bioprop {name}"), None) or next(
+            h for h, lines in page.items() if f"also `bioprop {name}`" in "\n".join(lines))
+        text = "\n".join(page[heading])
+        for action in sub._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert (action.option_strings or [action.dest])[0] in text, (name, action.dest)
+
+
+def test_schema_page_has_every_dim_group_and_dataset():
+    page = sections(gen_reference.schema_page())
+    assert first_cells(page["Dimensions"]) == set(DIMS)
+    for section in SECTIONS.values():
+        heading = next(h for h in page if h.split("/")[1:2] == [section.name])
+        assert first_cells(page[heading]) == set(section.variables) | set(section.events)
+
+
+def documented_commands():
+    """(file, command) of every ``bioprop`` command in a shell block of the docs and README;
+    a part in [brackets] is usage notation for something optional, and is left out."""
+    for path in [*sorted(DOCS.glob("*.md")), DOCS.parent / "README.md"]:
+        text = path.read_text(encoding="utf-8")
+        for block in re.findall(r"```(?:bash|console|sh)\n(.*?)```", text, re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                line = re.sub(r"\[[^\]]*\]", "", re.sub(r"^\$ ", "", line.split(" # ")[0]))
+                for part in re.split(r"&&|;", line):
+                    if part.strip().startswith("bioprop "):
+                        yield path.name, part.strip()
+
+
+def test_every_documented_command_parses():
+    """A command the docs show that the parser no longer takes (a renamed option) fails."""
+    commands = list(documented_commands())
+    assert len(commands) > 50
+    wrong = []
+    for name, command in commands:
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            try:
+                build_parser().parse_args(shlex.split(command)[1:])
+            except SystemExit:
+                wrong.append(f"{name}: {command}: {err.getvalue().strip().splitlines()[-1]}")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.slow
+def test_site_builds_in_strict_mode(tmp_path):
+    """The whole site, as CI builds it (about 25 s here)."""
+    out = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b",
+                          "html", "-d", str(tmp_path / "doctrees"), str(DOCS),
+                          str(tmp_path / "html")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    api = (tmp_path / "html" / "reference" / "api.html").read_text(encoding="utf-8")
+    assert "Train a model under a protocol" in api and ".. autofunction" not in api
+
+
+@pytest.mark.slow
+def test_broken_links_fail_the_build(tmp_path):
+    """The same configuration on a page with a broken link of each kind: each is named."""
+    (tmp_path / "conf.py").write_text(
+        f"import sys; sys.path.insert(0, {str(DOCS)!r})\n"
+        f"exec(compile(open({str(DOCS / 'conf.py')!r}).read(), 'conf.py', 'exec'))\n"
+        f"HERE = __import__('pathlib').Path({str(tmp_path)!r})\n", encoding="utf-8")
+    # a page whose name is also a folder's stays a link to the page
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub.md").write_text("# Sub\n", encoding="utf-8")
+    (tmp_path / "index.md").write_text(
+        "# Page\n\n## A heading\n\n[a](no-such-page.md) [b](index.md#no-such-heading) "
+        "[c](../no/such/file.py) [d](../no/such/folder/) [e](#a-heading) [f](sub.md)\n\n"
+        "```{toctree}\n:hidden:\n\nsub\n```\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b",
+                          "html", "-D", "exclude_patterns=_build,reference", str(tmp_path),
+                          str(tmp_path / "_build")], capture_output=True, text=True)
+    assert out.returncode != 0
+    for target in ("no-such-page.md", "no-such-heading", "no/such/file.py", "no/such/folder"):
+        assert target in out.stderr, f"{target} not reported:\n{out.stderr}"
+    assert "a-heading" not in out.stderr
+    assert 'href="sub.html"' in (tmp_path / "_build" / "index.html").read_text(encoding="utf-8")
