@@ -1,7 +1,9 @@
 """Checkpoints: everything a run needs to continue exactly where it stopped.
 
 A checkpoint sits beside its run file (``RUN.ckpt.npz``) and holds the learned and
-fixed weights, both optimizers' state, the Brian2 engine's state variables (its
+fixed weights, both optimizers' state (not their learning rates: a schedule's rate is a
+function of the epoch, which is here), the forward weights' moving average of
+``training.average_weights``, the Brian2 engine's state variables (its
 populations carry their state from one trial into the next), the training random
 generator's state, the last finished epoch (-1 during feedback pre-training, with the
 pre-training epochs done) and the fingerprint of its run file. It is written to a

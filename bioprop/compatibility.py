@@ -72,8 +72,17 @@ def check_compatible(model, protocol, n_features: int | None = None,
         _check_timing(model, protocol)
         _check_sent_rates(model, protocol)
         _check_memory(model, protocol)
+        _check_averaging(model, protocol)
     if protocol.engine.name == "brian2":  # the reference engine has no time
         _warn_unsettled(model, protocol)
+
+
+def _check_averaging(model, protocol):
+    """Averaged weights need every forward weight in the optimizer's hands."""
+    synaptic = [layer.name for layer in model.layers if layer.plasticity == "synaptic"]
+    if protocol.training.average_weights and synaptic:
+        fail(protocol.source, "training.average_weights", f"layer {synaptic[0]!r} learns in its "
+             "synapses (plasticity = \"synaptic\"), whose weights are not averaged: leave it out")
 
 
 def check_data(model, protocol, n_features: int, n_outputs: int, n_train: int | None = None):

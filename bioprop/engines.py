@@ -45,4 +45,5 @@ def make_engine(model_spec: ModelSpec, protocol: ProtocolSpec, rng: np.random.Ge
                         top=top_layer(len(model_spec.layers), rule.top),
                         side_size=side_size(rule.side_information, model_spec.sizes),
                         p_connect=[layer.p_connect for layer in model_spec.layers])
-    return ENGINES[protocol.engine.name](model, model_spec, protocol)
+    engine = ENGINES[protocol.engine.name](model, model_spec, protocol)
+    return engine.keep_average(protocol.training.average_weights)

@@ -65,6 +65,14 @@ def learning_rate_scales(model, layers):
             [layers[l - 1].feedback_lr_scale for l, _ in model.feedback_params_by_layer()])
 
 
+def optimizer_constants(opt) -> dict:
+    """The constants an optimizer's spec sets (those left unset keep the optimizer's default)."""
+    from .rules.optimizers import constants
+
+    return {name: getattr(opt, name) for name in constants(opt.name)
+            if getattr(opt, name) is not None}
+
+
 class Learner:
     """Shared state and steps of a training engine.
 
@@ -93,10 +101,14 @@ class Learner:
         opt = spec.optimizer
         forward_scales, feedback_scales = learning_rate_scales(model, spec.layers)
         self.forward_optimizer = make_optimizer(opt.forward.name, model.forward_params(),
-                                                opt.forward.lr, forward_scales)
+                                                opt.forward.lr, forward_scales,
+                                                **optimizer_constants(opt.forward))
         self.feedback_optimizer = make_optimizer(opt.feedback.name, model.feedback_params(),
-                                                 opt.feedback.lr, feedback_scales)
+                                                 opt.feedback.lr, feedback_scales,
+                                                 **optimizer_constants(opt.feedback))
         self.last_trace: BatchTrace | None = None
+        #: the forward weights' moving average that the test figures use (keep_average)
+        self.average = None
         sparse = {l for l, layer in enumerate(spec.layers, start=1) if layer.p_connect < 1}
         if sparse != set(model.fixed.get("mask", {})):
             raise ValueError(f"the model's connection masks (pathways {sorted(model.fixed.get('mask', {}))}) "
@@ -153,6 +165,28 @@ class Learner:
             if progress is not None:
                 progress(len(index))
         return {"loss": total_loss / n, "accuracy": correct / n}
+
+    def start_epoch(self, epoch: int, epochs: int):
+        """Set both optimizers' learning rates for training epoch `epoch` of `epochs`, as the
+        model file's schedules say (rules.optimizers.scheduled_lr); the training loop calls it.
+        """
+        from .rules.optimizers import scheduled_lr
+
+        for opt, spec in ((self.forward_optimizer, self.spec.optimizer.forward),
+                          (self.feedback_optimizer, self.spec.optimizer.feedback)):
+            opt.set_lr(scheduled_lr(spec.schedule, spec.lr, spec.lr_final, epoch, epochs))
+
+    def keep_average(self, decay: float):
+        """Measure the test figures with an exponential moving average of the forward weights,
+        decay `decay` per batch (0: with the weights themselves); returns the learner."""
+        from .rules.averaging import WeightAverage
+
+        self.average = WeightAverage(self.model.forward_params(), decay) if decay else None
+        return self
+
+    def weights_replaced(self):
+        """The model's weights were replaced in place: an engine that keeps copies of them
+        (the Brian2 engine's synapses) takes them up here."""
 
     # ---- shared steps
     def targets_of(self, y):
@@ -273,6 +307,9 @@ class Learner:
         out.update({f"{kind}_{l}": m for kind, mats in model.fixed.items() for l, m in mats.items()})
         for key, opt in (("forward", self.forward_optimizer), ("feedback", self.feedback_optimizer)):
             out.update({f"optimizer_{key}/{k}": v for k, v in optimizer_state(opt).items()})
+        if self.average is not None:
+            out.update({f"average/{i}": m for i, m in enumerate(self.average.sums)})
+            out["average/t"] = np.asarray(self.average.t)
         out.update(self.dynamic_state())
         return out
 
@@ -292,6 +329,9 @@ class Learner:
             raise ValueError(f"checkpoint array {wrong[0]}: not from this model")
         for key, array in held.items():
             array[...] = arrays[key]
+        if self.average is not None:
+            self.average.t = int(arrays["average/t"])
+        self.weights_replaced()
         for key, opt in (("forward", self.forward_optimizer), ("feedback", self.feedback_optimizer)):
             prefix = f"optimizer_{key}/"
             load_optimizer_state(opt, {k[len(prefix):]: v for k, v in arrays.items()
@@ -314,9 +354,34 @@ class Learner:
         self.forward_optimizer.step([None if l in applied and i == 0 else g
                                      for l, pair in enumerate(grads[1:], start=1)
                                      for i, g in enumerate(pair)])
+        if self.average is not None:
+            self.average.update()
 
     def evaluate(self, x, y) -> dict:
-        """Mean loss and accuracy (classification) on a data set."""
+        """Mean loss and accuracy (classification) on a data set; with :meth:`keep_average`,
+        those of the averaged weights.
+
+        The weights themselves are evaluated first in either case, and the averaged ones
+        after, the engine's state (what a trial carries into the next, Brian2's generator)
+        put back as the first pass left it: training goes on as in a run without averaging.
+        """
+        result = self._scores(x, y)
+        if self.average is None:
+            return result
+        saved = {k: v.copy() for k, v in self.dynamic_state().items()}
+        generator = np.random.get_state()
+        try:
+            with self.average.swapped_in():
+                self.weights_replaced()
+                result = self._scores(x, y)
+        finally:
+            self.weights_replaced()
+            for key, value in self.dynamic_state().items():
+                value[...] = saved[key]
+            np.random.set_state(generator)
+        return result
+
+    def _scores(self, x, y) -> dict:
         out = self.predict(x)
         loss, _ = self.loss_fn(out, self.targets_of(y))
         result = {"loss": float(loss.mean())}

@@ -106,7 +106,7 @@ def check_ranges(spec):
         if isinstance(value, float) and not math.isfinite(value):
             fail(spec.source, key, f"must be a finite number, got {value!r}")
         limits = f.metadata.get("range")
-        if limits is not None and not limits.holds(value):
+        if limits is not None and value is not None and not limits.holds(value):  # None: unset
             what = f.metadata.get("what")
             verb = "lie" if str(limits).startswith("in ") else "be"
             fail(spec.source, key, f"{what + ' ' if what else ''}must {verb} {limits}, got {value!r}")

@@ -148,8 +148,27 @@ class RuleSpec:
 class OptimizerSpec:
     #: the optimizer (rules.OPTIMIZERS)
     name: str = "rmsprop"
-    #: the learning rate (a layer's lr_scale = 0 freezes one layer)
+    #: the learning rate (a layer's lr_scale = 0 freezes one layer); with a schedule, epoch 1's
     lr: float = ranged(1e-3, gt=0)
+    #: how lr changes, once per epoch (rules.optimizers.SCHEDULES): ``constant``, or ``linear`` or
+    #: ``cosine`` from lr in epoch 1 to lr_final at the run's end (rules.optimizers.scheduled_lr)
+    schedule: str = ranged("constant", written="when set")
+    #: where a schedule arrives at the end of the run (at most lr; only with a schedule)
+    lr_final: float = ranged(0.0, ge=0, written="when set")
+    # The optimizer's own constants (rules.optimizers.constants): only those of `name` may be
+    # set; unset (None), each keeps the optimizer's default.
+    #: ``sgd`` and ``rmsprop_graves``: the momentum (default 0 and 0.9)
+    momentum: float | None = ranged(None, ge=0, lt=1, written="when set")
+    #: ``rmsprop`` and ``rmsprop_graves``: the running mean square's decay (default 0.9, 0.95)
+    decay: float | None = ranged(None, ge=0, lt=1, written="when set")
+    #: ``adam``: the first moment's decay (default 0.9)
+    beta1: float | None = ranged(None, ge=0, lt=1, written="when set")
+    #: ``adam``: the second moment's decay (default 0.999)
+    beta2: float | None = ranged(None, ge=0, lt=1, written="when set")
+    #: ``rmsprop`` and ``adam``: added to the root mean square (default 1e-8)
+    eps: float | None = ranged(None, gt=0, written="when set")
+    #: ``rmsprop_graves``: added under the square root (default 1e-3)
+    stabiliser: float | None = ranged(None, gt=0, written="when set")
 
 
 @dataclass(frozen=True)
@@ -222,6 +241,8 @@ class TrainingSpec:
     #: an epoch diverged when a loss exceeds this many times a silent output's loss, or that
     #: loss and this many times the first epoch's (stopping.divergence); in the run file if set
     divergence_factor: float = ranged(DIVERGENCE_FACTOR, gt=1, written="when set")
+    #: test figures from the forward weights' moving average, this decay per batch (0: off)
+    average_weights: float = ranged(0.0, ge=0, lt=1, written="when set")
 
 
 @dataclass(frozen=True)

@@ -294,6 +294,7 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
                 # an epoch that records training batches writes them as it goes: it is
                 # finished, not abandoned, so that no partial entry is left in the file
                 until_end = records_batches(record_spec, epoch)
+                engine.start_epoch(epoch, training.epochs)  # its rates depend on the epoch alone
                 row = _epoch(engine, data, rng, bar.update if until_end else progress, bar,
                              epoch, n, recorder, record_spec)
                 _check_divergence(engine, row, first_loss, silent, recorder, path, epoch,

@@ -6,6 +6,7 @@ names the file, the dotted key, what was expected and, for a typo, the likely ke
 """
 from __future__ import annotations
 
+import types
 import typing
 from dataclasses import MISSING, fields, is_dataclass
 
@@ -49,6 +50,8 @@ def convert_table(cls, data, source, prefix=""):
 
 def _convert_value(tp, value, source, key):
     origin = typing.get_origin(tp)
+    if origin is types.UnionType:  # an optional key (float | None): absent is None
+        tp, origin = typing.get_args(tp)[0], None
     if is_dataclass(tp):
         return convert_table(tp, value, source, key + ".")
     if origin is tuple:

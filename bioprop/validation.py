@@ -33,6 +33,7 @@ def _registry_choices():
     from .datasets import DATASETS
     from .populations import POPULATION_KINDS, SPIKING_TARGETS, input_encodings
     from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
+    from .rules.optimizers import SCHEDULES
     return {
         "population": POPULATION_KINDS, "activation": ACTIVATIONS,
         "connection": ["dense", "synapses"], "plasticity": ["dense", "synaptic"],
@@ -40,7 +41,7 @@ def _registry_choices():
         "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "parallel"],
         "rule.side_information": ["none", "label", "activity"],
         "rule.spiking_target": SPIKING_TARGETS, "rule.feedback_from": ["spikes", "twin"],
-        "optimizer.name": OPTIMIZERS, "network.loss": LOSSES,
+        "optimizer.name": OPTIMIZERS, "optimizer.schedule": SCHEDULES, "network.loss": LOSSES,
         "network.init": ["orthogonal", "glorot"],
         "network.input_encoding": input_encodings(),
         "engine.name": ["brian2", "reference"], "engine.codegen": ["numpy", "cython"],
@@ -111,6 +112,8 @@ def validate_model(spec):
         _validate_population(layer, src, f"layers.{i}")
         _validate_connection(spec, i, src)
         _validate_lr_scales(spec, i, src)
+    for pathway in ("forward", "feedback"):
+        _validate_optimizer(getattr(spec.optimizer, pathway), src, f"optimizer.{pathway}")
     if spec.rule.top == "penultimate" and len(spec.layers) < 2:
         fail(src, "rule.top", "'penultimate' needs at least two layers")
     rules = _registry_choices()["rule.target"]
@@ -126,6 +129,25 @@ def _validate_population(layer, src, key):
     from .populations import population_kind
 
     population_kind(layer).validate(layer, src, key)
+
+
+def _validate_optimizer(opt, src, key):
+    """Only the constants the named optimizer has, and a final rate a schedule decays to."""
+    from .rules.optimizers import constants
+
+    own = constants(opt.name)
+    every = {name for o in _registry_choices()["optimizer.name"] for name in constants(o)}
+    for name in sorted(every - set(own)):
+        if getattr(opt, name) is not None:
+            fail(src, f"{key}.{name}", f"{opt.name!r} has no constant {name!r}; its constants: "
+                 f"{', '.join(f'{k} (default {v:g})' for k, v in own.items())}")
+    if opt.schedule == "constant" and opt.lr_final:
+        decaying = [f'"{n}"' for n in _registry_choices()["optimizer.schedule"] if n != "constant"]
+        fail(src, f"{key}.lr_final", f"{opt.lr_final!r} is set but {key}.schedule is "
+             f"\"constant\": set a decaying one ({' or '.join(decaying)}) or leave lr_final out")
+    if opt.lr_final > opt.lr:
+        fail(src, f"{key}.lr_final", f"{opt.lr_final!r} is larger than {key}.lr = {opt.lr!r}: "
+             "a schedule decays from lr to lr_final")
 
 
 def _validate_lr_scales(spec, i: int, src):
@@ -175,6 +197,9 @@ def _validate_plasticity(spec, i: int, src):
         fail(src, key, f"\"synaptic\" needs optimizer.forward.name = \"sgd\" (got "
              f"{spec.optimizer.forward.name!r}): each synapse applies plain gradient steps, "
              "w += lr · (its change)")
+    if spec.optimizer.forward.schedule != "constant" or spec.optimizer.forward.momentum:
+        fail(src, key, "\"synaptic\" learns at one fixed rate without momentum (each synapse "
+             "applies w += lr · (its change)): leave optimizer.forward.schedule and momentum out")
     if spec.rule.top == "penultimate" and i == len(spec.layers) - 1:
         fail(src, key, "the output layer learns from the loss gradient with rule.top = "
              "\"penultimate\", not from a target: use \"dense\" there")

@@ -18,6 +18,7 @@ import argparse
 import importlib
 import inspect
 import sys
+import types
 import typing
 from dataclasses import MISSING, fields, is_dataclass
 from pathlib import Path
@@ -51,6 +52,8 @@ def type_name(tp) -> str:
         return "duration"
     if typing.get_origin(tp) is tuple:
         return f"array of {type_name(typing.get_args(tp)[0])}"
+    if isinstance(tp, types.UnionType):  # an optional key (float | None)
+        return type_name(typing.get_args(tp)[0])
     return {str: "string", int: "integer", float: "float", bool: "boolean"}.get(tp, tp.__name__)
 
 
@@ -100,8 +103,9 @@ def _key_entries(cls, prefix, notes) -> list:
         allowed = allowed_values(key)
         if allowed is not None:
             text = "one of " + ", ".join(f"`{value}`" for value in sorted(allowed))
-        facts = [type_name(tp), f"default `{toml_value(f.default)}`" if f.default is not MISSING
-                 else "required"] + ([text] if text else [])
+        facts = [type_name(tp), "required" if f.default is MISSING else "unset by default"
+                 if f.default is None else f"default `{toml_value(f.default)}`"]
+        facts += [text] if text else []
         out += [f"`{key.split('.')[-1]}` · {' · '.join(facts)}",
                 f":   {notes.get((owner.__name__, f.name), '')}", ""]
     return out

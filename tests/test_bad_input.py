@@ -72,7 +72,7 @@ def _float_keys(cls, prefix=""):
             yield from _float_keys(typing.get_args(tp)[0], "layers.0.")
         elif is_dataclass(tp):
             yield from _float_keys(tp, prefix + f.name + ".")
-        elif tp is float:
+        elif tp is float or tp == float | None:  # an optional float: unset is None
             yield prefix + f.name
 
 
@@ -88,7 +88,8 @@ def test_every_float_key_rejects_nan_and_inf(key):
 
 
 def test_float_keys_are_found():
-    assert {"optimizer.forward.lr", "rule.damping", "layers.0.threshold"} <= set(FLOAT_KEYS)
+    assert {"optimizer.forward.lr", "rule.damping", "layers.0.threshold",
+            "optimizer.feedback.beta1"} <= set(FLOAT_KEYS)
 
 
 def test_range_texts():

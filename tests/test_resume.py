@@ -30,6 +30,7 @@ def _assert_same_run(a, b):
         np.testing.assert_array_equal(arrays_a[key], arrays_b[key], err_msg=key)
     ta, tb = (xr.open_datatree(p, engine="h5netcdf") for p in (a, b))
     np.testing.assert_array_equal(ta["train"]["loss"].values, tb["train"]["loss"].values)
+    np.testing.assert_array_equal(ta["test"]["loss"].values, tb["test"]["loss"].values)
     np.testing.assert_array_equal(ta["metrics"]["angle_to_bp"].values,
                                   tb["metrics"]["angle_to_bp"].values)
     if "pathways" in ta.children:  # nested groups are cut back and continued too
@@ -64,13 +65,23 @@ def _run_interrupted_in_epoch_3(path, overrides, monkeypatch):
             bioprop.run(output=path, progress=False, overrides=overrides)
 
 
-@pytest.mark.parametrize("engine, optimizer", [
-    pytest.param("brian2", "rmsprop", marks=pytest.mark.slow), ("reference", "rmsprop"),
-    pytest.param("reference", "rmsprop_graves", marks=pytest.mark.slow)])
-def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, engine, optimizer):
-    # rmsprop_graves keeps three arrays per parameter, all of which the checkpoint must carry
-    overrides = SMALL + [f"engine.name={engine}", f"optimizer.forward.name={optimizer}",
-                         f"optimizer.feedback.name={optimizer}"]
+#: learning-rate schedules on both pathways: the rates of the epochs after the checkpoint
+SCHEDULED = ["optimizer.forward.schedule=cosine", "optimizer.feedback.schedule=linear",
+             "optimizer.feedback.lr_final=0.0002"]
+
+
+@pytest.mark.parametrize("engine, optimizer, extra", [
+    pytest.param("brian2", "rmsprop", [], marks=pytest.mark.slow), ("reference", "rmsprop", []),
+    pytest.param("reference", "rmsprop_graves", [], marks=pytest.mark.slow),
+    ("reference", "adam", SCHEDULED + ["training.average_weights=0.9"]),
+    pytest.param("brian2", "rmsprop", SCHEDULED, marks=pytest.mark.slow)])
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, engine, optimizer,
+                                                       extra):
+    # rmsprop_graves keeps three arrays per parameter, all of which the checkpoint must carry;
+    # a schedule's rates depend on the epoch alone, which the checkpoint holds; the moving
+    # average of the weights (the test figures) is in the checkpoint
+    overrides = SMALL + extra + [f"engine.name={engine}", f"optimizer.forward.name={optimizer}",
+                                 f"optimizer.feedback.name={optimizer}"]
     whole = tmp_path / "whole.h5"
     bioprop.run(output=whole, progress=False, overrides=overrides)
 

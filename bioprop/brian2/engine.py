@@ -317,13 +317,15 @@ class Brian2Engine(Learner):
             out["brian2/rng"] = np.concatenate([keys.astype(np.float64), [pos, has_gauss, gauss]])
         return out
 
+    def weights_replaced(self):
+        copy_synaptic_weights(self._synaptic, self.model, self.batch_size)
+
     def load_state_arrays(self, arrays: dict):
-        super().load_state_arrays(arrays)
+        super().load_state_arrays(arrays)  # its weights, copied into the synapses
         for l, (_, mask, _) in self._synaptic.items():
             if not np.array_equal(self.model.fixed.get("mask", {}).get(l, mask), mask):
                 raise ValueError(f"the checkpoint's connection mask of pathway {l} is not the "
                                  "one this engine's synapses were built with")
-        copy_synaptic_weights(self._synaptic, self.model, self.batch_size)
         if self.stochastic:
             state = arrays["brian2/rng"]
             np.random.set_state(("MT19937", state[:624].astype(np.uint32), int(state[624]),

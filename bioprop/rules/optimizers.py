@@ -6,13 +6,20 @@ scale). Its state (:func:`optimizer_state`) is plain arrays, so a checkpoint can
 store it and :func:`load_optimizer_state` restore it exactly. ``sgd`` is the
 biologically plausible choice; Lee 2015 used ``rmsprop_graves`` and Bartunov 2018
 ``adam``.
+
+The model file may set each optimizer's own constants (:func:`constants` lists them, with
+their defaults) and a learning-rate schedule (:data:`SCHEDULES`, :func:`scheduled_lr`), which
+the training loop applies at the start of every epoch through :meth:`_Optimizer.set_lr`.
 """
 from __future__ import annotations
+
+import inspect
+import math
 
 import numpy as np
 
 __all__ = ["SGD", "RMSprop", "GravesRMSprop", "Adam", "OPTIMIZERS", "make_optimizer",
-           "optimizer_state", "load_optimizer_state"]
+           "optimizer_state", "load_optimizer_state", "constants", "SCHEDULES", "scheduled_lr"]
 
 #: the state each optimizer keeps: per-parameter arrays, and scalars
 _STATE = {"SGD": (("velocity",), ()), "RMSprop": (("mean_square",), ()),
@@ -31,10 +38,15 @@ class _Optimizer:
         scales = [1.0] * len(params) if scales is None else list(scales)
         if len(scales) != len(params):
             raise ValueError(f"{len(scales)} learning-rate scales for {len(params)} parameters")
-        self.params, self.lr = params, lr
+        self.params, self.scales = params, scales
+        self.set_lr(lr)
+
+    def set_lr(self, lr: float):
+        """Learn at rate `lr` from the next step on, each parameter at lr times its scale."""
+        self.lr = lr
         #: the learning rate of each parameter; lr * 1.0 is lr exactly, so unscaled
         #: runs are unchanged to the bit
-        self.rates = [lr * s for s in scales]
+        self.rates = [lr * s for s in self.scales]
 
 
 class SGD(_Optimizer):
@@ -164,8 +176,63 @@ OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSprop, "rmsprop_graves": GravesRMSprop, "
 
 
 def make_optimizer(name: str, params, lr: float, scales=None, **options):
-    """Build the optimizer called `name` over `params`, each at rate lr × its scale."""
+    """Build the optimizer called `name` over `params`, each at rate lr × its scale; `options`
+    are some of its :func:`constants`."""
     return OPTIMIZERS[name](params, lr, scales, **options)
+
+
+def constants(name: str) -> dict:
+    """The constants the optimizer called `name` takes beyond lr, with their defaults.
+
+    Read from its constructor, so that the model file's keys (``optimizer.forward.beta1``...)
+    and their documented defaults can never drift from the code that uses them.
+    """
+    skip = ("self", "params", "lr", "scales")
+    return {p.name: p.default for p in inspect.signature(OPTIMIZERS[name]).parameters.values()
+            if p.name not in skip}
+
+
+# Learning-rate schedules: the rate of an epoch from the initial rate lr, the final rate
+# lr_final and the fraction p in [0, 1) of the run's epochs done before it.
+def _constant(lr, lr_final, p):
+    """lr throughout (lr_final is not used)."""
+    return lr
+
+
+def _linear(lr, lr_final, p):
+    """A straight line from lr to lr_final."""
+    return lr + (lr_final - lr) * p
+
+
+def _cosine(lr, lr_final, p):
+    """Half a cosine from lr to lr_final (Loshchilov & Hutter 2017, SGDR, without restarts):
+    slow at first and at the end."""
+    return lr_final + (lr - lr_final) * (1 + math.cos(math.pi * p)) / 2
+
+
+#: schedule name → rate(lr, lr_final, p)
+SCHEDULES = {"constant": _constant, "linear": _linear, "cosine": _cosine}
+
+
+def scheduled_lr(schedule: str, lr: float, lr_final: float, epoch: int, epochs: int) -> float:
+    """The learning rate of training epoch `epoch` (1 to `epochs`) under `schedule`.
+
+    The rate changes once per epoch, at its start, and is a function of the epoch's number
+    alone: a run resumed from its checkpoint (which holds the last finished epoch) goes on at
+    exactly the rates of an uninterrupted one. Epoch 1 learns at lr; the schedule would reach
+    lr_final where an epoch ``epochs + 1`` would start, so with lr_final = 0 the last epoch
+    still learns (at lr / epochs, linear). Feedback pre-training epochs learn at lr.
+
+    Parameters
+    ----------
+    schedule : str
+        A :data:`SCHEDULES` name.
+    lr, lr_final : float
+        The rates at the start and at the end of the run.
+    epoch, epochs : int
+        This epoch, counted from 1, and the run's number of training epochs.
+    """
+    return SCHEDULES[schedule](lr, lr_final, (epoch - 1) / epochs)
 
 
 def optimizer_state(optimizer) -> dict:
