@@ -265,7 +265,7 @@ SHIPPED_PAIRS = [("default", "default"), ("lee2015_dtp", "lee2015"),
                  ("bartunov2018", "iterative"), ("bartunov2018", "fashion_mnist"),
                  ("lif_mnist_small", "mnist_spiking_small"), ("lif", "spiking"),
                  ("lif", "spiking_fast"), ("lif_tuned", "spiking_tuned"),
-                 ("lif_mnist", "mnist_spiking"), ("teacher", "teacher"),
+                 ("lif_mnist", "mnist_spiking"), ("lif_mnist", "mnist_lif"), ("teacher", "teacher"),
                  ("iterative", "iterative"), ("tp", "default"), ("bp", "mnist"), ("gn", "default")]
 
 
