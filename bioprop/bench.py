@@ -95,11 +95,19 @@ SPIKING_PHASES = ['phases.dt="1 ms"', 'phases.forward="120 ms"', 'phases.feedbac
                   'phases.target="120 ms"']
 
 
+#: the settings with which models/lif_mnist.toml learns MNIST (rows (j) and (k)): its rule's
+#: spiking keys, and protocols/mnist_lif.toml's phases and code generation
+LIF_MNIST_RULE = {"spiking_target": "rate"}
+LIF_MNIST_PHASES = ['phases.trial_start="twin"', 'phases.forward="90 ms"',
+                    'phases.feedback="75 ms"', 'phases.target="90 ms"']
+
+
 def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None, transmission="dense",
-           codegen="numpy"):
+           codegen="numpy", rule=None, phases=()):
     """Model and protocol of a measurement; `spiking` None (default phases), ``"rate"`` or
     ``"lif"`` (hidden layers of that kind, at :data:`SPIKING_PHASES`); `transmission` and
-    `codegen` are ``engine.transmission`` and ``engine.codegen``."""
+    `codegen` are ``engine.transmission`` and ``engine.codegen``; `rule` adds keys to the
+    model's ``[rule]`` and `phases` overrides to the protocol's."""
     from .spec import load_protocol, parse_model
 
     hidden = {"population": "lif", "threshold": 0.2} if spiking == "lif" else {}
@@ -107,8 +115,8 @@ def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None, trans
               for i, n in enumerate(sizes[1:-1], start=1)]
     layers.append({"name": "output", "size": sizes[-1], "activation": "linear"})
     # no [rule]: the default rule, DTP with noise-preserving inverses, which plain_dtp restates
-    model = parse_model({"network": {"name": "bench", "input_size": sizes[0]}, "layers": layers},
-                        "<bench>")
+    model = parse_model({"network": {"name": "bench", "input_size": sizes[0]}, "layers": layers,
+                         **({"rule": rule} if rule else {})}, "<bench>")
     overrides = [f"training.batch_size={batch}", f'engine.dtype="{dtype}"',
                  f"engine.name={engine_name}", f"engine.transmission={transmission}",
                  f"engine.codegen={codegen}"]
@@ -117,11 +125,12 @@ def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None, trans
                       'phases.target="10 ms"']
     if spiking:
         overrides += SPIKING_PHASES
-    return model, load_protocol(overrides=overrides)
+    return model, load_protocol(overrides=overrides + list(phases))
 
 
 def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one_step=False,
-            spiking=None, transmission="dense", codegen="numpy", kernel=True):
+            spiking=None, transmission="dense", codegen="numpy", kernel=True, rule=None,
+            phases=()):
     """Build an engine and return a function that times one pass over `n_batches` batches;
     with `kernel` False its event-driven pathways step without the compiled kernel.
 
@@ -131,7 +140,7 @@ def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one
     from .training import make_engine
 
     model, protocol = _specs(engine_name, sizes, batch, dtype, one_step, spiking, transmission,
-                             codegen)
+                             codegen, rule, phases)
     rng = np.random.default_rng(0)
     engine = make_engine(model, protocol, rng)
     if not kernel:
@@ -257,6 +266,13 @@ def main(args) -> int:
             runs["(i) (g) without the kernel"] = measure(
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
                 transmission="events", kernel=False)
+            runs["(j) LIF as lif_mnist learns"] = measure(
+                "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
+                codegen="cython", rule=LIF_MNIST_RULE, phases=LIF_MNIST_PHASES)
+            runs["(k) (j), feedback on the twin"] = measure(
+                "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
+                codegen="cython", rule={**LIF_MNIST_RULE, "feedback_from": "twin"},
+                phases=LIF_MNIST_PHASES)
         runs["(p) plain NumPy DTP step"] = plain_dtp(sizes, args.batch_size, args.batches,
                                                      args.dtype)
         results = {name: [] for name in runs}
@@ -314,6 +330,9 @@ def _spiking_lines(runs, med):
     fired = ", ".join(f"{name} {100 * t.spike_fraction:.2f}%" for name, t in engine.events.items())
     print(f"(e) time steps per trial: {steps} (dt = {engine.dt}); neurons firing per step "
           f"into each event-driven pathway: {fired}")
+    for row in ("(j) LIF as lif_mnist learns", "(k) (j), feedback on the twin"):
+        trial = len(step_schedule(runs[row].engine.train_phases)[0])
+        print(f"{row}: {trial} time steps per trial, {med[row] / med['(a) reference']:.3f} x (a)")
     print(f"event-driven transmission: (g)/(e) = {events / lif:.2f}; compiled as well: "
           f"(h)/(e) = {med['(h) (g) compiled (cython)'] / lif:.2f}; the compiled kernel: "
           f"(g)/(i) = {events / med['(i) (g) without the kernel']:.2f}")

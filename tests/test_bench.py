@@ -30,7 +30,10 @@ def test_bench_spiking_rows(capsys):
                   "(g) brian2, LIF, event-driven", "(h) (g) compiled (cython)",
                   "(i) (g) without the kernel", "the compiled kernel: (g)/(i) = ",
                   "spikes at the same dt and phases: (e)/(f) = ",
-                  "(e) time steps per trial: 480", "event-driven transmission: (g)/(e) = "):
+                  "(e) time steps per trial: 480", "event-driven transmission: (g)/(e) = ",
+                  # twin start, 90 ms forward and target, 75 ms feedback phases: 90 + 3·75 + 90
+                  "(j) LIF as lif_mnist learns: 405 time steps per trial",
+                  "(k) (j), feedback on the twin: 180 time steps per trial"):
         assert label in out, label
     split = re.search(r"\(e\) brian2, LIF hidden layers\s+\d+\s+[\d.]+\s+(.*)", out).group(1)
     # matmul, events, apical, optimizer, noise, brian2, rest
