@@ -368,17 +368,12 @@ class Learner:
         result = self._scores(x, y)
         if self.average is None:
             return result
-        saved = {k: v.copy() for k, v in self.dynamic_state().items()}
-        generator = np.random.get_state()
         try:
-            with self.average.swapped_in():
+            with self.state_kept(), self.average.swapped_in():
                 self.weights_replaced()
                 result = self._scores(x, y)
         finally:
             self.weights_replaced()
-            for key, value in self.dynamic_state().items():
-                value[...] = saved[key]
-            np.random.set_state(generator)
         return result
 
     def _scores(self, x, y) -> dict:
