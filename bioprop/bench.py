@@ -95,11 +95,16 @@ SPIKING_PHASES = ['phases.dt="1 ms"', 'phases.forward="120 ms"', 'phases.feedbac
                   'phases.target="120 ms"']
 
 
-#: the settings with which models/lif_mnist.toml learns MNIST (rows (j) and (k)): its rule's
-#: spiking keys, and protocols/mnist_lif.toml's phases and code generation
-LIF_MNIST_RULE = {"spiking_target": "rate"}
-LIF_MNIST_PHASES = ['phases.trial_start="twin"', 'phases.forward="90 ms"',
-                    'phases.feedback="75 ms"', 'phases.target="90 ms"']
+def lif_mnist_settings():
+    """The settings with which the shipped models/lif_mnist.toml learns MNIST (rows (j) and
+    (k)), read from it and its protocols/mnist_lif.toml so that the bench cannot drift from
+    them: its rule's spiking target, and the protocol's trial start and phase lengths."""
+    from .spec import load_model, load_protocol
+
+    rule, phases = load_model("lif_mnist").rule, load_protocol("mnist_lif").phases
+    return ({"spiking_target": rule.spiking_target},
+            [f'phases.trial_start="{phases.trial_start}"']
+            + [f'phases.{key}="{getattr(phases, key)}"' for key in ("forward", "feedback", "target")])
 
 
 def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None, transmission="dense",
@@ -266,13 +271,13 @@ def main(args) -> int:
             runs["(i) (g) without the kernel"] = measure(
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
                 transmission="events", kernel=False)
+            rule, phases = lif_mnist_settings()
             runs["(j) LIF as lif_mnist learns"] = measure(
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
-                codegen="cython", rule=LIF_MNIST_RULE, phases=LIF_MNIST_PHASES)
+                codegen="cython", rule=rule, phases=phases)
             runs["(k) (j), feedback on the twin"] = measure(
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
-                codegen="cython", rule={**LIF_MNIST_RULE, "feedback_from": "twin"},
-                phases=LIF_MNIST_PHASES)
+                codegen="cython", rule={**rule, "feedback_from": "twin"}, phases=phases)
         runs["(p) plain NumPy DTP step"] = plain_dtp(sizes, args.batch_size, args.batches,
                                                      args.dtype)
         results = {name: [] for name in runs}
