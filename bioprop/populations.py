@@ -77,7 +77,8 @@ class PopulationKind:
     encodes_input : bool
         The input layer can carry this kind of activity (``network.input_encoding``).
     smooth_twin : bool
-        Its rate twin can be smoothed (layer key ``twin_smoothing``, the soft LIF).
+        Its rate twin can be smoothed (layer key ``twin_smoothing``, the soft LIF) and its
+        derivative be the soft LIF's slope (``surrogate_width``).
     time_constants : tuple of str
         The layer keys of the filters its input crosses, in series, before its rate is read
         (the settling check of :mod:`bioprop.validation`): a rate soma's ``tau``; a spiking
@@ -144,9 +145,10 @@ class PopulationKind:
         if self.fixes_activation and layer.activation not in (default, self.activation):
             yield "activation", (f"a {self.name!r} population fixes its own transfer function; "
                                  f"leave 'activation' out (got {layer.activation!r})")
-        if layer.twin_smoothing and not self.smooth_twin:
-            yield "twin_smoothing", (f"a {self.name!r} population has no smoothed rate twin; "
-                                     f"leave 'twin_smoothing' out (got {layer.twin_smoothing!r})")
+        for key in ("twin_smoothing", "surrogate_width"):  # both are the soft LIF's width
+            if getattr(layer, key) and not self.smooth_twin:
+                yield key, (f"a {self.name!r} population has no soft-LIF twin; "
+                            f"leave {key!r} out (got {getattr(layer, key)!r})")
         for check in self.checks:
             yield from check(layer)
 
@@ -164,7 +166,8 @@ class PopulationKind:
             tau=layer.tau.quantity, threshold=layer.threshold, reset=layer.reset,
             refractory=layer.refractory.quantity,
             tau_trace=layer.tau_trace.quantity, max_rate=layer.max_rate * Hz, dt=dt,
-            where=where or f"layer {layer.name!r}", smoothing=layer.twin_smoothing))
+            where=where or f"layer {layer.name!r}", smoothing=layer.twin_smoothing,
+            surrogate_width=layer.surrogate_width))
 
     def transfer(self, layer, dt=None) -> Activation:
         """φ of `layer`: its rate twin (which depends on `dt`: the refractory period is

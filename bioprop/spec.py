@@ -74,6 +74,10 @@ class LayerSpec:
     #: input noise (rate_twins.lif_rate; calibrated by analysis/lif_fi_curve.py); 0: the hard
     #: curve of a constant input
     twin_smoothing: float = ranged(0.0, ge=0, written="when set")
+    #: ``lif``: the derivative φ' the learning rules use for this layer. 0: the straight-through
+    #: 1 everywhere; w > 0: the surrogate slope of the soft-LIF curve of width w (in units of the
+    #: input current, as ``threshold``; rate_twins.lif_slope), 0 well below threshold
+    surrogate_width: float = ranged(0.0, ge=0, written="when set")
     #: ``poisson``: the rate in Hz at which r = 1 (p = 1)
     max_rate: float = 1000.0
     #: how the Brian2 engine simulates the feedforward pathway W_l into this layer:
