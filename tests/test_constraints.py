@@ -1,6 +1,9 @@
 """Weight constraints as options (bioprop.constraints): Dale's law, connection masks and
 bounds hold after training in both engines and under synaptic plasticity, the engines
 agree with them on, the run file records what was drawn, and bad values are one error."""
+import re
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ from bioprop.spec import load_model, parse_model, to_toml
 from conftest import assert_close, model_for, phases
 
 ENGINES = ["reference", "brian2"]
+ROOT = Path(__file__).resolve().parent.parent
 
 MODEL = {"network": {"name": "tiny", "input_size": 64},
          "layers": [{"name": "hidden1", "size": 12}, {"name": "hidden2", "size": 10},
@@ -219,3 +223,15 @@ def test_combinations_that_cannot_hold_name_the_key(overrides, message):
     with pytest.raises(SpecError) as err:
         load_model(None, overrides)
     assert str(err.value) == message
+
+
+def test_the_documented_example_runs(tmp_path, monkeypatch):
+    """Every Python block of docs/constraints.md runs, in order, in one namespace."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "constraints.md").read_text(),
+                        flags=re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"docs/constraints.md block {i + 1}", "exec"), namespace)
+    assert namespace["net"].model_spec.constraints.feedback.p_connect == 0.1
