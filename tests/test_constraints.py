@@ -235,3 +235,22 @@ def test_the_documented_example_runs(tmp_path, monkeypatch):
     for i, block in enumerate(blocks):
         exec(compile(block, f"docs/constraints.md block {i + 1}", "exec"), namespace)
     assert namespace["net"].model_spec.constraints.feedback.p_connect == 0.1
+
+
+def test_a_saved_network_keeps_its_constraints_and_steps_bit_for_bit(tmp_path):
+    from bioprop.api import Network
+    from bioprop.datasets import load_dataset, subset
+
+    data = subset(load_dataset("digits", seed=1), 64, 32)
+    net = build(constrained(), PROTOCOL, engine="reference")
+    net.step(data.x_train[:8], data.y_train[:8])
+    net.save(tmp_path / "net.npz")
+    again = Network.load(tmp_path / "net.npz")
+    for key in ("mask", "feedback_mask", "forward_sign", "feedback_sign"):
+        for l, array in net.engine.model.fixed[key].items():
+            np.testing.assert_array_equal(again.engine.model.fixed[key][l], array)
+    for n in (net, again):
+        n.step(data.x_train[8:16], data.y_train[8:16])
+    for kind in ("forward", "feedback"):
+        for l, w in weights(net.engine, kind).items():
+            np.testing.assert_array_equal(weights(again.engine, kind)[l], w)
