@@ -6,9 +6,10 @@ Usage::
     python analysis/constraints_table.py [--seeds 5] [--runs runs/constraints]
 
 Each (condition, seed) trains the default model (DTP, 64-128-128-10 tanh) under the default
-protocol (digits, 30 epochs) in the reference engine, with the condition's constraints, and
-writes its own run file, ``RUNS/<condition>/seed<seed>.h5`` (the layout of
-``bioprop sweep --seeds N -o RUNS/<condition>``, whose files are reused, not recomputed).
+protocol (digits, 30 epochs) in the reference engine (one condition in the Brian2 engine),
+with the condition's constraints, and writes its own run file,
+``RUNS/<condition>/seed<seed>.h5`` (the layout of ``bioprop sweep --seeds N -o
+RUNS/<condition>``, whose files are reused, not recomputed).
 The table is read back from the run files alone: the last epoch's test accuracy, the angle
 of the first layer's update to BP's, and the inverse quality of g_2.
 """
@@ -32,7 +33,12 @@ CONDITIONS = {
                               "constraints.feedback.p_connect=0.1"],
     # the control: inverses that never learn, so the targets go down random feedback
     "frozen-feedback": ["layers.hidden2.feedback_lr_scale=0", "layers.output.feedback_lr_scale=0"],
+    # the same constraints in the Brian2 engine, the product
+    "dale-both-feedback-10-brian2": ["constraints.forward.excitatory=0.8",
+                                     "constraints.feedback.excitatory=0.8",
+                                     "constraints.feedback.p_connect=0.1", "engine.name=brian2"],
 }
+#: the engine of every condition that does not name its own
 ENGINE = ["engine.name=reference"]
 
 
@@ -44,8 +50,9 @@ def run_all(folder: Path, seeds: int, conditions=CONDITIONS) -> dict:
             path = folder / name / f"seed{seed}.h5"
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
+                engine = [] if any(o.startswith("engine.name=") for o in overrides) else ENGINE
                 bioprop.run(output=path, progress=False,
-                            overrides=ENGINE + overrides + [f"training.seed={seed}"])
+                            overrides=engine + overrides + [f"training.seed={seed}"])
             paths.setdefault(name, []).append(path)
     return paths
 
