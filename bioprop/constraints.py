@@ -69,6 +69,7 @@ class PathwayConstraintsSpec:
 
     @property
     def active(self) -> bool:
+        """Whether any key is set: False for a table left at its defaults."""
         return self != PathwayConstraintsSpec()
 
 
