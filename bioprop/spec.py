@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
+from .constraints import ConstraintsSpec, PathwayConstraintsSpec
 from .errors import SpecError
 from .overrides import apply_overrides, blame, named_layers
 from .populations import DEFAULT_KIND
@@ -35,11 +36,11 @@ from .ranges import ranged
 from .validation import check_compatible, check_data, validate_model, validate_protocol
 
 __all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "OptimizersSpec",
-           "NetworkSpec", "ModelSpec", "DataSpec", "TrainingSpec", "PhasesSpec", "EngineSpec",
-           "RecordSpec", "ProtocolSpec", "MODEL_TABLES", "PROTOCOL_TABLES", "SPEC_TABLES",
-           "load_model", "load_protocol", "from_tables", "parse_model", "parse_protocol",
-           "check_compatible", "check_data", "to_toml", "default_model_path",
-           "default_protocol_path"]
+           "NetworkSpec", "ConstraintsSpec", "PathwayConstraintsSpec", "ModelSpec", "DataSpec",
+           "TrainingSpec", "PhasesSpec", "EngineSpec", "RecordSpec", "ProtocolSpec",
+           "MODEL_TABLES", "PROTOCOL_TABLES", "SPEC_TABLES", "load_model", "load_protocol",
+           "from_tables", "parse_model", "parse_protocol", "check_compatible", "check_data",
+           "to_toml", "default_model_path", "default_protocol_path"]
 
 
 # ---------------------------------------------------------------- model tables
@@ -208,6 +209,7 @@ class ModelSpec:
     layers: tuple[LayerSpec, ...]
     rule: RuleSpec = RuleSpec()
     optimizer: OptimizersSpec = OptimizersSpec()
+    constraints: ConstraintsSpec = field(default=ConstraintsSpec(), metadata={"written": "when set"})
     source: str = "<string>"
     #: (key, override as typed) of each key a --set gave, for errors (overrides.blame)
     origins: tuple = field(default=(), compare=False, repr=False)

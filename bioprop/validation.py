@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from .constraints import check_constraints
 from .compatibility import SETTLING_TAUS, SettlingWarning, check_compatible, check_data
 from .errors import fail, suggest
 from .ranges import check_ranges, walk
@@ -121,6 +122,7 @@ def validate_model(spec):
         iterating = ", ".join(repr(name) for name, rule in rules.items() if rule.iterates)
         fail(src, "rule.iterations", f"only the {iterating} rule iterates; rule.target is "
              f"{spec.rule.target!r}")
+    check_constraints(spec)
     return spec
 
 

@@ -278,7 +278,10 @@ class Brian2Engine(Learner):
                                              latched.h[l], trace.targets[l], latched.a[l],
                                              self.batch_size)
         self.apply_forward(grads, applied=self.plastic)
-        copy_synaptic_weights(self._synaptic, self.model, self.batch_size, skip=self.plastic)
+        # learning synapses hold their weights already, unless the constraints moved them
+        constrained = self.spec.constraints.forward.active
+        copy_synaptic_weights(self._synaptic, self.model, self.batch_size,
+                              skip=() if constrained else self.plastic)
         trace.forward_grads = grads
 
     def _finish_trial(self):
