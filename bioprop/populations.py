@@ -82,6 +82,10 @@ class PopulationKind:
         The layer keys of the filters its input crosses, in series, before its rate is read
         (the settling check of :mod:`bioprop.validation`): a rate soma's ``tau``; a spiking
         kind's membrane, if it has one, and its trace's two ``tau_trace`` filters.
+    soma_dynamics : callable (layer) -> str, or None
+        A rate soma's Brian2 equations of its potential v, which settles on ``I_ff``, and
+        of any variables of its own (:func:`bioprop.rate_groups.rate_soma`); None:
+        τ dv/dt = −v + I_ff. A user's kind (:func:`bioprop.extensions.population_kind`).
     """
 
     name: str
@@ -98,6 +102,7 @@ class PopulationKind:
     encodes_input: bool = False
     smooth_twin: bool = False
     time_constants: tuple = ("tau",)
+    soma_dynamics: Callable | None = None
 
     @property
     def spiking(self) -> bool:

@@ -9,8 +9,6 @@ Nothing here imports Brian2, except the check of a synapse's own plasticity rule
 """
 from __future__ import annotations
 
-from functools import cache
-
 from .compatibility import SETTLING_TAUS, SettlingWarning, check_compatible, check_data
 from .errors import fail, suggest
 from .ranges import check_ranges, walk
@@ -26,14 +24,17 @@ RECORD_PATH_FIELDS = ("model", "seed")
 
 
 # Allowed values of string keys are the registries themselves, looked up lazily so
-# that the spec never duplicates a list of names; once, since registries are fixed.
-@cache
+# that the spec never duplicates a list of names; each time, since a user may register
+# names (bioprop.extensions), and installed packages' names are loaded first.
 def _registry_choices():
     from .activations import ACTIVATIONS
+    from .plugins import load_entry_points
     from .datasets import DATASETS
     from .populations import POPULATION_KINDS, SPIKING_TARGETS, input_encodings
     from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
     from .rules.optimizers import SCHEDULES
+
+    load_entry_points()
     return {
         "population": POPULATION_KINDS, "activation": ACTIVATIONS,
         "connection": ["dense", "synapses"], "plasticity": ["dense", "synaptic"],

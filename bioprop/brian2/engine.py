@@ -22,7 +22,7 @@ import numpy as np
 
 from bioprop.batching import epoch_batches, whole_batches
 from bioprop.learner import BatchTrace, Learner
-from bioprop.populations import input_kind, layer_population
+from bioprop.populations import input_kind, layer_population, population_kind
 from bioprop.rules import forward_grads
 from bioprop.runlog.vocabulary import RECORD_COORDS
 
@@ -89,7 +89,7 @@ class Brian2Engine(Learner):
         #: each layer's SpikingPopulation (None for a rate layer), index 0 the input
         populations = [None] + [layer_population(ls, self.dt) for ls in spec.layers]
         self.stochastic = input_kind(spec.network).stochastic or any(
-            p.stochastic for p in populations if p is not None)
+            population_kind(ls).stochastic for ls in spec.layers)
         if self.stochastic:  # Brian2's rand() draws from its own generator: seed it
             brian2.seed(protocol.training.seed)
         self.latched = Latches()
