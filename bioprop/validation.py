@@ -9,6 +9,8 @@ Nothing here imports Brian2, except the check of a synapse's own plasticity rule
 """
 from __future__ import annotations
 
+from functools import cache
+
 from .compatibility import SETTLING_TAUS, SettlingWarning, check_compatible, check_data
 from .errors import fail, suggest
 from .ranges import check_ranges, walk
@@ -24,8 +26,10 @@ RECORD_PATH_FIELDS = ("model", "seed")
 
 
 # Allowed values of string keys are the registries themselves, looked up lazily so
-# that the spec never duplicates a list of names; each time, since a user may register
-# names (bioprop.extensions), and installed packages' names are loaded first.
+# that the spec never duplicates a list of names; once, installed packages' extensions
+# loaded first (bioprop.plugins). The registries are the dicts themselves, so the names a
+# user registers later (bioprop.extensions) are allowed too; no user kind encodes input.
+@cache
 def _registry_choices():
     from .activations import ACTIVATIONS
     from .plugins import load_entry_points

@@ -21,6 +21,7 @@ import gc
 import numpy as np
 
 from bioprop.batching import epoch_batches, whole_batches
+from bioprop.hooks import layer_arrays
 from bioprop.learner import BatchTrace, Learner
 from bioprop.populations import input_kind, layer_population, population_kind
 from bioprop.rules import forward_grads
@@ -185,6 +186,10 @@ class Brian2Engine(Learner):
         if s == len(self._names) - 1:
             if self.training and self._learn_forward and self._learn:
                 self._forward_update()
+            if self.training and self._learn:
+                self.hooks.fire("batch_end", self._hook_arrays, self._names[s].name,
+                                self.batches_learned, self.name)
+                self.batches_learned += 1
             self._finish_trial()
             self._trial += 1
 
@@ -235,6 +240,20 @@ class Brian2Engine(Learner):
         kind.begin(self, phase)
 
     def _end_phase(self, phase):
+        self._end_phase_latches(phase)
+        if self.training and self._learn:
+            self.hooks.fire("phase_end", self._hook_arrays, phase.name, self.batches_learned,
+                            self.name)
+
+    def _hook_arrays(self) -> dict:
+        """The latched rates, drives and targets, and the dendrites' potentials, by name."""
+        latched, layers = self.latched, self.layers
+        dendrites = [getattr(layer, "u", None) if layer.apical is not None else None
+                     for layer in layers]
+        return layer_arrays(self.model.names, latched.a, latched.h, latched.trace.targets,
+                            {"dendrite": dendrites})
+
+    def _end_phase_latches(self, phase):
         phase.kind.end(self, phase)
         if phase.opens_iteration:  # g_l(h_l) at the weights this iteration starts from
             for l in range(2, self.top + 1):
