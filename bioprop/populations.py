@@ -155,6 +155,11 @@ class PopulationKind:
         for check in self.checks:
             yield from check(layer)
 
+    def soma_options(self, layer) -> dict:
+        """The keywords of :func:`bioprop.rate_groups.rate_soma` for a rate layer of this
+        kind: its own dynamics, if it has some (every builder of a rate soma passes them)."""
+        return {} if self.soma_dynamics is None else {"dynamics": self.soma_dynamics(layer)}
+
     def population(self, layer, dt, where=None) -> SpikingPopulation | None:
         """The :class:`~bioprop.rate_twins.SpikingPopulation` of a spiking layer, checked
         (a ValueError names `where` and the parameter); None for a rate soma.

@@ -145,9 +145,8 @@ def _layer(engine, ls, l, population, clock):
         return SpikingLayer(soma, apical, B, population, psi,
                             sends_target=engine.rule.spiking_target == SENDS_TARGET)
     kind = population_kind(ls)
-    dynamics = {} if kind.soma_dynamics is None else {"dynamics": kind.soma_dynamics(ls)}
     soma = rate_soma(f"{ls.name}_soma", n, ls.tau.quantity, act, clock=clock,
-                     order=10 * l, dtype=engine.dtype, **dynamics)
+                     order=10 * l, dtype=engine.dtype, **kind.soma_options(ls))
     return RateLayer(soma, apical, B, act, psi, clock=lambda: engine.tick,
                      state_variables=kind.state_variables)
 
