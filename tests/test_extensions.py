@@ -2,6 +2,7 @@
 each extension does in the Brian2 engine what it does in the reference, and the registries
 refuse what they cannot run, in one message, and forget what a test registered."""
 import re
+import sys
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -282,6 +283,28 @@ def test_an_objective_that_returns_misshapen_gradients_stops_the_step(xy):
                                                  r"of shape \(8, 1\) at point 'noisy'; expected "
                                                  r"its reconstruction's, \(8, 24\)"):
             net.step(x, y)
+
+
+def test_an_installed_package_is_found_by_its_entry_point(tmp_path, monkeypatch):
+    """A package as pip installs one: a dist-info with entry_points.txt, beside its module."""
+    info = tmp_path / "pkg_rules-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pkg-rules\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[bioprop.objectives]\npkg_dtp = pkg_rules:dtp\n")
+    (tmp_path / "pkg_rules.py").write_text(
+        "import bioprop\n\n"
+        "@bioprop.register.feedback_objective('pkg_dtp')\n"
+        "def dtp(h_lower, noise, recon, sigma):\n"
+        "    diff = recon['noisy'] - (h_lower + noise)\n"
+        "    return (diff ** 2).sum(axis=1), {'noisy': 2 * diff}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from importlib.metadata import entry_points
+    with isolated():
+        assert load_entry_points(lambda group: entry_points(group=group)) == [
+            "bioprop.objectives:pkg_dtp"]
+        assert bioprop.load_model(None, ["rule.feedback=pkg_dtp"]).rule.feedback == "pkg_dtp"
+    assert "pkg_dtp" not in FEEDBACK_OBJECTIVES
+    sys.modules.pop("pkg_rules", None)
 
 
 class _EntryPoint(SimpleNamespace):
