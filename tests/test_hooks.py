@@ -105,9 +105,17 @@ def test_a_silencing_hook_changes_the_step_as_it_should_in_both_engines(xy):
 def test_fit_takes_hooks_for_one_call(engine, tmp_path):
     net = bioprop.build(MODEL, EXACT, engine=engine)
     batches = []
-    net.fit(epochs=2, record=str(tmp_path / "run.h5"),
-            hooks={"batch_end": lambda state: batches.append(state.batch)})
+    result = net.fit(epochs=2, record=str(tmp_path / "run.h5"),
+                     hooks={"batch_end": lambda state: batches.append(state.batch)})
     assert batches == list(range(8))  # 32 samples in batches of 8, twice
+    tree = bioprop.open_run(result.path)
+    assert tree.attrs["hooks"] == ("batch_end: test_fit_takes_hooks_for_one_call.<locals>."
+                                   "<lambda>")
+    tree.close()
+    plain = net.fit(epochs=1, record=str(tmp_path / "plain.h5"))
+    tree = bioprop.open_run(plain.path)
+    assert "hooks" not in tree.attrs
+    tree.close()
     assert not net.engine.hooks
     net.step(*[a[:8] for a in (bioprop.load_dataset("digits").x_train,
                                bioprop.load_dataset("digits").y_train)])
