@@ -16,6 +16,7 @@ import numpy as np
 
 from .batching import epoch_batches
 from .constraints import WeightConstraints, forward_p_connect
+from .hooks import Hooks
 from .model import side_inputs
 from .rules import (FEEDBACK_OBJECTIVES, LOSSES, TARGET_RULES, feedback_grads, make_optimizer,
                     one_hot, propagate_targets, sample_noise, teach, top_layer)
@@ -108,6 +109,10 @@ class Learner:
                                                  opt.feedback.lr, feedback_scales,
                                                  **optimizer_constants(opt.feedback))
         self.last_trace: BatchTrace | None = None
+        #: the user's functions called at the end of each phase and batch (bioprop.hooks)
+        self.hooks = Hooks()
+        #: the batches learned so far (a hook's ``state.batch``)
+        self.batches_learned = 0
         #: the forward weights' moving average that the test figures use (keep_average)
         self.average = None
         #: Dale's law, masks and bounds, applied after every step (bioprop.constraints)

@@ -83,6 +83,10 @@ class PopulationKind:
         The layer keys of the filters its input crosses, in series, before its rate is read
         (the settling check of :mod:`bioprop.validation`): a rate soma's ``tau``; a spiking
         kind's membrane, if it has one, and its trace's two ``tau_trace`` filters.
+    soma_dynamics : callable (layer) -> str, or None
+        A rate soma's Brian2 equations of its potential v, which settles on ``I_ff``, and
+        of any variables of its own (:func:`bioprop.rate_groups.rate_soma`); None:
+        τ dv/dt = −v + I_ff. A user's kind (:func:`bioprop.extensions.population_kind`).
     """
 
     name: str
@@ -99,6 +103,7 @@ class PopulationKind:
     encodes_input: bool = False
     smooth_twin: bool = False
     time_constants: tuple = ("tau",)
+    soma_dynamics: Callable | None = None
 
     @property
     def spiking(self) -> bool:
@@ -151,6 +156,11 @@ class PopulationKind:
                             f"leave {key!r} out (got {getattr(layer, key)!r})")
         for check in self.checks:
             yield from check(layer)
+
+    def soma_options(self, layer) -> dict:
+        """The keywords of :func:`bioprop.rate_groups.rate_soma` for a rate layer of this
+        kind: its own dynamics, if it has some (every builder of a rate soma passes them)."""
+        return {} if self.soma_dynamics is None else {"dynamics": self.soma_dynamics(layer)}
 
     def population(self, layer, dt, where=None) -> SpikingPopulation | None:
         """The :class:`~bioprop.rate_twins.SpikingPopulation` of a spiking layer, checked

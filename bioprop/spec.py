@@ -53,10 +53,10 @@ class LayerSpec:
     #: number of neurons
     size: int = ranged(gt=0)
     #: population kind (populations.POPULATION_KINDS): ``rate``, ``sign``, ``lif``, ``poisson``,
-    #: ``bernoulli``
+    #: ``bernoulli``, or a user's (bioprop.register.population_kind)
     population: str = DEFAULT_KIND
-    #: transfer function φ of a ``rate`` population (activations.ACTIVATIONS); the other
-    #: kinds fix their own
+    #: transfer function φ of a ``rate`` population (activations.ACTIVATIONS, or a user's:
+    #: bioprop.register.activation); the other kinds fix their own
     activation: str = "tanh"
     #: membrane time constant of the basal (somatic) compartment (τ_m of ``lif``)
     tau: Duration = Duration("10 ms")
@@ -109,9 +109,11 @@ class LayerSpec:
 class RuleSpec:
     """The learning rule: a target rule combined with a feedback objective."""
 
-    #: target rule (rules.TARGET_RULES): tp, dtp, iterative, or a baseline bp, fa, dfa, gn
+    #: target rule (rules.TARGET_RULES): tp, dtp, iterative, or a baseline bp, fa, dfa, gn; or a
+    #: user's (bioprop.register.target_rule)
     target: str = DEFAULT_TARGET_RULE
-    #: feedback objective (rules.FEEDBACK_OBJECTIVES)
+    #: feedback objective (rules.FEEDBACK_OBJECTIVES, or a user's:
+    #: bioprop.register.feedback_objective)
     feedback: str = DEFAULT_OBJECTIVE
     #: the layer that takes the loss-gradient step: ``output`` or ``penultimate``
     top: str = "output"

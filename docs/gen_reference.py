@@ -253,7 +253,7 @@ def schema_page() -> str:
 
 # ------------------------------------------------------------------- API
 #: the modules whose public names (``__all__``) the API page documents
-API_MODULES = ("bioprop", "bioprop.analysis")
+API_MODULES = ("bioprop", "bioprop.extensions", "bioprop.hooks", "bioprop.analysis")
 
 
 def _api_section(module) -> list:
