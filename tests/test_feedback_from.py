@@ -151,6 +151,11 @@ def test_brian2_twin_feedback_update_is_the_reference_update(schedule):
     if schedule == "alternating":  # the targets used g(h) at the new feedback weights
         g_new = engine.model.g(2, trace.h[2])[1]
         np.testing.assert_allclose(engine.latched.g_forward[1], g_new, rtol=0, atol=1e-12)
+    trained = {k: v.copy() for k, v in engine.state_arrays().items()}
+    engine.predict(x)  # its forward phase is the one marked twin_feedback: it must not learn
+    for key, value in engine.state_arrays().items():
+        if not key.startswith("brian2/"):  # the weights and the optimizers' state
+            np.testing.assert_array_equal(value, trained[key], err_msg=key)
 
 
 @pytest.mark.parametrize("engine_name", ["reference", "brian2"])

@@ -246,7 +246,7 @@ class Brian2Engine(Learner):
                 latched.h, eps, trace.points, self.side_for(latched.h, latched.ytarget),
                 apply=self._learn)
             latched.iteration += 1
-        if phase.twin_feedback:
+        if phase.twin_feedback and self.training:  # a prediction's forward phase learns nothing
             self._twin_feedback()
 
     def _twin_feedback(self):
