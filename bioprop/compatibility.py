@@ -70,7 +70,6 @@ def check_compatible(model, protocol, n_features: int | None = None,
     with blame(dict(model.origins + protocol.origins)), named_layers(model.layers):
         _check_recorded_names(model, protocol)
         _check_timing(model, protocol)
-        _check_sent_rates(model, protocol)
         _check_memory(model, protocol)
         _check_averaging(model, protocol)
     if protocol.engine.name == "brian2":  # the reference engine has no time
@@ -139,17 +138,6 @@ def _check_timing(model, protocol):
                      f"dt = {protocol.phases.dt} is longer than layers.{layer.name}.{key} = "
                      f"{getattr(layer, key)} in {model.source}; forward Euler needs dt ≤ τ "
                      f"(dt = τ is the one-step-per-phase setting)")
-
-
-def _check_sent_rates(model, protocol):
-    """Event-driven transmission follows spikes, so it cannot send a held layer's rate."""
-    from .populations import SENDS_TARGET
-
-    if model.rule.spiking_target == SENDS_TARGET and protocol.engine.transmission != "dense":
-        fail(model.source, "rule.spiking_target",
-             f"{SENDS_TARGET!r} sends a held spiking layer's rate, not its spikes; "
-             f"engine.transmission = {protocol.engine.transmission!r} in {protocol.source} "
-             "sends only spikes (use \"dense\")")
 
 
 def available_memory() -> int | None:
