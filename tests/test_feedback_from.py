@@ -52,6 +52,19 @@ def test_twin_marks_the_last_sub_phase_of_the_parallel_targets():
     assert phases_[-1].twin_feedback and phases_[-1].layer == 2
 
 
+@pytest.mark.parametrize("twin, training, listening", [
+    (False, True, {1, 2}), (True, True, set()), (False, False, set())])
+def test_forward_dendrites_listen_unless_the_twin_sets_them(twin, training, listening):
+    """A forward phase marked twin_feedback ends by setting every dendrite to g(h) itself:
+    what they would integrate during it (a product per step) is not computed."""
+    from bioprop.brian2.phase_actions import forward_roles
+    from bioprop.brian2.phases import Phase
+
+    engine = SimpleNamespace(model=SimpleNamespace(n_layers=3), top=3, training=training)
+    assert forward_roles(engine, Phase("forward", 5, twin_feedback=twin)) == ({1, 2, 3},
+                                                                             listening)
+
+
 @pytest.mark.parametrize("rule, expected", [
     ({}, ["forward", "noise_a", "noise_b", "settle", "target"]),
     ({"feedback_from": "twin"}, ["forward", "target"]),
