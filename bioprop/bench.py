@@ -103,28 +103,37 @@ SPIKING_PHASES = ['phases.dt="1 ms"', 'phases.forward="120 ms"', 'phases.feedbac
 def lif_mnist_settings():
     """The settings with which the shipped models/lif_mnist.toml learns MNIST (rows (j) and
     (k)), read from it and its protocols/mnist_lif.toml so that the bench cannot drift from
-    them: its rule's spiking target, and the protocol's trial start, phase lengths and
-    transmission (as ``[rule]`` keys and protocol overrides)."""
+    them: its rule's spiking target, the protocol's trial start, phase lengths and
+    transmission (as ``[rule]`` keys and protocol overrides), and every key its hidden
+    layers set but their name and size (a list of tables, one per hidden layer)."""
+    import tomllib
+
     from .spec import load_model, load_protocol
 
-    rule, protocol = load_model("lif_mnist").rule, load_protocol("mnist_lif")
+    model, protocol = load_model("lif_mnist"), load_protocol("mnist_lif")
     phases = protocol.phases
-    return ({"spiking_target": rule.spiking_target},
+    with open(model.source, "rb") as file:
+        tables = tomllib.load(file)["layers"][:-1]
+    hidden = [{k: v for k, v in table.items() if k not in ("name", "size")} for table in tables]
+    return ({"spiking_target": model.rule.spiking_target},
             [f'phases.trial_start="{phases.trial_start}"']
             + [f'phases.{key}="{getattr(phases, key)}"' for key in ("forward", "feedback", "target")]
-            + [f'engine.transmission="{protocol.engine.transmission}"'])
+            + [f'engine.transmission="{protocol.engine.transmission}"'], hidden)
 
 
 def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None, transmission="dense",
-           codegen="numpy", rule=None, phases=()):
+           codegen="numpy", rule=None, phases=(), neurons=None):
     """Model and protocol of a measurement; `spiking` None (default phases), ``"rate"`` or
     ``"lif"`` (hidden layers of that kind, at :data:`SPIKING_PHASES`); `transmission` and
     `codegen` are ``engine.transmission`` and ``engine.codegen``; `rule` adds keys to the
-    model's ``[rule]``, and `phases` overrides of the protocol, applied last."""
+    model's ``[rule]``, `phases` overrides of the protocol, applied last, and `neurons`
+    (a list of tables; the last serves any further layer) the hidden layers' keys instead
+    of a LIF layer of threshold 0.2."""
     from .spec import load_protocol, parse_model
 
-    hidden = {"population": "lif", "threshold": 0.2} if spiking == "lif" else {}
-    layers = [{"name": f"hidden{i}", "size": n, **hidden}
+    hidden = [{"population": "lif", "threshold": 0.2} if spiking == "lif" else {}]
+    hidden = neurons or hidden
+    layers = [{"name": f"hidden{i}", "size": n, **hidden[min(i, len(hidden)) - 1]}
               for i, n in enumerate(sizes[1:-1], start=1)]
     layers.append({"name": "output", "size": sizes[-1], "activation": "linear"})
     # no [rule]: the default rule, DTP with noise-preserving inverses, which plain_dtp restates
@@ -143,7 +152,7 @@ def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None, trans
 
 def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one_step=False,
             spiking=None, transmission="dense", codegen="numpy", kernel=True, rule=None,
-            phases=()):
+            phases=(), neurons=None):
     """Build an engine and return a function that times one pass over `n_batches` batches;
     with `kernel` False its event-driven pathways step without the compiled kernel.
 
@@ -153,7 +162,7 @@ def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one
     from .training import make_engine
 
     model, protocol = _specs(engine_name, sizes, batch, dtype, one_step, spiking, transmission,
-                             codegen, rule, phases)
+                             codegen, rule, phases, neurons)
     rng = np.random.default_rng(0)
     engine = make_engine(model, protocol, rng)
     if not kernel:
@@ -279,13 +288,14 @@ def main(args) -> int:
             runs["(i) (g) without the kernel"] = measure(
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
                 transmission="events", kernel=False)
-            rule, shipped = lif_mnist_settings()
+            rule, shipped, neurons = lif_mnist_settings()
             runs["(j) LIF as lif_mnist learns"] = measure(
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
-                codegen="cython", rule=rule, phases=shipped)
+                codegen="cython", rule=rule, phases=shipped, neurons=neurons)
             runs["(k) (j), feedback on the twin"] = measure(
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
-                codegen="cython", rule={**rule, "feedback_from": "twin"}, phases=shipped)
+                codegen="cython", rule={**rule, "feedback_from": "twin"}, phases=shipped,
+                neurons=neurons)
         runs["(p) plain NumPy DTP step"] = plain_dtp(sizes, args.batch_size, args.batches,
                                                      args.dtype)
         results = {name: [] for name in runs}
