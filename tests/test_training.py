@@ -330,9 +330,9 @@ def test_a_target_phase_that_sends_rates_needs_only_the_dendrites():
     from bioprop.spec import check_compatible, load_model, load_protocol
     from bioprop.validation import SettlingWarning
 
-    fast = ['layers.hidden1.tau_apical="1 ms"', 'layers.hidden2.tau_apical="1 ms"']
+    slow, fast = ([f'layers.hidden{l}.tau_apical="{tau}"' for l in (1, 2)] for tau in ("10 ms", "1 ms"))
     short = load_protocol("mnist_lif", ['phases.target="1 ms"'])
-    for overrides, expected in (([], "for the longest τ, hidden1.tau_apical = 10 ms"),
+    for overrides, expected in ((slow, "for the longest τ, hidden1.tau_apical = 10 ms"),
                                 (["rule.spiking_target=apical"] + fast, "hidden1.tau_trace"),
                                 (fast, None)):
         with warnings.catch_warnings(record=True) as caught:
