@@ -10,6 +10,9 @@ The public API::
     result = bioprop.run(model, protocol, output="runs/dtp.h5")
     tree = bioprop.open_run(result.path)                    # an xarray.DataTree
     done = bioprop.sweep(grid=["rule.target=tp,dtp"], seeds=5)  # one run file per point
+
+    @bioprop.register.target_rule("halfway")              # a user's rule (docs/extensions.md)
+    def halfway(h_lower, g_target, g_forward): ...
 """
 from .spec import SpecError, load_model, load_protocol
 from .sweep import SweepResult, sweep
@@ -18,8 +21,9 @@ from .api import Network, NetworkArrayError, NetworkFileError, build
 from .datasets import Dataset, load_dataset
 from .runlog import open_run
 from .training import DivergenceError, RunInterrupted, RunResult, run
+from . import extensions as register
 
 
 __all__ = ["Network", "build", "load_dataset", "Dataset", "load_model", "load_protocol", "run",
            "open_run", "RunResult", "SpecError", "NetworkArrayError", "NetworkFileError",
-           "DivergenceError", "RunInterrupted", "sweep", "SweepResult", "__version__"]
+           "DivergenceError", "RunInterrupted", "sweep", "SweepResult", "register", "__version__"]

@@ -239,9 +239,26 @@ class Network:
         return xr.DataArray(np.array(out), dims=(SAMPLE, self.names[-1]),
                             attrs={"layer": self.names[-1], "long_name": "output rate"})
 
+    # -------------------------------------------------------------- hooks
+    def add_hook(self, event: str, fn):
+        """Call ``fn(state)`` at every `event` of the batches that learn (:meth:`step`,
+        :meth:`fit`): ``"phase_end"``, the end of each phase, or ``"batch_end"``.
+
+        `state` is a :class:`bioprop.hooks.HookState`: ``state.phase``, ``state.batch`` and
+        the layers' arrays by name (``rate_hidden1``, ``potential_hidden1``,
+        ``target_hidden1``...), to record, or to change in place
+        (``state["rate_hidden1"] = 0`` silences the layer from there on in the batch).
+        docs/hooks.md lists the phases of each engine. Returns `fn`.
+        """
+        return self.engine.hooks.add(event, fn)
+
+    def remove_hook(self, event: str, fn):
+        """Stop calling the hook `fn` at `event`."""
+        self.engine.hooks.remove(event, fn)
+
     # ------------------------------------------------------------- epochs
     def fit(self, data=None, epochs=None, record=None, *, force: bool = False,
-            progress: bool = False):
+            progress: bool = False, hooks=None):
         """Train for whole epochs with the loop of ``bioprop run`` and write its run file.
 
         The run starts from the network as it is (its epoch 0) and goes on with its
@@ -262,6 +279,9 @@ class Network:
             Replace an existing run file.
         progress : bool
             Show the progress bar.
+        hooks : mapping, optional
+            Hooks for this call only: event → a function or a list of them
+            (:meth:`add_hook`).
 
         Returns
         -------
@@ -279,9 +299,22 @@ class Network:
             items += [(f"record.{key}", value) for key, value in record.items()]
         protocol = resolve_spec(self.protocol, "protocol", items)
         check_compatible(self.model_spec, protocol)
-        with self._running():
-            return train(self.model_spec, protocol, engine=self.engine, rng=self.rng,
-                         data=data, output=output, force=force, progress=progress)
+        added = [(event, fn) for event, fns in (hooks or {}).items()
+                 for fn in (fns if isinstance(fns, (list, tuple)) else [fns])]
+        for done, (event, fn) in enumerate(added):
+            try:
+                self.add_hook(event, fn)
+            except ValueError:
+                for earlier in added[:done]:
+                    self.remove_hook(*earlier)
+                raise
+        try:
+            with self._running():
+                return train(self.model_spec, protocol, engine=self.engine, rng=self.rng,
+                             data=data, output=output, force=force, progress=progress)
+        finally:
+            for event, fn in added:
+                self.remove_hook(event, fn)
 
     # --------------------------------------------------------------- files
     def save(self, path):

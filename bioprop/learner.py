@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .batching import epoch_batches
+from .constraints import WeightConstraints, forward_p_connect
+from .hooks import Hooks
 from .model import side_inputs
 from .rules import (FEEDBACK_OBJECTIVES, LOSSES, TARGET_RULES, feedback_grads, make_optimizer,
                     one_hot, propagate_targets, sample_noise, teach, top_layer)
@@ -107,9 +109,15 @@ class Learner:
                                                  opt.feedback.lr, feedback_scales,
                                                  **optimizer_constants(opt.feedback))
         self.last_trace: BatchTrace | None = None
+        #: the user's functions called at the end of each phase and batch (bioprop.hooks)
+        self.hooks = Hooks()
+        #: the batches learned so far (a hook's ``state.batch``)
+        self.batches_learned = 0
         #: the forward weights' moving average that the test figures use (keep_average)
         self.average = None
-        sparse = {l for l, layer in enumerate(spec.layers, start=1) if layer.p_connect < 1}
+        #: Dale's law, masks and bounds, applied after every step (bioprop.constraints)
+        self.constraints = WeightConstraints(spec.constraints, model)
+        sparse = {l for l, p in enumerate(forward_p_connect(spec), start=1) if p < 1}
         if sparse != set(model.fixed.get("mask", {})):
             raise ValueError(f"the model's connection masks (pathways {sorted(model.fixed.get('mask', {}))}) "
                              f"do not match the spec's p_connect < 1 (pathways {sorted(sparse)}): "
@@ -286,10 +294,14 @@ class Learner:
         raise NotImplementedError
 
     def apply_feedback(self, grads):
+        """One optimizer step on the feedback pathways, from [gQ_l, gc_l(, gR_l)] by layer,
+        then the constraints (a masked gradient, like a forward one, is masked in place)."""
+        self.constraints.mask_grads("feedback", grads)
         # in the order of model.feedback_params(): every (Q_l, c_l), then every R_l
         flat = [g for pair in grads[2:] for g in pair[:2]]
         flat += [pair[2] for pair in grads[2:] if len(pair) > 2]
         self.feedback_optimizer.step(flat)
+        self.constraints.apply("feedback")
 
     # ---- checkpoints
     def state_arrays(self) -> dict:
@@ -347,13 +359,14 @@ class Learner:
         A sparse pathway learns only its existing connections: its weight gradient is
         masked here, in place (so the trace shows what was applied), for both engines.
         The weights W_l of the layers in `applied` have already taken their step (their
-        synapses learned them, with SGD): the optimizer leaves them alone.
+        synapses learned them, with SGD): the optimizer leaves them alone. Then every W_l,
+        those included, is put back inside its constraints (:mod:`bioprop.constraints`).
         """
-        for l, mask in self.model.fixed.get("mask", {}).items():
-            grads[l][0] *= mask
+        self.constraints.mask_grads("forward", grads)
         self.forward_optimizer.step([None if l in applied and i == 0 else g
                                      for l, pair in enumerate(grads[1:], start=1)
                                      for i, g in enumerate(pair)])
+        self.constraints.apply("forward")
         if self.average is not None:
             self.average.update()
 

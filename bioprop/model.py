@@ -38,7 +38,9 @@ class LayeredModel:
         that reads some, of the shapes the rule says (``TargetRule.fixed_shapes``: B_l
         of feedback alignment has W_l's shape, D_l of direct feedback alignment is
         n_top × n_l); and ``fixed["mask"][l]`` (the shape of W_l, 0 or 1) for a pathway
-        whose connections exist with probability p < 1: W_l is zero wherever the mask is.
+        whose connections exist with probability p < 1: W_l is zero wherever the mask is;
+        and the feedback masks and the neurons' signs of the weight constraints
+        (:data:`bioprop.constraints.FIXED_MASKS`, :data:`~bioprop.constraints.FIXED_SIGNS`).
     side : dict
         ``side[l]`` is R_l, the learned weight of the side information s into g_l
         (Bengio 2014): g_l(h_l, s) = ψ(Q_l h_l + R_l s + c_l). Empty without side information.

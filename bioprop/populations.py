@@ -77,11 +77,16 @@ class PopulationKind:
     encodes_input : bool
         The input layer can carry this kind of activity (``network.input_encoding``).
     smooth_twin : bool
-        Its rate twin can be smoothed (layer key ``twin_smoothing``, the soft LIF).
+        Its rate twin can be smoothed (layer key ``twin_smoothing``, the soft LIF) and its
+        derivative be the soft LIF's slope (``surrogate_width``).
     time_constants : tuple of str
         The layer keys of the filters its input crosses, in series, before its rate is read
         (the settling check of :mod:`bioprop.validation`): a rate soma's ``tau``; a spiking
         kind's membrane, if it has one, and its trace's two ``tau_trace`` filters.
+    soma_dynamics : callable (layer) -> str, or None
+        A rate soma's Brian2 equations of its potential v, which settles on ``I_ff``, and
+        of any variables of its own (:func:`bioprop.rate_groups.rate_soma`); None:
+        τ dv/dt = −v + I_ff. A user's kind (:func:`bioprop.extensions.population_kind`).
     """
 
     name: str
@@ -98,6 +103,7 @@ class PopulationKind:
     encodes_input: bool = False
     smooth_twin: bool = False
     time_constants: tuple = ("tau",)
+    soma_dynamics: Callable | None = None
 
     @property
     def spiking(self) -> bool:
@@ -144,11 +150,17 @@ class PopulationKind:
         if self.fixes_activation and layer.activation not in (default, self.activation):
             yield "activation", (f"a {self.name!r} population fixes its own transfer function; "
                                  f"leave 'activation' out (got {layer.activation!r})")
-        if layer.twin_smoothing and not self.smooth_twin:
-            yield "twin_smoothing", (f"a {self.name!r} population has no smoothed rate twin; "
-                                     f"leave 'twin_smoothing' out (got {layer.twin_smoothing!r})")
+        for key in ("twin_smoothing", "surrogate_width"):  # both are the soft LIF's width
+            if getattr(layer, key) and not self.smooth_twin:
+                yield key, (f"a {self.name!r} population has no soft-LIF twin; "
+                            f"leave {key!r} out (got {getattr(layer, key)!r})")
         for check in self.checks:
             yield from check(layer)
+
+    def soma_options(self, layer) -> dict:
+        """The keywords of :func:`bioprop.rate_groups.rate_soma` for a rate layer of this
+        kind: its own dynamics, if it has some (every builder of a rate soma passes them)."""
+        return {} if self.soma_dynamics is None else {"dynamics": self.soma_dynamics(layer)}
 
     def population(self, layer, dt, where=None) -> SpikingPopulation | None:
         """The :class:`~bioprop.rate_twins.SpikingPopulation` of a spiking layer, checked
@@ -164,7 +176,8 @@ class PopulationKind:
             tau=layer.tau.quantity, threshold=layer.threshold, reset=layer.reset,
             refractory=layer.refractory.quantity,
             tau_trace=layer.tau_trace.quantity, max_rate=layer.max_rate * Hz, dt=dt,
-            where=where or f"layer {layer.name!r}", smoothing=layer.twin_smoothing))
+            where=where or f"layer {layer.name!r}", smoothing=layer.twin_smoothing,
+            surrogate_width=layer.surrogate_width))
 
     def transfer(self, layer, dt=None) -> Activation:
         """φ of `layer`: its rate twin (which depends on `dt`: the refractory period is

@@ -9,10 +9,14 @@ the soft LIF, its smoothing for a noisy input, calibrated by :mod:`bioprop.fi_cu
 Brian2 engine turns a target rate into an apical current.
 
 **Derivatives.** φ' does not exist for spikes or binary states (docs/algorithms.md,
-"Forward weight update"). Our choice, written down: the rate twins' ``derivative``
-is 1 everywhere (a straight-through factor), so the local forward update of a
-spiking layer is ΔW_l ∝ (ĥ_l − h_l) h_{l-1}ᵀ: the target trace minus the forward
-trace, times the presynaptic trace.
+"Forward weight update"). By default the rate twins' ``derivative`` is 1 everywhere
+(a straight-through factor), so the local forward update of a spiking layer is
+ΔW_l ∝ (ĥ_l − h_l) h_{l-1}ᵀ: the target trace minus the forward trace, times the
+presynaptic trace. A LIF layer may instead use a surrogate derivative (its key
+``surrogate_width`` w > 0): the slope of the soft-LIF curve of width w at the layer's
+latched drive, largest just above threshold and falling to 0 below it. Measured on
+MNIST (784-500 LIF-500 LIF-10): back-propagation through the twin reached 5.66% test
+error with the straight-through factor and 2.26% with the surrogate (docs/spiking.md).
 
 **A layer's population.** :class:`SpikingPopulation` binds one layer's parameters
 (:class:`SpikingParameters`) to its kind's twin and Brian2 group builder; the kind's
@@ -98,9 +102,9 @@ def lif_slope(current, *, tau, threshold=1.0, reset=0.0, refractory, smoothing):
     """dν/dI (Hz per unit of current) of the soft LIF curve (:func:`lif_rate`, γ > 0).
 
     With j the softplus of I − θ and ν the rate, dν/dI = ν² τ (θ − v_reset) σ((I − θ)/γ)
-    / (j (j + θ − v_reset)). The twin's ``derivative`` stays the straight-through 1 (the
-    choice written down above); this is the curve's own slope, for a rule or an analysis
-    that wants it.
+    / (j (j + θ − v_reset)). With a layer's ``surrogate_width`` > 0 it is the twin's
+    ``derivative`` (times the scale, :func:`lif_activation`); it is also there for an
+    analysis that wants the curve's own slope.
     """
     current = np.asarray(current, dtype=float)
     span = threshold - reset
@@ -115,13 +119,15 @@ def lif_slope(current, *, tau, threshold=1.0, reset=0.0, refractory, smoothing):
 
 
 def lif_activation(*, tau, threshold=1.0, reset=0.0, refractory, scale=None,
-                   smoothing=0.0) -> Activation:
-    """The LIF population's rate twin: r = scale · ν(I), with a straight-through derivative.
+                   smoothing=0.0, surrogate_width=0.0) -> Activation:
+    """The LIF population's rate twin: r = scale · ν(I), and the derivative the rules use.
 
     `scale` (default: the refractory period) turns the rate into a fraction of the
     maximal rate; the engine passes the nominal refractory period as `scale` and
     the effective one, on its time grid, as `refractory` (:func:`lif_twin`).
-    `smoothing` γ > 0 makes it the soft LIF (:func:`lif_rate`).
+    `smoothing` γ > 0 makes it the soft LIF (:func:`lif_rate`). The derivative is the
+    straight-through 1, or with `surrogate_width` w > 0 the surrogate
+    scale · dν/dI of the soft LIF of width w (:func:`lif_slope`), whatever `smoothing` is.
     """
     tau, refractory = float(tau), float(refractory)
     scale = refractory if scale is None else float(scale)
@@ -131,18 +137,25 @@ def lif_activation(*, tau, threshold=1.0, reset=0.0, refractory, scale=None,
                                  refractory=refractory, smoothing=smoothing)
                 ).astype(np.asarray(current).dtype)
 
+    derivative = np.ones_like
+    if surrogate_width > 0:
+        def derivative(current):
+            slope = lif_slope(current, tau=tau, threshold=threshold, reset=reset,
+                              refractory=refractory, smoothing=surrogate_width)
+            return (scale * slope).astype(np.asarray(current).dtype)
+
     if smoothing > 0:
         # the softplus written to stay finite: max(y, 0) + γ ln(1 + e^{−|y|/γ})
         excess = (f"(clip(({{x}}) - {threshold!r}, 0, inf) + {smoothing!r} * "
                   f"log(1 + exp(-abs(({{x}}) - {threshold!r}) / {smoothing!r})))")
         expr = (f"{scale!r} / ({refractory!r} + {tau!r} * "
                 f"log(1 + {threshold - reset!r} / clip({excess}, 1e-300, inf)))")
-        return Activation("lif", fn, np.ones_like, expr)
+        return Activation("lif", fn, derivative, expr)
     # The clips keep the logarithm finite below threshold, where the factor
     # (x > θ) sets the rate to 0 anyway.
     expr = (f"int(({{x}}) > {threshold!r}) * {scale!r} / ({refractory!r} + {tau!r} * "
             f"log(clip(({{x}}) - {reset!r}, 1e-12, inf) / clip(({{x}}) - {threshold!r}, 1e-12, inf)))")
-    return Activation("lif", fn, np.ones_like, expr)
+    return Activation("lif", fn, derivative, expr)
 
 
 def _logit_current(rate_fraction, drive):
@@ -181,6 +194,8 @@ class SpikingParameters:
     where: str = "layer"
     #: ``lif``: γ of the soft-LIF twin (0: the hard f-I curve)
     smoothing: float = 0.0
+    #: ``lif``: width of the soft-LIF curve whose slope is the twin's derivative (0: 1)
+    surrogate_width: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -251,7 +266,7 @@ def lif_twin(record, p: SpikingParameters) -> SpikingPopulation:
                    refractory=float((p.refractory - p.dt / 2) / second),
                    scale=float(p.refractory / second), smoothing=p.smoothing)
     return SpikingPopulation(
-        record, lif_activation(**seconds),
+        record, lif_activation(surrogate_width=p.surrogate_width, **seconds),
         lambda r, drive: lif_current(r, drive, **seconds),
         lambda name, n, clock, order, dtype, **options: lif_population(
             name, n, tau=p.tau, threshold=p.threshold, reset=p.reset, refractory=p.refractory,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .hooks import REFERENCE_PHASES, layer_arrays
 from .learner import BatchTrace, Learner
 from .rules import forward_grads
 from .runlog.vocabulary import POTENTIAL, RATE, TARGET
@@ -51,23 +52,38 @@ class ReferenceEngine(Learner):
         taught = self.teach_batch(x, y)
         a, h, teaching, side = taught.a, taught.h, taught.teaching, taught.side
         trace = BatchTrace(a, h, noise=noise[-1] if noise else [], loss=teaching.loss)
+        forward_end, target_end = REFERENCE_PHASES
+        self._hook("phase_end", forward_end, trace, learn, [None] * t + [teaching.target])
         if self.rule.schedule == "parallel" and learn_forward:
             trace.targets, trace.residuals = self.targets_from(a, h, teaching, side)
+            self._hook("phase_end", target_end, trace, learn)
         for eps in noise:
             self.feedback_iteration(h, eps, trace, side, apply=learn)
         if not learn_forward:
+            self._hook("batch_end", forward_end, trace, learn)
             self.last_trace = trace
             return trace
         if self.rule.schedule == "alternating":
             trace.targets, trace.residuals = self.targets_from(a, h, teaching, side)
+            self._hook("phase_end", target_end, trace, learn)
         if not learn:
             return trace
         trace.forward_grads = forward_grads(model, a, h, trace.targets, t)
         if teaching.output_grads is not None:
             trace.forward_grads.append(teaching.output_grads)
         self.apply_forward(trace.forward_grads)
+        self._hook("batch_end", target_end, trace, learn)
         self.last_trace = trace
         return trace
+
+    def _hook(self, event, phase, trace, learn, targets=None):
+        """The hooks of `event` at the end of `phase`, in a batch that learns (the targets:
+        the trace's, unless given); after the batch's last one, the batch is counted."""
+        if learn:
+            self.hooks.fire(event, lambda: layer_arrays(self.model.names, trace.a, trace.h,
+                                                        targets or trace.targets),
+                            phase, self.batches_learned, self.name)
+            self.batches_learned += event == "batch_end"
 
     def rehearse(self, x, y, rng) -> BatchTrace:
         with self.state_kept():

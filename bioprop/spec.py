@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
+from .constraints import ConstraintsSpec, PathwayConstraintsSpec
 from .errors import SpecError
 from .overrides import apply_overrides, blame, named_layers
 from .populations import DEFAULT_KIND
@@ -35,11 +36,11 @@ from .ranges import ranged
 from .validation import check_compatible, check_data, validate_model, validate_protocol
 
 __all__ = ["SpecError", "LayerSpec", "RuleSpec", "OptimizerSpec", "OptimizersSpec",
-           "NetworkSpec", "ModelSpec", "DataSpec", "TrainingSpec", "PhasesSpec", "EngineSpec",
-           "RecordSpec", "ProtocolSpec", "MODEL_TABLES", "PROTOCOL_TABLES", "SPEC_TABLES",
-           "load_model", "load_protocol", "from_tables", "parse_model", "parse_protocol",
-           "check_compatible", "check_data", "to_toml", "default_model_path",
-           "default_protocol_path"]
+           "NetworkSpec", "ConstraintsSpec", "PathwayConstraintsSpec", "ModelSpec", "DataSpec",
+           "TrainingSpec", "PhasesSpec", "EngineSpec", "RecordSpec", "ProtocolSpec",
+           "MODEL_TABLES", "PROTOCOL_TABLES", "SPEC_TABLES", "load_model", "load_protocol",
+           "from_tables", "parse_model", "parse_protocol", "check_compatible", "check_data",
+           "to_toml", "default_model_path", "default_protocol_path"]
 
 
 # ---------------------------------------------------------------- model tables
@@ -52,10 +53,10 @@ class LayerSpec:
     #: number of neurons
     size: int = ranged(gt=0)
     #: population kind (populations.POPULATION_KINDS): ``rate``, ``sign``, ``lif``, ``poisson``,
-    #: ``bernoulli``
+    #: ``bernoulli``, or a user's (bioprop.register.population_kind)
     population: str = DEFAULT_KIND
-    #: transfer function φ of a ``rate`` population (activations.ACTIVATIONS); the other
-    #: kinds fix their own
+    #: transfer function φ of a ``rate`` population (activations.ACTIVATIONS, or a user's:
+    #: bioprop.register.activation); the other kinds fix their own
     activation: str = "tanh"
     #: membrane time constant of the basal (somatic) compartment (τ_m of ``lif``)
     tau: Duration = Duration("10 ms")
@@ -74,6 +75,10 @@ class LayerSpec:
     #: input noise (rate_twins.lif_rate; calibrated by analysis/lif_fi_curve.py); 0: the hard
     #: curve of a constant input
     twin_smoothing: float = ranged(0.0, ge=0, written="when set")
+    #: ``lif``: the derivative φ' the learning rules use for this layer. 0: the straight-through
+    #: 1 everywhere; w > 0: the surrogate slope of the soft-LIF curve of width w (in units of the
+    #: input current, as ``threshold``; rate_twins.lif_slope), 0 well below threshold
+    surrogate_width: float = ranged(0.0, ge=0, written="when set")
     #: ``poisson``: the rate in Hz at which r = 1 (p = 1)
     max_rate: float = 1000.0
     #: how the Brian2 engine simulates the feedforward pathway W_l into this layer:
@@ -104,9 +109,11 @@ class LayerSpec:
 class RuleSpec:
     """The learning rule: a target rule combined with a feedback objective."""
 
-    #: target rule (rules.TARGET_RULES): tp, dtp, iterative, or a baseline bp, fa, dfa, gn
+    #: target rule (rules.TARGET_RULES): tp, dtp, iterative, or a baseline bp, fa, dfa, gn; or a
+    #: user's (bioprop.register.target_rule)
     target: str = DEFAULT_TARGET_RULE
-    #: feedback objective (rules.FEEDBACK_OBJECTIVES)
+    #: feedback objective (rules.FEEDBACK_OBJECTIVES, or a user's:
+    #: bioprop.register.feedback_objective)
     feedback: str = DEFAULT_OBJECTIVE
     #: the layer that takes the loss-gradient step: ``output`` or ``penultimate``
     top: str = "output"
@@ -204,6 +211,7 @@ class ModelSpec:
     layers: tuple[LayerSpec, ...]
     rule: RuleSpec = RuleSpec()
     optimizer: OptimizersSpec = OptimizersSpec()
+    constraints: ConstraintsSpec = field(default=ConstraintsSpec(), metadata={"written": "when set"})
     source: str = "<string>"
     #: (key, override as typed) of each key a --set gave, for errors (overrides.blame)
     origins: tuple = field(default=(), compare=False, repr=False)

@@ -140,6 +140,9 @@ def train(model_spec: ModelSpec, protocol: ProtocolSpec, *, engine=None, rng=Non
                                seed=protocol.training.seed, engine=engine.name,
                                codegen_target=protocol.engine.codegen
                                if engine.name == "brian2" else "")
+            if engine.hooks:  # a run a user's hooks may have perturbed says which ran
+                attrs["hooks"] = "; ".join(f"{event}: {getattr(fn, '__qualname__', repr(fn))}"
+                                           for event, fn in engine.hooks)
             recorder = stack.enter_context(RunRecorder(path, attrs, force=force))
         with interrupted_before_training(path):  # the run file exists, holding no epoch
             # a checkpoint left by an earlier run at this path must never resume this one

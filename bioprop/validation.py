@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from .constraints import check_constraints
 from .compatibility import SETTLING_TAUS, SettlingWarning, check_compatible, check_data
 from .errors import fail, suggest
 from .ranges import check_ranges, walk
@@ -26,14 +27,19 @@ RECORD_PATH_FIELDS = ("model", "seed")
 
 
 # Allowed values of string keys are the registries themselves, looked up lazily so
-# that the spec never duplicates a list of names; once, since registries are fixed.
+# that the spec never duplicates a list of names; once, installed packages' extensions
+# loaded first (bioprop.plugins). The registries are the dicts themselves, so the names a
+# user registers later (bioprop.extensions) are allowed too; no user kind encodes input.
 @cache
 def _registry_choices():
     from .activations import ACTIVATIONS
+    from .plugins import load_entry_points
     from .datasets import DATASETS
     from .populations import POPULATION_KINDS, SPIKING_TARGETS, input_encodings
     from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
     from .rules.optimizers import SCHEDULES
+
+    load_entry_points()
     return {
         "population": POPULATION_KINDS, "activation": ACTIVATIONS,
         "connection": ["dense", "synapses"], "plasticity": ["dense", "synaptic"],
@@ -121,6 +127,7 @@ def validate_model(spec):
         iterating = ", ".join(repr(name) for name, rule in rules.items() if rule.iterates)
         fail(src, "rule.iterations", f"only the {iterating} rule iterates; rule.target is "
              f"{spec.rule.target!r}")
+    check_constraints(spec)
     return spec
 
 

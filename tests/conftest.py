@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from bioprop.extensions import isolated
 from bioprop.spec import parse_model, parse_protocol
 from bioprop.training import make_engine
 
@@ -42,9 +43,11 @@ def restore_global_state(state):
 @pytest.fixture(autouse=True)
 def _clean_global_state():
     """Every test leaves Brian2 and NumPy's global generator as it found them, whatever it
-    set (``prefs.codegen.target``, a standalone device, ``np.random.seed``...)."""
+    set (``prefs.codegen.target``, a standalone device, ``np.random.seed``...), and the
+    registries as they were: what a test registers (bioprop.register) ends with it."""
     state = global_state()
-    yield
+    with isolated():
+        yield
     restore_global_state(state)
 
 

@@ -124,3 +124,21 @@ def test_docs_print_the_results_commands_the_script_knows():
     block = "\n".join(script["commands_block"](script["EXPERIMENTS"]))
     assert block in (SCRIPTS.parent / "docs" / "reproducing.md").read_text(), \
         "docs/reproducing.md differs from `python analysis/results_table.py --commands`: paste its output"
+
+
+def test_constraints_table_reads_its_conditions_from_run_files(tmp_path):
+    script = runpy.run_path(str(SCRIPTS / "constraints_table.py"))
+    for overrides in script["CONDITIONS"].values():  # every condition is a valid model
+        bioprop.load_model(None, overrides)
+    paths = {}
+    for name in ("none", "dale-both"):
+        path = tmp_path / name / "seed1.h5"
+        path.parent.mkdir()
+        bioprop.run(output=path, progress=False, overrides=QUICK + script["CONDITIONS"][name])
+        paths[name] = [path]
+    table = script["summarise"](paths)
+    tree = bioprop.open_run(paths["dale-both"][0])
+    accuracy = float(tree["test"]["accuracy"].values[-1])
+    assert "constraints" in tree and "constraints" not in bioprop.open_run(paths["none"][0])
+    row, = [line for line in table.splitlines() if line.startswith("| dale-both |")]
+    assert f"| {100 * accuracy:.2f} ± 0.00 |" in row and row.endswith("| 1 |")

@@ -115,11 +115,16 @@ def test_missing_mnist_says_how_to_get_it(tmp_path, monkeypatch):
 
 
 def test_missing_fashion_mnist_says_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("BIOPROP_DATA", str(tmp_path))
-    monkeypatch.setattr(datasets, "SYSTEM_FASHION_DIRS", [])
+    monkeypatch.setattr(datasets, "SYSTEM_FASHION_DIRS", [tmp_path / "system"])
+    monkeypatch.delenv("BIOPROP_DATA", raising=False)
     with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist") as err:
         load_dataset("fashion_mnist")
-    assert "BIOPROP_DATA" in str(err.value)
+    assert "BIOPROP_DATA" in str(err.value) and "system" in str(err.value)
+    # a folder the user named is searched alone: the system's copy does not stand in for it
+    monkeypatch.setenv("BIOPROP_DATA", str(tmp_path))
+    with pytest.raises(DatasetNotFoundError, match="not found in the data folder") as err:
+        load_dataset("fashion_mnist")
+    assert "system" not in str(err.value) and "leave BIOPROP_DATA unset" in str(err.value)
 
 
 def test_unknown_name_lists_choices():

@@ -44,7 +44,7 @@ def test_every_key_has_a_description():
     missing = [key for root in (ModelSpec, ProtocolSpec)
                for key, owner, f, _ in gen_reference.leaf_keys(root, "")
                if not notes.get((owner.__name__, f.name))]
-    assert not missing, (f"keys without a #: comment in bioprop/spec.py (the reference page "
+    assert not missing, (f"keys without a #: comment beside their field (the reference page "
                          f"reads their description there): {', '.join(missing)}")
 
 

@@ -88,7 +88,29 @@ def test_the_layer_key_is_written_only_when_set_and_checked():
             {"name": "h", "size": 3, "population": "poisson", "twin_smoothing": 0.1},
             {"name": "out", "size": 2}]}, "m.toml")
     assert str(err.value) == ("m.toml: layers.h.twin_smoothing: a 'poisson' population has no "
-                              "smoothed rate twin; leave 'twin_smoothing' out (got 0.1)")
+                              "soft-LIF twin; leave 'twin_smoothing' out (got 0.1)")
+    assert "surrogate_width = 0.02" in to_toml(model(surrogate_width=0.02))
+    with pytest.raises(SpecError) as err:
+        parse_model({"network": {"input_size": 4}, "layers": [
+            {"name": "h", "size": 3, "surrogate_width": 0.02}, {"name": "out", "size": 2}]},
+            "m.toml")
+    assert str(err.value) == ("m.toml: layers.h.surrogate_width: a 'rate' population has no "
+                              "soft-LIF twin; leave 'surrogate_width' out (got 0.02)")
+
+
+def test_the_surrogate_derivative_is_the_soft_curves_slope_at_the_drive():
+    # oracle: the finite-difference slope of the soft curve of that width, in rate fractions
+    hard = LayerSpec(name="h", size=3, population="lif", threshold=0.2)
+    layer = LayerSpec(name="h", size=3, population="lif", threshold=0.2, surrogate_width=0.03)
+    drive = np.linspace(-0.2, 1.0, 2401)
+    twin = layer_activation(layer, 0.5 * ms)
+    soft = TWIN["scale"] * lif_rate(drive, smoothing=0.03, **dict(LIF, refractory=0.00175))
+    numeric = np.gradient(soft, drive)
+    assert np.max(np.abs(twin.derivative(drive) - numeric)) < 1e-3 * numeric.max()
+    # the rate itself stays the hard curve; without the key the factor is 1
+    np.testing.assert_array_equal(twin.fn(drive), layer_activation(hard, 0.5 * ms).fn(drive))
+    np.testing.assert_array_equal(layer_activation(hard, 0.5 * ms).derivative(drive), 1.0)
+    assert twin.derivative(np.array([-1.0]))[0] < 1e-6 < twin.derivative(np.array([0.25]))[0]
 
 
 @pytest.mark.slow

@@ -21,8 +21,9 @@ import gc
 import numpy as np
 
 from bioprop.batching import epoch_batches, whole_batches
+from bioprop.hooks import layer_arrays
 from bioprop.learner import BatchTrace, Learner
-from bioprop.populations import input_kind, layer_population
+from bioprop.populations import input_kind, layer_population, population_kind
 from bioprop.rules import forward_grads
 from bioprop.runlog.vocabulary import RECORD_COORDS
 
@@ -89,7 +90,7 @@ class Brian2Engine(Learner):
         #: each layer's SpikingPopulation (None for a rate layer), index 0 the input
         populations = [None] + [layer_population(ls, self.dt) for ls in spec.layers]
         self.stochastic = input_kind(spec.network).stochastic or any(
-            p.stochastic for p in populations if p is not None)
+            population_kind(ls).stochastic for ls in spec.layers)
         if self.stochastic:  # Brian2's rand() draws from its own generator: seed it
             brian2.seed(protocol.training.seed)
         self.latched = Latches()
@@ -185,6 +186,10 @@ class Brian2Engine(Learner):
         if s == len(self._names) - 1:
             if self.training and self._learn_forward and self._learn:
                 self._forward_update()
+            if self.training and self._learn:
+                self.hooks.fire("batch_end", self._hook_arrays, self._names[s].name,
+                                self.batches_learned, self.name)
+                self.batches_learned += 1
             self._finish_trial()
             self._trial += 1
 
@@ -235,6 +240,20 @@ class Brian2Engine(Learner):
         kind.begin(self, phase)
 
     def _end_phase(self, phase):
+        self._end_phase_latches(phase)
+        if self.training and self._learn:
+            self.hooks.fire("phase_end", self._hook_arrays, phase.name, self.batches_learned,
+                            self.name)
+
+    def _hook_arrays(self) -> dict:
+        """The latched rates, drives and targets, and the dendrites' potentials, by name."""
+        latched, layers = self.latched, self.layers
+        dendrites = [getattr(layer, "u", None) if layer.apical is not None else None
+                     for layer in layers]
+        return layer_arrays(self.model.names, latched.a, latched.h, latched.trace.targets,
+                            {"dendrite": dendrites})
+
+    def _end_phase_latches(self, phase):
         phase.kind.end(self, phase)
         if phase.opens_iteration:  # g_l(h_l) at the weights this iteration starts from
             for l in range(2, self.top + 1):
@@ -278,7 +297,10 @@ class Brian2Engine(Learner):
                                              latched.h[l], trace.targets[l], latched.a[l],
                                              self.batch_size)
         self.apply_forward(grads, applied=self.plastic)
-        copy_synaptic_weights(self._synaptic, self.model, self.batch_size, skip=self.plastic)
+        # learning synapses hold their weights already, unless the constraints moved them
+        constrained = self.spec.constraints.forward.active
+        copy_synaptic_weights(self._synaptic, self.model, self.batch_size,
+                              skip=() if constrained else self.plastic)
         trace.forward_grads = grads
 
     def _finish_trial(self):

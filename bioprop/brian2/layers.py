@@ -82,8 +82,11 @@ class RateLayer:
 
     spiking = False
 
-    def __init__(self, soma, apical, batch, activation, feedback_activation, clock):
+    def __init__(self, soma, apical, batch, activation, feedback_activation, clock,
+                 state_variables=("v", "I_ff", "I_nudge")):
         self.soma, self.apical, self.clamp = soma, apical, None
+        #: the soma's variables a checkpoint holds: v, I_ff, I_nudge and its kind's own
+        self.state_variables = state_variables
         self.clock, self._stamp = clock, None
         self.held = None  # the forward rate h while the soma is held at v = a, else None
         self.activation, self.feedback_activation = activation, feedback_activation
@@ -124,6 +127,8 @@ class RateLayer:
         """Put the soma at rest (v = 0), or settled on the drive a of `steady` = (a, h); the
         dendrite at rest (u = 0)."""
         self.v[...] = 0.0 if steady is None else steady[0]
+        for name in self.state_variables[3:]:  # a kind's own variables start at rest
+            view(self.soma, name, len(self.v))[...] = 0.0
         if self.apical is not None:
             self.u[...] = 0.0
 
@@ -131,8 +136,11 @@ class RateLayer:
         return self.feedback_activation.fn(self.u)
 
     def state(self):
-        names = ("v", "I_ff", "I_nudge") + (("u", "I_fb") if self.apical is not None else ())
-        return {name: getattr(self, name) for name in names}
+        out = {name: getattr(self, name) for name in ("v", "I_ff", "I_nudge")}
+        out.update((name, view(self.soma, name, len(self.v))) for name in self.state_variables[3:])
+        if self.apical is not None:
+            out.update(u=self.u, I_fb=self.I_fb)
+        return out
 
 
 class SpikingLayer(RateLayer):

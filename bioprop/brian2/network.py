@@ -22,7 +22,7 @@ import numpy as np
 from bioprop.event_pathways import EventTransmission, event_operation, spike_jump
 from bioprop.pathways import (SynapticPlasticity, copy_weights, dense_operation, read_weights,
                               synaptic_current, synaptic_projection)
-from bioprop.populations import SENDS_TARGET, input_kind
+from bioprop.populations import SENDS_TARGET, input_kind, population_kind
 from bioprop.rate_groups import apical_dendrite, clamped_input, rate_soma
 from bioprop.rules import TargetContext, difference_correction
 from bioprop.spiking import poisson_input
@@ -147,9 +147,11 @@ def _layer(engine, ls, l, population, clock):
         return SpikingLayer(soma, apical, B, population, psi,
                             sends_target=engine.rule.spiking_target == SENDS_TARGET,
                             freezable=above is None or above.connection == "dense")
+    kind = population_kind(ls)
     soma = rate_soma(f"{ls.name}_soma", n, ls.tau.quantity, act, clock=clock,
-                     order=10 * l, dtype=engine.dtype)
-    return RateLayer(soma, apical, B, act, psi, clock=lambda: engine.tick)
+                     order=10 * l, dtype=engine.dtype, **kind.soma_options(ls))
+    return RateLayer(soma, apical, B, act, psi, clock=lambda: engine.tick,
+                     state_variables=kind.state_variables)
 
 
 def _dense_pathway(engine, projection, pre, write_post, active, events, *, name, clock, order,
@@ -272,7 +274,7 @@ def _difference_operation(engine, layers, l):
         if engine.kind is not None and engine.kind.nudge == "target":
             nudges = [None] + [lay.I_nudge for lay in layers[1:]]
             ctx = TargetContext(engine.model, engine.latched.a, engine.top, nudges,
-                                engine.rule.damping, engine.model.fixed)
+                                engine.rule.damping, engine.model.fixed, engine.latched.h)
             layer.I_fb[...] = engine.target_rule.change(ctx, l + 1)
     return feedback
 

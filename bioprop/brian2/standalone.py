@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 from bioprop.pathways import synaptic_projection
-from bioprop.populations import input_kind, layer_population
+from bioprop.populations import input_kind, layer_population, population_kind
 from bioprop.rate_groups import rate_soma
 
 from .phases import trial_phases
@@ -150,7 +150,8 @@ class StandaloneForward:
             name = f"{ls.name}_soma"
             if population is None:
                 group = rate_soma(name, n, ls.tau.quantity, model.activations[l],
-                                  clock=clock, order=10 * l, dtype=self.dtype, synaptic_input=True)
+                                  clock=clock, order=10 * l, dtype=self.dtype, synaptic_input=True,
+                                  **population_kind(ls).soma_options(ls))
             elif population.record.synaptic_input:
                 group = population.build(name, n, clock, 10 * l, self.dtype, synaptic_input=True)
             else:

@@ -6,7 +6,7 @@ Code outside this package asks the records what they need (``rule.uses_inverse``
 ``rule.iterates``, ``objective.round_trip``) and never compares their names.
 """
 from .baselines import backprop_deltas, bp_grads, gauss_newton_changes, output_jacobians
-from .feedback import DEFAULT_OBJECTIVE, FEEDBACK_OBJECTIVES, ROUND_TRIP, sample_noise
+from .feedback import DEFAULT_OBJECTIVE, FEEDBACK_OBJECTIVES, POINTS, ROUND_TRIP, sample_noise
 from .inverse import difference_correction
 from .losses import LOSSES, one_hot
 from .optimizers import OPTIMIZERS, make_optimizer
@@ -16,7 +16,7 @@ from .updates import (feedback_grads, forward_grads, gauss_newton_targets, norma
                       normalised_change, propagate_targets, teach, top_layer)
 
 __all__ = ["TARGET_RULES", "TargetRule", "TargetContext",
-           "DEFAULT_TARGET_RULE", "FEEDBACK_OBJECTIVES", "DEFAULT_OBJECTIVE", "ROUND_TRIP", "LOSSES", "OPTIMIZERS", "make_optimizer",
+           "DEFAULT_TARGET_RULE", "FEEDBACK_OBJECTIVES", "DEFAULT_OBJECTIVE", "ROUND_TRIP", "POINTS", "LOSSES", "OPTIMIZERS", "make_optimizer",
            "sample_noise", "one_hot", "top_target", "teach", "top_layer", "propagate_targets",
            "gauss_newton_targets", "normalise_layers", "normalised_change", "forward_grads",
            "feedback_grads", "difference_correction", "bp_grads", "backprop_deltas",

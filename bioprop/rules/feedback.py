@@ -45,11 +45,15 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["FeedbackObjective", "FEEDBACK_OBJECTIVES", "DEFAULT_OBJECTIVE", "ROUND_TRIP",
-           "sample_noise"]
+           "POINTS", "objective_at", "sample_noise"]
 
 #: the point of the ``drl`` objective, which shares the objective's name: code outside
 #: rules/ says ROUND_TRIP, so that it never spells an objective's name
 ROUND_TRIP = "drl"
+
+#: every point at which both engines can evaluate g_l (the module's table), in that order;
+#: an objective, a user's too (:mod:`bioprop.extensions`), chooses among them
+POINTS = ("noisy", "clean", "upper_noisy", ROUND_TRIP)
 
 
 def _squared(diff):
@@ -123,6 +127,14 @@ class FeedbackObjective:
         """Does it train g_l at all? An objective without points leaves the feedback
         weights at their initialisation."""
         return bool(self.points)
+
+
+def objective_at(name: str, fn: Callable, points: tuple, source: str) -> FeedbackObjective:
+    """The record of an objective evaluated at `points` (of :data:`POINTS`), which say all
+    the rest: noise in layer l itself for ``upper_noisy``, not local with ``drl``."""
+    return FeedbackObjective(name, fn, tuple(points), source,
+                             needs_upper_noise="upper_noisy" in points,
+                             local=ROUND_TRIP not in points)
 
 
 FEEDBACK_OBJECTIVES = {o.name: o for o in (

@@ -2,13 +2,14 @@
 
 A run file (docs/design.md, "The run file") is made of *sections*, one top-level group
 each (``/train``, ``/test``, ``/metrics``, ``/pathways``, ``/iterative``, ``/phases``,
-``/layers``, ``/batches``, ``/probe``). A section's groups grow entry by entry along its *entry
-dims* (``epoch``; ``epoch`` and ``batch`` in ``/batches``; none in ``/phases`` and ``/probe``,
-which are written once before training), and each of its variables has one or more
-*forms*: the dims of one entry of it. The dims of a dataset are a section's entry dims
-followed by one form of the variable. Spikes are events, 1-D lists along ``spike``, each
-marked with the entry it belongs to (``spike_epoch``, ``spike_batch``). ``/phases`` is
-the one table: its entry dim ``phase`` does not grow, and it is written whole.
+``/layers``, ``/batches``, ``/probe``, ``/constraints``). A section's groups grow entry by
+entry along its *entry dims* (``epoch``; ``epoch`` and ``batch`` in ``/batches``; none in
+``/phases``, ``/probe`` and ``/constraints``, which are written once before training), and
+each of its variables has one or more *forms*: the dims of one entry of it. The dims of a
+dataset are a section's entry dims followed by one form of the variable. Spikes are
+events, 1-D lists along ``spike``, each marked with the entry it belongs to
+(``spike_epoch``, ``spike_batch``). ``/phases`` is the one table: its entry dim ``phase``
+does not grow, and it is written whole.
 
 Everything that writes or reads a run file names its dims and variables from here: the
 engines (what ``record_activity`` returns), the spec (``record.variables``), the writers,
@@ -25,7 +26,7 @@ from string import Template
 
 __all__ = ["FORMAT_VERSION", "VocabularyError", "Dim", "Variable", "Section", "DIMS", "SECTIONS",
            "ACTIVITY", "ACTIVITY_VARIABLES", "METRICS", "SPIKE_EVENTS", "SPIKE_MARKS", "STEADY",
-           "TIMED", "RECORD_COORDS", "TEST", "PHASES", "PROBE", "HZ", "pathway_name",
+           "TIMED", "RECORD_COORDS", "TEST", "PHASES", "CONSTRAINTS", "PROBE", "HZ", "pathway_name",
            "FORMAT1_PATHWAY", "RATE", "POTENTIAL", "NUDGE", "APICAL", "APICAL_CURRENT",
            "TARGET", "SPIKES", "SPIKE_TRIAL", "SPIKE_TIME", "SPIKE_NEURON", "spike_mark",
            "section_of", "coord_attrs", "check_dims", "check_declaration"]
@@ -244,6 +245,10 @@ TEST = "test"
 #: the group of the phases of a trial, one row each (a table: its dim does not grow)
 PHASES = "phases"
 
+#: the group of the connection masks and the neurons' signs that the constraints drew
+#: (bioprop.constraints), one subgroup a pathway
+CONSTRAINTS = "constraints"
+
 #: the unit of a spiking layer's rate; its stored values are fractions of the layer's
 #: maximal rate, and the netCDF attribute ``scale_factor`` (that rate in Hz) makes every
 #: netCDF reader, xarray included, read them in Hz
@@ -295,6 +300,13 @@ SECTIONS = {section.name: section for section in (
     _activity_section("batches", ("epoch", "batch")),
     # written once, before training: no entry dims
     Section("probe", (), PROBE),
+    # written once, before training, for each pathway a constraint draws for
+    Section(CONSTRAINTS, (), {
+        "connected": Variable("1", "1 where the connection from $pre to $post exists, else 0",
+                              (("post", "pre"),), "i1"),
+        "sign": Variable("1", "sign of every weight out of each neuron of $pre to $post: +1 "
+                         "excitatory, −1 inhibitory (Dale's law)", (("pre",),), "i1"),
+    }),
 )}
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from .activity import declare_activity, due, records_activity
-from .vocabulary import (FORMAT1_PATHWAY, RESIDUALS, SECTIONS, TEST, coord_attrs, pathway_name,
+from .vocabulary import (CONSTRAINTS, FORMAT1_PATHWAY, RESIDUALS, SECTIONS, TEST, coord_attrs, pathway_name,
                          section_of)
 
 __all__ = ["pathway_names", "declare_run", "record_epoch", "record_diagnostics", "snapshot_weights",
-           "recorded_pathways"]
+           "recorded_pathways", "write_constraints"]
 
 #: the keys of a run's per-epoch row that /train holds, and the /test variable of each
 #: test figure
@@ -84,11 +84,31 @@ def declare_run(recorder, data, engine, record_spec=None):
             _declare(recorder, f"pathways/{name}", ["weight"],
                      {"post": np.arange(weight.shape[0]), "pre": np.arange(weight.shape[1])},
                      post=post, pre=pre)
+    write_constraints(recorder, engine.model)
     if engine.target_rule.iterates:
         _declare(recorder, RESIDUALS, ["residual"],
                  {"layer": layers, "iteration": np.arange(engine.rule.iterations + 1)})
     if records_activity(record_spec):
         declare_activity(recorder, data, engine, record_spec)
+
+
+def write_constraints(recorder, model):
+    """Write what the constraints drew (:func:`bioprop.constraints.constraint_arrays`), the
+    connection masks and the neurons' signs, as ``/constraints/<pathway>``: nothing for a
+    model without them."""
+    from ..constraints import constraint_arrays
+
+    section = SECTIONS[CONSTRAINTS]
+    for (kind, l), arrays in constraint_arrays(model).items():
+        pre, post = ((model.names[l - 1], model.names[l]) if kind == "forward"
+                     else (model.names[l], model.names[l - 1]))
+        variables = {name: (array, section.variables[name].forms[0],
+                            section.variables[name].attrs(pre=pre, post=post))
+                     for name, array in arrays.items()}
+        shape = dict(zip(("post", "pre"), getattr(model, kind)[l].shape))
+        used = {d for _, dims, _ in variables.values() for d in dims}
+        recorder.write_fixed(f"{CONSTRAINTS}/{pathway_name(pre, post)}", variables,
+                             coords={d: np.arange(n) for d, n in shape.items() if d in used})
 
 
 def record_epoch(recorder, row):

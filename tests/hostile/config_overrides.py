@@ -14,8 +14,8 @@ def run_set(*overrides):
 OVERRIDES = [
     # misspelt or malformed keys: once silently ignored
     Hostile("override", "`--set rul.target=bp` (a misspelt table)", run_set("rul.target=bp"),
-            "--set rul.target: unknown table 'rul'. Expected one of: data, engine, layers, "
-            "network, optimizer, phases, record, rule, training. Did you mean 'rule'?"),
+            "--set rul.target: unknown table 'rul'. Expected one of: constraints, data, engine, "
+            "layers, network, optimizer, phases, record, rule, training. Did you mean 'rule'?"),
     Hostile("override", "`--set trainig.epochs=1` (a misspelt protocol table)",
             run_set("trainig.epochs=1"), "unknown table 'trainig'"),
     Hostile("override", "`--set nosuchkey=1`", run_set("nosuchkey=1"),
@@ -68,6 +68,13 @@ OVERRIDES = [
             run_set("layers.hidden1.p_connect=1.5"),
             "--set layers.hidden1.p_connect=1.5: a connection probability must lie in (0, 1], "
             "got 1.5"),
+    Hostile("override", "a fraction of excitatory neurons above 1",
+            run_set("constraints.forward.excitatory=1.5"),
+            "--set constraints.forward.excitatory=1.5: a fraction must lie in [0, 1], got 1.5"),
+    Hostile("override", "weight bounds the wrong way round",
+            run_set("constraints.feedback.low=0.5", "constraints.feedback.high=-0.5"),
+            "--set constraints.feedback.low=0.5: must be at most constraints.feedback.high "
+            "(-0.5), got 0.5"),
     Hostile("override", "a negative `lr_scale`", run_set("layers.output.lr_scale=-1"),
             "--set layers.output.lr_scale=-1: a learning-rate scale must be ≥ 0, got -1.0"),
     Hostile("override", "`--set engine.threads=0`", run_set("engine.threads=0"),

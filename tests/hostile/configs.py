@@ -148,11 +148,12 @@ CASES = [
             "m.toml: optimizer.forward.lr: expected float, got str '1e-3'"),
     Hostile("model or protocol file", "an unknown top-level key",
             model_edit("[network]", "seed = 3\n\n[network]"),
-            "m.toml: unknown key 'seed'. Expected one of: network, layers, rule, optimizer."),
+            "m.toml: unknown key 'seed'. Expected one of: network, layers, rule, optimizer, "
+            "constraints."),
     Hostile("model or protocol file", "a protocol table in a model file",
             model_edit("[network]", "[training]\nepochs = 3\n\n[network]"),
             "m.toml: unknown key 'training' (a table of a protocol file). Expected one of: "
-            "layers, network, optimizer, rule."),
+            "constraints, layers, network, optimizer, rule."),
     Hostile("model or protocol file", "a non-ASCII key in a file",
             model_edit('target = "dtp"', '"tärget" = "dtp"'),
             "m.toml: unknown key 'rule.tärget'. Expected one of:"),
