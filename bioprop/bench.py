@@ -27,6 +27,11 @@ and with ``--spiking``:
 (i) (g) stepping in NumPy and SciPy instead of the compiled kernel
     (:meth:`~bioprop.event_pathways.EventTransmission.advance_numpy`, the fallback where
     the kernel cannot be compiled), so that (g)/(i) is the kernel's gain.
+(j) the LIF network as the shipped ``lif_mnist`` learns MNIST: its rule's spiking
+    target and ``mnist_lif``'s phases and transmission (:func:`lif_mnist_settings`),
+    compiled;
+(k) (j) with ``rule.feedback_from = "twin"`` (no noise phases): issue 14's speed goal,
+    (k) ≥ 0.15 × (a), for which it also prints the steps per trial and where the time went.
 
 It also prints the peak resident memory, and which BLAS ran with how many threads.
 Each figure is the median over ``--repeats`` measurements; the machine this runs
@@ -98,25 +103,37 @@ SPIKING_PHASES = ['phases.dt="1 ms"', 'phases.forward="120 ms"', 'phases.feedbac
 def lif_mnist_settings():
     """The settings with which the shipped models/lif_mnist.toml learns MNIST (rows (j) and
     (k)), read from it and its protocols/mnist_lif.toml so that the bench cannot drift from
-    them: its rule's spiking target, and the protocol's trial start and phase lengths."""
+    them: its rule's spiking target, the protocol's trial start, phase lengths and
+    transmission (as ``[rule]`` keys and protocol overrides), and every key its hidden
+    layers set but their name and size (a list of tables, one per hidden layer)."""
+    import tomllib
+
     from .spec import load_model, load_protocol
 
-    rule, phases = load_model("lif_mnist").rule, load_protocol("mnist_lif").phases
-    return ({"spiking_target": rule.spiking_target},
+    model, protocol = load_model("lif_mnist"), load_protocol("mnist_lif")
+    phases = protocol.phases
+    with open(model.source, "rb") as file:
+        tables = tomllib.load(file)["layers"][:-1]
+    hidden = [{k: v for k, v in table.items() if k not in ("name", "size")} for table in tables]
+    return ({"spiking_target": model.rule.spiking_target},
             [f'phases.trial_start="{phases.trial_start}"']
-            + [f'phases.{key}="{getattr(phases, key)}"' for key in ("forward", "feedback", "target")])
+            + [f'phases.{key}="{getattr(phases, key)}"' for key in ("forward", "feedback", "target")]
+            + [f'engine.transmission="{protocol.engine.transmission}"'], hidden)
 
 
 def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None, transmission="dense",
-           codegen="numpy", rule=None, phases=()):
+           codegen="numpy", rule=None, phases=(), neurons=None):
     """Model and protocol of a measurement; `spiking` None (default phases), ``"rate"`` or
     ``"lif"`` (hidden layers of that kind, at :data:`SPIKING_PHASES`); `transmission` and
     `codegen` are ``engine.transmission`` and ``engine.codegen``; `rule` adds keys to the
-    model's ``[rule]`` and `phases` overrides to the protocol's."""
+    model's ``[rule]``, `phases` overrides of the protocol, applied last, and `neurons`
+    (a list of tables; the last serves any further layer) the hidden layers' keys instead
+    of a LIF layer of threshold 0.2."""
     from .spec import load_protocol, parse_model
 
-    hidden = {"population": "lif", "threshold": 0.2} if spiking == "lif" else {}
-    layers = [{"name": f"hidden{i}", "size": n, **hidden}
+    hidden = [{"population": "lif", "threshold": 0.2} if spiking == "lif" else {}]
+    hidden = neurons or hidden
+    layers = [{"name": f"hidden{i}", "size": n, **hidden[min(i, len(hidden)) - 1]}
               for i, n in enumerate(sizes[1:-1], start=1)]
     layers.append({"name": "output", "size": sizes[-1], "activation": "linear"})
     # no [rule]: the default rule, DTP with noise-preserving inverses, which plain_dtp restates
@@ -135,7 +152,7 @@ def _specs(engine_name, sizes, batch, dtype, one_step: bool, spiking=None, trans
 
 def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one_step=False,
             spiking=None, transmission="dense", codegen="numpy", kernel=True, rule=None,
-            phases=()):
+            phases=(), neurons=None):
     """Build an engine and return a function that times one pass over `n_batches` batches;
     with `kernel` False its event-driven pathways step without the compiled kernel.
 
@@ -145,7 +162,7 @@ def measure(engine_name: str, sizes, batch: int, n_batches: int, dtype: str, one
     from .training import make_engine
 
     model, protocol = _specs(engine_name, sizes, batch, dtype, one_step, spiking, transmission,
-                             codegen, rule, phases)
+                             codegen, rule, phases, neurons)
     rng = np.random.default_rng(0)
     engine = make_engine(model, protocol, rng)
     if not kernel:
@@ -271,13 +288,14 @@ def main(args) -> int:
             runs["(i) (g) without the kernel"] = measure(
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
                 transmission="events", kernel=False)
-            rule, phases = lif_mnist_settings()
+            rule, shipped, neurons = lif_mnist_settings()
             runs["(j) LIF as lif_mnist learns"] = measure(
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
-                codegen="cython", rule=rule, phases=phases)
+                codegen="cython", rule=rule, phases=shipped, neurons=neurons)
             runs["(k) (j), feedback on the twin"] = measure(
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
-                codegen="cython", rule={**rule, "feedback_from": "twin"}, phases=phases)
+                codegen="cython", rule={**rule, "feedback_from": "twin"}, phases=shipped,
+                neurons=neurons)
         runs["(p) plain NumPy DTP step"] = plain_dtp(sizes, args.batch_size, args.batches,
                                                      args.dtype)
         results = {name: [] for name in runs}
@@ -317,16 +335,16 @@ def main(args) -> int:
         lif, rate = med["(e) brian2, LIF hidden layers"], med["(f) brian2, rate layers, same dt"]
         print(f"spikes at the same dt and phases: (e)/(f) = {lif / rate:.2f}; the finer dt: "
               f"(f)/(b) = {rate / med['(b) brian2, default phases']:.2f}")
-        _spiking_lines(runs, med)
+        _spiking_lines(runs, med, share)
     print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     print(f"BLAS: {'; '.join(blas) or 'unknown'}; numpy {np.__version__}; "
           f"python {platform.python_version()}; {platform.machine()}")
     return 0
 
 
-def _spiking_lines(runs, med):
-    """Steps per trial of (e), the spike fraction of (g)'s event-driven pathways, and
-    (g)/(e)."""
+def _spiking_lines(runs, med, share):
+    """Steps per trial of (e), (j) and (k), the spike fraction of (g)'s event-driven
+    pathways, (g)/(e), and where (k)'s time went against its goal."""
     from .brian2.phases import step_schedule
 
     lif, events = med["(e) brian2, LIF hidden layers"], med["(g) brian2, LIF, event-driven"]
@@ -338,6 +356,15 @@ def _spiking_lines(runs, med):
     for row in ("(j) LIF as lif_mnist learns", "(k) (j), feedback on the twin"):
         trial = len(step_schedule(runs[row].engine.train_phases)[0])
         print(f"{row}: {trial} time steps per trial, {med[row] / med['(a) reference']:.3f} x (a)")
+    goal = med["(k) (j), feedback on the twin"] / med["(a) reference"]
+    parts = share["(k) (j), feedback on the twin"]
+    named = {"brian2": "Brian2 code objects", "matmul": "matrix products",
+             "events": "event-driven transmission", "apical": "apical currents",
+             "optimizer": "optimizer", "noise": "noise"}
+    print("(k) time: " + ", ".join(f"{named[k]} {100 * parts[k]:.0f}%" for k in named)
+          + f", Python and element-wise work {100 * (1 - sum(parts.values())):.0f}%")
+    print(f"goal (k) >= 0.15 x (a): {'met' if goal >= 0.15 else 'NOT met'} ({goal:.3f}; "
+          f"{med['(k) (j), feedback on the twin']:.0f} samples/s)")
     print(f"event-driven transmission: (g)/(e) = {events / lif:.2f}; compiled as well: "
           f"(h)/(e) = {med['(h) (g) compiled (cython)'] / lif:.2f}; the compiled kernel: "
           f"(g)/(i) = {events / med['(i) (g) without the kernel']:.2f}")

@@ -70,7 +70,6 @@ def check_compatible(model, protocol, n_features: int | None = None,
     with blame(dict(model.origins + protocol.origins)), named_layers(model.layers):
         _check_recorded_names(model, protocol)
         _check_timing(model, protocol)
-        _check_sent_rates(model, protocol)
         _check_memory(model, protocol)
         _check_averaging(model, protocol)
         _check_brian2_forms(model, protocol)
@@ -162,17 +161,6 @@ def _check_timing(model, protocol):
                      f"(dt = τ is the one-step-per-phase setting)")
 
 
-def _check_sent_rates(model, protocol):
-    """Event-driven transmission follows spikes, so it cannot send a held layer's rate."""
-    from .populations import SENDS_TARGET
-
-    if model.rule.spiking_target == SENDS_TARGET and protocol.engine.transmission != "dense":
-        fail(model.source, "rule.spiking_target",
-             f"{SENDS_TARGET!r} sends a held spiking layer's rate, not its spikes; "
-             f"engine.transmission = {protocol.engine.transmission!r} in {protocol.source} "
-             "sends only spikes (use \"dense\")")
-
-
 def available_memory() -> int | None:
     """The bytes of memory this machine can still give (Linux's MemAvailable), or None."""
     try:
@@ -242,9 +230,11 @@ def _warn_unsettled(model, protocol):
     # every other phase: the slowest single compartment, a soma, trace filter or dendrite
     single = [f for chain in chains for f in chain if not f[0].startswith("network.")]
     single += [(f"{layer.name}.tau_apical", layer.tau_apical, False) for layer in model.layers]
-    slowest = max(single, key=lambda f: steps(f[1], f[2]))
-    needs.update(dict.fromkeys(("feedback", "target"), (
-        steps(slowest[1], slowest[2]), f"the longest τ, {named([slowest])}")))
+    for phase, compartments in (("feedback", single), ("target", _target_settles(model, single))):
+        if not compartments:  # no dendrite below the top target: nothing moves
+            continue
+        slowest = max(compartments, key=lambda f: steps(f[1], f[2]))
+        needs[phase] = steps(slowest[1], slowest[2]), f"the longest τ, {named([slowest])}"
     if protocol.phases.trial_start == "twin":  # every layer starts at its twin's settled state:
         needs["forward"] = needs["feedback"]  # the traces correct its error, no cascade to cross
     for phase, (n_steps, what) in needs.items():
@@ -254,6 +244,19 @@ def _warn_unsettled(model, protocol):
                           f"populations to settle: it needs at least {_seconds(n_steps * dt)} "
                           f"({n_steps} steps of dt = {protocol.phases.dt} for {what}, in "
                           f"{model.source})", SettlingWarning, stacklevel=3)
+
+
+def _target_settles(model, single):
+    """What must settle in a target phase: every compartment of `single`, except with
+    ``rule.spiking_target = "rate"``, where every soma is held and sends its rate (a
+    spiking soma's trace is not read) and only the dendrites below the top target move."""
+    from .populations import SENDS_TARGET
+    from .rules.updates import top_layer
+
+    if model.rule.spiking_target != SENDS_TARGET:
+        return single
+    below_top = model.layers[:top_layer(len(model.layers), model.rule.top) - 1]
+    return [(f"{layer.name}.tau_apical", layer.tau_apical, False) for layer in below_top]
 
 
 def _settling_chains(model) -> list:

@@ -145,12 +145,16 @@ class EventTransmission:
 
 
 def event_operation(transmission: EventTransmission, write_post, active, phase, *, name: str,
-                    clock, when: str = "groups", order: int = 0, extra=None):
+                    clock, when: str = "groups", order: int = 0, extra=None, sent=None):
     """A Brian2 operation that writes ``W r + b`` (+ `extra`) into `write_post` while
     `active`, as :func:`bioprop.pathways.dense_operation` does, from `transmission`.
 
     `phase` returns a token that changes with every phase: the first active step
     after it changed recomputes Z and R densely (:meth:`EventTransmission.sync`).
+    `sent`, if given, returns the rates the presynaptic layer sends instead of its
+    spikes (held, with ``rule.spiking_target = "rate"``), or None: while it returns
+    rates, the input is their dense product W s + b, and the next step that follows
+    spikes again starts from a dense sync.
     """
     from brian2 import NetworkOperation
 
@@ -159,8 +163,12 @@ def event_operation(transmission: EventTransmission, write_post, active, phase, 
     def apply():
         if not active():
             return
+        rates = None if sent is None else sent()
         token = phase()
-        if token != synced["phase"]:
+        if rates is not None:
+            transmission.projection.drive(rates, out=write_post)
+            synced["phase"] = None
+        elif token != synced["phase"]:
             transmission.sync()
             transmission.drive(write_post)
             synced["phase"] = token

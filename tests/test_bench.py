@@ -31,9 +31,11 @@ def test_bench_spiking_rows(capsys):
                   "(i) (g) without the kernel", "the compiled kernel: (g)/(i) = ",
                   "spikes at the same dt and phases: (e)/(f) = ",
                   "(e) time steps per trial: 480", "event-driven transmission: (g)/(e) = ",
-                  # twin start, 90 ms forward and target, 75 ms feedback phases: 90 + 3·75 + 90
-                  "(j) LIF as lif_mnist learns: 405 time steps per trial",
-                  "(k) (j), feedback on the twin: 180 time steps per trial"):
+                  # protocols/mnist_lif.toml: 60 ms forward, 75 ms feedback phases and a
+                  # one-step target phase: 60 + 3·75 + 1, and without the noise phases 60 + 1
+                  "(j) LIF as lif_mnist learns: 286 time steps per trial",
+                  "(k) (j), feedback on the twin: 61 time steps per trial",
+                  "(k) time: Brian2 code objects ", "goal (k) >= 0.15 x (a): "):
         assert label in out, label
     split = re.search(r"\(e\) brian2, LIF hidden layers\s+\d+\s+[\d.]+\s+(.*)", out).group(1)
     # matmul, events, apical, optimizer, noise, brian2, rest

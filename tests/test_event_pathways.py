@@ -32,7 +32,7 @@ def step_with(monkeypatch):
     return choose
 
 
-def _specs(encoding="rate", transmission="dense", start="carry", hidden="lif"):
+def _specs(encoding="rate", transmission="dense", start="carry", hidden="lif", target="trace"):
     layers = [{"name": "h1", "size": 16, "population": hidden, "threshold": 0.2},
               {"name": "h2", "size": 12, "population": hidden, "threshold": 0.2},
               {"name": "out", "size": 3, "activation": "linear"}]
@@ -41,7 +41,7 @@ def _specs(encoding="rate", transmission="dense", start="carry", hidden="lif"):
             del layer["threshold"]
     model = parse_model({"network": {"input_size": 8, "input_encoding": encoding,
                                      "input_rate": 300.0},
-                         "layers": layers, "rule": {"noise": 0.1}})
+                         "layers": layers, "rule": {"noise": 0.1, "spiking_target": target}})
     protocol = parse_protocol({"phases": {"dt": "0.5 ms", "forward": "20 ms",
                                           "feedback": "10 ms", "target": "20 ms",
                                           "trial_start": start},
@@ -50,8 +50,9 @@ def _specs(encoding="rate", transmission="dense", start="carry", hidden="lif"):
     return model, protocol
 
 
-def _train(encoding="rate", transmission="dense", start="carry", hidden="lif", batches=2):
-    model, protocol = _specs(encoding, transmission, start, hidden)
+def _train(encoding="rate", transmission="dense", start="carry", hidden="lif", batches=2,
+           target="trace"):
+    model, protocol = _specs(encoding, transmission, start, hidden, target)
     engine = make_engine(model, protocol, np.random.default_rng(0))
     data = np.random.default_rng(5)
     x, y = data.random((4 * batches, 8)), data.integers(0, 3, 4 * batches)
@@ -92,12 +93,15 @@ def test_event_driven_input_equals_the_dense_product_every_step(monkeypatch, ste
     assert errors.max() < 1e-9, errors.max()
 
 
+@pytest.mark.parametrize("target", ["trace", "rate"])
 @pytest.mark.parametrize("path", PATHS)
-def test_event_driven_training_matches_the_dense_run(step_with, path):
-    """Two trained batches: the same outputs and weights, to rounding."""
+def test_event_driven_training_matches_the_dense_run(step_with, path, target):
+    """Two trained batches: the same outputs and weights, to rounding. With
+    ``spiking_target = "rate"`` a held layer sends h + I_nudge instead of spikes (in the
+    noise phases, to the live layer above it): that pathway is then a dense product."""
     step_with(path)
-    dense, out_dense = _train(transmission="dense")
-    events, out_events = _train(transmission="events")
+    dense, out_dense = _train(transmission="dense", target=target)
+    events, out_events = _train(transmission="events", target=target)
     assert np.abs(out_events - out_dense).max() < 1e-9
     for l in (1, 2, 3):
         assert np.abs(events.model.forward[l].weight - dense.model.forward[l].weight).max() < 1e-9
@@ -229,6 +233,43 @@ class _Value:
 
     def get_value(self):
         return self.array
+
+
+def test_a_held_layer_that_sends_its_rate_is_not_simulated(monkeypatch):
+    """``spiking_target = "rate"``, trials from the twin's state: a held LIF soma's spikes
+    are read by no one, so its state updater runs only in the forward phase, and training
+    is bit for bit what it is with every soma simulated in every step. Recording its
+    activity simulates it in every phase."""
+    from bioprop.brian2.layers import SpikingLayer
+
+    def run_counted(frozen=None):
+        if frozen is not None:
+            monkeypatch.setattr(SpikingLayer, "frozen", property(lambda self: frozen))
+        model, protocol = _specs(start="twin", target="rate")
+        engine = make_engine(model, protocol, np.random.default_rng(0))
+        updater = engine.layers[1].soma.state_updater
+        counted = type(updater).run
+        monkeypatch.setattr(type(updater), "run",
+                            lambda self: ran.append(self.name) or counted(self))
+        ran = []
+        x, y = np.random.default_rng(5).random((4, 8)), np.arange(4) % 3
+        engine.train_batch(x, y, np.random.default_rng(1))
+        monkeypatch.undo()
+        return engine, ran.count(updater.name)
+
+    frozen, steps = run_counted()
+    simulated, all_steps = run_counted(frozen=False)
+    phases = frozen.train_phases
+    assert [p.name for p in phases][0] == "forward" and len(phases) > 2
+    assert (steps, all_steps) == (phases[0].steps, sum(p.steps for p in phases))
+    for key, value in simulated.state_arrays().items():
+        if not key.startswith("brian2/"):
+            np.testing.assert_array_equal(frozen.state_arrays()[key], value, err_msg=key)
+    recorded = frozen.record_activity(np.random.default_rng(5).random((4, 8)), np.arange(4) % 3)
+    spikes = recorded["h1"]
+    late = spikes["spike_time"] >= phases[0].steps * 0.5  # ms: after the forward phase
+    assert late.any(), "the recorded soma fires in the held phases too"
+    assert not frozen.layers[1].observed
 
 
 def test_layers_without_spike_events_stay_dense():

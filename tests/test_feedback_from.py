@@ -52,6 +52,19 @@ def test_twin_marks_the_last_sub_phase_of_the_parallel_targets():
     assert phases_[-1].twin_feedback and phases_[-1].layer == 2
 
 
+@pytest.mark.parametrize("twin, training, listening", [
+    (False, True, {1, 2}), (True, True, set()), (False, False, set())])
+def test_forward_dendrites_listen_unless_the_twin_sets_them(twin, training, listening):
+    """A forward phase marked twin_feedback ends by setting every dendrite to g(h) itself:
+    what they would integrate during it (a product per step) is not computed."""
+    from bioprop.brian2.phase_actions import forward_roles
+    from bioprop.brian2.phases import Phase
+
+    engine = SimpleNamespace(model=SimpleNamespace(n_layers=3), top=3, training=training)
+    assert forward_roles(engine, Phase("forward", 5, twin_feedback=twin)) == ({1, 2, 3},
+                                                                             listening)
+
+
 @pytest.mark.parametrize("rule, expected", [
     ({}, ["forward", "noise_a", "noise_b", "settle", "target"]),
     ({"feedback_from": "twin"}, ["forward", "target"]),
@@ -151,6 +164,11 @@ def test_brian2_twin_feedback_update_is_the_reference_update(schedule):
     if schedule == "alternating":  # the targets used g(h) at the new feedback weights
         g_new = engine.model.g(2, trace.h[2])[1]
         np.testing.assert_allclose(engine.latched.g_forward[1], g_new, rtol=0, atol=1e-12)
+    trained = {k: v.copy() for k, v in engine.state_arrays().items()}
+    engine.predict(x)  # its forward phase is the one marked twin_feedback: it must not learn
+    for key, value in engine.state_arrays().items():
+        if not key.startswith("brian2/"):  # the weights and the optimizers' state
+            np.testing.assert_array_equal(value, trained[key], err_msg=key)
 
 
 @pytest.mark.parametrize("engine_name", ["reference", "brian2"])

@@ -3,6 +3,7 @@ import re
 import subprocess
 from pathlib import Path
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -321,6 +322,28 @@ def test_the_settling_check_counts_spiking_traces():
     assert "hidden1.tau = 10 ms, hidden1.tau_trace = 80 ms (two filters), output.tau" \
         in messages[0]
     assert "for the longest τ, hidden1.tau_trace = 80 ms" in messages[1]
+
+
+def test_a_target_phase_that_sends_rates_needs_only_the_dendrites():
+    """With spiking_target = "rate" every soma of a target phase is held and sends a rate:
+    the phase needs the dendrites below the top (τ_apical) to settle, not the spike traces."""
+    from bioprop.spec import check_compatible, load_model, load_protocol
+    from bioprop.validation import SettlingWarning
+
+    slow, fast = ([f'layers.hidden{l}.tau_apical="{tau}"' for l in (1, 2)] for tau in ("10 ms", "1 ms"))
+    short = load_protocol("mnist_lif", ['phases.target="1 ms"'])
+    for overrides, expected in ((slow, "for the longest τ, hidden1.tau_apical = 10 ms"),
+                                (["rule.spiking_target=apical"] + fast, "hidden1.tau_trace"),
+                                (fast, None)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_compatible(load_model("lif_mnist", overrides), short, 784, 10)
+        messages = [str(w.message) for w in caught if w.category is SettlingWarning]
+        if expected is None:
+            assert messages == []
+        else:
+            assert len(messages) == 1 and "phases.target = 1 ms" in messages[0] \
+                and expected in messages[0], messages
 
 
 def test_phases_too_short_to_settle_warn_naming_phase_tau_and_length():

@@ -265,7 +265,7 @@ class Brian2Engine(Learner):
                 latched.h, eps, trace.points, self.side_for(latched.h, latched.ytarget),
                 apply=self._learn)
             latched.iteration += 1
-        if phase.twin_feedback:
+        if phase.twin_feedback and self.training:  # a prediction's forward phase learns nothing
             self._twin_feedback()
 
     def _twin_feedback(self):
@@ -368,6 +368,9 @@ class Brian2Engine(Learner):
         self.network.add(*monitors.objects)
         start = self.network.t
         self._roles = []
+        watched = [layer for layer in self.layers[1:] if layer.spiking]
+        for layer in watched:  # the record shows every soma in every phase
+            layer.observed = True
         try:
             with self.state_kept():
                 self._run(np.ascontiguousarray(x, dtype=self.dtype), y, self.train_phases, True,
@@ -375,6 +378,8 @@ class Brian2Engine(Learner):
         finally:
             self.network.remove(*monitors.objects)
             roles, self._roles = self._roles, None
+            for layer in watched:
+                layer.observed = False
         out = monitors.read(self.model.names, self.model.sizes, self.batch_size, start)
         times = monitors.times(start)
         phases = [self._names[i].name for i in range(0, len(self._names), every)][:len(times)]

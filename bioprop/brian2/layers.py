@@ -40,6 +40,19 @@ _REST = {"z": 0.0, "r": 0.0, "s": 0.0, "not_refractory": True, "lastspike": -1e4
 _GOLDEN = 0.6180339887498949
 
 
+def _skip_while(runner, skip):
+    """Make Brian2 object `runner` do nothing in the steps where `skip()` is true.
+
+    Brian2's network fixes the objects it runs when a run starts (one run is an epoch),
+    but calls each one's ``run`` every step: an instance attribute in front of the
+    class's method (looked up at each call, so that a profiler's wrapper still sees it).
+    """
+    def run():
+        if not skip():
+            type(runner).run(runner)
+    runner.run = run
+
+
 class InputLayer:
     """The input population: clamped rates, or Poisson spike trains and their trace."""
 
@@ -140,13 +153,19 @@ class SpikingLayer(RateLayer):
     I_apical = φ⁻¹(φ(a) + I_nudge) − a, while the soma is held at its forward drive a.
     The rate the rules and the pathways read is the spike trace (or binary state),
     except that a layer built with ``sends_target`` (``rule.spiking_target = "rate"``)
-    sends h + I_nudge, the rate asked of it, while it is held.
+    sends h + I_nudge, the rate asked of it, while it is held (:attr:`sends_rate`).
+    Nothing reads its spikes then, so its soma is not simulated at all
+    (:attr:`frozen`): its state updater, threshold and reset skip those steps, and so
+    does its apical current, unless a monitor watches it (:attr:`observed`) or a
+    ``synapses`` pathway, which reads the trace itself, leaves it (``freezable`` False).
     """
 
     spiking = True
+    #: set while monitors record the layer: its soma is then simulated in every phase
+    observed = False
 
     def __init__(self, soma, apical, batch, population, feedback_activation, *,
-                 sends_target=False):
+                 sends_target=False, freezable=True):
         self.soma, self.apical, self.clamp = soma, apical, None
         self.population = population
         self.activation, self.feedback_activation = population.activation, feedback_activation
@@ -159,12 +178,25 @@ class SpikingLayer(RateLayer):
         self._batch = batch
         self._view_dendrite(apical, batch)
         self._sent = np.zeros_like(self.I_ff) if sends_target else None
+        self._freezable = sends_target and freezable
+        for runner in soma.contained_objects:  # the state updater, threshold and reset
+            _skip_while(runner, lambda: self.frozen)
+
+    @property
+    def sends_rate(self) -> bool:
+        """Whether the layer sends the rate asked of it, h + I_nudge, instead of its trace."""
+        return self._sent is not None and self.held is not None
+
+    @property
+    def frozen(self) -> bool:
+        """Whether the soma is left as it is this step: no one reads its spikes."""
+        return self._freezable and self.held is not None and not self.observed
 
     def read_rate(self):
         # A held layer's spikes carry its target only up to the trace's noise and the
         # rates it cannot reach (below 0): the layers below would inherit both, and the
         # part that cannot be reached is one-signed, so it biases every target below.
-        if self._sent is not None and self.held is not None:
+        if self.sends_rate:
             return np.add(self.held, self.I_nudge, out=self._sent)
         return self.rate
 
@@ -185,6 +217,8 @@ class SpikingLayer(RateLayer):
         nudge or the drive changed: in the noise phases they stay as they are for the
         whole phase, and the current it gave is still in I_apical.
         """
+        if self.frozen:  # the soma it would drive is not simulated
+            return
         if self.held is None:
             self.I_apical[...] = 0.0
             self._asked = None

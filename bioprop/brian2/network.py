@@ -142,8 +142,11 @@ def _layer(engine, ls, l, population, clock):
                                  clock=clock, order=1000 - 10 * l + 1, dtype=engine.dtype)
     if population is not None:
         soma = population.build(f"{ls.name}_soma", n, clock, 10 * l, engine.dtype)
+        above = engine.spec.layers[l] if l < engine.model.n_layers else None
+        # Synapses out of the layer read its trace, held or not: keep it simulated for them
         return SpikingLayer(soma, apical, B, population, psi,
-                            sends_target=engine.rule.spiking_target == SENDS_TARGET)
+                            sends_target=engine.rule.spiking_target == SENDS_TARGET,
+                            freezable=above is None or above.connection == "dense")
     kind = population_kind(ls)
     soma = rate_soma(f"{ls.name}_soma", n, ls.tau.quantity, act, clock=clock,
                      order=10 * l, dtype=engine.dtype, **kind.soma_options(ls))
@@ -164,8 +167,10 @@ def _dense_pathway(engine, projection, pre, write_post, active, events, *, name,
     events[name] = EventTransmission(
         projection, group, engine.batch_size, jump=spike_jump(kind.trace_jump, group),
         tau=group.variables["tau_trace"].get_value().item(), dt=float(engine.dt))
+    # a held layer that sends the rate asked of it (rule.spiking_target = "rate") sends no spikes
+    sent = (lambda: pre.read_rate() if pre.sends_rate else None) if pre.soma is not None else None
     return event_operation(events[name], write_post, active, lambda: engine.phases_begun,
-                           name=name, clock=clock, order=order, extra=extra)
+                           name=name, clock=clock, order=order, extra=extra, sent=sent)
 
 
 def _spike_kind(engine, layer):

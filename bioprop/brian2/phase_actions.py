@@ -67,9 +67,13 @@ def _target_of(engine, l):
 
 # ------------------------------------------------------------------ forward
 def forward_roles(engine, phase):
-    """Every soma settles; the dendrites listen only when the trial learns."""
+    """Every soma settles; the dendrites listen only when the trial learns, and not when the
+    feedback pathway learns on the twin as the phase ends (``phase.twin_feedback``): that
+    sets every dendrite below the top target to g_l(h_l) itself, so what they integrated
+    in the phase would be thrown away (for a spiking layer above, a product every step)."""
     L, t = engine.model.n_layers, engine.top
-    return set(range(1, L + 1)), set(range(1, t)) if engine.training else set()
+    listen = engine.training and not phase.twin_feedback
+    return set(range(1, L + 1)), set(range(1, t)) if listen else set()
 
 
 def forward_end(engine, phase):
