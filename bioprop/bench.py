@@ -27,11 +27,12 @@ and with ``--spiking``:
 (i) (g) stepping in NumPy and SciPy instead of the compiled kernel
     (:meth:`~bioprop.event_pathways.EventTransmission.advance_numpy`, the fallback where
     the kernel cannot be compiled), so that (g)/(i) is the kernel's gain.
-(j) the LIF network as the shipped ``lif_mnist`` learns MNIST: its rule's spiking
-    target and ``mnist_lif``'s phases and transmission (:func:`lif_mnist_settings`),
-    compiled;
-(k) (j) with ``rule.feedback_from = "twin"`` (no noise phases): issue 14's speed goal,
-    (k) ≥ 0.15 × (a), for which it also prints the steps per trial and where the time went.
+(j) the LIF network of the shipped ``lif_mnist``: its rule's spiking target, its hidden
+    layers' keys and ``mnist_lif``'s phases and transmission (:func:`lif_mnist_settings`),
+    compiled, with its feedback weights trained in noise phases;
+(k) (j) with ``rule.feedback_from = "twin"`` (no noise phases), as the shipped
+    ``lif_mnist`` learns: issue 14's speed goal, (k) ≥ 0.15 × (a), for which it also prints
+    the steps per trial and where the time went.
 
 It also prints the peak resident memory, and which BLAS ran with how many threads.
 Each figure is the median over ``--repeats`` measurements; the machine this runs
@@ -289,7 +290,7 @@ def main(args) -> int:
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
                 transmission="events", kernel=False)
             rule, shipped, neurons = lif_mnist_settings()
-            runs["(j) LIF as lif_mnist learns"] = measure(
+            runs["(j) lif_mnist, noise phases"] = measure(
                 "brian2", sizes, args.batch_size, args.batches, args.dtype, spiking="lif",
                 codegen="cython", rule=rule, phases=shipped, neurons=neurons)
             runs["(k) (j), feedback on the twin"] = measure(
@@ -353,7 +354,7 @@ def _spiking_lines(runs, med, share):
     fired = ", ".join(f"{name} {100 * t.spike_fraction:.2f}%" for name, t in engine.events.items())
     print(f"(e) time steps per trial: {steps} (dt = {engine.dt}); neurons firing per step "
           f"into each event-driven pathway: {fired}")
-    for row in ("(j) LIF as lif_mnist learns", "(k) (j), feedback on the twin"):
+    for row in ("(j) lif_mnist, noise phases", "(k) (j), feedback on the twin"):
         trial = len(step_schedule(runs[row].engine.train_phases)[0])
         print(f"{row}: {trial} time steps per trial, {med[row] / med['(a) reference']:.3f} x (a)")
     goal = med["(k) (j), feedback on the twin"] / med["(a) reference"]

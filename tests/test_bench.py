@@ -33,7 +33,7 @@ def test_bench_spiking_rows(capsys):
                   "(e) time steps per trial: 480", "event-driven transmission: (g)/(e) = ",
                   # protocols/mnist_lif.toml: 60 ms forward, 75 ms feedback phases and a
                   # one-step target phase: 60 + 3·75 + 1, and without the noise phases 60 + 1
-                  "(j) LIF as lif_mnist learns: 286 time steps per trial",
+                  "(j) lif_mnist, noise phases: 286 time steps per trial",
                   "(k) (j), feedback on the twin: 61 time steps per trial",
                   "(k) time: Brian2 code objects ", "goal (k) >= 0.15 x (a): "):
         assert label in out, label
