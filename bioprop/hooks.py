@@ -107,10 +107,19 @@ def layer_arrays(names, a, h, targets, live=None) -> dict:
 
 
 class Hooks:
-    """The hooks of one engine, by event, called in the order they were added."""
+    """The hooks of one engine, by event, called in the order they were added.
 
-    def __init__(self):
+    Attributes
+    ----------
+    engine : str
+        The engine's name, which every :class:`HookState` carries.
+    batches : int
+        The batches learned so far: :meth:`fire` counts every ``batch_end``, hooks or not.
+    """
+
+    def __init__(self, engine: str):
         self._by_event = {event: [] for event in HOOK_EVENTS}
+        self.engine, self.batches = engine, 0
 
     def add(self, event: str, fn):
         """Call `fn(state)` at every `event` (:data:`HOOK_EVENTS`); returns `fn`."""
@@ -141,11 +150,12 @@ class Hooks:
             raise HookError(f"unknown hook event {event!r}. Expected one of: "
                             f"{', '.join(HOOK_EVENTS)}.{suggest(str(event), HOOK_EVENTS)}")
 
-    def fire(self, event: str, make_arrays, phase: str, batch: int, engine: str):
-        """Call the hooks of `event`, if any, with the arrays `make_arrays()` returns."""
+    def fire(self, event: str, make_arrays, phase: str):
+        """Call the hooks of `event`, if any, with the arrays `make_arrays()` returns, at the
+        end of `phase` of a batch that learns; after a ``batch_end``, count the batch."""
         fns = self._by_event[event]
-        if not fns:
-            return
-        state = HookState(make_arrays(), phase, batch, engine)
-        for fn in fns:
-            fn(state)
+        if fns:
+            state = HookState(make_arrays(), phase, self.batches, self.engine)
+            for fn in fns:
+                fn(state)
+        self.batches += event == "batch_end"

@@ -110,9 +110,7 @@ class Learner:
                                                  **optimizer_constants(opt.feedback))
         self.last_trace: BatchTrace | None = None
         #: the user's functions called at the end of each phase and batch (bioprop.hooks)
-        self.hooks = Hooks()
-        #: the batches learned so far (a hook's ``state.batch``)
-        self.batches_learned = 0
+        self.hooks = Hooks(self.name)
         #: the forward weights' moving average that the test figures use (keep_average)
         self.average = None
         #: Dale's law, masks and bounds, applied after every step (bioprop.constraints)

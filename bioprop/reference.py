@@ -78,12 +78,10 @@ class ReferenceEngine(Learner):
 
     def _hook(self, event, phase, trace, learn, targets=None):
         """The hooks of `event` at the end of `phase`, in a batch that learns (the targets:
-        the trace's, unless given); after the batch's last one, the batch is counted."""
+        the trace's, unless given); the hooks count the batch after its ``batch_end``."""
         if learn:
             self.hooks.fire(event, lambda: layer_arrays(self.model.names, trace.a, trace.h,
-                                                        targets or trace.targets),
-                            phase, self.batches_learned, self.name)
-            self.batches_learned += event == "batch_end"
+                                                        targets or trace.targets), phase)
 
     def rehearse(self, x, y, rng) -> BatchTrace:
         with self.state_kept():

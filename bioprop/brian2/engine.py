@@ -187,9 +187,7 @@ class Brian2Engine(Learner):
             if self.training and self._learn_forward and self._learn:
                 self._forward_update()
             if self.training and self._learn:
-                self.hooks.fire("batch_end", self._hook_arrays, self._names[s].name,
-                                self.batches_learned, self.name)
-                self.batches_learned += 1
+                self.hooks.fire("batch_end", self._hook_arrays, self._names[s].name)
             self._finish_trial()
             self._trial += 1
 
@@ -242,8 +240,7 @@ class Brian2Engine(Learner):
     def _end_phase(self, phase):
         self._end_phase_latches(phase)
         if self.training and self._learn:
-            self.hooks.fire("phase_end", self._hook_arrays, phase.name, self.batches_learned,
-                            self.name)
+            self.hooks.fire("phase_end", self._hook_arrays, phase.name)
 
     def _hook_arrays(self) -> dict:
         """The latched rates, drives and targets, and the dendrites' potentials, by name."""
