@@ -273,18 +273,16 @@ def _mnist(*, seed, data_dir):
 
 def _fashion_mnist(*, seed, data_dir):
     # Not the top level of BIOPROP_DATA: that is where MNIST's files of the same names go.
-    dirs = _data_dirs(data_dir, ["fashion_mnist", "fashion-mnist", "FashionMNIST/raw"])
+    named = _data_dirs(data_dir, ["fashion_mnist", "fashion-mnist", "FashionMNIST/raw"])
+    # as for MNIST: the system's copy must not stand in for a folder the user named
+    dirs = named or SYSTEM_FASHION_DIRS
     files = _find_idx(dirs)
     if files:
         return _idx_dataset("fashion_mnist", files)
-    if dirs:  # as for MNIST: the system's copy must not stand in for the folder the user named
+    if named:
         raise DatasetNotFoundError(f"Fashion-MNIST not found in the data folder {dirs[0].parent}: "
                                    f"{_how_to_get(dirs[0], dirs)}; or leave BIOPROP_DATA unset "
                                    "to use Debian's dataset-fashion-mnist")
-    dirs = SYSTEM_FASHION_DIRS
-    files = _find_idx(dirs)
-    if files:
-        return _idx_dataset("fashion_mnist", files)
     raise DatasetNotFoundError(
         f"Fashion-MNIST not found. Either {_how_to_get('$BIOPROP_DATA/fashion_mnist', dirs)}, "
         "or on Debian/Ubuntu: `apt-get install dataset-fashion-mnist`")
