@@ -89,10 +89,6 @@ EXPERIMENTS = [
                 f"{_SWEEP} models/bartunov2018.toml protocols/iterative.toml --set rule.target=iterative "
                 "--set rule.iterations=5 --grid engine.name=brian2 -o results/iterative "
                 "--table results/iterative/brian2.csv")),
-    Experiment("spiking", "Spiking: MNIST 784-300 lif-10 against its rate twin",
-               {}, "none for this network (Sacramento 2018's rate microcircuit: 1.96%)",
-               (f"{_SWEEP} models/lif_mnist_small.toml protocols/mnist_spiking_small.toml "
-                "--grid engine.name=reference,brian2 -o results/spiking",)),
     Experiment("fashion", "Fashion-MNIST: 784-5×256 tanh-10", {}, "no published number",
                (f"{_SWEEP} models/bartunov2018.toml protocols/fashion_mnist.toml "
                 "--grid rule.target=dtp,fa,dfa,bp -o results/fashion",

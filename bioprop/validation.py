@@ -254,6 +254,10 @@ def validate_protocol(spec):
     if spec.record.activity_batch_every and not spec.record.activity_every:
         fail(src, "record.activity_batch_every", "records batches in the epochs whose activity "
              "is recorded; set record.activity_every ≥ 1 too")
+    if spec.record.activity_trials > spec.training.batch_size:
+        fail(src, "record.activity_trials", f"keeps the first {spec.record.activity_trials} "
+             f"trials of a recorded batch, but a batch has {spec.training.batch_size} "
+             "(training.batch_size); 0 keeps them all")
     unknown = set(spec.record.variables) - set(ACTIVITY_VARIABLES)
     if unknown:
         fail(src, "record.variables", f"unknown {sorted(unknown)}. Expected some of: "

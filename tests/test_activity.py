@@ -213,3 +213,32 @@ def test_batch_recording_needs_recorded_epochs():
         load_protocol(overrides=["record.activity_batch_every=-1", "record.activity_every=1"])
     assert load_protocol(overrides=["record.activity_batch_every=2",
                                     "record.activity_every=5"]).record.activity_batch_every == 2
+
+
+def test_activity_trials_keeps_the_first_trials_and_their_spikes(tmp_path, monkeypatch):
+    """record.activity_trials = 3: the probe's dense variables, its spikes and /probe hold the
+    first 3 trials of the batch, equal to those of a recording of all of them; a value over
+    the batch size is one error that names the key."""
+    from bioprop.reference import ReferenceEngine
+    from bioprop.spec import SpecError, load_protocol
+    from conftest import with_spikes
+
+    monkeypatch.setattr(ReferenceEngine, "record_activity",
+                        with_spikes(ReferenceEngine.record_activity))
+    trees = {}
+    for n in (0, 3):
+        path = tmp_path / f"trials{n}.h5"
+        bioprop.run(output=path, progress=False, overrides=RUN + [
+            "engine.name=reference", "record.activity_every=1", f"record.activity_trials={n}"])
+        trees[n] = xr.open_datatree(path, engine="h5netcdf")
+    full, cut = trees[0]["layers"]["hidden1"], trees[3]["layers"]["hidden1"]
+    assert full.sizes["trial"] == 32 and cut.sizes["trial"] == 3
+    np.testing.assert_array_equal(cut["rate"].values, full["rate"].values[:, :3])
+    first = full["spike_trial"].values < 3
+    assert 0 < first.sum() < first.size  # the cut drops some spikes, not all
+    for name in ("spike_epoch", "spike_trial", "spike_time", "spike_neuron"):
+        np.testing.assert_array_equal(cut[name].values, full[name].values[first], err_msg=name)
+    np.testing.assert_array_equal(trees[3]["probe"]["input"].values,
+                                  trees[0]["probe"]["input"].values[:3])
+    with pytest.raises(SpecError, match="record.activity_trials.*training.batch_size"):
+        load_protocol(overrides=["record.activity_trials=33", "training.batch_size=32"])

@@ -264,7 +264,7 @@ SHIPPED_PAIRS = [("default", "default"), ("lee2015_dtp", "lee2015"),
                  ("lee2015_discrete", "lee2015_discrete"),
                  ("lee2015_stochastic", "lee2015_discrete"), ("bartunov2018", "bartunov2018"),
                  ("bartunov2018", "iterative"), ("bartunov2018", "fashion_mnist"),
-                 ("lif_mnist_small", "mnist_spiking_small"), ("lif", "spiking"),
+                 ("lif_mnist_small", "mnist_lif"), ("lif", "spiking"),
                  ("lif", "spiking_fast"), ("lif_tuned", "spiking_tuned"),
                  ("lif_mnist", "mnist_spiking"), ("lif_mnist", "mnist_lif"), ("teacher", "teacher"),
                  ("iterative", "iterative"), ("tp", "default"), ("bp", "mnist"), ("gn", "default")]

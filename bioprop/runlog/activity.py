@@ -16,8 +16,8 @@ import numpy as np
 
 from ..batching import whole_batches
 from .formats import max_rates, rate_in_hz
-from .vocabulary import (PHASES, RATE, RECORD_COORDS, SECTIONS, SPIKE_EVENTS, SPIKE_TIME, SPIKES,
-                         STEADY, TIMED, coord_attrs, spike_mark)
+from .vocabulary import (PHASES, RATE, RECORD_COORDS, SECTIONS, SPIKE_EVENTS, SPIKE_TIME,
+                         SPIKE_TRIAL, SPIKES, STEADY, TIMED, coord_attrs, spike_mark)
 
 __all__ = ["declare_activity", "recording", "record_probe_activity", "records_batches",
            "batch_entries", "due", "records_activity"]
@@ -60,7 +60,8 @@ def declare_activity(recorder, data, engine, record_spec):
     activity = recording(engine, x, y, record_spec)
     scales = max_rates(recorder.attrs["model_toml"], recorder.attrs["protocol_toml"])
     _declare_section(recorder, "layers", activity, scales)
-    _write_probe(recorder, data, x, y)
+    n = record_spec.activity_trials or B
+    _write_probe(recorder, data, x[:n], y[:n])
     if record_spec.activity_batch_every:
         n_batches = whole_batches(len(data.x_train), B)
         _declare_section(recorder, "batches", activity, scales,
@@ -80,8 +81,21 @@ def recording(engine, x, y, record_spec) -> dict:
     global clock instead, so its time grid, and even its length, would shift with the
     time at which the recording starts.) Spikes are events and are kept whole.
     """
-    return _thinned(_chosen(engine.record_activity(x, y, 1), record_spec),
-                    record_spec.activity_dt_factor)
+    return _first_trials(_thinned(_chosen(engine.record_activity(x, y, 1), record_spec),
+                                  record_spec.activity_dt_factor), record_spec.activity_trials)
+
+
+def _first_trials(activity, n: int) -> dict:
+    """An activity record of only its first `n` trials (0: all): dense variables are cut
+    along ``trial``, which leads both their forms, and spikes of later trials dropped."""
+    if not n:
+        return activity
+    out = {k: v for k, v in activity.items() if k == RECORD_COORDS}
+    for layer, values in _layers_of(activity).items():
+        kept = np.asarray(values[SPIKE_TRIAL]) < n if SPIKE_TRIAL in values else None
+        out[layer] = {k: np.asarray(v)[kept] if k in SPIKE_EVENTS else v[:n]
+                      for k, v in values.items()}
+    return out
 
 
 def _thinned(activity, factor) -> dict:
