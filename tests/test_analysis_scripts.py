@@ -57,6 +57,70 @@ def test_spiking_table_reads_accuracy_and_firing_rates(tmp_path):
     assert f"hidden1 {hz:.0f} Hz" in row
 
 
+def test_spiking_table_puts_each_brian2_run_beside_its_twin(tmp_path):
+    """A row of the spiking table from a folder of runs: the Brian2 and the reference errors of
+    each seed, their gap for the same seed, the Brian2 runs' mean firing rate, all equal to
+    what the files hold; a folder without one of the engines is one clear error."""
+    script = runpy.run_path(str(SCRIPTS / "spiking_table.py"))
+    row = script["Row"]("lif", "digits", "unused")
+    folder = tmp_path / "lif"
+    folder.mkdir()
+    root = SCRIPTS.parent
+    errors = {}
+    for engine, seed in (("reference", 1), ("reference", 2), ("brian2", 1)):
+        path = folder / f"engine.name-{engine}_seed{seed}.h5"
+        bioprop.run(root / "models" / "lif_tuned.toml", root / "protocols" / "spiking_tuned.toml",
+                    output=path, progress=False,
+                    overrides=QUICK[:3] + [f"engine.name={engine}", f"training.seed={seed}",
+                                           "engine.codegen=numpy", "record.activity_trials=4",
+                                           "phases.forward=30 ms", "phases.feedback=20 ms",
+                                           "phases.target=30 ms"])
+        errors[engine, seed] = 100 * (1 - float(bioprop.open_run(path)["test"]["accuracy"][-1]))
+    line, runs = script["summarise"](row, tmp_path)
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    assert cells[:3] == ["digits", "64-128 lif-10", "1"]
+    twin = [errors["reference", s] for s in (1, 2)]
+    assert cells[3] == f"{errors['brian2', 1]:.2f}"  # one seed: its value alone
+    assert cells[4] == f"{np.mean(twin):.2f} ± {np.std(twin):.2f} ({twin[0]:.2f}, {twin[1]:.2f})"
+    assert cells[5] == f"{errors['brian2', 1] - twin[0]:+.2f}"  # seed 1 against seed 1 only
+    hz = float(mean_rate(folder / "engine.name-brian2_seed1.h5"))
+    assert cells[6] == f"hidden1 {hz:.0f}" and hz > 0
+    assert sorted(runs) == ["brian2", "reference"]
+    for path in folder.glob("*reference*"):
+        path.unlink()
+    with pytest.raises(ValueError, match="needs runs of both engines, found \\['brian2'\\]"):
+        script["summarise"](row, tmp_path)
+
+
+def mean_rate(path):
+    from bioprop.analysis.firing import mean_firing_rates
+    return mean_firing_rates(bioprop.open_run(path))["hidden1"]
+
+
+def test_spiking_table_commands_load_and_the_readme_holds_the_table():
+    """Every row's sweep command names a model that loads with its --set and --grid values and
+    fits its data; the README holds the commands and the table that the committed run files
+    give, line for line."""
+    import shlex
+
+    from bioprop.spec import check_compatible, load_model, load_protocol
+
+    script = runpy.run_path(str(SCRIPTS / "spiking_table.py"))
+    root = SCRIPTS.parent
+    shapes = {"mnist": (784, 10), "fashion_mnist": (784, 10), "digits": (64, 10)}
+    for row in script["ROWS"]:
+        words = shlex.split(row.command)
+        assert words[:2] == ["bioprop", "sweep"] and words[words.index("-o") + 1] == f"results/{row.folder}"
+        overrides = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
+        overrides += [words[i + 1].split(",")[0] for i, w in enumerate(words) if w == "--grid"]
+        model = load_model(root / next(w for w in words if w.endswith(".toml")), overrides=overrides)
+        protocol = load_protocol(model.protocol, overrides=overrides)
+        check_compatible(model, protocol, *shapes[protocol.data.dataset])
+    readme = (root / "README.md").read_text()
+    for line in script["commands_block"]() + script["table"](root / "results"):
+        assert line in readme, f"README.md lacks {line!r}: paste `python analysis/spiking_table.py`"
+
+
 @pytest.mark.slow
 def test_results_table_reads_rules_engines_and_errors_from_run_files(tmp_path):
     """Rows are labelled from the models recorded in the files, the error is the last epoch's
