@@ -115,12 +115,12 @@ def lif_mnist_settings():
     layers set but their name and size (a list of tables, one per hidden layer)."""
     import tomllib
 
-    from .spec import load_model, load_protocol
+    from .spec import load_model, load_protocol, to_toml
 
     model, protocol = load_model("lif_mnist"), load_protocol("mnist_lif")
     phases = protocol.phases
-    with open(model.source, "rb") as file:
-        tables = tomllib.load(file)["layers"][:-1]
+    # the resolved layers, so that a key the file inherits through `extends` counts too
+    tables = tomllib.loads(to_toml(model))["layers"][:-1]
     hidden = [{k: v for k, v in table.items() if k not in ("name", "size")} for table in tables]
     return ({"spiking_target": model.rule.spiking_target},
             [f'phases.trial_start="{phases.trial_start}"']

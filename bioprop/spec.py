@@ -302,7 +302,7 @@ class RecordSpec:
     activity_dt_factor: int = ranged(1, ge=1)
     #: keep the activity of only the first N trials of each recorded batch (0: all of its
     #: training.batch_size trials); the engine still simulates the whole batch
-    activity_trials: int = ranged(0, ge=0)
+    activity_trials: int = ranged(0, ge=0, written="when set")
     #: in every epoch whose probe is recorded, also record every k-th training batch (0: never)
     activity_batch_every: int = ranged(0, ge=0)
     #: the pathways whose weights are snapshot, e.g. ["input_to_hidden1"] (empty: all)
