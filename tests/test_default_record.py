@@ -84,3 +84,20 @@ def test_the_documented_analysis_runs_on_a_default_run(tmp_path):
     assert scope["population_rate"](scope["rate"]).sel(epoch=30).notnull().all()
     means = scope["rate"].sel(epoch=[0, 30], time=scope["end"]).groupby(scope["label"]).mean()
     assert means.sizes["label"] == len(np.unique(scope["label"])) and means.notnull().all()
+
+
+def test_the_readme_quickstart_reads_a_default_run(default_run, tmp_path, monkeypatch):
+    """The README's quickstart Python block runs on a default run file where the quickstart
+    writes it, and reads what it says it reads."""
+    import shutil
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Quickstart\n", 1)[1].split("\n## ", 1)[0]
+    block, = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    (tmp_path / "runs").mkdir()
+    shutil.copy(default_run, tmp_path / "runs" / "dtp-digits-seed1.h5")
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(block, "README.md, Quickstart", "exec"), namespace)
+    assert namespace["rate"].dims == ("epoch", "trial", "time", "neuron")
+    assert namespace["tree"]["test"]["accuracy"].sizes["epoch"] == 3

@@ -116,3 +116,18 @@ def test_a_sweep_of_a_shipped_name_runs_its_usual_protocol(tmp_path, monkeypatch
         tree = bioprop.open_run(path)
         assert tomllib.loads(tree.attrs["protocol_toml"])["phases"]["dt"] == "0.5 ms"
         tree.close()
+
+
+def test_the_readme_lists_every_shipped_model_with_its_protocol_and_description():
+    """The README's "Shipped models" table has one row per shipped model, as `bioprop list`
+    would print it: the name, its usual protocol and its description."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Shipped models\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    expected = []
+    for name, path in sorted(shipped("model").items()):
+        table = tomllib.loads(path.read_text())
+        expected.append(f"| `{name}` | `{table.get(PROTOCOL, 'default')}` | {description(path)} |")
+    assert rows == expected
