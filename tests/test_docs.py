@@ -5,13 +5,16 @@ import argparse
 import contextlib
 import io
 import re
+import runpy
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import bioprop
 from bioprop.cli import build_parser
 from bioprop.ranges import walk
 from bioprop.runlog.vocabulary import DIMS, SECTIONS
@@ -127,9 +130,10 @@ def test_every_documented_command_parses():
 
 @pytest.mark.slow
 def test_site_builds_in_strict_mode(tmp_path):
-    """The whole site, as CI builds it (about 25 s here)."""
+    """The whole site, as CI builds it, but without running the tutorials (about 25 s here):
+    test_tutorial_runs_and_computes_what_it_says runs them."""
     out = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b",
-                          "html", "-d", str(tmp_path / "doctrees"), str(DOCS),
+                          "html", "-D", "plot_gallery=0", "-d", str(tmp_path / "doctrees"), str(DOCS),
                           str(tmp_path / "html")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     api = (tmp_path / "html" / "reference" / "api.html").read_text(encoding="utf-8")
@@ -142,7 +146,9 @@ def test_broken_links_fail_the_build(tmp_path):
     (tmp_path / "conf.py").write_text(
         f"import sys; sys.path.insert(0, {str(DOCS)!r})\n"
         f"exec(compile(open({str(DOCS / 'conf.py')!r}).read(), 'conf.py', 'exec'))\n"
-        f"HERE = __import__('pathlib').Path({str(tmp_path)!r})\n", encoding="utf-8")
+        f"HERE = __import__('pathlib').Path({str(tmp_path)!r})\n"
+        # this site has no tutorials folder for the gallery to read
+        "extensions.remove('sphinx_gallery.gen_gallery')\n", encoding="utf-8")
     # a page whose name is also a folder's stays a link to the page
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub.md").write_text("# Sub\n", encoding="utf-8")
@@ -158,3 +164,31 @@ def test_broken_links_fail_the_build(tmp_path):
         assert target in out.stderr, f"{target} not reported:\n{out.stderr}"
     assert "a-heading" not in out.stderr
     assert 'href="sub.html"' in (tmp_path / "_build" / "index.html").read_text(encoding="utf-8")
+
+
+# What each tutorial (docs/tutorials/plot_*.py) computes, checked from the names it leaves
+# behind: a tutorial whose text no longer matches what it computes fails here.
+def first_network(ns):
+    assert ns["accuracy_after"] > ns["accuracy_before"] + 0.3   # one epoch learns
+    assert np.mean(ns["losses"][-5:]) < np.mean(ns["losses"][:5]) - 0.2
+    for name in ns["layers"]:   # the targets come closer to the rates as the loss falls
+        assert np.mean(ns["changes"][name][-5:]) < np.mean(ns["changes"][name][:5])
+
+
+TUTORIAL_CHECKS = {"plot_1_first_network.py": first_network}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(p.name for p in (DOCS / "tutorials").glob("plot_*.py")))
+def test_tutorial_runs_and_computes_what_it_says(script, tmp_path, monkeypatch):
+    """Each tutorial as a plain script, in a scratch folder, as the docs build runs it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    assert script in TUTORIAL_CHECKS, f"{script}: no check in TUTORIAL_CHECKS"
+    monkeypatch.chdir(tmp_path)
+    with bioprop.register.isolated():   # a tutorial's registered rule stays in it
+        ns = runpy.run_path(str(DOCS / "tutorials" / script), run_name="__main__")
+    plt.close("all")
+    TUTORIAL_CHECKS[script](ns)
