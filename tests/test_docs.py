@@ -175,7 +175,16 @@ def first_network(ns):
         assert np.mean(ns["changes"][name][-5:]) < np.mean(ns["changes"][name][:5])
 
 
-TUTORIAL_CHECKS = {"plot_1_first_network.py": first_network}
+def dales_law(ns):
+    acc = ns["summary"]["test accuracy (%)", "mean"]
+    error = ns["summary"]["reconstruction error of g_2", "mean"]
+    assert ns["dale_holds"] and abs(ns["feedback_fraction"] - 0.1) < 0.02
+    assert acc["none"] > 90 and acc["feedback-10"] > 90 and acc["frozen-feedback"] > 90
+    assert 50 < acc["dale-both"] < acc["none"] - 5          # learns, but more slowly
+    assert error[["none", "dale-both", "feedback-10"]].max() < 0.6 < 0.9 < error["frozen-feedback"]
+
+
+TUTORIAL_CHECKS = {"plot_1_first_network.py": first_network, "plot_3_dales_law.py": dales_law}
 
 
 @pytest.mark.slow
