@@ -184,7 +184,18 @@ def dales_law(ns):
     assert error[["none", "dale-both", "feedback-10"]].max() < 0.6 < 0.9 < error["frozen-feedback"]
 
 
-TUTORIAL_CHECKS = {"plot_1_first_network.py": first_network, "plot_3_dales_law.py": dales_law}
+def spiking(ns):
+    assert ns["rate"].attrs["units"] == "Hz" and 1 < float(ns["rate"].mean()) < 200
+    assert ns["agreement"] > 0.9          # the spike trace is the counted rate, in Hz
+    assert ns["target_agreement"] > 0.7   # the LIF neurons reach the twin's targets
+    current, phases = ns["current"], ns["phases"].set_index("name")
+    forward = current.sel(time=slice(0, phases.start["noise_a"] - 1))
+    target = current.sel(time=slice(phases.start["target"] + 50, None))
+    assert float(abs(forward).max()) == 0 < float(abs(target).max())
+
+
+TUTORIAL_CHECKS = {"plot_1_first_network.py": first_network, "plot_3_dales_law.py": dales_law,
+                   "plot_4_spiking.py": spiking}
 
 
 @pytest.mark.slow
