@@ -194,8 +194,17 @@ def spiking(ns):
     assert float(abs(forward).max()) == 0 < float(abs(target).max())
 
 
+def run_file(ns):
+    assert ns["alignment_gap"] < 1e-6     # xarray's angle(W_2ᵀ, Q_2) is the run file's
+    assert ns["alignment"][-1] < ns["alignment"][0] - 10      # the inverse aligns as it learns
+    angles = ns["metrics"]["angle_to_bp"].sel(layer="hidden1")
+    assert float(angles[-1]) < float(angles[0]) - 10
+    structure = ns["class_structure"].values
+    assert structure[-1] > structure[0] + 0.2 and ns["similarity"].sizes["trial"] == 32
+
+
 TUTORIAL_CHECKS = {"plot_1_first_network.py": first_network, "plot_3_dales_law.py": dales_law,
-                   "plot_4_spiking.py": spiking}
+                   "plot_4_spiking.py": spiking, "plot_5_run_file.py": run_file}
 
 
 @pytest.mark.slow
