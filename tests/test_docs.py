@@ -175,6 +175,14 @@ def first_network(ns):
         assert np.mean(ns["changes"][name][-5:]) < np.mean(ns["changes"][name][:5])
 
 
+def own_rule(ns):
+    change = {rule: float(abs(ns["asked"][rule]["target_hidden1"]
+                              - ns["asked"][rule]["rate_hidden1"]).mean()) for rule in ns["rules"]}
+    assert change["dtp"] < change["blend"] < change["tp"]
+    final = {rule: curve[-1] for rule, curve in ns["curves"].items()}
+    assert final["dtp"] > 90 and final["dtp"] > final["blend"] + 3 > final["tp"] + 6
+
+
 def dales_law(ns):
     acc = ns["summary"]["test accuracy (%)", "mean"]
     error = ns["summary"]["reconstruction error of g_2", "mean"]
@@ -203,7 +211,8 @@ def run_file(ns):
     assert structure[-1] > structure[0] + 0.2 and ns["similarity"].sizes["trial"] == 32
 
 
-TUTORIAL_CHECKS = {"plot_1_first_network.py": first_network, "plot_3_dales_law.py": dales_law,
+TUTORIAL_CHECKS = {"plot_1_first_network.py": first_network, "plot_2_own_rule.py": own_rule,
+                   "plot_3_dales_law.py": dales_law,
                    "plot_4_spiking.py": spiking, "plot_5_run_file.py": run_file}
 
 
