@@ -211,9 +211,19 @@ def run_file(ns):
     assert structure[-1] > structure[0] + 0.2 and ns["similarity"].sizes["trial"] == 32
 
 
+def sweep(ns):
+    table, mean = ns["table"], ns["summary"]["mean"]
+    assert len(table) == 12 and (table["status"] == "complete").all()
+    for point, accuracy in ns["last_epoch"].items():   # the table is its run files'
+        assert table.set_index("point").loc[point, "test_accuracy"] == accuracy
+    best = max(mean[0.001], mean[0.003])
+    assert best > mean[0.0003] + 3 and best > mean[0.01]
+
+
 TUTORIAL_CHECKS = {"plot_1_first_network.py": first_network, "plot_2_own_rule.py": own_rule,
                    "plot_3_dales_law.py": dales_law,
-                   "plot_4_spiking.py": spiking, "plot_5_run_file.py": run_file}
+                   "plot_4_spiking.py": spiking, "plot_5_run_file.py": run_file,
+                   "plot_6_sweep.py": sweep}
 
 
 @pytest.mark.slow
