@@ -3,7 +3,7 @@ Your first network in Python
 ============================
 
 Build a network, ask it for targets, step it through one epoch of the digits and watch what
-difference target propagation (DTP) asks of each layer. Runs in about 5 s on a 2-core machine.
+difference target propagation (DTP) asks of each layer. Runs in about 4 s on a 2-core machine.
 
 Everything here is the public API of :doc:`../python-api`: ``bioprop.build``, ``net.targets``,
 ``net.step`` and ``net.predict``.

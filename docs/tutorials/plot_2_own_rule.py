@@ -3,7 +3,7 @@ Your own target rule, against DTP
 =================================
 
 Write a target rule in a few lines, register it, and train it beside difference target
-propagation (DTP) and vanilla target propagation (TP). Runs in about 8 s on a 2-core machine.
+propagation (DTP) and vanilla target propagation (TP). Runs in about 5 s on a 2-core machine.
 
 The rule here asks a question: DTP adds a *difference correction* to TP's target, and TP with
 learned (imperfect) inverses fails on the digits. How much of TP can DTP's target carry before
@@ -18,6 +18,7 @@ learning suffers? :doc:`../extensions` shows every kind of piece you can registe
 # of the rate above, :math:`g_l(h_l)`. TP's target is :math:`g_l(\\hat h_l)`; DTP's is
 # :math:`h_{l-1} + g_l(\\hat h_l) - g_l(h_l)`. Our rule mixes them, a fraction ``MIX`` of TP:
 # at 0 it is DTP, at 1 TP.
+import shutil
 import tempfile
 
 import matplotlib.pyplot as plt
@@ -82,6 +83,7 @@ left.set(xlabel="epoch", ylabel="test accuracy (%)", title="Learning")
 right.set(xlabel="epoch", ylabel="angle (degree)", title="hidden1's update against BP's")
 left.legend(fontsize="small")
 fig.tight_layout()
+shutil.rmtree(folder)   # the run files were scratch
 
 # %%
 # What the curves of this build say: the blend learns, but more slowly than DTP and less far

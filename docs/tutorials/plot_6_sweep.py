@@ -3,7 +3,7 @@ A sweep over seeds and learning rates, on a Dask cluster
 ========================================================
 
 Train one model at every point of a grid (forward learning rates × seeds) on a Dask cluster,
-then read the sweep's table back from its run files. Runs in about 17 s on a 2-core machine.
+then read the sweep's table back from its run files. Runs in about 12 s on a 2-core machine.
 
 The same sweep from the command line is ``bioprop sweep --grid optimizer.forward.lr=...
 --seeds 2 --scheduler tcp://HOST:8786`` (:doc:`../sweeps`).
@@ -18,6 +18,7 @@ The same sweep from the command line is ``bioprop sweep --grid optimizer.forward
 # same path on every worker. The workers are forked from this process, so that they need not
 # import this script again (Dask's default, spawn, would make a script guard its cluster with
 # ``if __name__ == "__main__":``).
+import shutil
 import tempfile
 
 import dask
@@ -77,6 +78,7 @@ ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Every point of the swe
        xticks=range(1, 6))
 ax.legend(fontsize="small")
 fig.tight_layout()
+shutil.rmtree(folder)   # the run files were scratch
 
 # %%
 # In 5 epochs the default rate, 1e-3, and 3e-3 learn the most; 3e-4 is slow, and at 1e-2 the
