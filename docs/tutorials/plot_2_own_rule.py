@@ -14,9 +14,9 @@ learning suffers? :doc:`../extensions` shows every kind of piece you can registe
 # The rule
 # --------
 # An *inverse* rule gets, for each layer below the top, the rates :math:`h_{l-1}` and what the
-# learned feedback pathway :math:`g_l` makes of the target above, :math:`g_l(\\hat h_l)`, and
-# of the rate above, :math:`g_l(h_l)`. TP's target is :math:`g_l(\\hat h_l)`; DTP's is
-# :math:`h_{l-1} + g_l(\\hat h_l) - g_l(h_l)`. Our rule mixes them, a fraction ``MIX`` of TP:
+# learned feedback pathway :math:`g_l` makes of the target above, :math:`g_l(\hat h_l)`, and
+# of the rate above, :math:`g_l(h_l)`. TP's target is :math:`g_l(\hat h_l)`; DTP's is
+# :math:`h_{l-1} + g_l(\hat h_l) - g_l(h_l)`. Our rule mixes them, a fraction ``MIX`` of TP:
 # at 0 it is DTP, at 1 TP.
 import shutil
 import tempfile
@@ -52,7 +52,7 @@ for rule in rules:
 
 # %%
 # Before the inverses have learned anything, TP's target for hidden1 lies far from hidden1's
-# rate: :math:`g_2(\\hat h_2)` is a random projection of the target above, not a small
+# rate: :math:`g_2(\hat h_2)` is a random projection of the target above, not a small
 # correction of what the layer does. DTP's difference cancels that error; the blend keeps
 # ``MIX`` of it.
 #

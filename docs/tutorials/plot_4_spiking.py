@@ -114,7 +114,7 @@ fig.tight_layout()
 # ----------------------------
 # ``net.targets`` runs one batch without learning and returns what the phases latched: the
 # rates :math:`h_1` at the end of the forward phase and, at the end of the target phase, the
-# rates :math:`\\hat h_1` the neurons reached when their dendrites had turned the change DTP
+# rates :math:`\hat h_1` the neurons reached when their dendrites had turned the change DTP
 # asks for into a current. The reference engine computes the same targets from the LIF
 # neurons' f-I curve (their rate twin), with no spikes and no time. Given the same weights, the
 # two should ask the same changes of each neuron, up to the noise of counting spikes.

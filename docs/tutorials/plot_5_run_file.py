@@ -61,8 +61,8 @@ fig.tight_layout()
 # The learned inverses
 # --------------------
 # The feedback pathway :math:`g_l` of layer l learns to undo its forward pathway :math:`f_l`:
-# ``reconstruction_error`` is :math:`\\lVert g_l(f_l(h_{l-1})) - h_{l-1} \\rVert / \\lVert h_{l-1}
-# \\rVert` on the probe batch, indexed by the upper layer l (the first hidden layer has no
+# ``reconstruction_error`` is :math:`\lVert g_l(f_l(h_{l-1})) - h_{l-1} \rVert / \lVert h_{l-1}
+# \rVert` on the probe batch, indexed by the upper layer l (the first hidden layer has no
 # inverse: nothing below it to send targets to).
 fig, ax = plt.subplots(figsize=(6, 3.3))
 (metrics["reconstruction_error"].sel(layer=["hidden2", "output"])
