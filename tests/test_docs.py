@@ -181,6 +181,8 @@ def own_rule(ns):
     assert change["dtp"] < change["blend"] < change["tp"]
     final = {rule: curve[-1] for rule, curve in ns["curves"].items()}
     assert final["dtp"] > 90 and final["dtp"] > final["blend"] + 3 > final["tp"] + 6
+    angle = {rule: curve[-1] for rule, curve in ns["angles"].items()}
+    assert angle["dtp"] < 60 < 75 < angle["blend"]          # hidden1: towards BP, or not
 
 
 def dales_law(ns):

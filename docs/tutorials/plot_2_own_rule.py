@@ -87,6 +87,9 @@ shutil.rmtree(folder)   # the run files were scratch
 
 # %%
 # What the curves of this build say: the blend learns, but more slowly than DTP and less far
-# in 8 epochs, and TP lags further behind; the fraction of TP's target that a rule carries is
-# an error the learned inverses leave uncorrected, and the accuracy falls with it. Try other
-# values of ``MIX`` (re-register the rule with ``replace=True``), or a rule of your own.
+# in 8 epochs, and TP, unstable from epoch to epoch, lags further behind. The right panel says
+# why: under DTP the first hidden layer's update turns towards BP's (to about 50°), while
+# under the blend and TP it stays near 90°, unrelated to the gradient. The fraction of TP's
+# target that a rule carries is an error the learned inverses leave uncorrected, and it is
+# enough to drown the useful part of the target. Try other values of ``MIX`` (re-register the
+# rule with ``replace=True``), or a rule of your own.
