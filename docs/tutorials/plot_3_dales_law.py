@@ -77,7 +77,9 @@ print(summary.round(2).to_string())
 # The run file records what was drawn: each pathway's ``sign`` (+1 for an excitatory, −1 for
 # an inhibitory presynaptic neuron) and ``connected`` mask, in ``/constraints``. Every weight
 # out of an excitatory hidden1 neuron must be ≥ 0 after training, every one out of an
-# inhibitory neuron ≤ 0; and 10% of the feedback connections exist.
+# inhibitory neuron ≤ 0; and 10% of the feedback connections exist. The peak at 0 in the
+# histogram below is the constraint at work: after every update, a weight that would have
+# changed sign is set to 0.
 tree = bioprop.open_run(folder / "dale-both-seed1.h5")
 sign = tree["constraints"]["hidden1_to_hidden2"]["sign"].values
 w = nets["dale-both", 1].weights["hidden1_to_hidden2"].values      # (hidden2, hidden1)
