@@ -133,7 +133,8 @@ def test_site_builds_in_strict_mode(tmp_path):
     """The whole site, as CI builds it, but without running the tutorials (about 25 s here):
     test_tutorial_runs_and_computes_what_it_says runs them."""
     out = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b",
-                          "html", "-D", "plot_gallery=0", "-d", str(tmp_path / "doctrees"), str(DOCS),
+                          "html", "-D", "plot_gallery=0", "-d", str(tmp_path / "doctrees"),
+                          str(DOCS),
                           str(tmp_path / "html")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     api = (tmp_path / "html" / "reference" / "api.html").read_text(encoding="utf-8")

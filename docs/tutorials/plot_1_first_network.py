@@ -85,7 +85,8 @@ left.plot(losses)
 left.set(xlabel="batch", ylabel="loss (nats)", title="Training loss")
 for name in layers:
     right.semilogy(changes[name], label=name)
-right.set(xlabel="batch", ylabel="mean |target − rate|", title="What each layer is asked to change")
+right.set(xlabel="batch", ylabel="mean |target − rate|",
+          title="What each layer is asked to change")
 right.legend(fontsize="small")
 fig.tight_layout()
 

@@ -58,13 +58,13 @@ for name, overrides in conditions.items():
         tree = bioprop.open_run(result.path)
         metrics = tree["metrics"].to_dataset().sel(epoch=EPOCHS)
         curves[name, seed] = tree["test"]["accuracy"].values
+        # the angle between hidden1's DTP update and the one BP would make, and
+        # ‖g_2(f_2(h_1)) − h_1‖ / ‖h_1‖: how well the inverse of hidden2 inverts
+        angle = float(metrics["angle_to_bp"].sel(layer="hidden1"))
+        error = float(metrics["reconstruction_error"].sel(layer="hidden2"))
         rows.append({"condition": name, "seed": seed,
                      "test accuracy (%)": 100 * result.test_accuracy,
-                     # the angle between hidden1's DTP update and the one BP would make
-                     "angle to BP, hidden1 (°)": float(metrics["angle_to_bp"].sel(layer="hidden1")),
-                     # ‖g_2(f_2(h_1)) − h_1‖ / ‖h_1‖: how well the inverse of hidden2 inverts
-                     "reconstruction error of g_2": float(
-                         metrics["reconstruction_error"].sel(layer="hidden2"))})
+                     "angle to BP, hidden1 (°)": angle, "reconstruction error of g_2": error})
         tree.close()
 
 table = pd.DataFrame(rows)

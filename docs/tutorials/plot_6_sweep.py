@@ -74,8 +74,8 @@ for _, row in table.iterrows():
     ax.plot(tree["test"]["epoch"], 100 * tree["test"]["accuracy"], color=colour, alpha=0.7,
             label=f"lr {row['optimizer.forward.lr']:g}" if row["seed"] == 1 else None)
     tree.close()
-ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Every point of the sweep, by learning rate",
-       xticks=range(1, 6))
+ax.set(xlabel="epoch", ylabel="test accuracy (%)", xticks=range(1, 6),
+       title="Every point of the sweep, by learning rate")
 ax.legend(fontsize="small")
 fig.tight_layout()
 shutil.rmtree(folder)   # the run files were scratch
