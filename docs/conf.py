@@ -20,14 +20,31 @@ author = "the bioprop developers"
 copyright = "bioprop developers"
 release = version = bioprop.__version__
 
-extensions = ["myst_parser", "sphinx.ext.autodoc", "numpydoc", "sphinx.ext.mathjax"]
+extensions = ["myst_parser", "sphinx.ext.autodoc", "numpydoc", "sphinx.ext.mathjax",
+              "sphinx_gallery.gen_gallery"]
 # .rst only so that autosummary (which numpydoc loads) does not warn; every page is .md
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
-exclude_patterns = ["_build"]
+# the gallery's header is read by sphinx-gallery into its index, not as a page of its own
+exclude_patterns = ["_build", "tutorials/GALLERY_HEADER.rst"]
 # the pages link to headings as GitHub does (#synaptic-plasticity), down to level 4
 myst_heading_anchors = 4
 # deflist: the generated key reference lists each key as a term and its description
 myst_enable_extensions = ["dollarmath", "deflist"]
+
+# The tutorials: scripts docs/tutorials/plot_*.py, run at every build, their output and
+# figures written into docs/auto_tutorials/ (git-ignored). `-D plot_gallery=0` builds the
+# pages without running them (tests/test_docs.py). A tutorial that raises fails the build.
+sphinx_gallery_conf = {
+    "examples_dirs": "tutorials",
+    "gallery_dirs": "auto_tutorials",
+    "filename_pattern": r"/plot_",
+    # plot_1_..., plot_2_...: the order of the list in docs/index.md
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "show_signature": False,
+}
+abort_on_example_error = True
 
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

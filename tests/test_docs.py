@@ -5,13 +5,16 @@ import argparse
 import contextlib
 import io
 import re
+import runpy
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import bioprop
 from bioprop.cli import build_parser
 from bioprop.ranges import walk
 from bioprop.runlog.vocabulary import DIMS, SECTIONS
@@ -127,9 +130,11 @@ def test_every_documented_command_parses():
 
 @pytest.mark.slow
 def test_site_builds_in_strict_mode(tmp_path):
-    """The whole site, as CI builds it (about 25 s here)."""
+    """The whole site, as CI builds it, but without running the tutorials (about 25 s here):
+    test_tutorial_runs_and_computes_what_it_says runs them."""
     out = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b",
-                          "html", "-d", str(tmp_path / "doctrees"), str(DOCS),
+                          "html", "-D", "plot_gallery=0", "-d", str(tmp_path / "doctrees"),
+                          str(DOCS),
                           str(tmp_path / "html")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     api = (tmp_path / "html" / "reference" / "api.html").read_text(encoding="utf-8")
@@ -142,7 +147,9 @@ def test_broken_links_fail_the_build(tmp_path):
     (tmp_path / "conf.py").write_text(
         f"import sys; sys.path.insert(0, {str(DOCS)!r})\n"
         f"exec(compile(open({str(DOCS / 'conf.py')!r}).read(), 'conf.py', 'exec'))\n"
-        f"HERE = __import__('pathlib').Path({str(tmp_path)!r})\n", encoding="utf-8")
+        f"HERE = __import__('pathlib').Path({str(tmp_path)!r})\n"
+        # this site has no tutorials folder for the gallery to read
+        "extensions.remove('sphinx_gallery.gen_gallery')\n", encoding="utf-8")
     # a page whose name is also a folder's stays a link to the page
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub.md").write_text("# Sub\n", encoding="utf-8")
@@ -158,3 +165,81 @@ def test_broken_links_fail_the_build(tmp_path):
         assert target in out.stderr, f"{target} not reported:\n{out.stderr}"
     assert "a-heading" not in out.stderr
     assert 'href="sub.html"' in (tmp_path / "_build" / "index.html").read_text(encoding="utf-8")
+
+
+# What each tutorial (docs/tutorials/plot_*.py) computes, checked from the names it leaves
+# behind: a tutorial whose text no longer matches what it computes fails here.
+def first_network(ns):
+    assert ns["accuracy_after"] > ns["accuracy_before"] + 0.3   # one epoch learns
+    assert np.mean(ns["losses"][-5:]) < np.mean(ns["losses"][:5]) - 0.2
+    for name in ns["layers"]:   # the targets come closer to the rates as the loss falls
+        assert np.mean(ns["changes"][name][-5:]) < np.mean(ns["changes"][name][:5])
+
+
+def own_rule(ns):
+    change = {rule: float(abs(ns["asked"][rule]["target_hidden1"]
+                              - ns["asked"][rule]["rate_hidden1"]).mean()) for rule in ns["rules"]}
+    assert change["dtp"] < change["blend"] < change["tp"]
+    final = {rule: curve[-1] for rule, curve in ns["curves"].items()}
+    assert final["dtp"] > 90 and final["dtp"] > final["blend"] + 3 > final["tp"] + 6
+    angle = {rule: curve[-1] for rule, curve in ns["angles"].items()}
+    assert angle["dtp"] < 60 < 75 < angle["blend"]          # hidden1: towards BP, or not
+
+
+def dales_law(ns):
+    acc = ns["summary"]["test accuracy (%)", "mean"]
+    error = ns["summary"]["reconstruction error of g_2", "mean"]
+    assert ns["dale_holds"] and abs(ns["feedback_fraction"] - 0.1) < 0.02
+    assert acc["none"] > 90 and acc["feedback-10"] > 90 and acc["frozen-feedback"] > 90
+    assert 50 < acc["dale-both"] < acc["none"] - 5          # learns, but more slowly
+    assert error[["none", "dale-both", "feedback-10"]].max() < 0.6 < 0.9 < error["frozen-feedback"]
+
+
+def spiking(ns):
+    assert ns["rate"].attrs["units"] == "Hz" and 1 < float(ns["rate"].mean()) < 200
+    assert ns["agreement"] > 0.9          # the spike trace is the counted rate, in Hz
+    assert ns["target_agreement"] > 0.7   # the LIF neurons reach the twin's targets
+    current, phases = ns["current"], ns["phases"].set_index("name")
+    forward = current.sel(time=slice(0, phases.start["noise_a"] - 1))
+    target = current.sel(time=slice(phases.start["target"] + 50, None))
+    assert float(abs(forward).max()) == 0 < float(abs(target).max())
+
+
+def run_file(ns):
+    assert ns["alignment_gap"] < 1e-6     # xarray's angle(W_2ᵀ, Q_2) is the run file's
+    assert ns["alignment"][-1] < ns["alignment"][0] - 10      # the inverse aligns as it learns
+    angles = ns["metrics"]["angle_to_bp"].sel(layer="hidden1")
+    assert float(angles[-1]) < float(angles[0]) - 10
+    structure = ns["class_structure"].values
+    assert structure[-1] > structure[0] + 0.2 and ns["similarity"].sizes["trial"] == 32
+
+
+def sweep(ns):
+    table, mean = ns["table"], ns["summary"]["mean"]
+    assert len(table) == 12 and (table["status"] == "complete").all()
+    for point, accuracy in ns["last_epoch"].items():   # the table is its run files'
+        assert table.set_index("point").loc[point, "test_accuracy"] == accuracy
+    best = max(mean[0.001], mean[0.003])
+    assert best > mean[0.0003] + 3 and best > mean[0.01]
+
+
+TUTORIAL_CHECKS = {"plot_1_first_network.py": first_network, "plot_2_own_rule.py": own_rule,
+                   "plot_3_dales_law.py": dales_law,
+                   "plot_4_spiking.py": spiking, "plot_5_run_file.py": run_file,
+                   "plot_6_sweep.py": sweep}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(p.name for p in (DOCS / "tutorials").glob("plot_*.py")))
+def test_tutorial_runs_and_computes_what_it_says(script, tmp_path, monkeypatch):
+    """Each tutorial as a plain script, in a scratch folder, as the docs build runs it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    assert script in TUTORIAL_CHECKS, f"{script}: no check in TUTORIAL_CHECKS"
+    monkeypatch.chdir(tmp_path)
+    with bioprop.register.isolated():   # a tutorial's registered rule stays in it
+        ns = runpy.run_path(str(DOCS / "tutorials" / script), run_name="__main__")
+    plt.close("all")
+    TUTORIAL_CHECKS[script](ns)
