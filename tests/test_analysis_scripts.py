@@ -99,8 +99,8 @@ def mean_rate(path):
 
 def test_spiking_table_commands_load_and_the_readme_holds_the_table():
     """Every row's sweep command names a model that loads with its --set and --grid values and
-    fits its data; the README holds the commands and the table that the committed run files
-    give, line for line."""
+    fits its data; the README and docs/spiking.md hold the table that the committed run files
+    give, line for line, and docs/spiking.md the commands."""
     import shlex
 
     from bioprop.spec import check_compatible, load_model, load_protocol
@@ -116,9 +116,11 @@ def test_spiking_table_commands_load_and_the_readme_holds_the_table():
         model = load_model(root / next(w for w in words if w.endswith(".toml")), overrides=overrides)
         protocol = load_protocol(model.protocol, overrides=overrides)
         check_compatible(model, protocol, *shapes[protocol.data.dataset])
-    readme = (root / "README.md").read_text()
-    for line in script["commands_block"]() + script["table"](root / "results"):
-        assert line in readme, f"README.md lacks {line!r}: paste `python analysis/spiking_table.py`"
+    table, commands = script["table"](root / "results"), script["commands_block"]()
+    for page, lines in (("README.md", table), ("docs/spiking.md", table + commands)):
+        text = (root / page).read_text()
+        for line in lines:
+            assert line in text, f"{page} lacks {line!r}: paste `python analysis/spiking_table.py`"
 
 
 @pytest.mark.slow
