@@ -16,9 +16,9 @@
 3. The figure (``--out``, default docs/lif_fi_curve.png).
 
     python analysis/lif_fi_curve.py                       # lif_mnist's second layer
-    python analysis/lif_fi_curve.py --model models/lif_tuned.toml --poisson-input \
+    python analysis/lif_fi_curve.py --model models/lif.toml --poisson-input \
         --rates 0 0.6 --out docs/lif_fi_curve_poisson.png                # digits, Poisson input
-    python analysis/lif_fi_curve.py --model models/lif_tuned.toml --noise 0 --layer 0 --dt 1
+    python analysis/lif_fi_curve.py --model models/lif.toml --noise 0 --layer 0 --dt 1
 """
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ class Row:
 _SWEEP = "bioprop sweep --workers 1 --grid engine.name=reference,brian2 --set record.activity_trials=10"
 ROWS = (
     Row("lif_digits", "digits",
-        f"{_SWEEP} --seeds 2 models/lif_tuned.toml --set 'record.variables=[\"rate\", \"spikes\"]' "
+        f"{_SWEEP} --seeds 2 models/lif.toml --set 'record.variables=[\"rate\", \"spikes\"]' "
         "--set record.activity_dt_factor=5 -o results/lif_digits"),
     Row("lif_mnist_small", "MNIST",
         f"{_SWEEP} --seeds 1 models/lif_mnist_small.toml "

@@ -3,14 +3,14 @@
     python benchmarks/bench_spiking_levers.py [--samples 128] [--repeats 3] [--feedback]
     python benchmarks/bench_spiking_levers.py --mnist [--batches 2] [--repeats 3]
 
-Trains ``models/lif.toml`` with ``protocols/spiking.toml`` (64-128 LIF-10, batch 32) on
+Trains ``models/lif.toml`` with ``protocols/spiking_fine.toml`` (64-128 LIF-10, batch 32) on
 the first `--samples` training digits, once per setting, the settings interleaved
 `--repeats` times, and prints for each the median samples per second, its ratio to
 the first setting measured in the same run, and the time steps of one training
 trial. The settings are the ``--set`` overrides of :data:`SETTINGS`; their accuracy
 is measured by full runs (docs/spiking.md, "Speed"). With ``--feedback``: the ways of
-training the feedback pathway (:data:`FEEDBACK_SETTINGS`) on ``models/lif_tuned.toml``
-with ``protocols/spiking_tuned.toml`` instead (docs/spiking.md, "Feedback learning
+training the feedback pathway (:data:`FEEDBACK_SETTINGS`) on ``models/lif.toml``
+with ``protocols/spiking.toml`` instead (docs/spiking.md, "Feedback learning
 without noise phases"). With ``--mnist``: the levers of the 784-500-500-10 LIF network's
 speed (:data:`MNIST_SETTINGS`), as ``bioprop bench --spiking`` measures its row (k) (random
 MNIST-shaped data, batch 100, compiled) and against the reference engine's row (a) in the
@@ -138,7 +138,7 @@ def main():
     parser.add_argument("--samples", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--feedback", action="store_true",
-                        help="the feedback options on lif_tuned + spiking_tuned instead")
+                        help="the feedback options on lif + spiking instead")
     parser.add_argument("--mnist", action="store_true",
                         help="the levers of the 784-500-500-10 LIF network against row (a)")
     parser.add_argument("--batches", type=int, default=2, help="with --mnist: batches of 100")
@@ -147,7 +147,7 @@ def main():
         with threadpool_limits(1):
             mnist_levers(args.batches, args.repeats)
         return
-    model, protocol = ("lif_tuned", "spiking_tuned") if args.feedback else ("lif", "spiking")
+    model, protocol = ("lif", "spiking") if args.feedback else ("lif", "spiking_fine")
     settings = FEEDBACK_SETTINGS if args.feedback else SETTINGS
     data = load_dataset("digits")
     x, y = data.x_train[:args.samples], data.y_train[:args.samples]

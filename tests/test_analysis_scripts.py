@@ -69,7 +69,7 @@ def test_spiking_table_puts_each_brian2_run_beside_its_twin(tmp_path):
     errors = {}
     for engine, seed in (("reference", 1), ("reference", 2), ("brian2", 1)):
         path = folder / f"engine.name-{engine}_seed{seed}.h5"
-        bioprop.run(root / "models" / "lif_tuned.toml", root / "protocols" / "spiking_tuned.toml",
+        bioprop.run(root / "models" / "lif.toml", root / "protocols" / "spiking.toml",
                     output=path, progress=False,
                     overrides=QUICK[:3] + [f"engine.name={engine}", f"training.seed={seed}",
                                            "engine.codegen=numpy", "record.activity_trials=4",

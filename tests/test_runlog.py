@@ -72,7 +72,7 @@ def _engine(model, protocol, overrides):
 @pytest.mark.parametrize("model, protocol, overrides, form", [
     (None, None, ["engine.name=reference"], STEADY),
     (None, None, ["engine.name=brian2", "training.batch_size=4", *SHORT], TIMED),
-    ("lif.toml", "spiking.toml", ["training.batch_size=4", *SHORT], TIMED),
+    ("lif.toml", "spiking.toml", ["training.batch_size=4", "engine.codegen=numpy", *SHORT], TIMED),
 ], ids=["reference", "brian2-rate", "brian2-spiking"])
 def test_every_variable_the_engines_record_is_in_the_vocabulary(model, protocol, overrides, form):
     engine, spec = _engine(model, protocol, overrides)

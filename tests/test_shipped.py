@@ -61,7 +61,8 @@ def test_bioprop_run_lif_runs_at_the_spiking_time_step(tmp_path, monkeypatch, ca
         tree = bioprop.open_run(tmp_path / name)
         dts.append(tomllib.loads(tree.attrs["protocol_toml"])["phases"]["dt"])
         tree.close()
-    assert dts == ["0.5 ms", "5 ms"]
+    assert dts == [load_protocol("spiking").phases.dt.text, load_protocol("default").phases.dt.text]
+    assert dts[0] != dts[1]
 
 
 def test_a_bad_usual_protocol_is_one_error(tmp_path):
@@ -114,7 +115,8 @@ def test_a_sweep_of_a_shipped_name_runs_its_usual_protocol(tmp_path, monkeypatch
     assert not result.errors and len(result.points) == 2
     for path in sorted((tmp_path / "out").glob("*.h5")):
         tree = bioprop.open_run(path)
-        assert tomllib.loads(tree.attrs["protocol_toml"])["phases"]["dt"] == "0.5 ms"
+        assert tomllib.loads(tree.attrs["protocol_toml"])["phases"]["dt"] == \
+            load_protocol("spiking").phases.dt.text
         tree.close()
 
 

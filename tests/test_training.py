@@ -265,7 +265,7 @@ SHIPPED_PAIRS = [("default", "default"), ("lee2015_dtp", "lee2015"),
                  ("lee2015_stochastic", "lee2015_discrete"), ("bartunov2018", "bartunov2018"),
                  ("bartunov2018", "iterative"), ("bartunov2018", "fashion_mnist"),
                  ("lif_mnist_small", "mnist_lif"), ("lif", "spiking"),
-                 ("lif", "spiking_fast"), ("lif_tuned", "spiking_tuned"),
+                 ("lif", "spiking_fast"), ("lif", "spiking_fine"),
                  ("lif_mnist", "mnist_spiking"), ("lif_mnist", "mnist_lif"), ("teacher", "teacher"),
                  ("iterative", "iterative"), ("tp", "default"), ("bp", "mnist"), ("gn", "default")]
 
@@ -317,7 +317,7 @@ def test_the_settling_check_counts_spiking_traces():
     # a LIF layer adds its membrane; a trace of 80 ms makes the longest τ of the other phases
     lif = load_model(root / "models" / "lif.toml", ['layers.hidden1.tau_trace="80 ms"'])
     with pytest.warns(SettlingWarning) as record:
-        check_compatible(lif, load_protocol(root / "protocols" / "spiking.toml"), 64, 10)
+        check_compatible(lif, load_protocol(root / "protocols" / "spiking_fine.toml"), 64, 10)
     messages = [str(w.message) for w in record]
     assert "hidden1.tau = 10 ms, hidden1.tau_trace = 80 ms (two filters), output.tau" \
         in messages[0]

@@ -36,5 +36,7 @@ def architecture(model: dict, collapse: bool = False) -> str:
 
 
 def duration(seconds: float) -> str:
-    """Seconds below two minutes, minutes above."""
+    """Tenths of a second below 10 s, seconds below two minutes, minutes above."""
+    if seconds < 10:  # a reference-engine digits run takes well under a second
+        return f"{seconds:.1f} s"
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

@@ -32,9 +32,10 @@ def main(out):
         "record.activity_dt_factor=10", "record.variables=[\"rate\"]"])
     from importlib.resources import files
     bioprop.run(str(files("bioprop.models") / "lif.toml"),
-                str(files("bioprop.protocols") / "spiking.toml"),
+                str(files("bioprop.protocols") / "spiking_fine.toml"),
                 output=out / "format1-lif.h5", force=True, progress=False, overrides=SMALL + [
-                    "training.epochs=1", "record.activity_every=1", "record.activity_dt_factor=40",
+                    "optimizer.forward.lr=0.001", "training.epochs=1", "record.activity_every=1",
+                    "record.activity_dt_factor=40",
                     "record.variables=[\"rate\"]", "phases.forward=40 ms",
                     "phases.feedback=30 ms", "phases.target=40 ms"])
     from bioprop import training

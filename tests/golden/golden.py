@@ -44,8 +44,9 @@ def cases(full: bool = False) -> dict:
     for engine in ENGINES:
         for rule in RULES:
             out[f"{rule}-{engine}"] = (f"{rule}.toml", None, QUICK + [f"engine.name={engine}"])
-    out["lif-brian2"] = ("lif.toml", "spiking.toml",
-                         ["training.epochs=2", "data.n_train=64", "data.n_test=32",
+    # the digits LIF model at its first forward learning rate, in the first spiking protocol
+    out["lif-brian2"] = ("lif.toml", "spiking_fine.toml",
+                         ["optimizer.forward.lr=0.001", "training.epochs=2", "data.n_train=64", "data.n_test=32",
                           "record.weights_every=1", "record.activity_every=1",
                           "record.activity_dt_factor=20", "record.probe_size=32",
                           "phases.forward=40 ms", "phases.feedback=30 ms", "phases.target=40 ms"])
@@ -59,8 +60,8 @@ def cases(full: bool = False) -> dict:
         out[f"parallel-{engine}"] = (None, None, QUICK + [
             f"engine.name={engine}", "rule.feedback=ldrl", "rule.schedule=parallel",
             "rule.feedback_pretrain_epochs=1", "layers.hidden2.population=sign"])
-    out["stochastic-brian2"] = ("lif.toml", "spiking.toml", [
-        "training.epochs=1", "data.n_train=64", "data.n_test=32", "record.weights_every=1",
+    out["stochastic-brian2"] = ("lif.toml", "spiking_fine.toml", [
+        "optimizer.forward.lr=0.001", "training.epochs=1", "data.n_train=64", "data.n_test=32", "record.weights_every=1",
         "record.activity_every=1", "record.activity_dt_factor=20", "record.probe_size=32",
         "phases.forward=30 ms", "phases.feedback=20 ms", "phases.target=30 ms",
         "network.input_encoding=poisson", "layers.hidden1.connection=synapses",
