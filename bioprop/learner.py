@@ -100,6 +100,8 @@ class Learner:
         self.loss_fn = LOSSES[spec.network.loss]
         self.top = top_layer(model.n_layers, rule.top)
         self.dtype = model.forward[1].weight.dtype
+        #: σ of this epoch's noise (start_epoch anneals it; rule.noise until then)
+        self.noise_sigma = rule.noise
         opt = spec.optimizer
         forward_scales, feedback_scales = learning_rate_scales(model, spec.layers)
         self.forward_optimizer = make_optimizer(opt.forward.name, model.forward_params(),
@@ -122,16 +124,32 @@ class Learner:
                              "build the model with build_model(..., p_connect=...)")
 
     # ---- what an engine provides
-    def train_epoch(self, x, y, rng, progress=None, learn_forward: bool = True) -> dict:
+    def train_epoch(self, x, y, rng, progress=None, learn_forward: bool = True,
+                    learn_feedback: bool = True) -> dict:
         """Train on every full batch of (x, y) once, in the order `rng` shuffles them.
 
-        With ``learn_forward=False`` only the feedback pathway learns (pre-training).
+        With ``learn_forward=False`` only the feedback pathway learns (pre-training, and the
+        first pass of an ``epochs`` schedule's epoch); with ``learn_feedback=False`` only the
+        forward pathway does, and no noise is drawn (that epoch's second pass).
         """
         raise NotImplementedError
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The output activity h_L for every row of `x`."""
         raise NotImplementedError
+
+    @property
+    def passes_per_epoch(self) -> int:
+        """2 under the ``epochs`` schedule (a pass for the inverses, then one for the forward
+        weights) when the rule trains its inverses; 1 otherwise."""
+        return 2 if self.rule.schedule == "epochs" and self.trains_feedback else 1
+
+    def feedback_pass(self, x, y, rng, progress=None):
+        """The first pass of an ``epochs`` schedule's epoch, which trains only the inverses;
+        nothing under the other schedules. The forward pass follows with
+        ``learn_feedback = passes_per_epoch == 1``."""
+        if self.passes_per_epoch == 2:
+            self.train_epoch(x, y, rng, progress, learn_forward=False)
 
     def rehearse(self, x, y, rng) -> BatchTrace:
         """One training batch of (x, y) that learns nothing: its trace up to the targets
@@ -155,7 +173,7 @@ class Learner:
             self.last_trace = last
 
     def train_batchwise(self, x, y, rng, progress=None, learn_forward: bool = True,
-                        before_batch=None) -> dict:
+                        before_batch=None, learn_feedback: bool = True) -> dict:
         """One epoch as :meth:`train_epoch` draws it, one :meth:`train_batch` call per batch.
 
         `before_batch(j, x_j, y_j)`, if given, runs before batch j learns (e.g. to record
@@ -165,7 +183,8 @@ class Learner:
         for j, index in enumerate(epoch_batches(len(x), self.batch_size, rng)):
             if before_batch is not None:
                 before_batch(j, x[index], y[index])
-            trace = self.train_batch(x[index], y[index], rng, learn_forward)
+            trace = self.train_batch(x[index], y[index], rng, learn_forward,
+                                     learn_feedback=learn_feedback)
             batch_loss, batch_correct = self.score(trace.h[-1], y[index], trace.loss)
             total_loss, correct, n = total_loss + batch_loss, correct + batch_correct, n + len(index)
             if progress is not None:
@@ -176,11 +195,13 @@ class Learner:
         """Set both optimizers' learning rates for training epoch `epoch` of `epochs`, as the
         model file's schedules say (rules.optimizers.scheduled_lr); the training loop calls it.
         """
+        from .rules.feedback import annealed_noise
         from .rules.optimizers import scheduled_lr
 
         for opt, spec in ((self.forward_optimizer, self.spec.optimizer.forward),
                           (self.feedback_optimizer, self.spec.optimizer.feedback)):
             opt.set_lr(scheduled_lr(spec.schedule, spec.lr, spec.lr_final, epoch, epochs))
+        self.noise_sigma = annealed_noise(self.rule.noise, epoch, self.rule.noise_anneal_epochs)
 
     def keep_average(self, decay: float):
         """Measure the test figures with an exponential moving average of the forward weights,
@@ -214,7 +235,7 @@ class Learner:
         if not self.trains_feedback:
             return []
         sizes = [self.model.sizes[l] for l in self.noisy_layers()]
-        return [[None] + sample_noise(rng, batch, sizes, self.rule.noise, self.dtype)
+        return [[None] + sample_noise(rng, batch, sizes, self.noise_sigma, self.dtype)
                 for _ in range(self.rule.feedback_iterations)]
 
     def teach_batch(self, x, y) -> TaughtBatch:
@@ -238,7 +259,7 @@ class Learner:
     def feedback_update(self, h, noise, points, side=None, apply: bool = True):
         """Gradients of the feedback objective at `points`, applied; returns (grads, losses)."""
         grads, losses = feedback_grads(self.model, self.objective, h, noise, points, self.top,
-                                       self.rule.noise, side)
+                                       self.noise_sigma, side)
         if apply:
             self.apply_feedback(grads)
         return grads, losses

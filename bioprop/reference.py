@@ -38,17 +38,20 @@ class ReferenceEngine(Learner):
 
     name = "reference"
 
-    def train_epoch(self, x, y, rng, progress=None, learn_forward=True) -> dict:
-        return self.train_batchwise(x, y, rng, progress, learn_forward)
+    def train_epoch(self, x, y, rng, progress=None, learn_forward=True,
+                    learn_feedback=True) -> dict:
+        return self.train_batchwise(x, y, rng, progress, learn_forward,
+                                    learn_feedback=learn_feedback)
 
-    def train_batch(self, x, y, rng, learn_forward=True, learn=True) -> BatchTrace:
+    def train_batch(self, x, y, rng, learn_forward=True, learn=True,
+                    learn_feedback=True) -> BatchTrace:
         """One batch of training; returns its trace and updates the model in place.
 
         With ``learn=False`` nothing changes and the trace ends at the targets
         (:meth:`rehearse`).
         """
         model, t = self.model, self.top
-        noise = self.draw_noise(rng, len(x))
+        noise = self.draw_noise(rng, len(x)) if learn_feedback else []
         taught = self.teach_batch(x, y)
         a, h, teaching, side = taught.a, taught.h, taught.teaching, taught.side
         trace = BatchTrace(a, h, noise=noise[-1] if noise else [], loss=teaching.loss)
@@ -63,7 +66,7 @@ class ReferenceEngine(Learner):
             self._hook("batch_end", forward_end, trace, learn)
             self.last_trace = trace
             return trace
-        if self.rule.schedule == "alternating":
+        if self.rule.schedule != "parallel":  # alternating, or the forward pass of "epochs"
             trace.targets, trace.residuals = self.targets_from(a, h, teaching, side)
             self._hook("phase_end", target_end, trace, learn)
         if not learn:

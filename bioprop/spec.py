@@ -122,9 +122,13 @@ class RuleSpec:
     target_step: float = ranged(0.3, ge=0)
     #: σ, the standard deviation of the noise injected to train the inverses
     noise: float = ranged(0.36, ge=0)
+    #: τ of annealed noise, in epochs: training epoch e draws σ / (1 + (e − 1) / τ), as Lee's
+    #: discrete-network code does with τ = 50 (rules.feedback.annealed_noise); 0: σ throughout
+    noise_anneal_epochs: float = ranged(0.0, ge=0, written="when set")
     #: ``alternating`` (after Lee 2015: on each batch the inverses learn first, then the forward
-    #: weights from targets through the updated inverses; Lee's code alternates whole epochs)
-    #: or ``parallel`` (both from the inverses as they were at the batch's start)
+    #: weights from targets through the updated inverses), ``epochs`` (as Lee's code: each
+    #: epoch is a pass that trains only the inverses, then one that trains only the forward
+    #: weights) or ``parallel`` (both from the inverses as they were at the batch's start)
     schedule: str = "alternating"
     #: K, the refinement steps of the ``iterative`` rule (K = 1 is ``dtp``)
     iterations: int = ranged(1, ge=1)

@@ -274,7 +274,8 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
     n = (len(data.x_train) // training.batch_size) * training.batch_size
     history = []
     pretrain = engine.rule.feedback_pretrain_epochs if engine.trains_feedback and fresh else 0
-    bar = tqdm(total=(pretrain - pretrained + training.epochs - done) * n, unit="sample",
+    passes = (pretrain - pretrained) + (training.epochs - done) * engine.passes_per_epoch
+    bar = tqdm(total=passes * n, unit="sample",
                disable=not show_progress, desc=f"{engine.name} {data.name}")
 
     def progress(count):
@@ -358,24 +359,28 @@ def _begin(engine, data, rng, progress, recorder, probe, record_spec, pretrained
 
 def _epoch(engine, data, rng, progress, bar, epoch, n, recorder=None, record_spec=None):
     start = time.perf_counter()
+    engine.feedback_pass(data.x_train, data.y_train, rng, progress)  # "epochs" schedule only
+    alone = engine.passes_per_epoch == 1
     if records_batches(record_spec, epoch):
         metrics, spent = _train_recording_batches(engine, data, rng, progress, recorder,
-                                                  record_spec, epoch)
+                                                  record_spec, epoch, learn_feedback=alone)
     else:
-        metrics, spent = engine.train_epoch(data.x_train, data.y_train, rng,
-                                            progress=progress), 0.0
+        metrics, spent = engine.train_epoch(data.x_train, data.y_train, rng, progress=progress,
+                                            learn_feedback=alone), 0.0
     elapsed = time.perf_counter() - start - spent
     test = engine.evaluate(data.x_test, data.y_test)
     bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics.get('accuracy', float('nan')):.3f}",
                     test=f"{test.get('accuracy', test['loss']):.3f}")
-    row = {"epoch": epoch, "loss": metrics["loss"], "test_loss": test["loss"],
-           "wall_time": elapsed, "n_samples": n, "samples_per_second": n / elapsed}
+    # samples/s counts every trial trained, both passes of an "epochs" epoch
+    row = {"epoch": epoch, "loss": metrics["loss"], "test_loss": test["loss"], "wall_time": elapsed,
+           "n_samples": n, "samples_per_second": n * engine.passes_per_epoch / elapsed}
     if "accuracy" in test:
         row.update(accuracy=metrics["accuracy"], test_accuracy=test["accuracy"])
     return row
 
 
-def _train_recording_batches(engine, data, rng, progress, recorder, record_spec, epoch):
+def _train_recording_batches(engine, data, rng, progress, recorder, record_spec, epoch,
+                             learn_feedback=True):
     """One epoch, batch by batch, recording every k-th batch's activity just before it learns.
 
     The batches are those ``engine.train_epoch`` would draw from `rng`, trained in the
@@ -393,7 +398,7 @@ def _train_recording_batches(engine, data, rng, progress, recorder, record_spec,
                 spent[0] += time.perf_counter() - start
 
         metrics = engine.train_batchwise(data.x_train, data.y_train, rng, progress,
-                                         before_batch=record)
+                                         before_batch=record, learn_feedback=learn_feedback)
     return metrics, spent[0]
 
 

@@ -44,7 +44,7 @@ def _registry_choices():
         "population": POPULATION_KINDS, "activation": ACTIVATIONS,
         "connection": ["dense", "synapses"], "plasticity": ["dense", "synaptic"],
         "rule.target": TARGET_RULES, "rule.feedback": FEEDBACK_OBJECTIVES,
-        "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "parallel"],
+        "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "epochs", "parallel"],
         "rule.side_information": ["none", "label", "activity"],
         "rule.spiking_target": SPIKING_TARGETS, "rule.feedback_from": ["spikes", "twin"],
         "optimizer.name": OPTIMIZERS, "optimizer.schedule": SCHEDULES, "network.loss": LOSSES,

@@ -86,6 +86,9 @@ class Brian2Engine(Learner):
         self.trial_start = protocol.phases.trial_start
         self.dt = protocol.phases.dt.quantity
         self.train_phases, self.pretrain_phases = learner_phases(self, protocol.phases, self.dt)
+        #: the trial of a pass that trains only the forward weights (rule.schedule = "epochs")
+        self.forward_phases = learner_phases(self, protocol.phases, self.dt,
+                                             learn_feedback=False)[0]
         self.eval_phases = self.train_phases[:1]
         #: each layer's SpikingPopulation (None for a rate layer), index 0 the input
         populations = [None] + [layer_population(ls, self.dt) for ls in spec.layers]
@@ -112,23 +115,30 @@ class Brian2Engine(Learner):
         gc.freeze()
 
     # ------------------------------------------------------------- public
-    def train_epoch(self, x, y, rng, progress=None, learn_forward=True) -> dict:
+    def train_epoch(self, x, y, rng, progress=None, learn_forward=True,
+                    learn_feedback=True) -> dict:
         order = np.concatenate(epoch_batches(len(x), self.batch_size, rng))
         xs = np.ascontiguousarray(x[order], dtype=self.dtype)
         ys = y[order]
-        phases = self.train_phases if learn_forward else self.pretrain_phases
-        self._run(xs, ys, phases, True, rng, progress, learn_forward)
+        self._run(xs, ys, self._trial_of(learn_forward, learn_feedback), True, rng, progress,
+                  learn_forward, learn_feedback=learn_feedback)
         n = len(order)
         return {"loss": self._loss_sum / n, "accuracy": self._correct / n}
 
-    def train_batch(self, x, y, rng, learn_forward=True) -> BatchTrace:
+    def train_batch(self, x, y, rng, learn_forward=True, learn_feedback=True) -> BatchTrace:
         """Train on exactly one batch of B samples; returns its trace."""
         if len(x) != self.batch_size:
             raise ValueError(f"train_batch needs exactly {self.batch_size} samples, got {len(x)}")
-        phases = self.train_phases if learn_forward else self.pretrain_phases
-        self._run(np.ascontiguousarray(x, dtype=self.dtype), y, phases, True, rng, None,
-                  learn_forward)
+        self._run(np.ascontiguousarray(x, dtype=self.dtype), y,
+                  self._trial_of(learn_forward, learn_feedback), True, rng, None, learn_forward,
+                  learn_feedback=learn_feedback)
         return self.last_trace
+
+    def _trial_of(self, learn_forward, learn_feedback):
+        """The phases of a training trial that learns what the two flags say."""
+        if not learn_forward:
+            return self.pretrain_phases
+        return self.train_phases if learn_feedback else self.forward_phases
 
     def rehearse(self, x, y, rng) -> BatchTrace:
         if len(x) != self.batch_size:
@@ -151,14 +161,15 @@ class Brian2Engine(Learner):
         return slice(self._trial * self.batch_size, (self._trial + 1) * self.batch_size)
 
     # ------------------------------------------------------------ running
-    def _run(self, x, y, phases, train: bool, rng, progress, learn_forward=True, learn=True):
+    def _run(self, x, y, phases, train: bool, rng, progress, learn_forward=True, learn=True,
+             learn_feedback=True):
         """Simulate len(x) / B trials with one Network.run.
 
         With ``learn=False`` every phase runs and every update is computed, but no
         weight changes (the probe trials of activity recording).
         """
         self._x, self._y, self._rng, self.training, self._progress = x, y, rng, train, progress
-        self._learn_forward, self._learn = learn_forward, learn
+        self._learn_forward, self._learn, self._learn_feedback = learn_forward, learn, learn_feedback
         self._names, self._starts, self._ends = step_schedule(phases)
         self._step, self._trial = -1, 0
         n_steps = len(self._names) * whole_batches(len(x), self.batch_size)
@@ -201,7 +212,8 @@ class Brian2Engine(Learner):
             self._start_trial_state(self._x[rows])
         if self.training:
             latched.ytarget = self.targets_of(self._y[rows])
-            latched.noises, latched.iteration = self.draw_noise(self._rng, B), 0
+            noises = self.draw_noise(self._rng, B) if self._learn_feedback else []
+            latched.noises, latched.iteration = noises, 0
             latched.normalised = [None] * (self.top + 1)
             latched.trace = BatchTrace(a=[None], h=[self._x[rows]],
                                        noise=latched.noises[-1] if latched.noises else [],

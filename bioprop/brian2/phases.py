@@ -95,8 +95,9 @@ def trial_phases(phases_spec, dt, *, schedule: str, trains_feedback: bool,
         ``target`` phases.
     dt : Quantity
         The time step.
-    schedule : {"alternating", "parallel"}
-        Whether the targets follow the feedback iterations or precede them.
+    schedule : {"alternating", "epochs", "parallel"}
+        Whether the targets follow the feedback iterations or precede them (``epochs``
+        orders a trial as ``alternating``; its passes train one pathway each).
     trains_feedback : bool
         Whether there are feedback iterations at all.
     feedback_iterations : int
@@ -166,7 +167,7 @@ def trial_phases(phases_spec, dt, *, schedule: str, trains_feedback: bool,
     return [forward, *feedback, phase("settle", "feedback"), *targets]
 
 
-def learner_phases(learner, phases_spec, dt):
+def learner_phases(learner, phases_spec, dt, learn_feedback: bool = True):
     """The training and the pre-training trial of `learner`'s rule and objective.
 
     Parameters
@@ -175,6 +176,9 @@ def learner_phases(learner, phases_spec, dt):
         Supplies the rule, the feedback objective and the top layer.
     phases_spec : PhasesSpec
     dt : Quantity
+    learn_feedback : bool
+        False: the training trial leaves the feedback pathway alone (no feedback phases;
+        the forward pass of the ``epochs`` schedule).
 
     Returns
     -------
@@ -188,7 +192,7 @@ def learner_phases(learner, phases_spec, dt):
         If a phase has no kind in :data:`PHASE_KINDS`.
     """
     rule, points = learner.rule, learner.objective.points
-    options = dict(schedule=rule.schedule, trains_feedback=learner.trains_feedback,
+    options = dict(schedule=rule.schedule, trains_feedback=learner.trains_feedback and learn_feedback,
                    feedback_iterations=rule.feedback_iterations,
                    settle_each_iteration="clean" in points,
                    iterations=rule.iterations if learner.target_rule.iterates else 0,

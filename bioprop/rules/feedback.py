@@ -45,7 +45,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["FeedbackObjective", "FEEDBACK_OBJECTIVES", "DEFAULT_OBJECTIVE", "ROUND_TRIP",
-           "POINTS", "objective_at", "sample_noise"]
+           "POINTS", "objective_at", "sample_noise", "annealed_noise"]
 
 #: the point of the ``drl`` objective, which shares the objective's name: code outside
 #: rules/ says ROUND_TRIP, so that it never spells an objective's name
@@ -150,6 +150,18 @@ FEEDBACK_OBJECTIVES = {o.name: o for o in (
 
 #: the feedback objective of a model file that names none
 DEFAULT_OBJECTIVE = "dtp"
+
+
+def annealed_noise(sigma: float, epoch: int, tau: float) -> float:
+    """σ_e = σ / (1 + (e − 1) / τ), the noise of training epoch `epoch` (1-based; 0 and the
+    pre-training epochs before it draw σ); τ = 0 keeps σ in every epoch.
+
+    Lee's discrete-network code divides σ by 1 + epoch / 50 with epochs counted from 0, so
+    that its first epoch has the whole σ; counting from 1, that is τ = 50 here.
+    """
+    if not tau or epoch <= 1:
+        return sigma
+    return sigma / (1.0 + (epoch - 1) / tau)
 
 
 def sample_noise(rng: np.random.Generator, batch: int, sizes, sigma: float, dtype=np.float64):
