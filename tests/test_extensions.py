@@ -228,7 +228,7 @@ def _rule(h_lower, g_target, g_forward):
      "target rule 'dtp' is built in and cannot be unregistered"),
     (lambda: unregister("target_rules", "mine"),
      "extension kind: unknown 'target_rules'. Expected one of: target_rule, feedback_objective, "
-     "activation, population_kind. Did you mean 'target_rule'?"),
+     "activation, population_kind, plasticity_rule. Did you mean 'target_rule'?"),
 ])
 def test_what_cannot_be_registered_is_one_error(register, message):
     with isolated(), pytest.raises(ExtensionError) as err:
