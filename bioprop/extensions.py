@@ -29,11 +29,12 @@ decorator                              the decorated function
 Each is checked when it is registered (its signature, its points, its derivative and
 inverse against its function), and where it cannot run in an engine the run stops with
 one error that says so: an activation without a Brian2 form runs in the reference engine
-only, a plasticity rule in the Brian2 engine's synapses only. A name that is taken is an error, unless ``replace=True`` replaces a user's; a
-built-in name cannot be replaced. :func:`unregister` removes a name and :func:`isolated`
-puts every registry back as it found it (tests). Installed packages register theirs
-through entry points (:mod:`bioprop.plugins`). :func:`spiking_kind` lives in
-:mod:`bioprop.spiking_kinds`, :func:`plasticity_rule` in :mod:`bioprop.plasticity_rules`.
+only, a plasticity rule in the Brian2 engine's synapses only. A name that is taken is an
+error, unless ``replace=True`` replaces a user's; a built-in name cannot be replaced.
+:func:`unregister` removes a name and :func:`isolated` puts every registry back as it found
+it (tests). Installed packages register theirs through entry points (:mod:`bioprop.plugins`).
+:func:`spiking_kind` lives in :mod:`bioprop.spiking_kinds`, the registry of plasticity rules
+in :mod:`bioprop.plasticity_rules`.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ import numpy as np
 from .activations import CHECK_POINTS, Activation
 from .extension_registry import (KINDS, ExtensionError, check_signature, choice, enter, isolated,
                                  origin, unregister)
-from .plasticity_rules import plasticity_rule
+from .plasticity_rules import PlasticityRule
 from .plugins import registries
 from .populations import PopulationKind
 from .rate_groups import SOMA_VARIABLES
@@ -311,4 +312,45 @@ def population_kind(name: str, *, activation: str | None = None,
             stochastic=re.search(r"\bxi(_\w+)?\b", equations) is not None,
             state_variables=("v", "I_ff", "I_nudge") + own, soma_dynamics=dynamics), replace)
         return dynamics
+    return register
+
+
+# -------------------------------------------------------------- plasticity rules
+def plasticity_rule(name: str, *, source: str = "", replace: bool = False):
+    """Register the decorated function as plasticity rule `name` (``layers.N.plasticity_rule``).
+
+    Parameters
+    ----------
+    name : str
+    source : str
+        Where the rule comes from, for its record.
+    replace : bool
+        Replace a rule of that name that a user registered.
+
+    Returns
+    -------
+    callable
+        The decorator. The function takes the layer's spec and returns one synapse's change
+        as a Brian2 expression in :data:`bioprop.pathways.RULE_VARIABLES`; it is checked
+        as a model file's expression is, for a layer of default keys, when registered.
+    """
+    from .errors import SpecError
+
+    what = f"plasticity rule {name!r}"
+
+    def register(fn):
+        from .spec import LayerSpec
+        from .validation import check_rule_expression
+
+        check_signature(fn, what, ("layer",))
+        expression = fn(LayerSpec(name="layer", size=1))
+        if not isinstance(expression, str) or not expression.strip():
+            raise ExtensionError(f"{what}: the function must return a Brian2 expression as a "
+                                 f"string, not {expression!r}")
+        try:
+            check_rule_expression(expression, what, "its expression")
+        except SpecError as err:
+            raise ExtensionError(str(err)) from None
+        enter("plasticity_rule", name, PlasticityRule(name, fn, source or origin(fn)), replace)
+        return fn
     return register

@@ -5,10 +5,11 @@ each trial, the Brian2 expression of its change (:class:`bioprop.pathways.Synapt
 ``layers.N.plasticity_rule`` gives it as a name of :data:`PLASTICITY_RULES` or as the
 expression itself, in the names of :data:`bioprop.pathways.RULE_VARIABLES`; empty, the
 local forward rule. A user registers a rule under a name with
-:func:`bioprop.register.plasticity_rule <plasticity_rule>` (or a package through the entry
-point group ``bioprop.plasticity``); it then runs exactly as the same expression written in
-the model file would. Rules run in Brian2 synapses only: the reference engine, which has
-none, refuses a rule other than the local one (:mod:`bioprop.compatibility`).
+:func:`bioprop.register.plasticity_rule <bioprop.extensions.plasticity_rule>` (or a package
+through the entry point group ``bioprop.plasticity``); it then runs exactly as the same
+expression written in the model file would. Rules run in Brian2 synapses only: the
+reference engine, which has none, refuses a rule other than the local one
+(:mod:`bioprop.compatibility`).
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from typing import Callable
 
 from .pathways import LOCAL_RULE, RULE_VARIABLES
 
-__all__ = ["PlasticityRule", "PLASTICITY_RULES", "DEFAULT_PLASTICITY_RULE", "plasticity_rule",
-           "rule_expression", "is_rule_name"]
+__all__ = ["PlasticityRule", "PLASTICITY_RULES", "DEFAULT_PLASTICITY_RULE", "rule_expression",
+           "is_rule_name"]
 
 
 @dataclass(frozen=True)
@@ -83,44 +84,3 @@ def rule_expression(layer) -> str:
     if is_rule_name(value):
         return PLASTICITY_RULES[value].expression(layer)
     return value
-
-
-def plasticity_rule(name: str, *, source: str = "", replace: bool = False):
-    """Register the decorated function as plasticity rule `name` (``layers.N.plasticity_rule``).
-
-    Parameters
-    ----------
-    name : str
-    source : str
-        Where the rule comes from, for its record.
-    replace : bool
-        Replace a rule of that name that a user registered.
-
-    Returns
-    -------
-    callable
-        The decorator. The function takes the layer's spec and returns one synapse's change
-        as a Brian2 expression in :data:`bioprop.pathways.RULE_VARIABLES`; it is checked
-        as a model file's expression is, for a layer of default keys, when registered.
-    """
-    from .extension_registry import ExtensionError, check_signature, enter, origin
-    from .errors import SpecError
-
-    what = f"plasticity rule {name!r}"
-
-    def register(fn):
-        from .spec import LayerSpec
-        from .validation import check_rule_expression
-
-        check_signature(fn, what, ("layer",))
-        expression = fn(LayerSpec(name="layer", size=1))
-        if not isinstance(expression, str) or not expression.strip():
-            raise ExtensionError(f"{what}: the function must return a Brian2 expression as a "
-                                 f"string, not {expression!r}")
-        try:
-            check_rule_expression(expression, what, "its expression")
-        except SpecError as err:
-            raise ExtensionError(str(err)) from None
-        enter("plasticity_rule", name, PlasticityRule(name, fn, source or origin(fn)), replace)
-        return fn
-    return register

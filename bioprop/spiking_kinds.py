@@ -151,7 +151,8 @@ def _check_twin(what, rate, current, max_rate, layer, error):
         with np.errstate(all="ignore"):
             nu = np.asarray(rate(CHECK_CURRENTS, layer), dtype=float)
     except Exception as err:
-        raise error(f"{what}: its rate twin fails on an array: {type(err).__name__}: {err}") from None
+        raise error(f"{what}: its rate twin fails on an array: "
+                    f"{type(err).__name__}: {err}") from None
     if nu.shape != CHECK_CURRENTS.shape or not np.isfinite(nu).all() or (nu < 0).any():
         raise error(f"{what}: its rate twin must give a finite rate ≥ 0 (Hz) for each current "
                     f"of an array; on [-4, 4] it does not")
@@ -160,7 +161,8 @@ def _check_twin(what, rate, current, max_rate, layer, error):
         i = int(np.argmax(falls))
         raise error(f"{what}: its rate twin is not monotone: it falls from {nu[i]:.6g} Hz at "
                     f"I = {CHECK_CURRENTS[i]:.3g} to {nu[i + 1]:.6g} Hz at "
-                    f"I = {CHECK_CURRENTS[i + 1]:.3g}; the inverse needs a non-decreasing f-I curve")
+                    f"I = {CHECK_CURRENTS[i + 1]:.3g}; the inverse needs a non-decreasing "
+                    "f-I curve")
     inside = (nu > RATE_MARGIN * max_rate) & (nu < (1 - RATE_MARGIN) * max_rate)
     if not inside.any():
         raise error(f"{what}: its rate twin never fires between 0 and max_rate = {max_rate} Hz "

@@ -137,3 +137,15 @@ def install_package(tmp_path, monkeypatch, module: str, entry_points: str, sourc
     (info / "entry_points.txt").write_text(entry_points)
     (tmp_path / f"{module}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def assert_refused(register, message: str, registry: dict, name: str):
+    """`register()` raises one ExtensionError starting with `message`, and leaves `name` out
+    of `registry`."""
+    from bioprop.extensions import ExtensionError
+
+    with isolated():
+        with pytest.raises(ExtensionError) as caught:
+            register()
+        assert str(caught.value).startswith(message)
+        assert name not in registry

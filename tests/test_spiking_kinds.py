@@ -11,12 +11,12 @@ import pytest
 from brian2 import Clock, Network, SpikeMonitor, StateMonitor, ms, second
 
 import bioprop
-from bioprop.extensions import ExtensionError, isolated
+from bioprop.extensions import isolated
 from bioprop.plugins import load_entry_points
 from bioprop.populations import POPULATION_KINDS, layer_population
 from bioprop.spec import LayerSpec
 
-from conftest import install_package
+from conftest import assert_refused, install_package
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the tolerance of the simulated rate against the twin, as a fraction of max_rate
@@ -137,11 +137,7 @@ def _kind(name="mine", **keys):
      "I_apical, z, r, tau, tau_trace, max_rate)"),
 ])
 def test_what_cannot_be_registered_is_one_error(register, message):
-    with isolated():
-        with pytest.raises(ExtensionError) as caught:
-            register()
-        assert str(caught.value).startswith(message)
-        assert "mine" not in POPULATION_KINDS
+    assert_refused(register, message, POPULATION_KINDS, "mine")
 
 
 def test_a_registered_kind_is_a_name_of_the_spec_with_did_you_mean():
