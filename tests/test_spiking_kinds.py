@@ -85,6 +85,25 @@ def test_the_simulated_rate_is_the_twins_over_the_inputs_used(theta):
     assert np.allclose(population.activation.fn(population.current_for(rates, 0.0)), rates)
 
 
+def test_the_kinds_record_is_complete_and_its_group_takes_synaptic_input(theta):
+    """What the engines read of a kind (as tests/test_population_kinds.py checks the built-in
+    ones), and the group the standalone forward pass builds, its I_ff fed by synapses."""
+    kind, dt = POPULATION_KINDS["theta"], 0.5 * ms
+    layer = LayerSpec(name="h", size=4, population="theta")
+    assert kind.spiking and kind.spikes and not kind.stochastic and kind.synaptic_input
+    assert kind.max_rate(layer, dt) == 100 and kind.dendrite(layer, dt).name == "linear"
+    population = layer_population(layer, dt)
+    for synaptic in (False, True):
+        group = population.build(f"theta_{synaptic}", 4, Clock(dt), 0, "float64",
+                                 synaptic_input=synaptic)
+        assert {*kind.state_variables, kind.rate_variable} <= set(group.variables)
+        assert set(re.findall(r"[A-Za-z_]\w*", kind.jump())) <= set(group.variables)
+    group.I_ff_bias = 1.0  # the synapses' bias alone: the twin's rate at I = 1
+    spikes = SpikeMonitor(group)
+    Network(group, spikes).run(1 * second)
+    assert np.abs(spikes.count / 100 - population.activation.fn(np.ones(4))).max() < RATE_TOLERANCE
+
+
 def test_a_saved_network_of_the_kind_continues_bit_for_bit(theta, tmp_path):
     net = bioprop.build(theta["spiky"], engine="brian2", batch_size=16, dt="0.5 ms")
     net.step(theta["x"], theta["y"])
