@@ -73,6 +73,7 @@ def check_compatible(model, protocol, n_features: int | None = None,
         _check_memory(model, protocol)
         _check_averaging(model, protocol)
         _check_brian2_forms(model, protocol)
+        _check_synaptic_rules(model, protocol)
     if protocol.engine.name == "brian2":  # the reference engine has no time
         _warn_unsettled(model, protocol)
 
@@ -95,6 +96,21 @@ def _check_brian2_forms(model, protocol):
                 fail(model.source, f"layers.{i}.{key}", f"activation {activation.name!r} has no "
                      "Brian2 form, so it runs in the reference engine only: set engine.name = "
                      "\"reference\", or register it with brian2=\"...\"")
+
+
+def _check_synaptic_rules(model, protocol):
+    """A plasticity rule runs in Brian2's synapses: the reference engine, which has none,
+    learns every W_l by the local rule, so it refuses any other."""
+    from .pathways import LOCAL_RULE
+    from .plasticity_rules import rule_expression
+
+    if protocol.engine.name != "reference":
+        return
+    for i, layer in enumerate(model.layers):
+        if layer.plasticity == "synaptic" and rule_expression(layer) != LOCAL_RULE:
+            fail(model.source, f"layers.{i}.plasticity_rule", f"{layer.plasticity_rule!r} runs "
+                 "in the synapses of the Brian2 engine only; the reference engine learns by the "
+                 "local rule: set engine.name = \"brian2\", or leave the rule out")
 
 
 def _check_averaging(model, protocol):

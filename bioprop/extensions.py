@@ -1,5 +1,5 @@
-"""User extensions: target rules, feedback objectives, activations and population kinds
-registered from user code, as ``bioprop.register``.
+"""User extensions: target rules, feedback objectives, activations, population kinds and
+plasticity rules registered from user code, as ``bioprop.register``.
 
 Each decorator puts one record into the registry bioprop's own pieces live in, so that a
 registered name is valid in a model file, offered by its "did you mean", and run by both
@@ -21,93 +21,44 @@ decorator                              the decorated function
 :func:`feedback_objective`             (loss, {point: ∂loss/∂g}) = f(h_{l-1}, ε, recon, sigma=σ)
 :func:`activation`                     r = φ(v), with its derivative, inverse, Brian2 form
 :func:`population_kind`                the Brian2 equations of a rate soma, f(layer)
+:func:`spiking_kind`                   the Brian2 equations of a spiking soma, f(layer),
+                                       with its rate twin and the twin's inverse
+:func:`plasticity_rule`                one synapse's change, a Brian2 expression, f(layer)
 =====================================  ==================================================
 
 Each is checked when it is registered (its signature, its points, its derivative and
 inverse against its function), and where it cannot run in an engine the run stops with
 one error that says so: an activation without a Brian2 form runs in the reference engine
-only. A name that is taken is an error, unless ``replace=True`` replaces a user's; a
-built-in name cannot be replaced. :func:`unregister` removes a name and :func:`isolated`
-puts every registry back as it found it (tests). Installed packages register theirs
-through entry points (:mod:`bioprop.plugins`). The project has no registry of plasticity
-rules: a synapse's own rule is an expression in the model file (``layers.N.plasticity_rule``).
+only, a plasticity rule in the Brian2 engine's synapses only. A name that is taken is an
+error, unless ``replace=True`` replaces a user's; a built-in name cannot be replaced.
+:func:`unregister` removes a name and :func:`isolated` puts every registry back as it found
+it (tests). Installed packages register theirs through entry points (:mod:`bioprop.plugins`).
+:func:`spiking_kind` lives in :mod:`bioprop.spiking_kinds`, the registry of plasticity rules
+in :mod:`bioprop.plasticity_rules`.
 """
 from __future__ import annotations
 
-import inspect
 import re
-from contextlib import contextmanager
 
 import numpy as np
 
 from .activations import CHECK_POINTS, Activation
-from .errors import suggest
-from .plugins import ENTRY_POINT_GROUPS, load_entry_points, registries
+from .extension_registry import (KINDS, ExtensionError, check_signature, choice, enter, isolated,
+                                 origin, unregister)
+from .plasticity_rules import PlasticityRule
+from .plugins import registries
 from .populations import PopulationKind
 from .rate_groups import SOMA_VARIABLES
 from .rules.feedback import POINTS, objective_at
 from .rules.targets import difference_rule, inverse_rule
+from .spiking_kinds import spiking_kind
 
 __all__ = ["ExtensionError", "target_rule", "feedback_objective", "activation",
-           "population_kind", "unregister", "isolated", "KINDS", "TARGET_RULE_KINDS"]
-
-#: the kinds of extension, each with its registry (:func:`bioprop.plugins.registries`)
-KINDS = tuple(ENTRY_POINT_GROUPS)
+           "population_kind", "spiking_kind", "plasticity_rule", "unregister", "isolated", "KINDS",
+           "TARGET_RULE_KINDS"]
 
 #: how a target rule takes its step → the arguments of the function it decorates
 TARGET_RULE_KINDS = {"inverse": ("h_lower", "g_target", "g_forward"), "difference": ("ctx", "l")}
-
-#: the names bioprop ships, by kind: they cannot be replaced
-_BUILTIN = {kind: frozenset(registry) for kind, registry in registries().items()}
-
-#: the names users registered, by kind
-_USER: dict = {kind: set() for kind in KINDS}
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-
-
-class ExtensionError(ValueError):
-    """An extension that cannot be registered or run; the message names it and says why."""
-
-
-def _what(kind: str, name: str) -> str:
-    return f"{kind.replace('_', ' ')} {name!r}"
-
-
-def _enter(kind: str, name: str, record, replace: bool):
-    """Put `record` into the registry of `kind` under `name`, or raise ExtensionError."""
-    load_entry_points()  # so that a package's name is taken before a user's can shadow it
-    registry = registries()[kind]
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ExtensionError(f"{kind.replace('_', ' ')} name {name!r}: a name is letters, "
-                             "digits, '_' and '-', starting with a letter or '_'")
-    if name in _BUILTIN[kind]:
-        raise ExtensionError(f"{_what(kind, name)} is built in and cannot be replaced; "
-                             "register yours under another name")
-    if name in registry and not replace:
-        raise ExtensionError(f"{_what(kind, name)} is already registered; pass replace=True "
-                             f"to replace it, or unregister({kind!r}, {name!r}) first")
-    registry[name] = record
-    _USER[kind].add(name)
-    return record
-
-
-def _check_signature(fn, what: str, arguments: tuple, **keywords):
-    """The function must accept `arguments` positionally (and `keywords`)."""
-    try:
-        inspect.signature(fn).bind(*arguments, **keywords)
-    except TypeError as err:
-        raise ExtensionError(f"{what}: the function must take ({', '.join(arguments)}"
-                             f"{''.join(f', {k}=' for k in keywords)}): {err}") from None
-    except ValueError:  # a builtin without a signature: it is called and fails if it must
-        pass
-
-
-def _choice(value, choices, what: str):
-    if value not in choices:
-        raise ExtensionError(f"{what}: unknown {value!r}. Expected one of: "
-                             f"{', '.join(choices)}.{suggest(str(value), choices)}")
-
 
 # ------------------------------------------------------------------ target rules
 def target_rule(name: str, *, kind: str = "inverse", iterates: bool = False, source: str = "",
@@ -139,21 +90,18 @@ def target_rule(name: str, *, kind: str = "inverse", iterates: bool = False, sou
     callable
         The decorator; it returns the function unchanged.
     """
-    _choice(kind, list(TARGET_RULE_KINDS), f"target rule {name!r}: kind")
+    choice(kind, list(TARGET_RULE_KINDS), f"target rule {name!r}: kind")
     if iterates and kind != "inverse":
         raise ExtensionError(f"target rule {name!r}: only an inverse rule iterates")
 
     def register(fn):
-        _check_signature(fn, f"target rule {name!r} ({kind})", TARGET_RULE_KINDS[kind])
+        check_signature(fn, f"target rule {name!r} ({kind})", TARGET_RULE_KINDS[kind])
         make = inverse_rule if kind == "inverse" else difference_rule
         options = {"iterates": True} if iterates else {}
-        _enter("target_rule", name, make(name, fn, source or _origin(fn), **options), replace)
+        enter("target_rule", name, make(name, fn, source or origin(fn), **options), replace)
         return fn
     return register
 
-
-def _origin(fn) -> str:
-    return f"{getattr(fn, '__module__', None) or 'user'}.{getattr(fn, '__qualname__', fn)}"
 
 
 # ----------------------------------------------------------- feedback objectives
@@ -189,12 +137,12 @@ def feedback_objective(name: str, *, points=("noisy",), source: str = "",
         raise ExtensionError(f"{what}: an objective with no points trains nothing; "
                              "rule.feedback = \"fixed\" keeps the feedback weights as drawn")
     for point in points:
-        _choice(point, POINTS, f"{what}: point")
+        choice(point, POINTS, f"{what}: point")
 
     def register(fn):
-        _check_signature(fn, what, ("h_lower", "noise", "recon"), sigma=1.0)
-        _enter("feedback_objective", name, objective_at(
-            name, _checked_objective(name, fn, points), points, source or _origin(fn)), replace)
+        check_signature(fn, what, ("h_lower", "noise", "recon"), sigma=1.0)
+        enter("feedback_objective", name, objective_at(
+            name, _checked_objective(name, fn, points), points, source or origin(fn)), replace)
         return fn
     return register
 
@@ -260,7 +208,7 @@ def activation(name: str, *, derivative, inverse=None, brian2: str | None = None
     def register(fn):
         record = Activation(name, fn, derivative, brian2, inverse)
         _check_activation(record, check_derivative)
-        _enter("activation", name, record, replace)
+        enter("activation", name, record, replace)
         return fn
     return register
 
@@ -339,7 +287,7 @@ def population_kind(name: str, *, activation: str | None = None,
     names = registries()["activation"]
     for key, value in (("activation", activation), ("dendrite_activation", dendrite_activation)):
         if value is not None:
-            _choice(value, list(names), f"{what}: {key}")
+            choice(value, list(names), f"{what}: {key}")
 
     def register(dynamics):
         from .spec import LayerSpec
@@ -359,7 +307,7 @@ def population_kind(name: str, *, activation: str | None = None,
             raise ExtensionError(f"{what}: its equations define {taken[0]!r}, which bioprop "
                                  f"adds itself ({', '.join(SOMA_VARIABLES)})")
         own = tuple(n for n in dict.fromkeys(evolving) if n != "v")  # its state, checkpointed
-        _enter("population_kind", name, PopulationKind(
+        enter("population_kind", name, PopulationKind(
             name, activation=activation, dendrite_activation=dendrite_activation,
             stochastic=re.search(r"\bxi(_\w+)?\b", equations) is not None,
             state_variables=("v", "I_ff", "I_nudge") + own, soma_dynamics=dynamics), replace)
@@ -367,39 +315,42 @@ def population_kind(name: str, *, activation: str | None = None,
     return register
 
 
-# ---------------------------------------------------------------------- removal
-def unregister(kind: str, name: str):
-    """Remove the extension `name` of `kind` (one of :data:`KINDS`) that a user registered.
+# -------------------------------------------------------------- plasticity rules
+def plasticity_rule(name: str, *, source: str = "", replace: bool = False):
+    """Register the decorated function as plasticity rule `name` (``layers.N.plasticity_rule``).
 
-    Raises
-    ------
-    ExtensionError
-        For a built-in name, or a name no user registered.
+    Parameters
+    ----------
+    name : str
+    source : str
+        Where the rule comes from, for its record.
+    replace : bool
+        Replace a rule of that name that a user registered.
+
+    Returns
+    -------
+    callable
+        The decorator. The function takes the layer's spec and returns one synapse's change
+        as a Brian2 expression in :data:`bioprop.pathways.RULE_VARIABLES`; it is checked
+        as a model file's expression is, for a layer of default keys, when registered.
     """
-    _choice(kind, KINDS, "extension kind")
-    if name in _BUILTIN[kind]:
-        raise ExtensionError(f"{_what(kind, name)} is built in and cannot be unregistered")
-    if name not in _USER[kind]:
-        raise ExtensionError(f"no {_what(kind, name)} is registered"
-                             f"{suggest(str(name), sorted(_USER[kind]))}")
-    del registries()[kind][name]
-    _USER[kind].discard(name)
+    from .errors import SpecError
 
+    what = f"plasticity rule {name!r}"
 
-@contextmanager
-def isolated():
-    """Inside the block, register freely: on leaving it every registry is as it was.
+    def register(fn):
+        from .spec import LayerSpec
+        from .validation import check_rule_expression
 
-    Installed packages' extensions are loaded first, so they stay registered.
-    """
-    load_entry_points()
-    saved = {kind: dict(registry) for kind, registry in registries().items()}
-    users = {kind: set(names) for kind, names in _USER.items()}
-    try:
-        yield
-    finally:
-        for kind, registry in registries().items():
-            registry.clear()
-            registry.update(saved[kind])
-            _USER[kind].clear()
-            _USER[kind].update(users[kind])
+        check_signature(fn, what, ("layer",))
+        expression = fn(LayerSpec(name="layer", size=1))
+        if not isinstance(expression, str) or not expression.strip():
+            raise ExtensionError(f"{what}: the function must return a Brian2 expression as a "
+                                 f"string, not {expression!r}")
+        try:
+            check_rule_expression(expression, what, "its expression")
+        except SpecError as err:
+            raise ExtensionError(str(err)) from None
+        enter("plasticity_rule", name, PlasticityRule(name, fn, source or origin(fn)), replace)
+        return fn
+    return register

@@ -21,7 +21,8 @@ __all__ = ["ENTRY_POINT_GROUPS", "load_entry_points", "PluginWarning"]
 
 #: extension kind (:mod:`bioprop.extensions`) → the entry-point group of packages' extensions
 ENTRY_POINT_GROUPS = {"target_rule": "bioprop.rules", "feedback_objective": "bioprop.objectives",
-                      "activation": "bioprop.activations", "population_kind": "bioprop.populations"}
+                      "activation": "bioprop.activations", "population_kind": "bioprop.populations",
+                      "plasticity_rule": "bioprop.plasticity"}
 
 _loaded = False
 
@@ -33,11 +34,13 @@ class PluginWarning(RuntimeWarning):
 def registries() -> dict:
     """Extension kind → its registry (the dict the spec and the engines consult)."""
     from .activations import ACTIVATIONS
+    from .plasticity_rules import PLASTICITY_RULES
     from .populations import POPULATION_KINDS
     from .rules import FEEDBACK_OBJECTIVES, TARGET_RULES
 
     return {"target_rule": TARGET_RULES, "feedback_objective": FEEDBACK_OBJECTIVES,
-            "activation": ACTIVATIONS, "population_kind": POPULATION_KINDS}
+            "activation": ACTIVATIONS, "population_kind": POPULATION_KINDS,
+            "plasticity_rule": PLASTICITY_RULES}
 
 
 def load_entry_points(entry_points=None) -> list:

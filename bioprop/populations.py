@@ -177,7 +177,7 @@ class PopulationKind:
             refractory=layer.refractory.quantity,
             tau_trace=layer.tau_trace.quantity, max_rate=layer.max_rate * Hz, dt=dt,
             where=where or f"layer {layer.name!r}", smoothing=layer.twin_smoothing,
-            surrogate_width=layer.surrogate_width))
+            surrogate_width=layer.surrogate_width, layer=layer))
 
     def transfer(self, layer, dt=None) -> Activation:
         """φ of `layer`: its rate twin (which depends on `dt`: the refractory period is

@@ -25,7 +25,7 @@ record (:mod:`bioprop.populations`) makes it with :func:`lif_twin`,
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -34,10 +34,10 @@ from .activations import Activation
 from .spiking import bernoulli_population, check_lif, lif_population, poisson_population
 
 __all__ = ["SpikingPopulation", "SpikingParameters", "lif_twin", "poisson_twin", "bernoulli_twin",
-           "lif_rate", "lif_current", "lif_slope", "lif_activation"]
+           "lif_rate", "lif_current", "lif_slope", "lif_activation", "RATE_MARGIN"]
 
 #: target rates are kept this far inside (0, 1), where the twins are invertible
-_RATE_MARGIN = 1e-3
+RATE_MARGIN = 1e-3
 
 
 # ------------------------------------------------------------- LIF rate twin
@@ -87,7 +87,7 @@ def lif_current(rate_fraction, drive, *, tau, threshold=1.0, reset=0.0, refracto
     r = np.asarray(rate_fraction, dtype=float)
     tau, refractory = float(tau), float(refractory)
     scale = refractory if scale is None else float(scale)
-    safe = np.clip(r, _RATE_MARGIN, 1.0 - _RATE_MARGIN)
+    safe = np.clip(r, RATE_MARGIN, 1.0 - RATE_MARGIN)
     if smoothing > 0:
         excess = (threshold - reset) / np.expm1(np.maximum(scale / safe - refractory, 1e-9) / tau)
         excess = np.maximum(excess, 1e-300)  # rates near 0: a current far below θ, not −inf
@@ -162,10 +162,10 @@ def _logit_current(rate_fraction, drive):
     """The input at which a logistic unit fires `rate_fraction`; silent or saturated
     targets keep the drive if it already gets there."""
     r = np.asarray(rate_fraction, dtype=float)
-    safe = np.clip(r, _RATE_MARGIN, 1.0 - _RATE_MARGIN)
+    safe = np.clip(r, RATE_MARGIN, 1.0 - RATE_MARGIN)
     current = np.log(safe / (1.0 - safe))
-    current = np.where(r <= _RATE_MARGIN, np.minimum(drive, current), current)
-    return np.where(r >= 1.0 - _RATE_MARGIN, np.maximum(drive, current), current)
+    current = np.where(r <= RATE_MARGIN, np.minimum(drive, current), current)
+    return np.where(r >= 1.0 - RATE_MARGIN, np.maximum(drive, current), current)
 
 
 def _logistic_twin(name: str) -> Activation:
@@ -196,6 +196,8 @@ class SpikingParameters:
     smoothing: float = 0.0
     #: ``lif``: width of the soft-LIF curve whose slope is the twin's derivative (0: 1)
     surrogate_width: float = 0.0
+    #: the layer's spec, for a user's kind (bioprop.spiking_kinds), whose twin reads its keys
+    layer: object = None
 
 
 @dataclass(frozen=True)
@@ -213,12 +215,16 @@ class SpikingPopulation:
         current already there, used where the inverse is not unique.
     build : callable (name, n, clock, order, dtype, **options) -> NeuronGroup
         `options` go to the group's builder (``synaptic_input`` for LIF).
+    rest : dict
+        The group's own variables at rest, where a trial starts, beyond the trace's (a
+        user's kind, :mod:`bioprop.spiking_kinds`).
     """
 
     record: object
     activation: Activation
     current_for: Callable
     build: Callable
+    rest: dict = field(default_factory=dict)
 
     # what the engine reads of the kind, from its record
     kind = property(lambda self: self.record.name, doc="The kind's name.")

@@ -53,7 +53,7 @@ class LayerSpec:
     #: number of neurons
     size: int = ranged(gt=0)
     #: population kind (populations.POPULATION_KINDS): ``rate``, ``sign``, ``lif``, ``poisson``,
-    #: ``bernoulli``, or a user's (bioprop.register.population_kind)
+    #: ``bernoulli``, or a user's (bioprop.register.population_kind, or spiking_kind)
     population: str = DEFAULT_KIND
     #: transfer function φ of a ``rate`` population (activations.ACTIVATIONS, or a user's:
     #: bioprop.register.activation); the other kinds fix their own
@@ -95,8 +95,9 @@ class LayerSpec:
     #: or ``synaptic`` (``synapses`` pathways with SGD only: each synapse runs the local forward
     #: rule as a Brian2 statement, pathways.SynapticPlasticity)
     plasticity: str = "dense"
-    #: ``synaptic`` only: a Brian2 expression for one synapse's change in its trial, in the
-    #: names pathways.RULE_VARIABLES; empty: the local forward rule (pathways.LOCAL_RULE)
+    #: ``synaptic`` only: one synapse's change in its trial, a rule's name (plasticity_rules:
+    #: ``local``, pathways.LOCAL_RULE, the default; ``straight_through``; a user's) or a Brian2
+    #: expression in the names pathways.RULE_VARIABLES
     plasticity_rule: str = ""
     #: multiplies optimizer.forward.lr for this layer's W_l and b_l (0 freezes them)
     lr_scale: float = ranged(1.0, ge=0, what="a learning-rate scale")

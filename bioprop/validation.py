@@ -196,7 +196,7 @@ def _validate_plasticity(spec, i: int, src):
                  f"{layer.plasticity!r}): only synapses that learn run it")
         return
     if layer.plasticity_rule:
-        _validate_plasticity_rule(layer.plasticity_rule, src, f"{key}_rule")
+        _validate_plasticity_rule(layer, src, f"{key}_rule")
     if layer.connection != "synapses":
         fail(src, key, f"\"synaptic\" needs connection = \"synapses\" (got {layer.connection!r}): "
              "a dense pathway has no synapses to learn")
@@ -212,10 +212,28 @@ def _validate_plasticity(spec, i: int, src):
              "\"penultimate\", not from a target: use \"dense\" there")
 
 
-def _validate_plasticity_rule(rule: str, src, key):
+def _validate_plasticity_rule(layer, src, key):
+    """A synapse's rule: a registered rule's name (:mod:`bioprop.plasticity_rules`), or an
+    expression :func:`check_rule_expression` accepts."""
+    from .plasticity_rules import PLASTICITY_RULES, is_rule_name, rule_expression
+
+    rule = layer.plasticity_rule
+    if is_rule_name(rule) and rule not in PLASTICITY_RULES:
+        fail(src, key, f"unknown rule {rule!r}. Expected a rule's name, one of: "
+             f"{', '.join(PLASTICITY_RULES)}, or an expression.{suggest(rule, PLASTICITY_RULES)}")
+    check_rule_expression(rule_expression(layer), src, key)
+
+
+def check_rule_expression(rule: str, src, key):
     """A synapse's rule: an expression that Brian2's parser takes, in the names a synapse
     can read, calling only Brian2's functions. Brian2 is imported only for a model with a
-    rule of its own."""
+    rule of its own.
+
+    Raises
+    ------
+    SpecError
+        ``"{src}: {key}: ..."``, saying what is wrong with `rule`.
+    """
     import ast
 
     from .pathways import LOCAL_RULE, RULE_VARIABLES

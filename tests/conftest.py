@@ -126,3 +126,26 @@ def spiking_run(tmp_path_factory):
                     overrides=["training.epochs=1", "data.n_train=64", "data.n_test=32",
                                "record.activity_every=1", "record.activity_dt_factor=4"])
     return path
+
+
+def install_package(tmp_path, monkeypatch, module: str, entry_points: str, source: str):
+    """A package as pip installs one, importable: a dist-info beside its module `module`,
+    whose ``entry_points.txt`` is `entry_points` and whose module's text is `source`."""
+    info = tmp_path / f"{module}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(entry_points)
+    (tmp_path / f"{module}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def assert_refused(register, message: str, registry: dict, name: str):
+    """`register()` raises one ExtensionError starting with `message`, and leaves `name` out
+    of `registry`."""
+    from bioprop.extensions import ExtensionError
+
+    with isolated():
+        with pytest.raises(ExtensionError) as caught:
+            register()
+        assert str(caught.value).startswith(message)
+        assert name not in registry

@@ -16,7 +16,7 @@ from bioprop.extensions import ExtensionError, isolated, unregister
 from bioprop.plugins import PluginWarning, load_entry_points
 from bioprop.rules import FEEDBACK_OBJECTIVES, TARGET_RULES
 
-from conftest import assert_close
+from conftest import assert_close, install_package
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"network": {"input_size": 64},
@@ -81,7 +81,7 @@ def _agree(steps, rtol, names=("rate_", "target_", "update_", "feedback_loss_"))
 
 
 def test_the_documented_examples_run_in_both_engines(documented):
-    assert len(documented["blocks"]) == 6
+    assert len(documented["blocks"]) == 8
     steps = documented["steps"]
     assert set(steps) == {"reference", "brian2"}
     _agree(steps, 1e-2, ("rate_", "target_"))  # the default phases: settled to about 1e-4
@@ -228,7 +228,7 @@ def _rule(h_lower, g_target, g_forward):
      "target rule 'dtp' is built in and cannot be unregistered"),
     (lambda: unregister("target_rules", "mine"),
      "extension kind: unknown 'target_rules'. Expected one of: target_rule, feedback_objective, "
-     "activation, population_kind. Did you mean 'target_rule'?"),
+     "activation, population_kind, plasticity_rule. Did you mean 'target_rule'?"),
 ])
 def test_what_cannot_be_registered_is_one_error(register, message):
     with isolated(), pytest.raises(ExtensionError) as err:
@@ -287,17 +287,13 @@ def test_an_objective_that_returns_misshapen_gradients_stops_the_step(xy):
 
 def test_an_installed_package_is_found_by_its_entry_point(tmp_path, monkeypatch):
     """A package as pip installs one: a dist-info with entry_points.txt, beside its module."""
-    info = tmp_path / "pkg_rules-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pkg-rules\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[bioprop.objectives]\npkg_dtp = pkg_rules:dtp\n")
-    (tmp_path / "pkg_rules.py").write_text(
-        "import bioprop\n\n"
-        "@bioprop.register.feedback_objective('pkg_dtp')\n"
-        "def dtp(h_lower, noise, recon, sigma):\n"
-        "    diff = recon['noisy'] - (h_lower + noise)\n"
-        "    return (diff ** 2).sum(axis=1), {'noisy': 2 * diff}\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    install_package(tmp_path, monkeypatch, "pkg_rules",
+                    "[bioprop.objectives]\npkg_dtp = pkg_rules:dtp\n",
+                    "import bioprop\n\n"
+                    "@bioprop.register.feedback_objective('pkg_dtp')\n"
+                    "def dtp(h_lower, noise, recon, sigma):\n"
+                    "    diff = recon['noisy'] - (h_lower + noise)\n"
+                    "    return (diff ** 2).sum(axis=1), {'noisy': 2 * diff}\n")
     from importlib.metadata import entry_points
     with isolated():
         assert load_entry_points(lambda group: entry_points(group=group)) == [

@@ -233,10 +233,10 @@ class SpikingLayer(RateLayer):
         `steady` = (a, h) both trace filters at the twin's rate h, their steady state for a
         constant rate) and the dendrite at u = 0."""
         variables = self.soma.variables
-        for name, value in _REST.items():
+        for name, value in {**_REST, **self.population.rest}.items():
             if name in variables:
                 variables[name].get_value()[...] = value
-        if "v" in variables:
+        if "v_reset" in variables:
             variables["v"].get_value()[...] = variables["v_reset"].get_value()
         if steady is not None:
             for name in ("z", "r"):

@@ -22,6 +22,7 @@ import numpy as np
 from bioprop.event_pathways import EventTransmission, event_operation, spike_jump
 from bioprop.pathways import (SynapticPlasticity, copy_weights, dense_operation, read_weights,
                               synaptic_current, synaptic_projection)
+from bioprop.plasticity_rules import rule_expression
 from bioprop.populations import SENDS_TARGET, input_kind, population_kind
 from bioprop.rate_groups import apical_dendrite, clamped_input, rate_soma
 from bioprop.rules import TargetContext, difference_correction
@@ -223,7 +224,7 @@ def _forward_pathway(engine, spec, l, layers, clock, synaptic, plastic, events):
     synaptic[l] = (synapses, mask.copy(), current)
     if is_plastic:  # spec validation: the forward optimizer is SGD
         plastic[l] = SynapticPlasticity(synapses, B, engine.forward_optimizer.lr * ls.lr_scale,
-                                        ls.plasticity_rule)
+                                        rule_expression(ls))
     I_syn, I_ff = view(current, "I_ff_syn", B), layers[l].I_ff
 
     def copy_when_live():

@@ -267,6 +267,17 @@ OVERRIDES = [
             run_set("layers.hidden1.connection=synapses", "layers.hidden1.plasticity=synaptic",
                     "optimizer.forward.name=sgd", "layers.hidden1.plasticity_rule=w(r_in)"),
             "'w' is not a function, in 'w(r_in)'"),
+    Hostile("override", "a plasticity rule's name misspelt (`locla`)",
+            run_set("layers.hidden1.connection=synapses", "layers.hidden1.plasticity=synaptic",
+                    "optimizer.forward.name=sgd", "layers.hidden1.plasticity_rule=locla"),
+            "--set layers.hidden1.plasticity_rule=locla: unknown rule 'locla'. Expected a rule's "
+            "name, one of: local, straight_through, or an expression. Did you mean 'local'?"),
+    Hostile("override", "a plasticity rule other than the local one in the reference engine",
+            run_set("layers.hidden1.connection=synapses", "layers.hidden1.plasticity=synaptic",
+                    "optimizer.forward.name=sgd", "layers.hidden1.plasticity_rule=straight_through",
+                    "engine.name=reference"),
+            "--set layers.hidden1.plasticity_rule=straight_through: 'straight_through' runs in "
+            "the synapses of the Brian2 engine only"),
     Hostile("override", "activity of batches without activity",
             run_set("record.activity_batch_every=2"),
             "--set record.activity_batch_every=2: records batches in the epochs whose activity "
