@@ -1,0 +1,152 @@
+"""Every code block of the README and the docs, one test each (id: page:line of its fence).
+
+Python blocks run in the order of their page, in one namespace per page, as a reader runs
+them, in a scratch folder (the page's own, shared by its blocks) with matplotlib's Agg
+backend; each block registers extensions inside ``bioprop.register.isolated()``. Shell,
+console and TOML blocks are checked by ``tests/doc_blocks.py`` (its ``KINDS``). A block that
+cannot run says so by its fence: ```` ```text ````.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+import bioprop
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from doc_blocks import (KINDS, ROOT, blocks, check_command, check_console_output,  # noqa: E402
+                        check_toml, commands, console_parts, pages)
+
+#: run files the pages' Python blocks open, which an earlier command of the page writes at
+#: full length: each is written once, by that command with these overrides, and copied into
+#: the scratch folder of every page that names it.
+RUN_FILES = {
+    # `bioprop run` (README, getting-started, run-file): 30 epochs of 1437 samples in the
+    # Brian2 engine (about 20 s of training); the reference engine writes the same groups
+    # and variables (the engines agree, docs/brian2-engine.md), and 64 samples keep every
+    # epoch the pages index (0 and 30)
+    "runs/dtp-digits-seed1.h5": ["run", "--set", "engine.name=reference",
+                                 "--set", "data.n_train=64", "--set", "data.n_test=32"],
+    # run-file.md's analysis example names the default run `runs/dtp.h5`: the same
+    "runs/dtp.h5": ["run", "--set", "engine.name=reference",
+                    "--set", "data.n_train=64", "--set", "data.n_test=32"],
+    # run-file.md's spikes: `bioprop run lif` with spikes recorded, 1 epoch (the example
+    # reads epoch 0) of 64 samples instead of 20 epochs of 1437 (about 30 s)
+    "runs/lif-digits-seed1.h5": ["run", "lif", "--set", 'record.variables=["rate", "spikes"]',
+                                 "--set", "training.epochs=1", "--set", "data.n_train=64",
+                                 "--set", "data.n_test=32"],
+}
+
+ALL = [block for page in pages() for block in blocks(page)]
+PYTHON = {}   # page → its Python blocks, in order
+for _block in ALL:
+    if _block.kind == "python":
+        PYTHON.setdefault(_block.path, []).append(_block)
+
+
+def test_every_block_says_its_kind():
+    """A block whose fence names no kind the test knows would go unchecked."""
+    wrong = [f"{b.name}: ```{b.kind}" for b in ALL if b.kind not in KINDS]
+    assert not wrong, ("blocks of unknown kind (give the fence one of "
+                       f"{', '.join(KINDS)}):\n" + "\n".join(wrong))
+    assert len(ALL) > 60 and len(PYTHON) >= 8
+
+
+@pytest.fixture(scope="session")
+def run_files(tmp_path_factory):
+    """RUN_FILES, written when first asked for."""
+    from bioprop.cli import main
+
+    folder, written = tmp_path_factory.mktemp("doc_runs"), {}
+
+    def get(name):
+        if name not in written:
+            path = folder / name.replace("/", "_")
+            assert main([*RUN_FILES[name], "-o", str(path), "-q"]) == 0, name
+            written[name] = path
+        return written[name]
+    return get
+
+
+class Page:
+    """A page's Python blocks as a reader runs them: one namespace, one folder, in order."""
+
+    state: dict = {}   # page → Page, kept for the session (a worker's tests run in order)
+
+    def __init__(self, path, folder):
+        self.path, self.namespace = path, {"__name__": "__docs__"}
+        self.folder, self.done, self.failed = folder, 0, None
+
+    @classmethod
+    def of(cls, path, tmp_path_factory, run_files):
+        if path not in cls.state:
+            page = cls(path, tmp_path_factory.mktemp(path.stem))
+            text = path.read_text(encoding="utf-8")
+            for name in RUN_FILES:
+                if name in text:
+                    (page.folder / name).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(run_files(name), page.folder / name)
+            cls.state[path] = page
+        return cls.state[path]
+
+    def run_through(self, index, monkeypatch):
+        """Run the page's blocks up to and including block `index`."""
+        import matplotlib
+        import matplotlib.pyplot as plt
+
+        matplotlib.use("Agg")
+        monkeypatch.chdir(self.folder)
+        while self.done <= index:
+            block = PYTHON[self.path][self.done]
+            assert self.failed is None, f"an earlier block of the page failed: {self.failed}"
+            try:
+                with bioprop.register.isolated():
+                    exec(compile(block.text, block.name, "exec"), self.namespace)
+            except BaseException:
+                self.failed = block.name
+                raise
+            finally:
+                plt.close("all")
+            self.done += 1
+
+
+
+@pytest.mark.parametrize("block", [b for b in ALL if b.kind == "python"], ids=lambda b: b.name)
+def test_python_block(block, tmp_path_factory, run_files, monkeypatch):
+    page = Page.of(block.path, tmp_path_factory, run_files)
+    page.run_through(PYTHON[block.path].index(block), monkeypatch)
+
+
+@pytest.mark.parametrize("block", [b for b in ALL if b.kind == "bash"], ids=lambda b: b.name)
+def test_shell_block(block, monkeypatch):
+    monkeypatch.chdir(ROOT)   # the commands name the repository's files as from its root
+    found = commands(block.text)
+    assert found, "a bash block with no command"
+    for argv in found:
+        check_command(argv)
+
+
+@pytest.mark.parametrize("block", [b for b in ALL if b.kind == "console"], ids=lambda b: b.name)
+def test_console_block(block, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    parts = console_parts(block.text)
+    assert parts, "a console block with no `$ ` command"
+    for line, output in parts:
+        for argv in commands(line):
+            check_console_output(argv, output)
+
+
+@pytest.mark.parametrize("block", [b for b in ALL if b.kind == "toml"], ids=lambda b: b.name)
+def test_toml_block(block, tmp_path):
+    check_toml(block.text, tmp_path)
+
+
+@pytest.mark.parametrize("block", [b for b in ALL if b.kind == "text"], ids=lambda b: b.name)
+def test_text_block_holds_no_command(block):
+    """A listing must not hide a command a reader would type: that is a console block."""
+    typed = [line for line in block.text.splitlines()
+             if line.startswith(("$ ", "bioprop ", "python ", "pip "))]
+    assert not typed, f"commands in a text block (make it ```console): {typed}"
