@@ -24,21 +24,22 @@ from doc_blocks import (KINDS, ROOT, blocks, check_command, check_console_output
 #: full length: each is written once, by that command with these overrides, and copied into
 #: the scratch folder of every page that names it.
 RUN_FILES = {
-    # `bioprop run` (README, getting-started, run-file): 30 epochs of 1437 samples in the
-    # Brian2 engine (about 20 s of training); the reference engine writes the same groups
-    # and variables (the engines agree, docs/brian2-engine.md), and 64 samples keep every
-    # epoch the pages index (0 and 30)
-    "runs/dtp-digits-seed1.h5": ["run", "--set", "engine.name=reference",
-                                 "--set", "data.n_train=64", "--set", "data.n_test=32"],
+    # `bioprop run` (README, getting-started, run-file): the default, Brian2 engine and 30
+    # epochs (the pages index epochs 0 and 30), on 32 of the 1437 training samples (one batch) and 32 of
+    # the 360 test samples (about 20 s of training instead)
+    "runs/dtp-digits-seed1.h5": ["run", "--set", "data.n_train=32", "--set", "data.n_test=32"],
     # run-file.md's analysis example names the default run `runs/dtp.h5`: the same
-    "runs/dtp.h5": ["run", "--set", "engine.name=reference",
-                    "--set", "data.n_train=64", "--set", "data.n_test=32"],
+    "runs/dtp.h5": ["run", "--set", "data.n_train=32", "--set", "data.n_test=32"],
     # run-file.md's spikes: `bioprop run lif` with spikes recorded, 1 epoch (the example
     # reads epoch 0) of 64 samples instead of 20 epochs of 1437 (about 30 s)
     "runs/lif-digits-seed1.h5": ["run", "lif", "--set", 'record.variables=["rate", "spikes"]',
                                  "--set", "training.epochs=1", "--set", "data.n_train=64",
                                  "--set", "data.n_test=32"],
 }
+
+#: Python blocks that take more than about 20 s, by page and a piece of their code: marked slow
+SLOW = {("docs/data-and-speed.md", "StandaloneForward("):
+        "generates and compiles a C++ program with make -j1: about 40 s"}
 
 ALL = [block for page in pages() for block in blocks(page)]
 PYTHON = {}   # page → its Python blocks, in order
@@ -63,11 +64,11 @@ def run_files(tmp_path_factory):
     folder, written = tmp_path_factory.mktemp("doc_runs"), {}
 
     def get(name):
-        if name not in written:
-            path = folder / name.replace("/", "_")
-            assert main([*RUN_FILES[name], "-o", str(path), "-q"]) == 0, name
-            written[name] = path
-        return written[name]
+        argv = tuple(RUN_FILES[name])
+        if argv not in written:   # one run for the names of the same command
+            written[argv] = folder / f"{len(written)}.h5"
+            assert main([*argv, "-o", str(written[argv]), "-q"]) == 0, name
+        return written[argv]
     return get
 
 
@@ -114,7 +115,17 @@ class Page:
 
 
 
-@pytest.mark.parametrize("block", [b for b in ALL if b.kind == "python"], ids=lambda b: b.name)
+def slow(block) -> bool:
+    return any(block.name.startswith(f"{page}:") and code in block.text for page, code in SLOW)
+
+
+def test_every_slow_entry_names_a_block():
+    assert all(any(b.name.startswith(f"{page}:") and code in b.text for b in ALL)
+               for page, code in SLOW)
+
+
+@pytest.mark.parametrize("block", [pytest.param(b, marks=[pytest.mark.slow] if slow(b) else [])
+                                   for b in ALL if b.kind == "python"], ids=lambda b: b.name)
 def test_python_block(block, tmp_path_factory, run_files, monkeypatch):
     page = Page.of(block.path, tmp_path_factory, run_files)
     page.run_through(PYTHON[block.path].index(block), monkeypatch)
