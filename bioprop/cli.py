@@ -272,7 +272,7 @@ def check(argv) -> argparse.Namespace:
     SpecError
         When a model, protocol, override, grid or seed list is wrong.
     """
-    from .compatibility import check_compatible
+    from .compatibility import check_compatible, check_data
     from .sweep.api import check_sweep
     from .training import _resolve
 
@@ -287,10 +287,10 @@ def check(argv) -> argparse.Namespace:
         pairs = check_sweep(args.model, args.protocol, grid=args.grid,
                             seeds=args.seed_list or args.seeds, overrides=args.set)
     for model, protocol in pairs:
-        check_compatible(model, protocol)  # the pair first, as a run checks it
+        check_compatible(model, protocol)  # the pair first, then its data, as a run checks them
         n_features, n_outputs, n_train = _data_shape(protocol.data.dataset)
-        check_compatible(model, protocol, n_features, n_outputs,
-                         min(protocol.data.n_train or n_train, n_train))
+        check_data(model, protocol, n_features, n_outputs,
+                   min(protocol.data.n_train or n_train, n_train))
     return args
 
 

