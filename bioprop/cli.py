@@ -274,7 +274,7 @@ def check(argv) -> argparse.Namespace:
     """
     from .compatibility import check_compatible, check_data
     from .sweep.api import check_sweep
-    from .training import _resolve
+    from .api_specs import resolve_specs
 
     args = _parser().parse_args(argv)
     _check_set_spacing(list(argv))
@@ -282,7 +282,7 @@ def check(argv) -> argparse.Namespace:
     if args.command == "run":
         _check_resume(args)
         if args.resume is None:  # a resumed run's specs are the ones in its file
-            pairs = [_resolve(args.model, args.protocol, args.set)]
+            pairs = [resolve_specs(args.model, args.protocol, args.set)]
     elif args.command == "sweep":
         pairs = check_sweep(args.model, args.protocol, grid=args.grid,
                             seeds=args.seed_list or args.seeds, overrides=args.set)
