@@ -33,9 +33,9 @@ RUN_FILES = {
     # run-file.md's analysis example names the default run `runs/dtp.h5`: the same
     "runs/dtp.h5": ["run", "--set", "data.n_train=32", "--set", "data.n_test=32"],
     # run-file.md's spikes: `bioprop run lif` with spikes recorded, 1 epoch (the example
-    # reads epoch 0) of 64 samples instead of 20 epochs of 1437 (about 30 s)
+    # reads epoch 0) of 32 samples (one batch) instead of 20 epochs of 1437 (about 30 s)
     "runs/lif-digits-seed1.h5": ["run", "lif", "--set", 'record.variables=["rate", "spikes"]',
-                                 "--set", "training.epochs=1", "--set", "data.n_train=64",
+                                 "--set", "training.epochs=1", "--set", "data.n_train=32",
                                  "--set", "data.n_test=32"],
 }
 
@@ -60,17 +60,26 @@ def test_every_block_says_its_kind():
 
 @pytest.fixture(scope="session")
 def run_files(tmp_path_factory):
-    """RUN_FILES, written when first asked for."""
+    """RUN_FILES, each written when first asked for, once for all of pytest-xdist's workers
+    (in the folder their temporary folders share, under a lock)."""
+    import fcntl
+    import hashlib
+    import os
+
     from bioprop.cli import main
 
-    folder, written = tmp_path_factory.mktemp("doc_runs"), {}
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "doc_runs"
+    folder.mkdir(exist_ok=True)
 
     def get(name):
-        argv = tuple(RUN_FILES[name])
-        if argv not in written:   # one run for the names of the same command
-            written[argv] = folder / f"{len(written)}.h5"
-            assert main([*argv, "-o", str(written[argv]), "-q"]) == 0, name
-        return written[argv]
+        argv = RUN_FILES[name]   # one run for the names of the same command
+        path = folder / f"{hashlib.sha1(repr(argv).encode()).hexdigest()[:12]}.h5"
+        with open(folder / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not path.exists():
+                assert main([*argv, "-o", str(path), "-q"]) == 0, name
+        return path
     return get
 
 
