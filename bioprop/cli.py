@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import signal
 import sys
 import warnings
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "check"]
 
 
 def _run(args) -> int:
-    from .spec import SpecError
     from .training import run
 
-    if args.resume and (args.model or args.protocol or args.set or args.output):
-        raise SpecError("--resume continues a run with the model and protocol recorded in it; "
-                        "it takes no MODEL, PROTOCOL, -o or --set")
+    _check_resume(args)
     result = run(args.model, args.protocol, output=args.output, force=args.force,
                  overrides=args.set, progress=not args.quiet, resume=args.resume)
     rows = [("engine", result.engine), ("epochs", str(result.epochs))]
@@ -36,6 +34,14 @@ def _run(args) -> int:
              ("run file", str(result.path))]
     _print_rows(rows)
     return 0
+
+
+def _check_resume(args):
+    from .spec import SpecError
+
+    if args.resume and (args.model or args.protocol or args.set or args.output):
+        raise SpecError("--resume continues a run with the model and protocol recorded in it; "
+                        "it takes no MODEL, PROTOCOL, -o or --set")
 
 
 def _check_set_spacing(argv):
@@ -242,6 +248,59 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``bioprop`` command, every subcommand with its options (the
     documentation's CLI reference is generated from it)."""
     return _parser()
+
+
+def check(argv) -> argparse.Namespace:
+    """Check a command line as far as it can be without running it: the parser takes it,
+    and the model, protocol and ``--set`` overrides of ``run`` (or every point of ``sweep``)
+    load and validate, and suit each other, as they would before training starts.
+
+    Parameters
+    ----------
+    argv : sequence of str
+        The arguments after ``bioprop``.
+
+    Returns
+    -------
+    argparse.Namespace
+        The parsed arguments.
+
+    Raises
+    ------
+    SystemExit
+        When the parser refuses the arguments (its message is on stderr).
+    SpecError
+        When a model, protocol, override, grid or seed list is wrong.
+    """
+    from .compatibility import check_compatible, check_data
+    from .sweep.api import check_sweep
+    from .api_specs import resolve_specs
+
+    args = _parser().parse_args(argv)
+    _check_set_spacing(list(argv))
+    pairs = []
+    if args.command == "run":
+        _check_resume(args)
+        if args.resume is None:  # a resumed run's specs are the ones in its file
+            pairs = [resolve_specs(args.model, args.protocol, args.set)]
+    elif args.command == "sweep":
+        pairs = check_sweep(args.model, args.protocol, grid=args.grid,
+                            seeds=args.seed_list or args.seeds, overrides=args.set)
+    for model, protocol in pairs:
+        check_compatible(model, protocol)  # the pair first, then its data, as a run checks them
+        n_features, n_outputs, n_train = _data_shape(protocol.data.dataset)
+        check_data(model, protocol, n_features, n_outputs,
+                   min(protocol.data.n_train or n_train, n_train))
+    return args
+
+
+@functools.lru_cache
+def _data_shape(name: str) -> tuple[int, int, int]:
+    """Features, outputs and training samples of a data set (loaded once per process)."""
+    from .datasets import load_dataset
+
+    data = load_dataset(name)
+    return data.n_features, data.n_outputs, len(data.x_train)
 
 
 def _described(add_parser):

@@ -1,6 +1,6 @@
 """What the default run records: the probe's activity and every pathway's weights at the
-first and last epoch, the probe trials' inputs, labels and phases; and the analysis
-examples of docs/run-file.md work on such a file."""
+first and last epoch, the probe trials' inputs, labels and phases; and the README's
+quickstart reads such a file (tests/test_doc_blocks.py runs every docs block)."""
 import re
 from pathlib import Path
 
@@ -10,14 +10,7 @@ import pytest
 import bioprop
 from bioprop.datasets import load_dataset
 
-DOC = Path(__file__).parent.parent / "docs" / "run-file.md"
 SHORT = ["data.n_train=64", "data.n_test=32", "training.epochs=3"]
-
-
-def _python_blocks(heading):
-    """The ```python blocks of one section (## heading) of docs/run-file.md."""
-    section = DOC.read_text().split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
 @pytest.fixture(scope="module")
@@ -67,23 +60,6 @@ def test_no_first_and_last_records_as_before(tmp_path):
     tree = bioprop.open_run(path)
     assert "layers" not in tree.children and "probe" not in tree.children
     assert list(tree["pathways"]["input_to_hidden1"]["epoch"].values) == [0]  # weights_every = 10
-
-
-@pytest.mark.slow
-def test_the_documented_analysis_runs_on_a_default_run(tmp_path):
-    """The examples of docs/run-file.md, as printed, on a default run of 30 epochs (on 32
-    training samples, one batch an epoch): every name they use is in the file."""
-    path = tmp_path / "dtp.h5"
-    bioprop.run(output=path, progress=False, overrides=["data.n_train=32", "data.n_test=32"])
-    first = _python_blocks("The run file")[0].replace("runs/dtp-digits-seed1.h5", str(path))
-    analysis = _python_blocks("Analysis of logged activity and NWB")[0].replace("runs/dtp.h5",
-                                                                              str(path))
-    scope = {"bioprop": bioprop}
-    exec(compile(first, "run-file.md: The run file", "exec"), scope)
-    exec(compile(analysis, "run-file.md: Analysis", "exec"), scope)
-    assert scope["population_rate"](scope["rate"]).sel(epoch=30).notnull().all()
-    means = scope["rate"].sel(epoch=[0, 30], time=scope["end"]).groupby(scope["label"]).mean()
-    assert means.sizes["label"] == len(np.unique(scope["label"])) and means.notnull().all()
 
 
 def test_the_readme_quickstart_reads_a_default_run(default_run, tmp_path, monkeypatch):

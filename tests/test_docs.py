@@ -2,11 +2,8 @@
 option and run-file variable, and the site builds with every warning an error, so that a
 broken link, a missing anchor or a file a page names that is gone fails the suite."""
 import argparse
-import contextlib
-import io
 import re
 import runpy
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -99,33 +96,6 @@ def test_schema_page_has_every_dim_group_and_dataset():
     for section in SECTIONS.values():
         heading = next(h for h in page if h.split("/")[1:2] == [section.name])
         assert first_cells(page[heading]) == set(section.variables) | set(section.events)
-
-
-def documented_commands():
-    """(file, command) of every ``bioprop`` command in a shell block of the docs and README;
-    a part in [brackets] is usage notation for something optional, and is left out."""
-    for path in [*sorted(DOCS.glob("*.md")), DOCS.parent / "README.md"]:
-        text = path.read_text(encoding="utf-8")
-        for block in re.findall(r"```(?:bash|console|sh)\n(.*?)```", text, re.S):
-            for line in block.replace("\\\n", " ").splitlines():
-                line = re.sub(r"\[[^\]]*\]", "", re.sub(r"^\$ ", "", line.split(" # ")[0]))
-                for part in re.split(r"&&|;", line):
-                    if part.strip().startswith("bioprop "):
-                        yield path.name, part.strip()
-
-
-def test_every_documented_command_parses():
-    """A command the docs show that the parser no longer takes (a renamed option) fails."""
-    commands = list(documented_commands())
-    assert len(commands) > 50
-    wrong = []
-    for name, command in commands:
-        with contextlib.redirect_stderr(io.StringIO()) as err:
-            try:
-                build_parser().parse_args(shlex.split(command)[1:])
-            except SystemExit:
-                wrong.append(f"{name}: {command}: {err.getvalue().strip().splitlines()[-1]}")
-    assert not wrong, "\n".join(wrong)
 
 
 @pytest.mark.slow

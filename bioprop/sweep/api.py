@@ -16,7 +16,7 @@ from .grid import check_key, expand
 from .runfiles import FINISHED, recorded
 from .table import gather, table_path, write_table
 
-__all__ = ["SweepResult", "sweep"]
+__all__ = ["SweepResult", "check_sweep", "sweep"]
 
 
 @dataclass
@@ -84,13 +84,7 @@ def sweep(model=None, protocol=None, *, grid=(), seeds=1, overrides=(), output=N
     """
     from tqdm.auto import tqdm
 
-    points = expand(grid, seeds)
-    for item in overrides:
-        key = parse_override(item)[0] if isinstance(item, str) else item[0]
-        check_key(key, "--set")
-        if key == "training.seed" or key in dict(points[0].settings):
-            raise SpecError(f"--set {key}: also set by the sweep's grid or seeds")
-    model, protocol = _files(model, protocol, overrides)
+    points, model, protocol = _checked(model, protocol, grid, seeds, overrides)
     directory = Path(output or f"runs/sweep-{_model_name(model, overrides)}")
     tasks = {p.name: _task(model, protocol, list(overrides), p, directory) for p in points}
     todo = [t for t in tasks.values() if recorded(Path(t.path)).get("status") not in FINISHED]
@@ -109,6 +103,44 @@ def sweep(model=None, protocol=None, *, grid=(), seeds=1, overrides=(), output=N
     result.table = gather(points, directory)
     write_table(result.table, result.table_path)
     return result
+
+
+def _checked(model, protocol, grid, seeds, overrides):
+    """The sweep's points and its model and protocol files, its grid, seeds and overrides
+    checked (nothing read from or written to its folder)."""
+    points = expand(grid, seeds)
+    for item in overrides:
+        key = parse_override(item)[0] if isinstance(item, str) else item[0]
+        check_key(key, "--set")
+        if key == "training.seed" or key in dict(points[0].settings):
+            raise SpecError(f"--set {key}: also set by the sweep's grid or seeds")
+    return (points, *_files(model, protocol, overrides))
+
+
+def check_sweep(model=None, protocol=None, *, grid=(), seeds=1, overrides=()) -> list:
+    """Check a sweep as :func:`sweep` would before it runs anything, without its folder.
+
+    Parameters
+    ----------
+    model, protocol, grid, seeds, overrides
+        As for :func:`sweep`.
+
+    Returns
+    -------
+    list of (ModelSpec, ProtocolSpec)
+        Each point's specs, each loaded and validated on its own (not yet against each
+        other: :func:`bioprop.compatibility.check_compatible`).
+
+    Raises
+    ------
+    SpecError
+        A bad grid, seed list or override, or a point whose settings do not validate.
+    """
+    from ..spec import load_model, load_protocol
+
+    points, model, protocol = _checked(model, protocol, grid, seeds, overrides)
+    return [(load_model(model, list(overrides) + p.overrides),
+             load_protocol(protocol, list(overrides) + p.overrides)) for p in points]
 
 
 def _files(model, protocol, overrides):
