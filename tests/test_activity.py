@@ -142,9 +142,9 @@ def test_every_kth_training_batch_is_recorded_before_it_learns(tmp_path, monkeyp
         calls.append(("record", x.copy(), first.weight.copy(), first.bias.copy()))
         return record(self, x, y, every)
 
-    def spy_train(self, x, y, rng, learn_forward=True):
+    def spy_train(self, x, y, rng, learn_forward=True, **flags):
         calls.append(("train", x.copy(), self.model.forward[1].weight.copy(), None))
-        return train(self, x, y, rng, learn_forward)
+        return train(self, x, y, rng, learn_forward, **flags)
 
     monkeypatch.setattr(ReferenceEngine, "record_activity", spy_record)
     monkeypatch.setattr(ReferenceEngine, "train_batch", spy_train)

@@ -17,6 +17,7 @@ in the reference engine (:mod:`bioprop.rules.updates`).
 from __future__ import annotations
 
 import gc
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from .monitors import ActivityMonitors
 from .network import build_network, copy_synaptic_weights, learn_synaptically, simulate
 from .phase_actions import latch_point
 from .phases import learner_phases, step_schedule
+from .spike_clock import restore_spike_times, shift_spike_times, spike_ages
 
 __all__ = ["Brian2Engine"]
 
@@ -351,8 +353,22 @@ class Brian2Engine(Learner):
     def weights_replaced(self):
         copy_synaptic_weights(self._synaptic, self.model, self.batch_size)
 
+    def state_arrays(self) -> dict:
+        # spike times as ages: a loaded network's clock starts again at 0 (spike_clock)
+        return spike_ages(super().state_arrays(), float(self.network.t_))
+
+    @contextmanager
+    def state_kept(self):
+        start = float(self.network.t_)
+        try:
+            with super().state_kept():
+                yield
+        finally:  # the clock went on while the spike times were put back
+            shift_spike_times(self.dynamic_state(), float(self.network.t_) - start)
+
     def load_state_arrays(self, arrays: dict):
         super().load_state_arrays(arrays)  # its weights, copied into the synapses
+        restore_spike_times(self.dynamic_state(), arrays, float(self.network.t_))
         for l, (_, mask, _) in self._synaptic.items():
             if not np.array_equal(self.model.fixed.get("mask", {}).get(l, mask), mask):
                 raise ValueError(f"the checkpoint's connection mask of pathway {l} is not the "
