@@ -236,6 +236,14 @@ class DataSpec:
     n_train: int = ranged(0, ge=0)
     #: use only the first n test samples (0: all)
     n_test: int = ranged(0, ge=0)
+    #: hold this many samples out of the training set (after n_train) as a validation set,
+    #: scored every epoch and never trained on (0: none); Bartunov et al. 2018 hold out
+    #: 5000 of MNIST's 60000 (datasets.hold_out)
+    validation: int = ranged(0, ge=0, written="when set")
+    #: seeds the choice of the validation samples, apart from training.seed, so that every
+    #: training seed is scored on the same held-out samples
+    validation_seed: int = ranged(0, ge=0, lt=2**63, text="a whole number in [0, 2**63)",
+                                  written="when set")
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class RunResult:
     wall_time: float
     samples_per_second: float
     #: one dict per epoch: epoch, loss, accuracy (train), test_loss, test_accuracy,
+    #: validation_loss and validation_accuracy (with data.validation),
     #: wall_time, n_samples, samples_per_second
     history: list = field(default_factory=list)
 
@@ -198,7 +199,7 @@ def _resume(path, progress) -> RunResult:
 def _data(model_spec, protocol, data=None):
     """The protocol's data (or `data`), its name and sample counts checked against what
     there is, its shapes against the model."""
-    from .datasets import load_dataset, subset
+    from .datasets import hold_out, load_dataset, subset
     from .errors import fail
 
     check_compatible(model_spec, protocol)  # before the data: a bad pair fails at once
@@ -211,7 +212,13 @@ def _data(model_spec, protocol, data=None):
             if n > len(getattr(data, f"x_{split}")):
                 fail(protocol.source, f"data.n_{split}", f"{n} is more than the "
                      f"{len(getattr(data, f'x_{split}'))} {split} samples of data set {name!r}")
-    return _checked(model_spec, protocol, subset(data, wanted[0] or None, wanted[1] or None))
+        data = subset(data, wanted[0] or None, wanted[1] or None)
+        held = protocol.data.validation
+        if held >= len(data.x_train):
+            fail(protocol.source, "data.validation", f"{held} would leave none of the "
+                 f"{len(data.x_train)} training samples to train on (data.n_train = "
+                 f"{protocol.data.n_train}, 0: all)")
+    return _checked(model_spec, protocol, hold_out(data, held, protocol.data.validation_seed))
 
 
 def _checked(model_spec, protocol, data):
@@ -366,12 +373,16 @@ def _epoch(engine, data, rng, progress, bar, epoch, n, recorder=None, record_spe
                                             progress=progress), 0.0
     elapsed = time.perf_counter() - start - spent
     test = engine.evaluate(data.x_test, data.y_test)
+    # after the test set: the test figures are those of a run without validation
+    held = (engine.evaluate(data.x_validation, data.y_validation)
+            if data.x_validation is not None else {})
     bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics.get('accuracy', float('nan')):.3f}",
                     test=f"{test.get('accuracy', test['loss']):.3f}")
     row = {"epoch": epoch, "loss": metrics["loss"], "test_loss": test["loss"],
            "wall_time": elapsed, "n_samples": n, "samples_per_second": n / elapsed}
     if "accuracy" in test:
         row.update(accuracy=metrics["accuracy"], test_accuracy=test["accuracy"])
+    row.update({f"validation_{k}": v for k, v in held.items()})
     return row
 
 
