@@ -124,6 +124,13 @@ def check_data(model, protocol, n_features: int, n_outputs: int, n_train: int | 
             fail(model.source, f"layers.{len(model.layers) - 1}.size",
                  f"the output layer has {model.layers[-1].size} neurons, but dataset "
                  f"{protocol.data.dataset!r} has {n_outputs} outputs")
+        partial = n_train % protocol.training.batch_size if n_train else 0
+        if (protocol.training.keep_partial_batch and partial
+                and protocol.engine.name == "brian2"):
+            fail(protocol.source, "training.keep_partial_batch", "the brian2 engine simulates "
+                 f"exactly training.batch_size = {protocol.training.batch_size} trials side by "
+                 f"side, and the {n_train} training samples leave a batch of {partial}: use "
+                 "engine.name = \"reference\", or a batch size that divides the training set")
         if n_train is not None and protocol.training.batch_size > n_train:
             fail(protocol.source, "training.batch_size",
                  f"{protocol.training.batch_size} is larger than the training set: dataset "

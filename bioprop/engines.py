@@ -50,4 +50,5 @@ def make_engine(model_spec: ModelSpec, protocol: ProtocolSpec, rng: np.random.Ge
     # after every other draw from rng: a model without constraints draws what it always drew
     draw_constraints(model, model_spec.constraints, rng)
     engine = ENGINES[protocol.engine.name](model, model_spec, protocol)
+    engine.keep_partial_batch = protocol.training.keep_partial_batch
     return engine.keep_average(protocol.training.average_weights)

@@ -113,6 +113,8 @@ class Learner:
         self.hooks = Hooks(self.name)
         #: the forward weights' moving average that the test figures use (keep_average)
         self.average = None
+        #: train on an epoch's last partial batch too (training.keep_partial_batch)
+        self.keep_partial_batch = False
         #: Dale's law, masks and bounds, applied after every step (bioprop.constraints)
         self.constraints = WeightConstraints(spec.constraints, model)
         sparse = {l for l, p in enumerate(forward_p_connect(spec), start=1) if p < 1}
@@ -162,7 +164,8 @@ class Learner:
         its activity). Returns the epoch's mean loss and accuracy.
         """
         total_loss, correct, n = 0.0, 0, 0
-        for j, index in enumerate(epoch_batches(len(x), self.batch_size, rng)):
+        for j, index in enumerate(epoch_batches(len(x), self.batch_size, rng,
+                                                self.keep_partial_batch)):
             if before_batch is not None:
                 before_batch(j, x[index], y[index])
             trace = self.train_batch(x[index], y[index], rng, learn_forward)

@@ -259,6 +259,10 @@ class TrainingSpec:
     divergence_factor: float = ranged(DIVERGENCE_FACTOR, gt=1, written="when set")
     #: test figures from the forward weights' moving average, this decay per batch (0: off)
     average_weights: float = ranged(0.0, ge=0, lt=1, written="when set")
+    #: also train on the samples left after the last whole batch of each epoch, as one smaller
+    #: batch (PyTorch's default); false drops them (a different few each epoch). Reference
+    #: engine only, unless batch_size divides the training set (batching.epoch_batches)
+    keep_partial_batch: bool = ranged(False, written="when set")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .batching import epoch_samples
 from .engines import ENGINES, make_engine
 from .outputs import RUN_SUFFIXES, check_new_file, default_run_file
 from .overrides import blame
@@ -278,7 +279,7 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
     from tqdm.auto import tqdm
 
     fresh = not done if fresh is None else fresh
-    n = (len(data.x_train) // training.batch_size) * training.batch_size
+    n = epoch_samples(len(data.x_train), training.batch_size, training.keep_partial_batch)
     history = []
     pretrain = engine.rule.feedback_pretrain_epochs if engine.trains_feedback and fresh else 0
     bar = tqdm(total=(pretrain - pretrained + training.epochs - done) * n, unit="sample",
@@ -398,7 +399,7 @@ def _train_recording_batches(engine, data, rng, progress, recorder, record_spec,
     spent = [0.0]
     with batch_entries(recorder, epoch) as write:
         def record(j, x, y):
-            if j % every == 0:
+            if j % every == 0 and len(x) == engine.batch_size:  # /batches holds whole ones
                 start = time.perf_counter()
                 write(recording(engine, x, y, record_spec), batch=j)
                 spent[0] += time.perf_counter() - start

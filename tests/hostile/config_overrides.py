@@ -288,4 +288,16 @@ OVERRIDES = [
             run_set("layers.hidden1.population=lif", "layers.hidden1.activation=relu"),
             "--set layers.hidden1.activation=relu: a 'lif' population fixes its own transfer "
             "function"),
+    Hostile("override", "a negative `data.validation`", run_set("data.validation=-5"),
+            "--set data.validation=-5: must be ≥ 0, got -5"),
+    Hostile("override", "a validation set of the whole training set",
+            run_set("data.n_train=100", "data.validation=100"),
+            "--set data.validation=100: 100 would leave none of the 100 training samples"),
+    Hostile("override", "a number for `training.keep_partial_batch`",
+            run_set("training.keep_partial_batch=2"),
+            "--set training.keep_partial_batch=2: expected bool, got int 2"),
+    Hostile("override", "a partial batch the Brian2 engine cannot simulate",
+            run_set("data.n_train=100", "training.keep_partial_batch=true"),
+            "--set training.keep_partial_batch=true: the brian2 engine simulates exactly "
+            "training.batch_size = 32 trials"),
 ]
