@@ -19,7 +19,7 @@ from .constraints import WeightConstraints, forward_p_connect
 from .hooks import Hooks
 from .model import side_inputs
 from .rules import (FEEDBACK_OBJECTIVES, LOSSES, TARGET_RULES, feedback_grads, make_optimizer,
-                    one_hot, propagate_targets, sample_noise, teach, top_layer)
+                    one_hot, per_sample_step, propagate_targets, sample_noise, teach, top_layer)
 from .rules.updates import Teaching
 
 __all__ = ["Learner", "BatchTrace", "TaughtBatch"]
@@ -225,8 +225,13 @@ class Learner:
         a, h = self.model.forward_pass(x.astype(self.dtype, copy=False))
         y_target = self.targets_of(y)
         teaching = teach(self.model, self.loss_fn, y_target, a, h, self.rule.top,
-                         self.rule.target_step)
+                         self.top_step(len(x)))
         return TaughtBatch(a, h, y_target, teaching, self.side_for(h, y_target))
+
+    def top_step(self, batch: int) -> float:
+        """The top target's step on each sample's own gradient, in a batch of `batch`
+        samples (``rule.target_step`` under ``rule.target_step_loss``)."""
+        return per_sample_step(self.rule.target_step, self.rule.target_step_loss, batch)
 
     def targets_from(self, a, h, teaching, side=None):
         """The algebraic targets of the model's rule (the reference; diagnostics)."""

@@ -120,6 +120,10 @@ class RuleSpec:
     #: η̂, the size of the top target step (0: the target is the forward activity, so nothing
     #: learns; a negative step would climb the loss, so it is rejected)
     target_step: float = ranged(0.3, ge=0)
+    #: the loss whose gradient the top target steps on (rules.updates.TARGET_STEP_LOSSES):
+    #: ``sample`` (each sample's own loss ℓ_i: its step is target_step) or ``batch_mean`` (the
+    #: batch's mean loss, as Lee's and Meulemans' code: each sample's step is target_step / B)
+    target_step_loss: str = ranged("sample", written="when set")
     #: σ, the standard deviation of the noise injected to train the inverses
     noise: float = ranged(0.36, ge=0)
     #: ``alternating`` (after Lee 2015: on each batch the inverses learn first, then the forward

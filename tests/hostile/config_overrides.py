@@ -288,6 +288,10 @@ OVERRIDES = [
             run_set("layers.hidden1.population=lif", "layers.hidden1.activation=relu"),
             "--set layers.hidden1.activation=relu: a 'lif' population fixes its own transfer "
             "function"),
+    Hostile("override", "an unknown `rule.target_step_loss`",
+            run_set("rule.target_step_loss=mean"),
+            "--set rule.target_step_loss=mean: unknown value 'mean'. Expected one of: "
+            "batch_mean, sample"),
     Hostile("override", "a negative `data.validation`", run_set("data.validation=-5"),
             "--set data.validation=-5: must be ≥ 0, got -5"),
     Hostile("override", "a validation set of the whole training set",
