@@ -196,8 +196,14 @@ class NetworkSpec:
     input_size: int = ranged(64, gt=0)
     #: output loss (rules.LOSSES)
     loss: str = "softmax_cross_entropy"
-    #: initial weights: ``orthogonal`` or ``glorot``
+    #: initial weights of every pathway (projection.INITIALISATIONS): ``orthogonal``, ``glorot``
+    #: (uniform) or ``glorot_normal`` (Xavier normal, N(0, 2 / (fan_in + fan_out)))
     init: str = "orthogonal"
+    #: multiplies the initial forward weights W_l (PyTorch's ``gain``)
+    init_gain: float = ranged(1.0, gt=0, written="when set")
+    #: multiplies the initial feedback weights: the learned Q_l, the fixed matrices of
+    #: ``fa`` and ``dfa``, and the side weights R_l
+    feedback_init_gain: float = ranged(1.0, gt=0, written="when set")
     #: ``rate`` (the input layer fires the data) or ``poisson`` (Poisson spike trains of
     #: rate x · input_rate, the rules seeing their spike trace)
     input_encoding: str = DEFAULT_KIND

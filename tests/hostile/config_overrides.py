@@ -292,6 +292,11 @@ OVERRIDES = [
             run_set("rule.target_step_loss=mean"),
             "--set rule.target_step_loss=mean: unknown value 'mean'. Expected one of: "
             "batch_mean, sample"),
+    Hostile("override", "a gain of 0 for the initial weights", run_set("network.init_gain=0"),
+            "--set network.init_gain=0: must be positive, got 0.0"),
+    Hostile("override", "an unknown initialisation", run_set("network.init=xavier"),
+            "--set network.init=xavier: unknown value 'xavier'. Expected one of: glorot, "
+            "glorot_normal, orthogonal"),
     Hostile("override", "a negative `data.validation`", run_set("data.validation=-5"),
             "--set data.validation=-5: must be ≥ 0, got -5"),
     Hostile("override", "a validation set of the whole training set",
