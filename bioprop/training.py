@@ -20,13 +20,13 @@ import numpy as np
 
 from .batching import epoch_samples
 from .engines import ENGINES, make_engine
+from .run_data import run_data as _data
 from .outputs import RUN_SUFFIXES, check_new_file, default_run_file
 from .overrides import blame
 from .runlog import (RunFileExistsError, RunRecorder, batch_entries, declare_run, provenance,
                      record_diagnostics, record_epoch, record_probe_activity, recording,
                      records_batches, reopen_run, snapshot_weights)
-from .spec import (ModelSpec, ProtocolSpec, check_compatible, check_data, load_model,
-                   load_protocol, to_toml)
+from .spec import ModelSpec, ProtocolSpec, load_model, load_protocol, to_toml
 from .stopping import (DivergenceError, RunInterrupted, StopRequested, WriteFailed, catch_sigint,
                        divergence, interrupted_before_training, silent_output_loss)
 
@@ -195,36 +195,6 @@ def _resume(path, progress) -> RunResult:
             return _session(engine, data, protocol, train_rng, recorder, progress, path,
                             max(epoch, 0), fresh=epoch < 0, first_loss=first_loss,
                             pretrained=meta["pretrained"])
-
-
-def _data(model_spec, protocol, data=None):
-    """The protocol's data (or `data`), its name and sample counts checked against what
-    there is, its shapes against the model."""
-    from .datasets import hold_out, load_dataset, subset
-    from .errors import fail
-
-    check_compatible(model_spec, protocol)  # before the data: a bad pair fails at once
-    if data is not None:  # the caller's own arrays
-        return _checked(model_spec, protocol, data)
-    name, wanted = protocol.data.dataset, (protocol.data.n_train, protocol.data.n_test)
-    data = load_dataset(name, seed=protocol.training.seed)
-    with blame(dict(protocol.origins)):
-        for split, n in zip(("train", "test"), wanted):
-            if n > len(getattr(data, f"x_{split}")):
-                fail(protocol.source, f"data.n_{split}", f"{n} is more than the "
-                     f"{len(getattr(data, f'x_{split}'))} {split} samples of data set {name!r}")
-        data = subset(data, wanted[0] or None, wanted[1] or None)
-        held = protocol.data.validation
-        if held >= len(data.x_train):
-            fail(protocol.source, "data.validation", f"{held} would leave none of the "
-                 f"{len(data.x_train)} training samples to train on (data.n_train = "
-                 f"{protocol.data.n_train}, 0: all)")
-    return _checked(model_spec, protocol, hold_out(data, held, protocol.data.validation_seed))
-
-
-def _checked(model_spec, protocol, data):
-    check_data(model_spec, protocol, data.n_features, data.n_outputs, len(data.x_train))
-    return data
 
 
 def generators(seed):
