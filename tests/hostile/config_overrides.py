@@ -297,6 +297,12 @@ OVERRIDES = [
     Hostile("override", "an unknown initialisation", run_set("network.init=xavier"),
             "--set network.init=xavier: unknown value 'xavier'. Expected one of: glorot, "
             "glorot_normal, orthogonal"),
+    Hostile("override", "a malformed `network.hidden` shorthand", run_set("network.hidden=5x"),
+            "--set network.hidden=5x: '5x' is not a group of layers: expected groups "
+            "\"[Nx]SIZE [ACTIVATION]\" joined by commas"),
+    Hostile("override", "an unknown activation in `network.hidden`",
+            run_set("network.hidden=5x256 tahn"),
+            "--set network.hidden=5x256 tahn: unknown value 'tahn'"),
     Hostile("override", "a negative `data.validation`", run_set("data.validation=-5"),
             "--set data.validation=-5: must be ≥ 0, got -5"),
     Hostile("override", "a validation set of the whole training set",
