@@ -36,38 +36,23 @@ def run_data(model_spec, protocol, data=None):
         Naming the key at fault: sample counts the data set does not have, a validation set
         that leaves nothing to train on, shapes that do not fit the model.
     """
-    from .datasets import load_dataset, subset
+    from .datasets import hold_out, load_dataset, subset
     from .errors import fail
 
     check_compatible(model_spec, protocol)  # before the data: a bad pair fails at once
-    if data is not None:  # the caller's own arrays, held out from unless already split
-        return _checked(model_spec, protocol, data if data.x_validation is not None
-                        else _held_out(protocol, data))
-    name, wanted = protocol.data.dataset, (protocol.data.n_train, protocol.data.n_test)
-    data = load_dataset(name, seed=protocol.training.seed)
-    with blame(dict(protocol.origins)):
-        for split, n in zip(("train", "test"), wanted):
-            if n > len(getattr(data, f"x_{split}")):
-                fail(protocol.source, f"data.n_{split}", f"{n} is more than the "
-                     f"{len(getattr(data, f'x_{split}'))} {split} samples of data set {name!r}")
-    return _checked(model_spec, protocol,
-                    _held_out(protocol, subset(data, wanted[0] or None, wanted[1] or None)))
-
-
-def _held_out(protocol, data):
-    """`data` with the protocol's validation set held out of its training samples."""
-    from .datasets import hold_out
-    from .errors import fail
-
-    held = protocol.data.validation
-    if held >= len(data.x_train):
+    if data is None:
+        name, wanted = protocol.data.dataset, (protocol.data.n_train, protocol.data.n_test)
+        data = load_dataset(name, seed=protocol.training.seed)
         with blame(dict(protocol.origins)):
-            fail(protocol.source, "data.validation", f"{held} would leave none of the "
-                 f"{len(data.x_train)} training samples to train on (data.n_train = "
-                 f"{protocol.data.n_train}, 0: all)")
-    return hold_out(data, held, protocol.data.validation_seed)
-
-
-def _checked(model_spec, protocol, data):
-    check_data(model_spec, protocol, data.n_features, data.n_outputs, len(data.x_train))
-    return data
+            for split, n in zip(("train", "test"), wanted):
+                if n > len(getattr(data, f"x_{split}")):
+                    fail(protocol.source, f"data.n_{split}", f"{n} is more than the "
+                         f"{len(getattr(data, f'x_{split}'))} {split} samples of data set "
+                         f"{name!r}")
+        data = subset(data, wanted[0] or None, wanted[1] or None)
+    # the caller's own arrays are not cut, and keep a validation set they already hold
+    split = data.x_validation is not None
+    check_data(model_spec, protocol, data.n_features, data.n_outputs, len(data.x_train),
+               held_out=0 if split else None)
+    return data if split else hold_out(data, protocol.data.validation,
+                                       protocol.data.validation_seed)
