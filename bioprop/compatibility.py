@@ -139,12 +139,13 @@ def _check_training_set(protocol, n_train, held):
     given = f"(data.n_train = {protocol.data.n_train}, 0: all)"
     if held and held >= n_train:
         fail(protocol.source, "data.validation", f"{held} would leave none of the {n_train} "
-             f"training samples to train on {given}")
+             f"training samples of dataset {protocol.data.dataset!r} to train on {given}")
     left, batch = n_train - held, protocol.training.batch_size
     if protocol.training.keep_partial_batch and left % batch and protocol.engine.name == "brian2":
         fail(protocol.source, "training.keep_partial_batch", "the brian2 engine simulates "
              f"exactly training.batch_size = {batch} trials side by side, and the {left} "
-             f"training samples leave a batch of {left % batch}: use engine.name = "
+             f"training samples of dataset {protocol.data.dataset!r} leave a batch of "
+             f"{left % batch}: use engine.name = "
              "\"reference\", or a batch size that divides the training set")
     if batch > left:
         held_text = f", {held} of them held out for validation" if held else ""

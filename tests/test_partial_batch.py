@@ -54,7 +54,7 @@ def test_brian2_engine_samples_per_epoch(tmp_path):
     result = bioprop.run(output=tmp_path / "b.h5", progress=False,
                          overrides=keep + ["data.n_train=64"])
     assert result.engine == "brian2" and result.history[0]["n_samples"] == 64
-    with pytest.raises(SpecError, match="training.keep_partial_batch.*leave a batch of 6"):
+    with pytest.raises(SpecError, match="training.keep_partial_batch.*70 training samples of dataset 'digits' leave a batch of 6"):
         bioprop.run(output=tmp_path / "c.h5", progress=False, overrides=keep + ["data.n_train=70"])
 
 

@@ -307,12 +307,14 @@ OVERRIDES = [
             "--set data.validation=-5: must be ≥ 0, got -5"),
     Hostile("override", "a validation set of the whole training set",
             run_set("data.validation=1437"),
-            "--set data.validation=1437: 1437 would leave none of the 1437 training samples"),
+            "--set data.validation=1437: 1437 would leave none of the 1437 training samples "
+            "of dataset 'digits'"),
     Hostile("override", "a number for `training.keep_partial_batch`",
             run_set("training.keep_partial_batch=2"),
             "--set training.keep_partial_batch=2: expected bool, got int 2"),
     Hostile("override", "a partial batch the Brian2 engine cannot simulate",
-            run_set("data.n_train=100", "training.keep_partial_batch=true"),
+            run_set("training.keep_partial_batch=true"),
             "--set training.keep_partial_batch=true: the brian2 engine simulates exactly "
-            "training.batch_size = 32 trials"),
+            "training.batch_size = 32 trials side by side, and the 1437 training samples of "
+            "dataset 'digits' leave a batch of 29"),
 ]
