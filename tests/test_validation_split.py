@@ -117,3 +117,17 @@ def test_brian2_engine_scores_the_validation_set(tmp_path):
     assert result.engine == "brian2"
     assert 0 <= result.history[-1]["validation_accuracy"] <= 1
     assert result.history[-1]["n_samples"] == 48
+
+
+def test_report_table_has_a_validation_column(tmp_path):
+    from bioprop.analysis.report import write_report
+
+    _run(tmp_path / "held.h5", ["training.epochs=1"])
+    _run(tmp_path / "plain.h5", ["training.epochs=1", "data.validation=0"])
+    text = write_report([tmp_path / "held.h5", tmp_path / "plain.h5"], tmp_path / "r").read_text()
+    header, rule, held, plain = [line for line in text.splitlines() if line.startswith("|")]
+    assert "| validation accuracy |" in header and header.count("|") == rule.count("|")
+    with open_run(tmp_path / "held.h5") as tree:
+        accuracy = 100 * float(tree["validation"]["accuracy"].values[-1])
+    assert f"| {accuracy:.2f} % |" in held and held.count("|") == header.count("|")
+    assert plain.split("|")[-3].strip() == "–"
