@@ -113,8 +113,7 @@ class Learner:
         self.hooks = Hooks(self.name)
         #: the forward weights' moving average that the test figures use (keep_average)
         self.average = None
-        #: train on an epoch's last partial batch too (training.keep_partial_batch)
-        self.keep_partial_batch = False
+        self.keep_partial_batch = False  #: train on an epoch's last partial batch too
         #: Dale's law, masks and bounds, applied after every step (bioprop.constraints)
         self.constraints = WeightConstraints(spec.constraints, model)
         sparse = {l for l, p in enumerate(forward_p_connect(spec), start=1) if p < 1}
@@ -125,7 +124,7 @@ class Learner:
 
     # ---- what an engine provides
     def train_epoch(self, x, y, rng, progress=None, learn_forward: bool = True) -> dict:
-        """Train on every full batch of (x, y) once, in the order `rng` shuffles them.
+        """Train once on each batch of (x, y) in the order `rng` draws (batching.epoch_batches).
 
         With ``learn_forward=False`` only the feedback pathway learns (pre-training).
         """
