@@ -28,8 +28,13 @@ def _run(args) -> int:
     rows = [("engine", result.engine), ("epochs", str(result.epochs))]
     if result.test_accuracy is not None:
         rows.append(("test accuracy", f"{100 * result.test_accuracy:.2f} %"))
-    rows += [("test loss", f"{result.test_loss:.4f}"),
-             ("training time", f"{result.wall_time:.1f} s"),
+    rows.append(("test loss", f"{result.test_loss:.4f}"))
+    last = result.history[-1] if result.history else {}
+    if "validation_loss" in last:  # data.validation: the last epoch's held-out figures
+        if "validation_accuracy" in last:
+            rows.append(("validation accuracy", f"{100 * last['validation_accuracy']:.2f} %"))
+        rows.append(("validation loss", f"{last['validation_loss']:.4f}"))
+    rows += [("training time", f"{result.wall_time:.1f} s"),
              ("samples / s", f"{result.samples_per_second:,.0f}"),
              ("run file", str(result.path))]
     _print_rows(rows)

@@ -57,7 +57,8 @@ def check_compatible(model, protocol, n_features: int | None = None,
     n_features, n_outputs : int, optional
         The input features and the outputs (classes) of the protocol's dataset.
     n_train : int, optional
-        The training samples the protocol uses; a batch may not be larger.
+        The training samples the protocol uses, before ``data.validation`` holds some out;
+        what is left may not be empty nor smaller than a batch.
 
     Raises
     ------
@@ -121,10 +122,13 @@ def _check_averaging(model, protocol):
              "synapses (plasticity = \"synaptic\"), whose weights are not averaged: leave it out")
 
 
-def check_data(model, protocol, n_features: int, n_outputs: int, n_train: int | None = None):
+def check_data(model, protocol, n_features: int, n_outputs: int, n_train: int | None = None,
+               held_out: int | None = None):
     """Check a model's input and output sizes, and the protocol's batch, against the data.
 
-    Parameters are those of :func:`check_compatible`.
+    Parameters are those of :func:`check_compatible`; `held_out` is the number of the
+    `n_train` samples a validation set takes (default: ``data.validation``; 0 for data
+    already split).
 
     Raises
     ------
@@ -140,11 +144,30 @@ def check_data(model, protocol, n_features: int, n_outputs: int, n_train: int | 
             fail(model.source, f"layers.{len(model.layers) - 1}.size",
                  f"the output layer has {model.layers[-1].size} neurons, but dataset "
                  f"{protocol.data.dataset!r} has {n_outputs} outputs")
-        if n_train is not None and protocol.training.batch_size > n_train:
-            fail(protocol.source, "training.batch_size",
-                 f"{protocol.training.batch_size} is larger than the training set: dataset "
-                 f"{protocol.data.dataset!r} has {n_train} training samples here "
-                 f"(data.n_train = {protocol.data.n_train}, 0: all)")
+        if n_train is not None:
+            _check_training_set(protocol, n_train, protocol.data.validation
+                                if held_out is None else held_out)
+
+
+def _check_training_set(protocol, n_train, held):
+    """The samples left to train on once `held` of `n_train` are held out for validation:
+    some, at least a batch, and whole batches for the Brian2 engine."""
+    given = f"(data.n_train = {protocol.data.n_train}, 0: all)"
+    if held and held >= n_train:
+        fail(protocol.source, "data.validation", f"{held} would leave none of the {n_train} "
+             f"training samples of dataset {protocol.data.dataset!r} to train on {given}")
+    left, batch = n_train - held, protocol.training.batch_size
+    if protocol.training.keep_partial_batch and left % batch and protocol.engine.name == "brian2":
+        fail(protocol.source, "training.keep_partial_batch", "the brian2 engine simulates "
+             f"exactly training.batch_size = {batch} trials side by side, and the {left} "
+             f"training samples of dataset {protocol.data.dataset!r} leave a batch of "
+             f"{left % batch}: use engine.name = "
+             "\"reference\", or a batch size that divides the training set")
+    if batch > left:
+        held_text = f", {held} of them held out for validation" if held else ""
+        fail(protocol.source, "training.batch_size",
+             f"{batch} is larger than the training set: dataset {protocol.data.dataset!r} has "
+             f"{n_train} training samples here{held_text} {given}")
 
 
 def _check_timing(model, protocol):

@@ -11,6 +11,7 @@ name                where it comes from
 
 * :func:`load_dataset` -- look a name up in :data:`DATASETS` and load it.
 * :func:`subset` -- the first n samples of each split.
+* :func:`hold_out` -- a seeded validation set drawn out of the training samples.
 * :func:`read_idx` -- read one standard idx file (raw or gzip).
 
 Pixel values are scaled to [0, 1]. The splits of real data are fixed: a name
@@ -29,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Dataset", "DatasetNotFoundError", "DATASETS", "load_dataset", "subset", "read_idx",
+__all__ = ["Dataset", "DatasetNotFoundError", "DATASETS", "load_dataset", "subset", "hold_out",
+           "read_idx",
            "cache_dir"]
 
 IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
@@ -53,7 +55,9 @@ class Dataset:
     """Train and test arrays of one data set.
 
     ``x_*`` are float64 (n, n_features); ``y_*`` are int64 labels (n,) for
-    classification, float64 targets (n, n_outputs) for regression.
+    classification, float64 targets (n, n_outputs) for regression. A validation set
+    (:func:`hold_out`) fills ``x_validation``, ``y_validation`` and ``validation_index``,
+    the held-out samples' indices in the training set they were drawn from; else None.
     """
 
     name: str
@@ -64,6 +68,9 @@ class Dataset:
     n_classes: int | None
     task: str
     source: str
+    x_validation: np.ndarray | None = None
+    y_validation: np.ndarray | None = None
+    validation_index: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -356,3 +363,42 @@ def subset(data: Dataset, n_train: int | None = None, n_test: int | None = None)
                              f"n_{split} = {n}")
         kept.update({f"{k}_{split}": getattr(data, f"{k}_{split}")[:n] for k in ("x", "y")})
     return dataclasses.replace(data, **kept)
+
+
+def hold_out(data: Dataset, n: int, seed: int) -> Dataset:
+    """`data` with `n` training samples, drawn by `seed`, moved into a validation set.
+
+    The draw depends on `seed` and the size of the training set alone, so every run
+    with the same two holds out the same samples, whatever its training seed. The
+    samples that stay keep their order.
+
+    Parameters
+    ----------
+    data : Dataset
+        Without a validation set yet.
+    n : int
+        Samples to hold out; 0 returns `data` as it is.
+    seed : int
+        Seeds the draw (numpy.random.default_rng).
+
+    Returns
+    -------
+    Dataset
+        Its ``validation_index`` (sorted) says where each held-out sample was.
+
+    Raises
+    ------
+    ValueError
+        When `n` leaves no training sample.
+    """
+    if not n:
+        return data
+    available = len(data.x_train)
+    if not 0 < n < available:
+        raise ValueError(f"dataset {data.name!r} has {available} training samples; holding out "
+                         f"{n} for validation would leave none to train on")
+    held = np.sort(np.random.default_rng(seed).choice(available, n, replace=False))
+    kept = np.setdiff1d(np.arange(available), held, assume_unique=True)
+    return dataclasses.replace(data, x_train=data.x_train[kept], y_train=data.y_train[kept],
+                               x_validation=data.x_train[held], y_validation=data.y_train[held],
+                               validation_index=held)

@@ -44,10 +44,13 @@ def make_engine(model_spec: ModelSpec, protocol: ProtocolSpec, rng: np.random.Ge
                         feedback_activations=[layer_feedback_activation(layer, dt)
                                               for layer in model_spec.layers],
                         dtype=np.dtype(protocol.engine.dtype), init=model_spec.network.init,
+                        gain=model_spec.network.init_gain,
+                        feedback_gain=model_spec.network.feedback_init_gain,
                         top=top_layer(len(model_spec.layers), rule.top),
                         side_size=side_size(rule.side_information, model_spec.sizes),
                         p_connect=forward_p_connect(model_spec))
     # after every other draw from rng: a model without constraints draws what it always drew
     draw_constraints(model, model_spec.constraints, rng)
     engine = ENGINES[protocol.engine.name](model, model_spec, protocol)
+    engine.keep_partial_batch = protocol.training.keep_partial_batch
     return engine.keep_average(protocol.training.average_weights)

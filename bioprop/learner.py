@@ -19,7 +19,7 @@ from .constraints import WeightConstraints, forward_p_connect
 from .hooks import Hooks
 from .model import side_inputs
 from .rules import (FEEDBACK_OBJECTIVES, LOSSES, TARGET_RULES, feedback_grads, make_optimizer,
-                    one_hot, propagate_targets, sample_noise, teach, top_layer)
+                    one_hot, per_sample_step, propagate_targets, sample_noise, teach, top_layer)
 from .rules.updates import Teaching
 
 __all__ = ["Learner", "BatchTrace", "TaughtBatch"]
@@ -115,6 +115,7 @@ class Learner:
         self.hooks = Hooks(self.name)
         #: the forward weights' moving average that the test figures use (keep_average)
         self.average = None
+        self.keep_partial_batch = False  #: train on an epoch's last partial batch too
         #: Dale's law, masks and bounds, applied after every step (bioprop.constraints)
         self.constraints = WeightConstraints(spec.constraints, model)
         sparse = {l for l, p in enumerate(forward_p_connect(spec), start=1) if p < 1}
@@ -126,7 +127,7 @@ class Learner:
     # ---- what an engine provides
     def train_epoch(self, x, y, rng, progress=None, learn_forward: bool = True,
                     learn_feedback: bool = True) -> dict:
-        """Train on every full batch of (x, y) once, in the order `rng` shuffles them.
+        """Train once on each batch of (x, y) in the order `rng` draws (batching.epoch_batches).
 
         With ``learn_forward=False`` only the feedback pathway learns (pre-training, and the
         first pass of an ``epochs`` schedule's epoch); with ``learn_feedback=False`` only the
@@ -180,7 +181,8 @@ class Learner:
         its activity). Returns the epoch's mean loss and accuracy.
         """
         total_loss, correct, n = 0.0, 0, 0
-        for j, index in enumerate(epoch_batches(len(x), self.batch_size, rng)):
+        for j, index in enumerate(epoch_batches(len(x), self.batch_size, rng,
+                                                self.keep_partial_batch)):
             if before_batch is not None:
                 before_batch(j, x[index], y[index])
             trace = self.train_batch(x[index], y[index], rng, learn_forward,
@@ -243,8 +245,13 @@ class Learner:
         a, h = self.model.forward_pass(x.astype(self.dtype, copy=False))
         y_target = self.targets_of(y)
         teaching = teach(self.model, self.loss_fn, y_target, a, h, self.rule.top,
-                         self.rule.target_step)
+                         self.top_step(len(x)))
         return TaughtBatch(a, h, y_target, teaching, self.side_for(h, y_target))
+
+    def top_step(self, batch: int) -> float:
+        """The top target's step on each sample's own gradient, in a batch of `batch`
+        samples (``rule.target_step`` under ``rule.target_step_loss``)."""
+        return per_sample_step(self.rule.target_step, self.rule.target_step_loss, batch)
 
     def targets_from(self, a, h, teaching, side=None):
         """The algebraic targets of the model's rule (the reference; diagnostics)."""

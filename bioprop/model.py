@@ -120,7 +120,7 @@ class LayeredModel:
 
 def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
                 dtype=np.float64, init: str = "orthogonal", gain: float = 1.0,
-                top: int | None = None, side_size=None, p_connect=None,
+                feedback_gain: float | None = None, top: int | None = None, side_size=None, p_connect=None,
                 feedback_activations=None) -> LayeredModel:
     """A new model with initial weights drawn from `rng`.
 
@@ -136,6 +136,12 @@ def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
         The size of g_l's side input; None for no side information.
     feedback_activations : sequence of length L, optional
         ψ_1..ψ_L of the apical dendrites (Activation records); default φ_1..φ_L.
+    init, gain : str, float, optional
+        The initialisation (projection.INITIALISATIONS) of every weight, and the gain that
+        multiplies the learned forward weights W_l.
+    feedback_gain : float, optional
+        The gain of the feedback pathway: the learned Q_l, the fixed feedback matrices of
+        the rules that use them, and the side weights R_l (default: `gain`).
     p_connect : sequence of length L, optional
         The connection probability of each W_l (default 1: all connections). A pathway
         with p < 1 gets a random mask; its weights are masked and scaled by 1/√p, which
@@ -145,16 +151,17 @@ def build_model(names, sizes, activation_names, rng: np.random.Generator, *,
                                               for a in activation_names]
     forward = [None] + [init_dense(rng, sizes[l], sizes[l - 1], dtype, init, gain)
                         for l in range(1, len(sizes))]
-    feedback = [None, None] + [init_dense(rng, sizes[l - 1], sizes[l], dtype, init, gain)
+    back = gain if feedback_gain is None else feedback_gain
+    feedback = [None, None] + [init_dense(rng, sizes[l - 1], sizes[l], dtype, init, back)
                                for l in range(2, len(sizes))]
     top = len(sizes) - 1 if top is None else top
     # Drawn after the learned weights, so adding them changed no earlier run's weights;
     # every rule's, whichever rule trains, so that the draws never depend on the rule.
-    fixed = {rule.name: {l: init_dense(rng, *shape, dtype, init, gain).weight
+    fixed = {rule.name: {l: init_dense(rng, *shape, dtype, init, back).weight
                          for l, shape in rule.fixed_shapes(sizes, top).items()}
              for rule in TARGET_RULES.values() if rule.fixed_shapes is not None}
     side = {} if side_size is None else {
-        l: init_dense(rng, sizes[l - 1], side_size(l), dtype, "glorot", gain).weight
+        l: init_dense(rng, sizes[l - 1], side_size(l), dtype, "glorot", back).weight
         for l in range(2, len(sizes))}
     # Drawn last, and only for sparse pathways, so that no dense model's weights changed.
     for l, p in enumerate(p_connect or [], start=1):

@@ -28,7 +28,13 @@ from contextlib import contextmanager
 
 from .errors import SpecError, suggest
 
-__all__ = ["parse_override", "check_key", "apply_overrides", "blame", "named_layers"]
+__all__ = ["parse_override", "check_key", "apply_overrides", "blame", "named_layers",
+           "HIDDEN_KEY", "hidden_layers"]
+
+#: the shorthand override that replaces every hidden layer (:func:`hidden_layers`)
+HIDDEN_KEY = "network.hidden"
+# one group of the shorthand: "5x256 tanh", "256 relu", "2x100"
+_HIDDEN_GROUP = re.compile(r"(?:(\d+)\s*[x×]\s*)?(\d+)(?:\s+([A-Za-z_][\w]*))?")
 
 # one part of a dotted key: printable ASCII, no space, dot or "="
 _PART = re.compile(r"[!-~]+")
@@ -126,6 +132,12 @@ def apply_overrides(data: dict, overrides, source, tables, known) -> tuple[dict,
     SpecError
         For a key that :func:`check_key` rejects, a layer that is not there, a key
         that names a whole layer, or a key inside a value that is not a table.
+
+    Notes
+    -----
+    ``network.hidden="5x256 tanh"`` (:data:`HIDDEN_KEY`) is a shorthand rather than a key:
+    it replaces every layer but the output one by those :func:`hidden_layers` reads, and
+    the overrides after it address the new layers.
     """
     data = copy.deepcopy(data)
     items = []
@@ -142,6 +154,9 @@ def apply_overrides(data: dict, overrides, source, tables, known) -> tuple[dict,
     for key, value, text in items:
         parts = key.split(".")
         if parts[0] not in tables:
+            continue
+        if key == HIDDEN_KEY:  # a shorthand, not a key of the file: it rewrites the layers
+            origins.update(_replace_hidden(data, value, source, text))
             continue
         node, path = data, []
         for i, part in enumerate(parts[:-1]):
@@ -245,3 +260,61 @@ def _layer_index(layers, part, source, text):
     raise SpecError(f"{text}: no layer {part!r} in {source}. Layers are "
                     f"{', '.join(map(str, names))} (or indices 0..{len(layers) - 1})."
                     f"{suggest(part, [n for n in names if n])}")
+
+
+def hidden_layers(value, text: str = HIDDEN_KEY) -> list:
+    """The hidden layers a ``network.hidden`` shorthand describes, as layer tables.
+
+    Parameters
+    ----------
+    value : str or int
+        Groups joined by commas, each ``[Nx]SIZE [ACTIVATION]``: N layers (default 1) of
+        SIZE ``rate`` neurons with that transfer function (default: the layer's default,
+        tanh). ``"5x256 tanh"`` is Meulemans et al.'s 5 × 256 tanh; ``"2x500 tanh, 100 relu"``
+        three layers. A bare number is one layer.
+    text : str, optional
+        The override as typed, to open an error.
+
+    Returns
+    -------
+    list of dict
+        One table a layer, named ``hidden1``, ``hidden2``, … in order.
+
+    Raises
+    ------
+    SpecError
+        For a value that is not such text, or a count or size of 0.
+    """
+    example = ('expected groups "[Nx]SIZE [ACTIVATION]" joined by commas, e.g. '
+               'network.hidden="5x256 tanh" or "2x500 tanh, 100 relu"')
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(f"{text}: {example}; got {value!r}")
+    layers = []
+    for group in value.split(","):
+        match = _HIDDEN_GROUP.fullmatch(group.strip())
+        if match is None:
+            raise SpecError(f"{text}: {group.strip()!r} is not a group of layers: {example}")
+        count, size, activation = int(match.group(1) or 1), int(match.group(2)), match.group(3)
+        if not count or not size:
+            raise SpecError(f"{text}: {group.strip()!r}: a group needs at least one layer of at "
+                            "least one neuron")
+        layers += [{"size": size, "population": "rate",
+                    **({"activation": activation} if activation else {})}] * count
+    return [{"name": f"hidden{i}", **layer} for i, layer in enumerate(layers, start=1)]
+
+
+def _replace_hidden(data, value, source, text) -> dict:
+    """Replace every layer of `data` but the last (the output) by :func:`hidden_layers`;
+    returns the origins of the new layers, so that an error about one names the override."""
+    layers = data.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise SpecError(f"{text}: {source} has no [[layers]] whose output layer it could keep")
+    new = hidden_layers(value, text)
+    clash = [layer.get("name") for layer in new if layer["name"] == layers[-1].get("name")]
+    if clash:
+        raise SpecError(f"{text}: the output layer is named {clash[0]!r}, as a new hidden layer "
+                        "would be: rename the output layer")
+    data["layers"] = new + [layers[-1]]
+    return {f"layers.{i}": text for i in range(len(new))}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DenseProjection", "dense_grads", "init_dense", "connection_mask"]
+__all__ = ["DenseProjection", "dense_grads", "INITIALISATIONS", "init_dense", "connection_mask"]
 
 
 @dataclass
@@ -65,23 +65,42 @@ def dense_grads(delta: np.ndarray, pre: np.ndarray):
     return [delta.T @ pre / batch, delta.mean(axis=0)]
 
 
+def _orthogonal(rng, n_post, n_pre):
+    a = rng.standard_normal((max(n_post, n_pre), min(n_post, n_pre)))
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))  # makes the draw uniform over orthogonal matrices
+    return q if n_post >= n_pre else q.T
+
+
+def _glorot_uniform(rng, n_post, n_pre):
+    bound = np.sqrt(6.0 / (n_pre + n_post))
+    return rng.uniform(-bound, bound, (n_post, n_pre))
+
+
+def _glorot_normal(rng, n_post, n_pre):
+    return rng.standard_normal((n_post, n_pre)) * np.sqrt(2.0 / (n_pre + n_post))
+
+
+#: network.init → draw(rng, n_post, n_pre), the weights before the gain: ``orthogonal``
+#: (Saxe et al. 2014), ``glorot`` (Glorot & Bengio 2010's uniform U(±√(6/(n_pre+n_post)))),
+#: ``glorot_normal`` (their normal N(0, 2/(n_pre+n_post)), PyTorch's xavier_normal_); the
+#: two Glorot draws have the same variance
+INITIALISATIONS = {"orthogonal": _orthogonal, "glorot": _glorot_uniform,
+                   "glorot_normal": _glorot_normal}
+
+
 def init_dense(rng: np.random.Generator, n_post: int, n_pre: int, dtype=np.float64,
                scheme: str = "orthogonal", gain: float = 1.0) -> DenseProjection:
-    """A new projection with zero bias and weights from `scheme`.
+    """A new projection with zero bias and weights from `scheme`, times `gain`.
 
-    ``orthogonal`` (Saxe et al. 2014) keeps deep tanh networks near isometry, which
-    both BP and DTP need; ``glorot`` draws U(±√(6/(n_pre+n_post))).
+    ``orthogonal`` keeps deep tanh networks near isometry, which both BP and DTP need;
+    the Glorot draws keep each layer's variance of activity (:data:`INITIALISATIONS`).
+    `gain` multiplies the draw, as PyTorch's ``gain`` argument does.
     """
-    if scheme == "orthogonal":
-        a = rng.standard_normal((max(n_post, n_pre), min(n_post, n_pre)))
-        q, r = np.linalg.qr(a)
-        q *= np.sign(np.diag(r))  # makes the draw uniform over orthogonal matrices
-        weight = q if n_post >= n_pre else q.T
-    elif scheme == "glorot":
-        bound = np.sqrt(6.0 / (n_pre + n_post))
-        weight = rng.uniform(-bound, bound, (n_post, n_pre))
-    else:
-        raise ValueError(f"Unknown weight initialisation {scheme!r}. Expected one of: glorot, orthogonal")
+    if scheme not in INITIALISATIONS:
+        raise ValueError(f"Unknown weight initialisation {scheme!r}. Expected one of: "
+                         f"{', '.join(sorted(INITIALISATIONS))}")
+    weight = INITIALISATIONS[scheme](rng, n_post, n_pre)
     return DenseProjection((gain * weight).astype(dtype), np.zeros(n_post, dtype=dtype))
 
 

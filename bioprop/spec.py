@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, fields, replace
 from .constraints import ConstraintsSpec, PathwayConstraintsSpec
 from .errors import SpecError
 from .overrides import apply_overrides, blame, named_layers
+from .protocol_tables import DataSpec, EngineSpec, PhasesSpec, RecordSpec, TrainingSpec
 from .populations import DEFAULT_KIND
-from .stopping import DIVERGENCE_FACTOR
 from .rules import DEFAULT_OBJECTIVE, DEFAULT_TARGET_RULE
 from .shipped import PROTOCOL, find_spec_file, usual_protocol
 from .specfiles import (check_file_kind, default_model_path, default_protocol_path,
@@ -121,6 +121,10 @@ class RuleSpec:
     #: η̂, the size of the top target step (0: the target is the forward activity, so nothing
     #: learns; a negative step would climb the loss, so it is rejected)
     target_step: float = ranged(0.3, ge=0)
+    #: the loss whose gradient the top target steps on (rules.updates.TARGET_STEP_LOSSES):
+    #: ``sample`` (each sample's own loss ℓ_i: its step is target_step) or ``batch_mean`` (the
+    #: batch's mean loss, as Lee's and Meulemans' code: each sample's step is target_step / B)
+    target_step_loss: str = ranged("sample", written="when set")
     #: σ, the standard deviation of the noise injected to train the inverses
     noise: float = ranged(0.36, ge=0)
     #: τ of annealed noise, in epochs: training epoch e draws σ / (1 + (e − 1) / τ), as Lee's
@@ -197,8 +201,14 @@ class NetworkSpec:
     input_size: int = ranged(64, gt=0)
     #: output loss (rules.LOSSES)
     loss: str = "softmax_cross_entropy"
-    #: initial weights: ``orthogonal`` or ``glorot``
+    #: initial weights of every pathway (projection.INITIALISATIONS): ``orthogonal``, ``glorot``
+    #: (uniform) or ``glorot_normal`` (Xavier normal, N(0, 2 / (fan_in + fan_out)))
     init: str = "orthogonal"
+    #: multiplies the initial forward weights W_l (PyTorch's ``gain``)
+    init_gain: float = ranged(1.0, gt=0, written="when set")
+    #: multiplies the initial feedback weights: the learned Q_l, the fixed matrices of
+    #: ``fa`` and ``dfa``, and the side weights R_l
+    feedback_init_gain: float = ranged(1.0, gt=0, written="when set")
     #: ``rate`` (the input layer fires the data) or ``poisson`` (Poisson spike trains of
     #: rate x · input_rate, the rules seeing their spike trace)
     input_encoding: str = DEFAULT_KIND
@@ -233,92 +243,6 @@ class ModelSpec:
 
 
 # ------------------------------------------------------------- protocol tables
-@dataclass(frozen=True)
-class DataSpec:
-    #: datasets.DATASETS name
-    dataset: str = "digits"
-    #: use only the first n training samples (0: all)
-    n_train: int = ranged(0, ge=0)
-    #: use only the first n test samples (0: all)
-    n_test: int = ranged(0, ge=0)
-
-
-@dataclass(frozen=True)
-class TrainingSpec:
-    #: passes over the training set
-    epochs: int = ranged(10, gt=0)
-    #: trials simulated at once, and the samples of one weight update
-    batch_size: int = ranged(32, gt=0)
-    #: seeds the initial weights and the training order (numpy.random.SeedSequence)
-    seed: int = ranged(1, ge=0, lt=2**63, text="a whole number in [0, 2**63)")
-    #: an epoch diverged when a loss exceeds this many times a silent output's loss, or that
-    #: loss and this many times the first epoch's (stopping.divergence); in the run file if set
-    divergence_factor: float = ranged(DIVERGENCE_FACTOR, gt=1, written="when set")
-    #: test figures from the forward weights' moving average, this decay per batch (0: off)
-    average_weights: float = ranged(0.0, ge=0, lt=1, written="when set")
-
-
-@dataclass(frozen=True)
-class PhasesSpec:
-    """The phases of one trial in simulated time (docs/design.md: one model, two executions)."""
-
-    #: simulation time step
-    dt: Duration = Duration("5 ms")
-    #: forward settling, input clamped
-    forward: Duration = Duration("40 ms")
-    #: each of the two noise-injection half-phases that train the inverses
-    feedback: Duration = Duration("20 ms")
-    #: target delivery through the apical input
-    target: Duration = Duration("40 ms")
-    #: where each trial starts: the state the last one left (``carry``), at rest (``rest``) or
-    #: the rate twin's steady state for its input (``twin``); docs/spiking.md
-    trial_start: str = ranged("carry", written="when set")
-
-
-@dataclass(frozen=True)
-class EngineSpec:
-    #: ``brian2`` (the product) or ``reference`` (plain NumPy, no time)
-    name: str = "brian2"
-    #: Brian2 code generation target: ``numpy`` or ``cython``
-    codegen: str = "numpy"
-    #: pathways out of spiking layers: ``dense`` (W · trace each step) or ``events`` (the
-    #: weight columns of the neurons that fired, filtered; equal to rounding: event_pathways.py)
-    transmission: str = ranged("dense", written="when set")
-    #: floating point type of the weights and activity
-    dtype: str = "float64"
-    #: BLAS threads; 1 avoids oversubscription on a shared machine (see README)
-    threads: int = ranged(1, ge=1)
-
-
-@dataclass(frozen=True)
-class RecordSpec:
-    #: run file; ``{model}`` and ``{seed}`` are filled in
-    path: str = "runs/{model}-seed{seed}.h5"
-    #: training samples in the fixed probe batch of the per-layer diagnostics (0: none)
-    probe_size: int = ranged(64, ge=0)
-    #: snapshot every pathway's weights every k epochs, and before training (0: never)
-    weights_every: int = ranged(10, ge=0)
-    #: record the activity of one probe batch of B trials every k epochs (0: never)
-    activity_every: int = ranged(0, ge=0)
-    #: also record the probe batch's activity and every pathway's weights at epoch 0 (before
-    #: training) and at the last epoch, whatever weights_every and activity_every say
-    first_and_last: bool = ranged(True, before=False)  # added in format 2
-    #: the recording time step of activity, as a multiple of the simulation dt
-    activity_dt_factor: int = ranged(1, ge=1)
-    #: keep the activity of only the first N trials of each recorded batch (0: all of its
-    #: training.batch_size trials); the engine still simulates the whole batch
-    activity_trials: int = ranged(0, ge=0, written="when set")
-    #: in every epoch whose probe is recorded, also record every k-th training batch (0: never)
-    activity_batch_every: int = ranged(0, ge=0)
-    #: the pathways whose weights are snapshot, e.g. ["input_to_hidden1"] (empty: all)
-    pathways: tuple[str, ...] = ()
-    #: the layers whose activity is recorded, by name (empty: all)
-    layers: tuple[str, ...] = ()
-    #: the activity variables recorded (runlog.vocabulary.ACTIVITY_VARIABLES;
-    #: empty: all the engine has)
-    variables: tuple[str, ...] = ()
-
-
 @dataclass(frozen=True)
 class ProtocolSpec:
     """A whole protocol file."""

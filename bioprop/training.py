@@ -18,14 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .batching import epoch_samples
 from .engines import ENGINES, make_engine
+from .run_data import run_data as _data
 from .outputs import RUN_SUFFIXES, check_new_file, default_run_file
 from .overrides import blame
 from .runlog import (RunFileExistsError, RunRecorder, batch_entries, declare_run, provenance,
                      record_diagnostics, record_epoch, record_probe_activity, recording,
                      records_batches, reopen_run, snapshot_weights)
-from .spec import (ModelSpec, ProtocolSpec, check_compatible, check_data, load_model,
-                   load_protocol, to_toml)
+from .spec import ModelSpec, ProtocolSpec, load_model, load_protocol, to_toml
 from .stopping import (DivergenceError, RunInterrupted, StopRequested, WriteFailed, catch_sigint,
                        divergence, interrupted_before_training, silent_output_loss)
 
@@ -45,6 +46,7 @@ class RunResult:
     wall_time: float
     samples_per_second: float
     #: one dict per epoch: epoch, loss, accuracy (train), test_loss, test_accuracy,
+    #: validation_loss and validation_accuracy (with data.validation),
     #: wall_time, n_samples, samples_per_second
     history: list = field(default_factory=list)
 
@@ -195,30 +197,6 @@ def _resume(path, progress) -> RunResult:
                             pretrained=meta["pretrained"])
 
 
-def _data(model_spec, protocol, data=None):
-    """The protocol's data (or `data`), its name and sample counts checked against what
-    there is, its shapes against the model."""
-    from .datasets import load_dataset, subset
-    from .errors import fail
-
-    check_compatible(model_spec, protocol)  # before the data: a bad pair fails at once
-    if data is not None:  # the caller's own arrays
-        return _checked(model_spec, protocol, data)
-    name, wanted = protocol.data.dataset, (protocol.data.n_train, protocol.data.n_test)
-    data = load_dataset(name, seed=protocol.training.seed)
-    with blame(dict(protocol.origins)):
-        for split, n in zip(("train", "test"), wanted):
-            if n > len(getattr(data, f"x_{split}")):
-                fail(protocol.source, f"data.n_{split}", f"{n} is more than the "
-                     f"{len(getattr(data, f'x_{split}'))} {split} samples of data set {name!r}")
-    return _checked(model_spec, protocol, subset(data, wanted[0] or None, wanted[1] or None))
-
-
-def _checked(model_spec, protocol, data):
-    check_data(model_spec, protocol, data.n_features, data.n_outputs, len(data.x_train))
-    return data
-
-
 def generators(seed):
     """The initialisation and the training generators of a seed, as a run draws them."""
     return (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
@@ -271,7 +249,7 @@ def _train(engine, data, training, rng, recorder, show_progress, path, probe, do
     from tqdm.auto import tqdm
 
     fresh = not done if fresh is None else fresh
-    n = (len(data.x_train) // training.batch_size) * training.batch_size
+    n = epoch_samples(len(data.x_train), training.batch_size, training.keep_partial_batch)
     history = []
     pretrain = engine.rule.feedback_pretrain_epochs if engine.trains_feedback and fresh else 0
     passes = (pretrain - pretrained) + (training.epochs - done) * engine.passes_per_epoch
@@ -369,6 +347,9 @@ def _epoch(engine, data, rng, progress, bar, epoch, n, recorder=None, record_spe
                                             learn_feedback=alone), 0.0
     elapsed = time.perf_counter() - start - spent
     test = engine.evaluate(data.x_test, data.y_test)
+    # after the test set: the test figures are those of a run without validation
+    held = (engine.evaluate(data.x_validation, data.y_validation)
+            if data.x_validation is not None else {})
     bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics.get('accuracy', float('nan')):.3f}",
                     test=f"{test.get('accuracy', test['loss']):.3f}")
     # samples/s counts every trial trained, both passes of an "epochs" epoch
@@ -376,6 +357,7 @@ def _epoch(engine, data, rng, progress, bar, epoch, n, recorder=None, record_spe
            "n_samples": n, "samples_per_second": n * engine.passes_per_epoch / elapsed}
     if "accuracy" in test:
         row.update(accuracy=metrics["accuracy"], test_accuracy=test["accuracy"])
+    row.update({f"validation_{k}": v for k, v in held.items()})
     return row
 
 
@@ -392,7 +374,7 @@ def _train_recording_batches(engine, data, rng, progress, recorder, record_spec,
     spent = [0.0]
     with batch_entries(recorder, epoch) as write:
         def record(j, x, y):
-            if j % every == 0:
+            if j % every == 0 and len(x) == engine.batch_size:  # /batches holds whole ones
                 start = time.perf_counter()
                 write(recording(engine, x, y, record_spec), batch=j)
                 spent[0] += time.perf_counter() - start

@@ -36,7 +36,8 @@ def _registry_choices():
     from .plugins import load_entry_points
     from .datasets import DATASETS
     from .populations import POPULATION_KINDS, SPIKING_TARGETS, input_encodings
-    from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES
+    from .rules import FEEDBACK_OBJECTIVES, LOSSES, OPTIMIZERS, TARGET_RULES, TARGET_STEP_LOSSES
+    from .projection import INITIALISATIONS
     from .rules.optimizers import SCHEDULES
 
     load_entry_points()
@@ -47,8 +48,9 @@ def _registry_choices():
         "rule.top": ["output", "penultimate"], "rule.schedule": ["alternating", "epochs", "parallel"],
         "rule.side_information": ["none", "label", "activity"],
         "rule.spiking_target": SPIKING_TARGETS, "rule.feedback_from": ["spikes", "twin"],
+        "rule.target_step_loss": TARGET_STEP_LOSSES,
         "optimizer.name": OPTIMIZERS, "optimizer.schedule": SCHEDULES, "network.loss": LOSSES,
-        "network.init": ["orthogonal", "glorot"],
+        "network.init": INITIALISATIONS,
         "network.input_encoding": input_encodings(),
         "engine.name": ["brian2", "reference"], "engine.codegen": ["numpy", "cython"],
         "engine.transmission": ["dense", "events"],

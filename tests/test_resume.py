@@ -31,6 +31,12 @@ def _assert_same_run(a, b):
     ta, tb = (xr.open_datatree(p, engine="h5netcdf") for p in (a, b))
     np.testing.assert_array_equal(ta["train"]["loss"].values, tb["train"]["loss"].values)
     np.testing.assert_array_equal(ta["test"]["loss"].values, tb["test"]["loss"].values)
+    assert ("validation" in ta.children) == ("validation" in tb.children)
+    if "validation" in ta.children:  # data.validation: the figures and the split go on
+        np.testing.assert_array_equal(ta["validation"]["loss"].values,
+                                      tb["validation"]["loss"].values)
+        np.testing.assert_array_equal(ta["split"]["validation_index"].values,
+                                      tb["split"]["validation_index"].values)
     np.testing.assert_array_equal(ta["metrics"]["angle_to_bp"].values,
                                   tb["metrics"]["angle_to_bp"].values)
     if "pathways" in ta.children:  # nested groups are cut back and continued too
@@ -74,6 +80,9 @@ SCHEDULED = ["optimizer.forward.schedule=cosine", "optimizer.feedback.schedule=l
     pytest.param("brian2", "rmsprop", [], marks=pytest.mark.slow), ("reference", "rmsprop", []),
     pytest.param("reference", "rmsprop_graves", [], marks=pytest.mark.slow),
     ("reference", "adam", SCHEDULED + ["training.average_weights=0.9"]),
+    # a validation set, the last partial batch (226 = 7 x 30 + 16) and the batch-mean step
+    ("reference", "adam", ["data.validation=30", "training.batch_size=30",
+                           "training.keep_partial_batch=true", "rule.target_step_loss=batch_mean"]),
     pytest.param("brian2", "rmsprop", SCHEDULED, marks=pytest.mark.slow)])
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, engine, optimizer,
                                                        extra):

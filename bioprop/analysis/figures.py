@@ -6,7 +6,7 @@ neurons, weights), its units in parentheses; "dimensionless" says a ratio has no
 Every function takes a dict ``{label: DataTree}`` (from :func:`bioprop.open_run`) and
 overlays the runs on the same axes, so rules can be compared on one footing.
 
-* :func:`learning_curves` — loss and accuracy per epoch, training and test.
+* :func:`learning_curves` — loss and accuracy per epoch, training, validation and test.
 * :func:`per_layer` — one diagnostic of ``/metrics`` per layer over epochs.
 * :func:`iteration_residuals` — the ``iterative`` rule's residual against k.
 
@@ -50,9 +50,9 @@ def learning_curves(runs: dict):
                              squeeze=False, layout="constrained")
     for i, (label, tree) in enumerate(runs.items()):
         colour = f"C{i}"
-        for group, style in (("train", "--"), ("test", "-")):
+        for group, style in (("train", "--"), ("validation", ":"), ("test", "-")):
             for ax, var in zip(axes[0], ("loss", "accuracy")):
-                if var in tree[group]:
+                if group in tree.children and var in tree[group]:
                     data = tree[group][var]
                     ax.plot(data["epoch"], data, style, color=colour,
                             label=f"{label} ({group})")
@@ -64,7 +64,7 @@ def learning_curves(runs: dict):
         ax.set_ylabel(_with_units(f"mean {var}" if var == "loss" else var, units))
         ax.grid(alpha=0.3)
     _legend_below(fig, axes[0][0])
-    fig.suptitle("learning curves (dashed: training, solid: test)")
+    fig.suptitle("learning curves (dashed: training, dotted: validation, solid: test)")
     return fig
 
 

@@ -97,20 +97,32 @@ def _open_runs(paths) -> dict:
 
 
 def _summary(runs, paths):
-    rows = ["# bioprop report", "", "| run | engine | rule | objective | epochs | test accuracy "
-            "| test loss | status |", "|---|---|---|---|---|---|---|---|"]
+    """The report's table: a row a run, its last epoch's figures; a validation column when
+    any run held a validation set out (data.validation)."""
     import tomllib
 
+    validated = any("validation" in tree.children for tree in runs.values())
+    extra = " validation accuracy |" if validated else ""
+    rows = ["# bioprop report", "", "| run | engine | rule | objective | epochs | test accuracy "
+            f"| test loss |{extra} status |", "|---|---|---|---|---|---|---|" +
+            ("---|" if validated else "") + "---|"]
     for (label, tree), path in zip(runs.items(), paths):
         rule = tomllib.loads(tree.attrs["model_toml"]).get("rule", {})
         evaluation = tree["test"]
-        accuracy = (f"{100 * float(evaluation['accuracy'].values[-1]):.2f} %"
-                    if "accuracy" in evaluation and evaluation["accuracy"].size else "–")
         loss = f"{float(evaluation['loss'].values[-1]):.4f}" if evaluation["loss"].size else "–"
+        held = f" {_last_accuracy(tree, 'validation')} |" if validated else ""
         rows.append(f"| {label} | {tree.attrs['engine']} | {rule.get('target')} | "
-                    f"{rule.get('feedback')} | {evaluation['epoch'].size} | {accuracy} | {loss} | "
-                    f"{tree.attrs['status']} |")
+                    f"{rule.get('feedback')} | {evaluation['epoch'].size} | "
+                    f"{_last_accuracy(tree, 'test')} | {loss} |{held} {tree.attrs['status']} |")
     return "\n".join(rows) + "\n"
+
+
+def _last_accuracy(tree, group):
+    """The last epoch's accuracy of `group` in percent, or a dash where there is none."""
+    if (group not in tree.children or "accuracy" not in tree[group]
+            or not tree[group]["accuracy"].size):
+        return "–"
+    return f"{100 * float(tree[group]['accuracy'].values[-1]):.2f} %"
 
 
 def describe(path, *, toml: bool = False) -> str:

@@ -119,7 +119,11 @@ class Brian2Engine(Learner):
     # ------------------------------------------------------------- public
     def train_epoch(self, x, y, rng, progress=None, learn_forward=True,
                     learn_feedback=True) -> dict:
-        order = np.concatenate(epoch_batches(len(x), self.batch_size, rng))
+        order = np.concatenate(epoch_batches(len(x), self.batch_size, rng,
+                                             self.keep_partial_batch))
+        if len(order) % self.batch_size:  # check_data rejects this before a run starts
+            raise ValueError(f"the brian2 engine trains whole batches of {self.batch_size} "
+                             f"only; keep_partial_batch leaves {len(order) % self.batch_size}")
         xs = np.ascontiguousarray(x[order], dtype=self.dtype)
         ys = y[order]
         self._run(xs, ys, self._trial_of(learn_forward, learn_feedback), True, rng, progress,

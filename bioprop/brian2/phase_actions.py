@@ -85,7 +85,7 @@ def forward_end(engine, phase):
     engine.outputs[rows] = s.h[L]
     if engine.training:
         s.teaching = teach(engine.model, engine.loss_fn, s.ytarget, s.a, s.h,
-                           engine.rule.top, engine.rule.target_step)
+                           engine.rule.top, engine.top_step(len(s.ytarget)))
         s.targets = [None] * t + [s.teaching.target]
         s.trace.targets = list(s.targets)
         s.trace.residuals = [None] * (t + 1)

@@ -12,12 +12,13 @@ from .losses import LOSSES, one_hot
 from .optimizers import OPTIMIZERS, make_optimizer
 from .targets import (DEFAULT_TARGET_RULE, TARGET_RULES, TargetContext,
                       TargetRule, top_target)
-from .updates import (feedback_grads, forward_grads, gauss_newton_targets, normalise_layers,
-                      normalised_change, propagate_targets, teach, top_layer)
+from .updates import (TARGET_STEP_LOSSES, feedback_grads, forward_grads, gauss_newton_targets,
+                      normalise_layers, normalised_change, per_sample_step, propagate_targets,
+                      teach, top_layer)
 
 __all__ = ["TARGET_RULES", "TargetRule", "TargetContext",
            "DEFAULT_TARGET_RULE", "FEEDBACK_OBJECTIVES", "DEFAULT_OBJECTIVE", "ROUND_TRIP", "POINTS", "LOSSES", "OPTIMIZERS", "make_optimizer",
            "sample_noise", "one_hot", "top_target", "teach", "top_layer", "propagate_targets",
            "gauss_newton_targets", "normalise_layers", "normalised_change", "forward_grads",
            "feedback_grads", "difference_correction", "bp_grads", "backprop_deltas",
-           "output_jacobians", "gauss_newton_changes"]
+           "output_jacobians", "gauss_newton_changes", "TARGET_STEP_LOSSES", "per_sample_step"]

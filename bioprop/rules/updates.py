@@ -23,13 +23,35 @@ import numpy as np
 from ..projection import dense_grads
 from .targets import TARGET_RULES, TargetContext, top_target
 
-__all__ = ["top_layer", "Teaching", "teach", "propagate_targets", "gauss_newton_targets",
+__all__ = ["top_layer", "TARGET_STEP_LOSSES", "per_sample_step", "Teaching", "teach", "propagate_targets", "gauss_newton_targets",
            "normalise_layers", "normalised_change", "forward_grads", "feedback_grads"]
 
 
 def top_layer(n_layers: int, top: str) -> int:
     """Index t of the layer that takes the loss-gradient step: L, or L−1 as in Lee 2015."""
     return n_layers if top == "output" else n_layers - 1
+
+
+#: rule.target_step_loss → the step each sample's own gradient takes, from target_step η̂ and
+#: the batch size B: ``sample`` steps on each sample's loss ℓ_i (η̂ itself); ``batch_mean`` on
+#: the batch's mean loss (1/B) Σ ℓ_i, as Lee's and Meulemans' code differentiate it (η̂ / B)
+TARGET_STEP_LOSSES = {"sample": lambda step, batch: step,
+                      "batch_mean": lambda step, batch: step / batch}
+
+
+def per_sample_step(step: float, loss: str, batch: int) -> float:
+    """The step η̂ᵢ that multiplies each sample's own gradient in :func:`teach`.
+
+    Parameters
+    ----------
+    step : float
+        ``rule.target_step``.
+    loss : str
+        ``rule.target_step_loss``, a key of :data:`TARGET_STEP_LOSSES`.
+    batch : int
+        The number of samples in the batch (a partial batch's own size).
+    """
+    return TARGET_STEP_LOSSES[loss](step, batch)
 
 
 @dataclass

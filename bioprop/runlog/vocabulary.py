@@ -26,7 +26,7 @@ from string import Template
 
 __all__ = ["FORMAT_VERSION", "VocabularyError", "Dim", "Variable", "Section", "DIMS", "SECTIONS",
            "ACTIVITY", "ACTIVITY_VARIABLES", "METRICS", "SPIKE_EVENTS", "SPIKE_MARKS", "STEADY",
-           "TIMED", "RECORD_COORDS", "TEST", "PHASES", "CONSTRAINTS", "PROBE", "HZ", "pathway_name",
+           "TIMED", "RECORD_COORDS", "TEST", "VALIDATION", "SPLIT", "PHASES", "CONSTRAINTS", "PROBE", "HZ", "pathway_name",
            "FORMAT1_PATHWAY", "RATE", "POTENTIAL", "NUDGE", "APICAL", "APICAL_CURRENT",
            "TARGET", "SPIKES", "SPIKE_TRIAL", "SPIKE_TIME", "SPIKE_NEURON", "spike_mark",
            "section_of", "coord_attrs", "check_dims", "check_declaration"]
@@ -158,6 +158,7 @@ DIMS = {dim.name: dim for dim in (
     Dim("spike", "one spike event; a dimension without coordinate"),
     Dim("input_neuron", "neuron of the input layer (a pixel of an image)"),
     Dim("phase", "phase of a trial, in the order they run"),
+    Dim("sample", "held-out validation sample, in the order of the training set"),
 )}
 
 #: the forms of activity: a steady state, and a trace through the trial
@@ -242,6 +243,11 @@ RESIDUALS = "iterative"
 #: the group of the test figures; format 1 named it ``eval``
 TEST = "test"
 
+#: the group of the per-epoch figures on the validation set (data.validation), and of
+#: the fixed group that says which training samples it holds
+VALIDATION = "validation"
+SPLIT = "split"
+
 #: the group of the phases of a trial, one row each (a table: its dim does not grow)
 PHASES = "phases"
 
@@ -278,6 +284,15 @@ SECTIONS = {section.name: section for section in (
     Section(TEST, ("epoch",), {
         "loss": Variable("1", "mean test loss"),
         "accuracy": Variable("1", "test accuracy"),
+    }),
+    Section(VALIDATION, ("epoch",), {
+        "loss": Variable("1", "mean validation loss"),
+        "accuracy": Variable("1", "validation accuracy"),
+    }),
+    # written once, before training, when a validation set is held out
+    Section(SPLIT, (), {
+        "validation_index": Variable("1", "index in the training set (after data.n_train) of "
+                                     "each held-out validation sample", (("sample",),), "i8"),
     }),
     Section("metrics", ("epoch",), METRICS),
     Section("pathways", ("epoch",), {

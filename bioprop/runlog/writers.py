@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .activity import declare_activity, due, records_activity
-from .vocabulary import (CONSTRAINTS, FORMAT1_PATHWAY, RESIDUALS, SECTIONS, TEST, coord_attrs, pathway_name,
-                         section_of)
+from .vocabulary import (CONSTRAINTS, FORMAT1_PATHWAY, RESIDUALS, SECTIONS, SPLIT, TEST,
+                         VALIDATION, coord_attrs, pathway_name, section_of)
 
 __all__ = ["pathway_names", "declare_run", "record_epoch", "record_diagnostics", "snapshot_weights",
            "recorded_pathways", "write_constraints"]
@@ -22,6 +22,7 @@ __all__ = ["pathway_names", "declare_run", "record_epoch", "record_diagnostics",
 #: test figure
 _TRAIN_KEYS = ("loss", "accuracy", "wall_time", "samples_per_second")
 _TEST_KEYS = {"test_loss": "loss", "test_accuracy": "accuracy"}
+_VALIDATION_KEYS = {"validation_loss": "loss", "validation_accuracy": "accuracy"}
 
 
 def pathway_names(model) -> dict:
@@ -77,6 +78,13 @@ def declare_run(recorder, data, engine, record_spec=None):
                                  if accuracy or n != "accuracy"])
     _declare(recorder, TEST, [n for n in SECTIONS[TEST].variables
                                 if accuracy or n != "accuracy"])
+    if data.x_validation is not None:
+        _declare(recorder, VALIDATION, [n for n in SECTIONS[VALIDATION].variables
+                                        if accuracy or n != "accuracy"])
+        index = SECTIONS[SPLIT].variables["validation_index"]
+        recorder.write_fixed(SPLIT, {"validation_index": (data.validation_index, index.forms[0],
+                                                          index.attrs())},
+                             coords={"sample": np.arange(len(data.validation_index))})
     layers = engine.model.names[1:]
     _declare(recorder, "metrics", list(SECTIONS["metrics"].variables), {"layer": layers})
     if record_spec is not None and (record_spec.weights_every or record_spec.first_and_last):
@@ -117,6 +125,9 @@ def record_epoch(recorder, row):
     recorder.append("train", row["epoch"], {k: row[k] for k in _TRAIN_KEYS if k in row})
     recorder.append(TEST, row["epoch"], {name: row[k] for k, name in _TEST_KEYS.items()
                                            if k in row})
+    if "validation_loss" in row:
+        recorder.append(VALIDATION, row["epoch"], {name: row[k] for k, name
+                                                   in _VALIDATION_KEYS.items() if k in row})
     recorder.flush()
 
 

@@ -299,4 +299,33 @@ OVERRIDES = [
             run_set("layers.hidden1.population=lif", "layers.hidden1.activation=relu"),
             "--set layers.hidden1.activation=relu: a 'lif' population fixes its own transfer "
             "function"),
+    Hostile("override", "an unknown `rule.target_step_loss`",
+            run_set("rule.target_step_loss=mean"),
+            "--set rule.target_step_loss=mean: unknown value 'mean'. Expected one of: "
+            "batch_mean, sample"),
+    Hostile("override", "a gain of 0 for the initial weights", run_set("network.init_gain=0"),
+            "--set network.init_gain=0: must be positive, got 0.0"),
+    Hostile("override", "PyTorch's name `xavier` for an initialisation", run_set("network.init=xavier"),
+            "--set network.init=xavier: unknown value 'xavier'. Expected one of: glorot, "
+            "glorot_normal, orthogonal"),
+    Hostile("override", "a malformed `network.hidden` shorthand", run_set("network.hidden=5x"),
+            "--set network.hidden=5x: '5x' is not a group of layers: expected groups "
+            "\"[Nx]SIZE [ACTIVATION]\" joined by commas"),
+    Hostile("override", "an unknown activation in `network.hidden`",
+            run_set("network.hidden=5x256 tahn"),
+            "--set network.hidden=5x256 tahn: unknown value 'tahn'"),
+    Hostile("override", "a negative `data.validation`", run_set("data.validation=-5"),
+            "--set data.validation=-5: must be ≥ 0, got -5"),
+    Hostile("override", "a validation set of the whole training set",
+            run_set("data.validation=1437"),
+            "--set data.validation=1437: 1437 would leave none of the 1437 training samples "
+            "of dataset 'digits'"),
+    Hostile("override", "a number for `training.keep_partial_batch`",
+            run_set("training.keep_partial_batch=2"),
+            "--set training.keep_partial_batch=2: expected bool, got int 2"),
+    Hostile("override", "a partial batch the Brian2 engine cannot simulate",
+            run_set("training.keep_partial_batch=true"),
+            "--set training.keep_partial_batch=true: the brian2 engine simulates exactly "
+            "training.batch_size = 32 trials side by side, and the 1437 training samples of "
+            "dataset 'digits' leave a batch of 29"),
 ]

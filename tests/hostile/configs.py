@@ -199,7 +199,7 @@ CASES = [
     Hostile("model or protocol file", "an unknown key in a protocol file",
             protocol_edit("[training]", "[training]\nepoch = 3"),
             "p.toml: unknown key 'training.epoch'. Expected one of: epochs, batch_size, seed, "
-            "divergence_factor, average_weights. Did you mean 'epochs'?"),
+            "divergence_factor, average_weights, keep_partial_batch. Did you mean 'epochs'?"),
     Hostile("model or protocol file", "an unknown data set in a protocol file",
             protocol_edit('dataset = "digits"', 'dataset = "MNIST"'),
             "p.toml: data.dataset: unknown value 'MNIST'"),
