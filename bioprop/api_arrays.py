@@ -186,7 +186,7 @@ def _layer_var(out, var, layer, array, long_name):
 
 
 def trace_dataset(trace, model, before=None, after=None) -> "xarray.Dataset":
-    """One batch's :class:`~bioprop.learner.BatchTrace` as a Dataset (docs/python-api.md).
+    """One batch's :class:`~bioprop.batch_trace.BatchTrace` as a Dataset (docs/python-api.md).
 
     `before` and `after` are the weights (:func:`named_arrays`) around the batch; with
     them, ``update_<pathway>`` holds the change the batch made.

@@ -10,50 +10,18 @@ gradients and optimizer steps, is here and in :mod:`bioprop.rules`.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from .batch_trace import BatchTrace, TaughtBatch
 from .batching import epoch_batches
 from .constraints import WeightConstraints, forward_p_connect
 from .hooks import Hooks
 from .model import side_inputs
 from .rules import (FEEDBACK_OBJECTIVES, LOSSES, TARGET_RULES, feedback_grads, make_optimizer,
                     one_hot, per_sample_step, propagate_targets, sample_noise, teach, top_layer)
-from .rules.updates import Teaching
 
-__all__ = ["Learner", "BatchTrace", "TaughtBatch"]
-
-
-@dataclass
-class BatchTrace:
-    """Everything one training batch produced, for tests and diagnostics.
-
-    Lists are indexed by layer; entries an engine does not produce are None.
-    """
-
-    a: list
-    h: list
-    targets: list = field(default_factory=list)
-    noise: list = field(default_factory=list)
-    #: points[l][name] = (input, u, recon) of the feedback objective (last iteration)
-    points: list = field(default_factory=list)
-    forward_grads: list = field(default_factory=list)
-    feedback_grads: list = field(default_factory=list)
-    feedback_losses: list = field(default_factory=list)
-    loss: np.ndarray | None = None
-    residuals: list = field(default_factory=list)
-
-
-@dataclass
-class TaughtBatch:
-    """One batch's algebraic forward pass and what the loss asks of it."""
-
-    a: list
-    h: list
-    y_target: np.ndarray  # the loss's target array (:meth:`Learner.targets_of`)
-    teaching: Teaching
-    side: list | None  # the side inputs of the feedback pathway
+__all__ = ["Learner", "BatchTrace", "TaughtBatch"]  # the traces live in batch_trace
 
 
 def learning_rate_scales(model, layers):

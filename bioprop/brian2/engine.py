@@ -17,7 +17,6 @@ in the reference engine (:mod:`bioprop.rules.updates`).
 from __future__ import annotations
 
 import gc
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -28,18 +27,17 @@ from bioprop.populations import input_kind, layer_population, population_kind
 from bioprop.rules import forward_grads
 from bioprop.runlog.vocabulary import RECORD_COORDS
 
+from .engine_state import EngineState
 from .latches import Latches
-from .layers import view
 from .monitors import ActivityMonitors
 from .network import build_network, copy_synaptic_weights, learn_synaptically, simulate
 from .phase_actions import latch_point
 from .phases import learner_phases, step_schedule
-from .spike_clock import restore_spike_times, shift_spike_times, spike_ages
 
 __all__ = ["Brian2Engine"]
 
 
-class Brian2Engine(Learner):
+class Brian2Engine(EngineState, Learner):
     """Train a LayeredModel as Brian2 populations simulated in time.
 
     Parameters
@@ -337,50 +335,8 @@ class Brian2Engine(Learner):
                 self._stopped_by = err
                 self.network.stop()
 
-    # -------------------------------------------------------- checkpoints
-    def dynamic_state(self) -> dict:
-        """The populations' state variables, as (B, N) views of Brian2's own arrays.
-
-        Each trial starts from the state the last one left, so a checkpoint needs them.
-        """
-        out = {f"brian2/input/{name}": value for name, value in self.layers[0].state().items()}
-        for l, layer in enumerate(self.layers[1:], start=1):
-            out.update({f"brian2/{l}/{name}": value for name, value in layer.state().items()})
-        for l, (_, _, current) in self._synaptic.items():  # a delayed pathway's filter state
-            out.update({f"brian2/{l}/{name}": view(current, name, self.batch_size)
-                        for name in ("z_I_ff_syn", "I_ff_syn") if name in current.variables})
-        if self.stochastic:  # the generator behind Brian2's rand()
-            _, keys, pos, has_gauss, gauss = np.random.get_state()
-            out["brian2/rng"] = np.concatenate([keys.astype(np.float64), [pos, has_gauss, gauss]])
-        return out
-
     def weights_replaced(self):
         copy_synaptic_weights(self._synaptic, self.model, self.batch_size)
-
-    def state_arrays(self) -> dict:
-        # spike times as ages: a loaded network's clock starts again at 0 (spike_clock)
-        return spike_ages(super().state_arrays(), float(self.network.t_))
-
-    @contextmanager
-    def state_kept(self):
-        start = float(self.network.t_)
-        try:
-            with super().state_kept():
-                yield
-        finally:  # the clock went on while the spike times were put back
-            shift_spike_times(self.dynamic_state(), float(self.network.t_) - start)
-
-    def load_state_arrays(self, arrays: dict):
-        super().load_state_arrays(arrays)  # its weights, copied into the synapses
-        restore_spike_times(self.dynamic_state(), arrays, float(self.network.t_))
-        for l, (_, mask, _) in self._synaptic.items():
-            if not np.array_equal(self.model.fixed.get("mask", {}).get(l, mask), mask):
-                raise ValueError(f"the checkpoint's connection mask of pathway {l} is not the "
-                                 "one this engine's synapses were built with")
-        if self.stochastic:
-            state = arrays["brian2/rng"]
-            np.random.set_state(("MT19937", state[:624].astype(np.uint32), int(state[624]),
-                                 int(state[625]), float(state[626])))
 
     def record_activity(self, x, y, every: int = 1) -> dict:
         """One training trial of the probe batch x (B samples), recorded, learning nothing.
