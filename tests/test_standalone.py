@@ -97,3 +97,17 @@ def test_stochastic_input_is_refused():
     spec = spiking_spec("lif", encoding="poisson")
     with pytest.raises(ValueError, match="rate-encoded"):
         StandaloneForward(None, spec, spiking_protocol(), B, 1, directory="unused")
+
+
+@pytest.mark.parametrize("start", ["twin", "rest"])
+def test_a_trial_start_the_program_lacks_is_refused(start):
+    """The compiled program carries each trial's state over; a protocol that starts trials
+    anew would make it disagree with the engine's predict, so it is refused, not run."""
+    from dataclasses import replace
+
+    from bioprop.brian2 import StandaloneForward
+
+    protocol = spiking_protocol()
+    protocol = replace(protocol, phases=replace(protocol.phases, trial_start=start))
+    with pytest.raises(ValueError, match=f"starts them at '{start}'"):
+        StandaloneForward(None, spiking_spec("lif"), protocol, B, 1, directory="unused")

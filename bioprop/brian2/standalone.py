@@ -101,6 +101,11 @@ class StandaloneForward:
         if input_kind(spec.network).spikes:
             raise ValueError("StandaloneForward needs rate-encoded input, got "
                              f"{spec.network.input_encoding!r}")
+        if protocol.phases.trial_start != "carry":  # its trials go on from the last one's state
+            raise ValueError("StandaloneForward runs each trial on from the state the last one "
+                             "left (phases.trial_start = 'carry'); this protocol starts them at "
+                             f"{protocol.phases.trial_start!r}, which the runtime engine's "
+                             "predict does and the compiled program does not")
         self.model, self.batch_size, self.n_batches = model, batch_size, n_batches
         self.directory = os.fspath(directory)
         self.dt = protocol.phases.dt.quantity
