@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import bioprop
-from bioprop.analysis.tables import architecture, duration, recorded_specs
+from bioprop.analysis.tables import architecture, duration, mean_std_interval, recorded_specs
 
 
 @dataclass(frozen=True)
@@ -169,11 +169,6 @@ def group_runs(runs):
     return groups
 
 
-def _mean_std(values) -> str:
-    values = np.asarray(values, dtype=float)
-    return f"{values.mean():.2f} ± {values.std():.2f} (n = {len(values)})"
-
-
 def reference_at(run: RunSummary, runs) -> float | None:
     """The test error (%) of the reference-engine run with `run`'s network, rule, data and
     seed at `run`'s last epoch, or None if there is none that long."""
@@ -217,14 +212,14 @@ def table(experiment: Experiment, runs) -> list[str]:
         unfinished = sum(run.status != "complete" for run in group)
         note += f" ({unfinished} not complete)" if unfinished else ""
         rows.append(f"| {experiment.title.split(':')[0]} | {network} ({dataset}) | {rule} | "
-                    f"{experiment.paper.get(rule, '—')} | {_mean_std(errors)}{note} | {engine} | "
+                    f"{experiment.paper.get(rule, '—')} | {mean_std_interval(errors)}{note} | {engine} | "
                     f"{epochs} | {duration(np.median([run.training_time for run in group]))} | "
                     f"{angle} |")
     return rows
 
 
 HEADER = ["| experiment | network (data) | rule | paper: test error (%) | ours: test error (%), "
-          "mean ± std over seeds | engine | epochs | training time per run (median) | "
+          "mean ± std (ddof 1), 95% t interval, n seeds | engine | epochs | training time per run (median) | "
           "angle to GN (°, hidden layers, last epoch) |",
           "|---|---|---|---|---|---|---|---|---|"]
 

@@ -28,7 +28,7 @@ import numpy as np
 
 import bioprop
 from bioprop.analysis.firing import mean_firing_rates
-from bioprop.analysis.tables import architecture, duration, recorded_specs
+from bioprop.analysis.tables import architecture, duration, mean_std_interval, recorded_specs
 
 sys.path.insert(0, str(Path(__file__).parent))
 from results_table import summarise_run  # noqa: E402  (a sibling script, not a package)
@@ -67,10 +67,11 @@ HEADER = ["| data | network | epochs | LIF layers, Brian2 engine: test error (%)
 
 
 def errors(values) -> str:
-    """``2.13`` for one seed; ``2.17 ± 0.04 (2.13, 2.21)`` for several."""
+    """``2.13 (n = 1)`` for one seed; for several the mean, the sample std, Student's t 95%
+    interval and each seed's value: ``2.17 ± 0.05, 95% CI 1.73–2.62 (n = 2): 2.14, 2.21``."""
     values = np.asarray(values, dtype=float)
-    each = ", ".join(f"{v:.2f}" for v in values)
-    return each if len(values) == 1 else f"{values.mean():.2f} ± {values.std():.2f} ({each})"
+    text = mean_std_interval(values)
+    return text if len(values) == 1 else text + ": " + ", ".join(f"{v:.2f}" for v in values)
 
 
 def firing(paths) -> str:

@@ -80,8 +80,12 @@ def test_spiking_table_puts_each_brian2_run_beside_its_twin(tmp_path):
     cells = [cell.strip() for cell in line.strip("|").split("|")]
     assert cells[:3] == ["digits", "64-128 lif-10", "1"]
     twin = [errors["reference", s] for s in (1, 2)]
-    assert cells[3] == f"{errors['brian2', 1]:.2f}"  # one seed: its value alone
-    assert cells[4] == f"{np.mean(twin):.2f} ± {np.std(twin):.2f} ({twin[0]:.2f}, {twin[1]:.2f})"
+    assert cells[3] == f"{errors['brian2', 1]:.2f} (n = 1)"  # one seed: its value alone
+    # two seeds: Student's t with one degree of freedom is Cauchy, t_0.975 = tan(0.475 π)
+    mean, std = np.mean(twin), abs(twin[1] - twin[0]) / np.sqrt(2)
+    half = np.tan(0.475 * np.pi) * std / np.sqrt(2)
+    assert cells[4] == (f"{mean:.2f} ± {std:.2f}, 95% CI {mean - half:.2f}–{mean + half:.2f} "
+                        f"(n = 2): {twin[0]:.2f}, {twin[1]:.2f}")
     assert cells[5] == f"{errors['brian2', 1] - twin[0]:+.2f}"  # seed 1 against seed 1 only
     hz = float(mean_rate(folder / "engine.name-brian2_seed1.h5"))
     assert cells[6] == f"hidden1 {hz:.0f}" and hz > 0
@@ -208,3 +212,28 @@ def test_constraints_table_reads_its_conditions_from_run_files(tmp_path):
     assert "constraints" in tree and "constraints" not in bioprop.open_run(paths["none"][0])
     row, = [line for line in table.splitlines() if line.startswith("| dale-both |")]
     assert f"| {100 * accuracy:.2f} ± 0.00 |" in row and row.endswith("| 1 |")
+
+
+def test_the_results_table_in_the_docs_is_what_the_run_files_give():
+    """docs/reproducing.md's results table, line for line, is `python analysis/results_table.py`
+    over the committed run files in results/ (no hand-typed numbers)."""
+    script = runpy.run_path(str(SCRIPTS / "results_table.py"))
+    results = SCRIPTS.parent / "results"
+    lines = list(script["HEADER"])
+    for experiment in script["EXPERIMENTS"]:
+        files = sorted((results / experiment.folder).rglob("*.h5"))
+        if files:
+            lines += script["table"](experiment, [script["summarise_run"](p) for p in files])
+    assert len(lines) > 10
+    page = (SCRIPTS.parent / "docs" / "reproducing.md").read_text()
+    assert "\n".join(lines) in page, \
+        "docs/reproducing.md's results table differs: paste `python analysis/results_table.py`"
+
+
+def test_mean_std_interval_by_hand():
+    """1, 2, 3: mean 2, sample std 1, t_0.975 with 2 degrees of freedom = 4.3027 (tables),
+    so the interval is 2 ± 4.3027 / √3 = 2 ± 2.484."""
+    from bioprop.analysis.tables import mean_std_interval
+
+    assert mean_std_interval([1, 2, 3]) == "2.00 ± 1.00, 95% CI -0.48–4.48 (n = 3)"
+    assert mean_std_interval([2.5]) == "2.50 (n = 1)"

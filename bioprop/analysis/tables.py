@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tomllib
 
-__all__ = ["recorded_specs", "architecture", "duration"]
+__all__ = ["recorded_specs", "architecture", "duration", "mean_std_interval"]
 
 
 def recorded_specs(tree) -> tuple[dict, dict]:
@@ -40,3 +40,22 @@ def duration(seconds: float) -> str:
     if seconds < 10:  # a reference-engine digits run takes well under a second
         return f"{seconds:.1f} s"
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def mean_std_interval(values, digits: int = 2) -> str:
+    """``3.54 (n = 1)``, or ``2.17 ± 0.05, 95% CI 1.75–2.59 (n = 2)`` for several values: the
+    mean, the sample standard deviation (ddof = 1) and Student's t interval of the mean.
+
+    With two seeds the interval is wide (t = 12.7): that is what two seeds can say.
+    """
+    import numpy as np
+    from scipy.stats import t as student
+
+    values = np.asarray(values, dtype=float)
+    n, mean = len(values), float(np.mean(values))
+    if n == 1:
+        return f"{mean:.{digits}f} (n = 1)"
+    std = float(np.std(values, ddof=1))
+    half = float(student.ppf(0.975, n - 1)) * std / np.sqrt(n)
+    return (f"{mean:.{digits}f} ± {std:.{digits}f}, 95% CI {mean - half:.{digits}f}–"
+            f"{mean + half:.{digits}f} (n = {n})")
