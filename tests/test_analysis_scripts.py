@@ -152,7 +152,10 @@ def test_results_table_reads_rules_engines_and_errors_from_run_files(tmp_path):
                             ("BP", "reference"), ("DTP", "brian2")}
     errors = [100 * (1 - float(bioprop.open_run(folder / f"bp-seed{s}.h5")["test"]["accuracy"][-1]))
               for s in (1, 2)]
-    assert f"{np.mean(errors):.2f} ± {np.std(errors):.2f} (n = 2)" in by_rule[("BP", "reference")]
+    mean, std = np.mean(errors), np.std(errors, ddof=1)
+    half = np.tan(0.475 * np.pi) * std / np.sqrt(2)  # t_0.975 with one degree of freedom
+    assert f"{mean:.2f} ± {std:.2f}, 95% CI {mean - half:.2f}–{mean + half:.2f} (n = 2)" \
+        in by_rule[("BP", "reference")]
     assert "| 1.48 |" in by_rule[("BP", "reference")]     # the paper's number, by label
     assert "64-2×128 tanh-10 (digits)" in by_rule[("BP", "reference")]
     # the Brian2 run at one step per phase is seed 1 of the reference: the same error
