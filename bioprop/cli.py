@@ -98,19 +98,9 @@ def _seed_list(text):
 
 
 def _sweep(args) -> int:
-    from .sweep import summarise, sweep
+    from .sweep.command import run_command
 
-    result = sweep(args.model, args.protocol, grid=args.grid, seeds=args.seed_list or args.seeds,
-                   overrides=args.set, output=args.output, workers=args.workers,
-                   scheduler=args.scheduler, table=args.table, progress=not args.quiet)
-    keys = list(dict(result.points[0].settings))
-    _print_rows([("points", f"{len(result.points)} ({result.n_run} run now, {result.n_skipped} "
-                            f"already finished, {len(result.errors)} failed)"),
-                 ("run files", str(result.directory)), ("table", str(result.table_path))]
-                + summarise(result.table, keys))
-    for name, message in result.errors.items():
-        print(f"bioprop sweep: point {name} failed: {message}", file=sys.stderr)
-    return 1 if result.errors else 0
+    return run_command(args, _print_rows)
 
 
 def _list(args) -> int:
@@ -178,8 +168,10 @@ def _parser():
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_run)
 
-    sweep = sub.add_parser("sweep", help="run a grid of settings times seeds, one run file "
-                                         "per point, and gather one table")
+    from .sweep import command as sweep_command
+
+    sweep = sub.add_parser("sweep", help="run a grid of settings times seeds, or a random "
+                                         "search, one run file per point, and gather one table")
     sweep.add_argument("model", nargs="?", help="model TOML or shipped name (default: the "
                        "embedded model)")
     sweep.add_argument("protocol", nargs="?", help="protocol TOML or shipped name (default: "
@@ -196,12 +188,14 @@ def _parser():
     sweep.add_argument("-o", "--output", metavar="DIR",
                        help="folder of the run files (default: runs/sweep-<model name>)")
     sweep.add_argument("--table", metavar="PATH", help="the table, .csv or .nc "
-                       "(default: DIR/sweep.csv)")
+                       "(default: DIR/sweep.csv; a search: DIR/search.csv)")
     sweep.add_argument("--workers", type=_count, metavar="N",
                        help="local processes (default: the number of CPUs)")
     sweep.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run the points on this Dask distributed scheduler instead")
+                       help="run the points on this Dask distributed scheduler instead; "
+                            "'local' starts a Dask LocalCluster of --workers processes")
     sweep.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sweep_command.add_arguments(sweep, _count)
     sweep.set_defaults(func=_sweep)
 
     shipped = sub.add_parser("list", aliases=["models"], help="the shipped models and protocols, "
@@ -278,8 +272,8 @@ def check(argv) -> argparse.Namespace:
         When a model, protocol, override, grid or seed list is wrong.
     """
     from .compatibility import check_compatible, check_data
-    from .sweep.api import check_sweep
     from .api_specs import resolve_specs
+    from .sweep.command import check_command
 
     args = _parser().parse_args(argv)
     _check_set_spacing(list(argv))
@@ -289,8 +283,7 @@ def check(argv) -> argparse.Namespace:
         if args.resume is None:  # a resumed run's specs are the ones in its file
             pairs = [resolve_specs(args.model, args.protocol, args.set)]
     elif args.command == "sweep":
-        pairs = check_sweep(args.model, args.protocol, grid=args.grid,
-                            seeds=args.seed_list or args.seeds, overrides=args.set)
+        pairs = check_command(args)
     for model, protocol in pairs:
         check_compatible(model, protocol)  # the pair first, then its data, as a run checks them
         n_features, n_outputs, n_train = _data_shape(protocol.data.dataset)

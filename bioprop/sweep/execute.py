@@ -6,6 +6,7 @@ running; a finished point is skipped and an interrupted one resumed.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass
@@ -101,7 +102,7 @@ def _local(tasks, workers):
         yield from _completed(pool.submit, as_completed, tasks)
 
 
-def _dask(tasks, address):
+def _dask(tasks, address, workers):
     try:
         from distributed import Client, WorkerPlugin, as_completed
     except ImportError:
@@ -116,14 +117,31 @@ def _dask(tasks, address):
         def setup(self, worker):
             import brian2  # noqa: F401
 
-    try:
-        client = Client(address)
-    except OSError as err:
-        raise SweepError(f"--scheduler {address}: cannot connect: {err}") from None
-    with client:
+    with _client(Client, address, workers) as client:
         client.register_plugin(ImportBrian2(), name="bioprop-import-brian2")
         # pure=False: a point's key must not be shared with an earlier sweep's result
         yield from _completed(lambda f, t: client.submit(f, t, pure=False), as_completed, tasks)
+
+
+@contextlib.contextmanager
+def _client(client_class, address, workers):
+    """A Dask client: of a LocalCluster of `workers` single-threaded processes started
+    here (address ``local``), else of the scheduler at `address`."""
+    if address != "local":
+        try:
+            client = client_class(address)
+        except OSError as err:
+            raise SweepError(f"--scheduler {address}: cannot connect: {err}") from None
+        with client:
+            yield client
+        return
+    from distributed import LocalCluster
+
+    n = workers or os.cpu_count() or 1
+    # one thread per worker: a point is one process's BLAS and Brian2 (see _ONE_AT_A_TIME)
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, client_class(cluster) as client:
+        yield client
 
 
 def execute(tasks, workers, scheduler):
@@ -135,7 +153,8 @@ def execute(tasks, workers, scheduler):
     workers : int or None
         Local processes (None: the number of CPUs); never more than there are tasks.
     scheduler : str or None
-        Address of a Dask distributed scheduler to run the tasks on instead.
+        Address of a Dask distributed scheduler to run the tasks on instead, or
+        ``local`` for a Dask LocalCluster of `workers` processes started for them.
 
     Yields
     ------
@@ -146,7 +165,7 @@ def execute(tasks, workers, scheduler):
     if not tasks:
         return iter(())
     if scheduler is not None:
-        return _dask(tasks, scheduler)
+        return _dask(tasks, scheduler, min(workers or os.cpu_count() or 1, len(tasks)))
     return _local(tasks, min(workers or os.cpu_count() or 1, len(tasks)))
 
 

@@ -26,7 +26,8 @@ def gather(points, directory):
     pandas.DataFrame
         One row per point: ``point`` (its file stem), one column per grid key,
         ``seed``, ``status`` (the file's, or ``missing``), ``epochs`` finished,
-        ``test_accuracy`` and ``test_loss`` of the last epoch, ``training_time``
+        ``test_accuracy`` and ``test_loss`` of the last epoch, the same of the
+        validation split (``data.validation``; NaN without one), ``training_time``
         (s, summed over epochs) and ``path``.
     """
     import pandas as pd
@@ -45,16 +46,20 @@ def _results(path: Path) -> dict:
 
     from ..runlog import read_run_file
     from ..runlog.formats import stored_name
-    from ..runlog.vocabulary import TEST
+    from ..runlog.vocabulary import TEST, VALIDATION
 
     status = recorded(path).get("status")
     if status in (None, "unreadable"):
         return {"status": status or "missing", "epochs": 0, "test_accuracy": np.nan,
-                "test_loss": np.nan, "training_time": np.nan}
+                "test_loss": np.nan, "validation_accuracy": np.nan, "validation_loss": np.nan,
+                "training_time": np.nan}
     with read_run_file(path) as f:
         test = f[stored_name(f, TEST)]
+        held_out = f[VALIDATION] if VALIDATION in f else {}
         return {"status": status, "epochs": len(test["epoch"]),
                 "test_accuracy": _last(test, "accuracy"), "test_loss": _last(test, "loss"),
+                "validation_accuracy": _last(held_out, "accuracy"),
+                "validation_loss": _last(held_out, "loss"),
                 "training_time": float(np.sum(f["train/wall_time"][:]))}
 
 
