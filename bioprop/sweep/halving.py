@@ -240,9 +240,9 @@ class SearchPlan:
                  for i, config in enumerate(self.drawn)]
         lines += [f"rung {k}: {n} configurations × {e} epochs"
                   for k, (e, n) in enumerate(zip(self.rungs, self.counts))]
-        lines.append(f"final: the chosen configuration × seeds "
-                     f"{', '.join(map(str, self.seeds))}, {self.rungs[-1]} epochs (seed "
-                     f"{self.seeds[0]} is its last-rung run)")
+        lines.append(f"final: the chosen configuration, {self.rungs[-1]} epochs, seeds "
+                     f"{', '.join(map(str, self.seeds))} (seed {self.seeds[0]} is its "
+                     f"last-rung run)")
         lines.append(f"epochs in all: {self.epochs}")
         return lines
 
