@@ -102,6 +102,86 @@ def epochs_left(rule: str, seeds: int) -> int:
     return max(plan(rule, seeds).epochs - done, 0)
 
 
+#: the labels of the results table, and Bartunov 2018's test errors (%), as quoted in issue 6
+LABELS = {"dtp": "DTP", "dtp-parallel": "DTP, parallel", "fa": "FA", "dfa": "DFA", "bp": "BP"}
+PAPER = {"dtp": 1.83, "dtp-parallel": 2.86, "fa": 1.85, "dfa": 2.75, "bp": 1.48}
+#: short names of the searched keys, for the table
+SHORT = {"optimizer.forward.lr": "forward lr", "optimizer.feedback.lr": "feedback lr",
+         "rule.target_step": "η̂", "rule.noise": "σ", "network.feedback_init_gain": "B gain"}
+
+HEADER = ["| rule | searched (20 configurations) | runs: configurations × epochs | chosen "
+          "| its validation error (%) | test error (%), mean ± std, 95% t interval, n seeds "
+          "| paper (%) | ours − paper | search time (all runs) |",
+          "|---|---|---|---|---|---|---|---|---|"]
+
+
+def search_rows(rule: str, seeds: int = 5):
+    """(markdown row, the search's table) of one rule, from its run files alone; None if
+    the search has not finished its last rung."""
+    import numpy as np
+
+    from bioprop.analysis.tables import duration, mean_std_interval
+    from bioprop.sweep.halving import search_table
+
+    checked = plan(rule, seeds)
+    frame, chosen = search_table(checked, RESULTS / "search" / rule)
+    last = frame[frame.rung == len(checked.rungs) - 1]
+    if (last.status == "missing").any():
+        return None, frame
+    final = frame[frame.chosen & (frame.epochs == checked.rungs[-1])
+                  & (frame.status == "complete")]
+    errors = 100 * (1 - final.test_accuracy.to_numpy())
+    winner = final[final.seed == checked.seeds[0]]
+    runs = ", ".join(f"{n} × {e}" for n, e in zip(checked.counts, checked.rungs))
+    values = ", ".join(f"{SHORT.get(k, k)} {v:.3g}" for k, v in chosen)
+    searched = ", ".join(SHORT.get(k, k) for k, _ in chosen)
+    gap = float(np.mean(errors)) - PAPER[rule]
+    row = (f"| {LABELS[rule]} | {searched} | {runs} (+ {len(final) - 1} seeds) | {values} "
+           f"| {100 * (1 - winner.validation_accuracy.item()):.2f} "
+           f"| {mean_std_interval(errors)} | {PAPER[rule]:.2f} | {gap:+.2f} "
+           f"| {duration(frame.training_time.sum())} |")
+    return row, frame
+
+
+def curves(frames: dict, path: Path):
+    """Validation error against epoch of every run of every search, one panel per rule:
+    how successive halving stopped the configurations it dropped."""
+    import h5py
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(frames), figsize=(3.2 * len(frames), 3.2), sharey=True,
+                             squeeze=False)
+    for ax, (rule, frame) in zip(axes[0], frames.items()):
+        for row in frame[frame.status != "missing"].itertuples():
+            with h5py.File(row.path, "r") as f:
+                error = 100 * (1 - f["validation/accuracy"][:])
+            style = dict(color="C3", lw=1.6) if row.chosen else dict(color="0.5", lw=0.7)
+            ax.plot(range(1, len(error) + 1), error, alpha=0.8, **style)
+        ax.set(title=LABELS[rule], xlabel="epoch", yscale="log", xscale="log")
+    axes[0][0].set_ylabel("validation error (%)")
+    fig.suptitle("Random search with successive halving: every run (red: the chosen "
+                 "configuration, every seed)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def print_table(rules, seeds) -> None:
+    """Print the table of the finished searches and draw their curves."""
+    print("\n".join(HEADER))
+    frames = {}
+    for rule in rules:
+        row, frame = search_rows(rule, seeds)
+        if row is not None:
+            print(row)
+            frames[rule] = frame
+    if frames:
+        curves(frames, RESULTS.parent / "bartunov2018-search.png")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rules", default=",".join(RULES),
@@ -109,11 +189,17 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="seeds of the final runs")
     parser.add_argument("--workers", type=int, default=2, help="Dask LocalCluster processes")
     parser.add_argument("--dry-run", action="store_true", help="list the runs; run nothing")
+    parser.add_argument("--table", action="store_true",
+                        help="print the table of the finished searches (and draw "
+                             "results/bartunov2018-search.png); run nothing")
     args = parser.parse_args(argv)
     rules = args.rules.split(",")
     unknown = sorted(set(rules) - set(RULES))
     if unknown:
         parser.error(f"--rules: unknown {', '.join(unknown)}; expected some of {', '.join(RULES)}")
+    if args.table:
+        print_table(rules, args.seeds)
+        return 0
     total = 0.0
     for rule in rules:
         left = epochs_left(rule, args.seeds)

@@ -113,6 +113,13 @@ RULE_ORDER = ["DTP", "DTP, parallel", "iterative", "TP", "FA", "DFA", "BP"]
 LEARNED_FEEDBACK = {"tp", "dtp", "iterative"}
 
 
+def experiment_files(results: Path, experiment: Experiment) -> list[Path]:
+    """The run files of one experiment's rows: every file under its folder but those of a
+    hyper-parameter search (``search/``), which analysis/bartunov_search.py tables."""
+    return sorted(p for p in (results / experiment.folder).rglob("*.h5")
+                  if "search" not in p.relative_to(results / experiment.folder).parts)
+
+
 def rule_label(model: dict) -> str:
     """A row label from a recorded model: ``DTP``, ``DTP, parallel``, ``iterative, K = 5,
     layer norm``, ``BP`` ..."""
@@ -282,7 +289,7 @@ def main():
     figures.mkdir(parents=True, exist_ok=True)
     print("\n".join(HEADER))
     for experiment in EXPERIMENTS:
-        files = sorted((args.results / experiment.folder).rglob("*.h5"))
+        files = experiment_files(args.results, experiment)
         if not files:
             continue
         runs = [summarise_run(path) for path in files]

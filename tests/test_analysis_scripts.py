@@ -224,7 +224,7 @@ def test_the_results_table_in_the_docs_is_what_the_run_files_give():
     results = SCRIPTS.parent / "results"
     lines = list(script["HEADER"])
     for experiment in script["EXPERIMENTS"]:
-        files = sorted((results / experiment.folder).rglob("*.h5"))
+        files = script["experiment_files"](results, experiment)
         if files:
             lines += script["table"](experiment, [script["summarise_run"](p) for p in files])
     assert len(lines) > 10

@@ -197,3 +197,21 @@ def test_search_on_a_dask_local_cluster_gives_the_local_processes_result(small_s
     columns = ["point", "config", "status", "epochs", "test_accuracy", "validation_accuracy"]
     pd.testing.assert_frame_equal(on_dask.table[columns], result.table[columns])
     assert not math.isnan(on_dask.table["validation_accuracy"].iloc[0])
+
+
+def test_search_table_replays_the_search_from_its_files_alone(small_search):
+    from bioprop.sweep.halving import search_table
+
+    result, out = small_search
+    checked = checked_search(space=SPACE, configs=4, rungs=[1, 3], eta=2, seeds=2,
+                             overrides=TINY)
+    table, chosen = search_table(checked, out)
+    assert chosen == result.chosen
+    pd.testing.assert_frame_equal(table, result.table)
+    # a file that is gone is a missing row, never a silently shorter table
+    (out / "config00_epochs1_seed1.h5").rename(out / "moved.h5")
+    try:
+        table, _ = search_table(checked, out)
+        assert table.loc[table.point == "config00_epochs1_seed1", "status"].item() == "missing"
+    finally:
+        (out / "moved.h5").rename(out / "config00_epochs1_seed1.h5")

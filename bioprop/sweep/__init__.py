@@ -24,9 +24,11 @@ the sweep that was asked for.
 """
 from .api import SweepResult, sweep
 from .execute import SweepError, Task, run_point
+from .halving import SearchResult, search, search_table
 from .grid import Point, check_key, expand, parse_grid, seed_values
 from .runfiles import FINISHED
 from .table import gather, summarise, write_table
 
 __all__ = ["Point", "SweepError", "SweepResult", "parse_grid", "expand", "sweep", "run_point",
-           "gather", "summarise", "FINISHED", "Task", "check_key", "seed_values", "write_table"]
+           "gather", "summarise", "FINISHED", "Task", "check_key", "seed_values", "write_table",
+           "search", "SearchResult", "search_table"]

@@ -16,7 +16,7 @@ from .grid import check_key, expand
 from .runfiles import FINISHED, recorded
 from .table import gather, table_path, write_table
 
-__all__ = ["SweepResult", "check_sweep", "sweep"]
+__all__ = ["SweepResult", "check_sweep", "sweep", "checked_points", "model_name", "point_task"]
 
 
 @dataclass
@@ -84,9 +84,9 @@ def sweep(model=None, protocol=None, *, grid=(), seeds=1, overrides=(), output=N
     """
     from tqdm.auto import tqdm
 
-    points, model, protocol = _checked(model, protocol, grid, seeds, overrides)
-    directory = Path(output or f"runs/sweep-{_model_name(model, overrides)}")
-    tasks = {p.name: _task(model, protocol, list(overrides), p, directory) for p in points}
+    points, model, protocol = checked_points(model, protocol, grid, seeds, overrides)
+    directory = Path(output or f"runs/sweep-{model_name(model, overrides)}")
+    tasks = {p.name: point_task(model, protocol, list(overrides), p, directory) for p in points}
     todo = [t for t in tasks.values() if recorded(Path(t.path)).get("status") not in FINISHED]
     result = SweepResult(None, table_path(table or directory / "sweep.csv"), directory, points)
     directory.mkdir(parents=True, exist_ok=True)  # every point is checked: its files go here
@@ -105,7 +105,7 @@ def sweep(model=None, protocol=None, *, grid=(), seeds=1, overrides=(), output=N
     return result
 
 
-def _checked(model, protocol, grid, seeds, overrides):
+def checked_points(model, protocol, grid, seeds, overrides):
     """The sweep's points and its model and protocol files, its grid, seeds and overrides
     checked (nothing read from or written to its folder)."""
     points = expand(grid, seeds)
@@ -138,7 +138,7 @@ def check_sweep(model=None, protocol=None, *, grid=(), seeds=1, overrides=()) ->
     """
     from ..spec import load_model, load_protocol
 
-    points, model, protocol = _checked(model, protocol, grid, seeds, overrides)
+    points, model, protocol = checked_points(model, protocol, grid, seeds, overrides)
     return [(load_model(model, list(overrides) + p.overrides),
              load_protocol(protocol, list(overrides) + p.overrides)) for p in points]
 
@@ -155,7 +155,8 @@ def _files(model, protocol, overrides):
     return model, load_model(model, overrides).protocol or None
 
 
-def _model_name(model, overrides) -> str:
+def model_name(model, overrides) -> str:
+    """The network name of a model file with overrides (the default folder's name)."""
     from ..spec import load_model
 
     return load_model(model, overrides).network.name
@@ -175,7 +176,7 @@ def _normalised(key: str, text: str) -> str:
         return text
 
 
-def _task(model, protocol, overrides, point, directory) -> Task:
+def point_task(model, protocol, overrides, point, directory) -> Task:
     """A point's task, its settings checked now (so a bad grid fails before anything runs)
     and any existing file of the point checked to be of the same settings."""
     from ..spec import load_model, load_protocol, to_toml

@@ -22,7 +22,8 @@ from pathlib import Path
 from ..errors import SpecError
 from .grid import Point, seed_values, value_text
 
-__all__ = ["Trial", "SearchPlan", "SearchResult", "plan", "rank", "checked_search", "search"]
+__all__ = ["Trial", "SearchPlan", "SearchResult", "plan", "rank", "checked_search", "search",
+           "search_table"]
 
 
 @dataclass(frozen=True)
@@ -165,27 +166,24 @@ def search(model=None, protocol=None, *, space, configs=20, rungs=None, eta=3,
     SweepError
         The folder holds a run of another search (other settings at the same name).
     """
-    import pandas as pd
     from tqdm.auto import tqdm
 
-    from .api import _model_name, _task
+    from .api import model_name, point_task
     from .execute import describe, execute
     from .runfiles import FINISHED, recorded
-    from .table import gather, table_path, write_table
+    from .table import table_path, write_table
 
     checked = checked_search(model, protocol, space=space, configs=configs, rungs=rungs,
                              eta=eta, search_seed=search_seed, seeds=seeds, overrides=overrides)
-    drawn, rungs, counts, seeds = checked.drawn, checked.rungs, checked.counts, checked.seeds
     model, protocol = checked.model, checked.protocol
-    directory = Path(output or f"runs/search-{_model_name(model, overrides)}")
+    directory = Path(output or f"runs/search-{model_name(model, overrides)}")
     directory.mkdir(parents=True, exist_ok=True)
     result = SearchResult(None, table_path(table or directory / "search.csv"), directory,
                           (), [])
     bar = tqdm(total=checked.epochs, unit="epoch", desc="search", disable=not progress)
-    frames, alive = [], list(range(len(drawn)))
 
-    def run_trials(trials, stage):
-        tasks = {_task(model, protocol, list(overrides), t, directory): t for t in trials}
+    def run_trials(trials):
+        tasks = {point_task(model, protocol, list(overrides), t, directory): t for t in trials}
         todo = [t for t in tasks if recorded(Path(t.path)).get("status") not in FINISHED]
         bar.update(sum(t.epochs for t in trials) - sum(tasks[t].epochs for t in todo))
         for task, future in execute(todo, workers, scheduler):
@@ -195,24 +193,62 @@ def search(model=None, protocol=None, *, space, configs=20, rungs=None, eta=3,
             except Exception as err:  # the run failed; it ranks last and the search goes on
                 result.errors[name] = describe(err)
             bar.update(tasks[task].epochs)
-        result.trials += trials
-        frame = gather(trials, directory)
-        frame.insert(1, "config", [t.config for t in trials])
+
+    with bar:
+        result.table, result.chosen, result.trials = _replay(checked, directory, run_trials)
+    write_table(result.table, result.table_path)
+    return result
+
+
+def search_table(checked, directory):
+    """The table of a search's run files, as :func:`search` makes it, without running
+    anything: each rung's ranking is read again from the files.
+
+    Parameters
+    ----------
+    checked : SearchPlan
+        The search, as :func:`checked_search` gives it.
+    directory : path
+        The search's folder.
+
+    Returns
+    -------
+    (pandas.DataFrame, tuple)
+        The table (a run not in the folder is a row of status ``missing``) and the
+        chosen configuration.
+    """
+    table, chosen, _ = _replay(checked, Path(directory), lambda trials: None)
+    return table, chosen
+
+
+def _replay(checked, directory, run_trials):
+    """Walk the rungs: `run_trials` each rung's trials, rank them from their files, and go
+    on with the best; then the chosen configuration's other seeds. Returns the table,
+    the chosen configuration and every trial."""
+    import pandas as pd
+
+    from .table import gather
+
+    drawn, rungs, counts, seeds = checked.drawn, checked.rungs, checked.counts, checked.seeds
+    frames, trials, alive = [], [], list(range(len(drawn)))
+
+    def rows(stage_trials, stage):
+        run_trials(stage_trials)
+        trials.extend(stage_trials)
+        frame = gather(stage_trials, directory)
+        frame.insert(1, "config", [t.config for t in stage_trials])
         frame.insert(2, "rung", stage)
         frames.append(frame)
         return frame
 
-    with bar:
-        for k, (epochs, n) in enumerate(zip(rungs, counts)):
-            frame = run_trials([Trial(drawn[c], seeds[0], c, epochs) for c in alive], k)
-            alive = rank(frame, counts[k + 1] if k + 1 < len(counts) else 1)
-        best = alive[0]
-        result.chosen = drawn[best]
-        run_trials([Trial(drawn[best], s, best, rungs[-1]) for s in seeds[1:]], "final")
-    result.table = pd.concat(frames, ignore_index=True)
-    result.table["chosen"] = result.table["config"] == best
-    write_table(result.table, result.table_path)
-    return result
+    for k, epochs in enumerate(rungs):
+        frame = rows([Trial(drawn[c], seeds[0], c, epochs) for c in alive], k)
+        alive = rank(frame, counts[k + 1] if k + 1 < len(counts) else 1)
+    best = alive[0]
+    rows([Trial(drawn[best], s, best, rungs[-1]) for s in seeds[1:]], "final")
+    table = pd.concat(frames, ignore_index=True)
+    table["chosen"] = table["config"] == best
+    return table, drawn[best], trials
 
 
 @dataclass
@@ -268,7 +304,7 @@ def checked_search(model=None, protocol=None, *, space, configs=20, rungs=None, 
         validation split.
     """
     from ..spec import load_model, load_protocol
-    from .api import _checked
+    from .api import checked_points
     from .space import parse_space, sample_configs
 
     parsed = parse_space(space)
@@ -277,7 +313,7 @@ def checked_search(model=None, protocol=None, *, space, configs=20, rungs=None, 
         key = item.partition("=")[0].strip() if isinstance(item, str) else item[0]
         if key in sampled or key == "training.epochs":
             raise SpecError(f"--set {key}: also set by the search (--sample, --rungs)")
-    _, model, protocol = _checked(model, protocol, [], seeds, overrides)  # the sweep's checks
+    _, model, protocol = checked_points(model, protocol, [], seeds, overrides)  # the sweep's checks
     drawn = sample_configs(parsed, configs, search_seed)
     pairs = []
     for config in drawn:  # every configuration loads and validates before anything runs
