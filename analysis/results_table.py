@@ -4,6 +4,8 @@ Usage::
 
     python analysis/results_table.py [--results results] [--figures results]
     python analysis/results_table.py --commands    # the commands that write results/
+    python analysis/results_table.py --dry-run --into fresh   # what they would train, how long
+    python analysis/results_table.py --run --into fresh       # train them again, into fresh/
 
 Every experiment is a folder of run files under ``results/`` that one ``bioprop sweep``
 command wrote (the commands are in docs/reproducing.md and in :data:`EXPERIMENTS`). The table is
@@ -24,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import bioprop
+from bioprop.analysis import reproduce
 from bioprop.analysis.tables import architecture, duration, mean_std_interval, recorded_specs
 
 
@@ -281,10 +284,14 @@ def main():
                         help="folder with one sub-folder of run files per experiment")
     parser.add_argument("--figures", type=Path, default=None,
                         help="where to write the learning-curve PNGs (default: --results)")
+    reproduce.add_arguments(parser)
     args = parser.parse_args()
     if args.commands:
         print("\n".join(commands_block(EXPERIMENTS)))
         return
+    if args.run or args.dry_run:
+        commands = [c for e in EXPERIMENTS for c in e.commands]
+        raise SystemExit(reproduce.run(commands, args.results, args.into, args.dry_run))
     figures = args.figures or args.results
     figures.mkdir(parents=True, exist_ok=True)
     print("\n".join(HEADER))

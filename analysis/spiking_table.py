@@ -4,6 +4,7 @@ Usage::
 
     python analysis/spiking_table.py [--results results] [--figure results/spiking.png]
     python analysis/spiking_table.py --commands    # the commands that write the run files
+    python analysis/spiking_table.py --dry-run --into fresh   # what they would train, how long
     python analysis/spiking_table.py runs/a.h5 runs/b.h5 ...   # one row per run file
 
 Every row of :data:`ROWS` is a folder of run files under ``results/`` that one ``bioprop
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 import bioprop
+from bioprop.analysis import reproduce
 from bioprop.analysis.firing import mean_firing_rates
 from bioprop.analysis.tables import architecture, duration, mean_std_interval, recorded_specs
 
@@ -195,7 +197,11 @@ def main():
                         help="folder with one sub-folder of run files per row")
     parser.add_argument("--figure", type=Path, default=None,
                         help="where to write the learning curves (default: RESULTS/spiking.png)")
+    reproduce.add_arguments(parser)
     args = parser.parse_args()
+    if args.run or args.dry_run:
+        raise SystemExit(reproduce.run([row.command for row in ROWS], args.results, args.into,
+                                       args.dry_run))
     if args.commands:
         print("\n".join(commands_block()))
     elif args.runs:
