@@ -224,7 +224,8 @@ class Learner:
     def targets_from(self, a, h, teaching, side=None):
         """The algebraic targets of the model's rule (the reference; diagnostics)."""
         return propagate_targets(self.model, self.target_rule, a, h, teaching.target, self.top,
-                                 iterations=self.rule.iterations, damping=self.rule.damping,
+                                 iterations=self.rule.iterations,
+                                 iteration_step=self.rule.iteration_step, damping=self.rule.damping,
                                  layer_norm=self.rule.layer_norm, side=side)
 
     def side_for(self, h, y_target):

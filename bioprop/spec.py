@@ -137,6 +137,10 @@ class RuleSpec:
     schedule: str = "alternating"
     #: K, the refinement steps of the ``iterative`` rule (K = 1 is ``dtp``)
     iterations: int = ranged(1, ge=1)
+    #: α, the step of each refinement of the ``iterative`` rule: x^{k+1} = x^k + α (g_l(ĥ_l) −
+    #: g_l(f_l(x^k))); α < 1 damps the iteration, which contracts when ‖I − α J‖ < 1 for
+    #: J the Jacobian of g_l∘f_l (1: Bengio 2020's undamped step)
+    iteration_step: float = ranged(1.0, gt=0, le=1, written="when set")
     #: scale each layer's change by its influence on the top (rules.updates.normalise_layers)
     layer_norm: bool = False
     #: λ, the damping of the ``gn`` target

@@ -125,10 +125,12 @@ def validate_model(spec):
     if spec.rule.top == "penultimate" and len(spec.layers) < 2:
         fail(src, "rule.top", "'penultimate' needs at least two layers")
     rules = _registry_choices()["rule.target"]
-    if spec.rule.iterations > 1 and not rules[spec.rule.target].iterates:
-        iterating = ", ".join(repr(name) for name, rule in rules.items() if rule.iterates)
-        fail(src, "rule.iterations", f"only the {iterating} rule iterates; rule.target is "
-             f"{spec.rule.target!r}")
+    for key, value in (("iterations", spec.rule.iterations > 1),
+                       ("iteration_step", spec.rule.iteration_step != 1)):
+        if value and not rules[spec.rule.target].iterates:
+            iterating = ", ".join(repr(name) for name, rule in rules.items() if rule.iterates)
+            fail(src, f"rule.{key}", f"only the {iterating} rule iterates; rule.target is "
+                 f"{spec.rule.target!r}")
     check_constraints(spec)
     return spec
 

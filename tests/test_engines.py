@@ -135,7 +135,8 @@ RULE_OPTIONS = [{"target": "iterative", "iterations": 1}, {"target": "iterative"
                 {"target": "dtp", "feedback": "denoising", "side_information": "activity"},
                 {"target": "tp", "feedback": "drl", "side_information": "activity"},
                 {"target": "dtp", "layer_norm": True}, {"target": "bp", "layer_norm": True},
-                {"target": "iterative", "iterations": 2, "layer_norm": True}]
+                {"target": "iterative", "iterations": 2, "layer_norm": True},
+                {"target": "iterative", "iterations": 3, "iteration_step": 0.5}]
 
 
 @pytest.mark.parametrize("options", RULE_OPTIONS)
@@ -145,7 +146,7 @@ def test_rule_options_one_step_exact(options, schedule):
     _compare(ref, eng, tr, te, rtol=1e-10)
 
 
-@pytest.mark.parametrize("options", RULE_OPTIONS[1:5] + RULE_OPTIONS[6:7])
+@pytest.mark.parametrize("options", RULE_OPTIONS[1:5] + RULE_OPTIONS[6:7] + RULE_OPTIONS[8:])
 def test_rule_options_continuous_time(options):
     ref, eng, tr, te = _both("alternating", "output", phases(dt="0.5 ms", length="200 ms"),
                              **options)

@@ -93,6 +93,50 @@ def test_iterative_converges_geometrically_on_a_contraction():
     assert_close(x, preimage, 1e-5, "x^K against f⁻¹(ĥ)")
 
 
+def _linear_pair(n, Q_of_W, seed=2):
+    """x → W x → Q (W x): a two-layer linear model whose g∘f is Q W, and a batch."""
+    rng = np.random.default_rng(seed)
+    lin = get_activation("linear")
+    W = np.eye(n) + 0.2 * rng.standard_normal((n, n))
+    model = LayeredModel(["x", "a", "b"], [n, n, n], [None, lin, lin],
+                         [None, DenseProjection(np.eye(n), np.zeros(n)), DenseProjection(W, np.zeros(n))],
+                         [None, None, DenseProjection(Q_of_W(W), np.zeros(n))])
+    h1 = rng.standard_normal((3, n))
+    target = h1 @ W.T + 0.5 * rng.standard_normal((3, n))
+    return model, W, h1, target
+
+
+def _iterate(model, W, h1, target, iterations, step):
+    ctx = TargetContext.descent(model, [None, h1, h1 @ W.T], [None, h1, h1 @ W.T], target, 2,
+                                iterations=iterations, iteration_step=step)
+    TARGET_RULES["iterative"].step(ctx, 2)
+    return ctx.targets[1], ctx.residuals[1]
+
+
+def test_a_damped_refinement_by_hand():
+    """One step of α = 0.25 is x + α (Q ĥ − Q W x), written out with the matrices."""
+    n = 4
+    model, W, h1, target = _linear_pair(n, lambda W: 0.7 * np.linalg.inv(W))
+    Q = model.feedback[2].weight
+    x, _ = _iterate(model, W, h1, target, 1, 0.25)
+    by_hand = h1 + 0.25 * (target @ Q.T - h1 @ W.T @ Q.T)
+    assert_close(x, by_hand, 1e-12, "x¹")
+    undamped, _ = _iterate(model, W, h1, target, 1, 1.0)
+    assert_close(undamped, h1 + target @ Q.T - h1 @ W.T @ Q.T, 1e-12, "x¹, α = 1")
+
+
+def test_damping_makes_an_overshooting_iteration_contract():
+    """Q W = 3 I: undamped, x − f⁻¹(ĥ) is multiplied by 1 − 3 = −2 each step and the residual
+    grows; with α = 0.5 the factor is 1 − 1.5 = −0.5 and it falls as 0.5^k to the preimage."""
+    n = 5
+    model, W, h1, target = _linear_pair(n, lambda W: 3 * np.linalg.inv(W))
+    _, undamped = _iterate(model, W, h1, target, 6, 1.0)
+    np.testing.assert_allclose(undamped[1:] / undamped[:-1], 2.0, rtol=1e-9)
+    x, damped = _iterate(model, W, h1, target, 30, 0.5)
+    np.testing.assert_allclose(damped[1:] / damped[:-1], 0.5, rtol=1e-6)
+    assert_close(x, target @ np.linalg.inv(W).T, 1e-6, "x^K against f⁻¹(ĥ)")
+
+
 def test_dtp_is_iterative_with_one_step():
     spec = small_model_spec()
     model = model_for(spec)

@@ -20,6 +20,7 @@ import numpy as np
 
 from bioprop.populations import APICAL_TARGETS
 from bioprop.rules import ROUND_TRIP, teach
+from bioprop.rules.inverse import damped
 from bioprop.rules.updates import normalised_change
 
 
@@ -178,7 +179,9 @@ def predict_end(engine, phase):
     m, s = phase.layer, engine.latched
     upper = engine.layers[m + 1].read_rate()
     s.trace.residuals[m].append(np.linalg.norm(upper - s.targets[m + 1]))
-    s.iterate = engine.target_rule.local_target(s.iterate, s.g_hat, engine.layers[m].g())
+    s.iterate = damped(s.iterate, engine.target_rule.local_target(s.iterate, s.g_hat,
+                                                                  engine.layers[m].g()),
+                       engine.rule.iteration_step)
     if len(s.trace.residuals[m]) == engine.rule.iterations:
         s.targets[m] = s.trace.targets[m] = s.iterate
         s.trace.residuals[m] = np.array(s.trace.residuals[m])

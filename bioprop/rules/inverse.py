@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["inverse_target", "difference_correction", "inverse_step", "iterative_step"]
+__all__ = ["inverse_target", "difference_correction", "inverse_step", "iterative_step", "damped"]
 
 
 def inverse_target(h_lower, g_target, g_forward):
@@ -65,12 +65,28 @@ def inverse_step(local, ctx, l: int):
     ctx.targets[l - 1] = local(ctx.h[l - 1], ctx.g(l, ctx.targets[l]), ctx.g(l, ctx.h[l]))
 
 
+def damped(x, refined, step: float):
+    """x + α (refined − x): a refinement taken with step α; α = 1 returns `refined` itself,
+    bit for bit, so that undamped runs stay what they were.
+
+    Parameters
+    ----------
+    x, refined : ndarray
+        The iterate x^k and its undamped refinement.
+    step : float
+        α in (0, 1].
+    """
+    return refined if step == 1 else x + step * (refined - x)
+
+
 def iterative_step(refine, ctx, l: int):
-    """K = ``ctx.iterations`` refinements of the approximate inverse (Bengio 2020, eq. 7).
+    """K = ``ctx.iterations`` refinements of the approximate inverse (Bengio 2020, eq. 7),
+    each taken with step α = ``ctx.iteration_step`` (:func:`damped`).
 
     Fills ``ctx.targets[l - 1]`` with x^K and ``ctx.residuals[l - 1]`` with
     ‖f_l(x^k) − ĥ_l‖ (Frobenius over the batch) for k = 0..K, shape (K + 1,). When
-    Lip(g_l∘f_l − I) < 1 the residuals fall geometrically.
+    Lip(g_l∘f_l − I) < 1 (undamped; damped, ‖I − α J_{g∘f}‖ < 1) the residuals fall
+    geometrically.
 
     Parameters
     ----------
@@ -86,7 +102,7 @@ def iterative_step(refine, ctx, l: int):
     f_x = ctx.f(l, x)
     residuals = [np.linalg.norm(f_x - target_upper)]
     for _ in range(ctx.iterations):
-        x = refine(x, g_target, ctx.g(l, f_x))
+        x = damped(x, refine(x, g_target, ctx.g(l, f_x)), ctx.iteration_step)
         f_x = ctx.f(l, x)
         residuals.append(np.linalg.norm(f_x - target_upper))
     ctx.targets[l - 1], ctx.residuals[l - 1] = x, np.array(residuals)

@@ -61,13 +61,16 @@ class TargetContext:
     side: list | None = None
     #: K, the refinements of an iterating rule
     iterations: int = 1
+    #: α, the step of each refinement (1: undamped)
+    iteration_step: float = 1.0
 
     @classmethod
     def descent(cls, model, a, h, top_target_value, t: int, *, damping: float = 1e-3,
-                iterations: int = 1, side=None) -> "TargetContext":
+                iterations: int = 1, iteration_step: float = 1.0,
+                side=None) -> "TargetContext":
         """A context whose top layer t holds the top target, ready for ``step(ctx, t)``."""
         ctx = cls(model, a, t, [None] * (t + 1), damping, model.fixed, h, [None] * (t + 1),
-                  [None] * (t + 1), side, iterations)
+                  [None] * (t + 1), side, iterations, iteration_step)
         ctx.targets[t] = top_target_value
         ctx.e[t] = top_target_value - h[t]
         return ctx

@@ -82,7 +82,8 @@ def teach(model, loss_fn, y, a, h, top: str, step: float) -> Teaching:
 
 
 def propagate_targets(model, rule, a, h, top_target_value, t, *, iterations: int = 1,
-                      damping: float = 1e-3, layer_norm: bool = False, side=None):
+                      iteration_step: float = 1.0, damping: float = 1e-3,
+                      layer_norm: bool = False, side=None):
     """Send the top target down with `rule`, algebraically.
 
     Parameters
@@ -97,6 +98,8 @@ def propagate_targets(model, rule, a, h, top_target_value, t, *, iterations: int
         The layer that carries the top target.
     iterations : int
         K, the refinements of a rule that iterates.
+    iteration_step : float
+        α, the step of each refinement (:func:`bioprop.rules.inverse.damped`).
     damping : float
         λ of the Gauss–Newton rule.
     layer_norm : bool
@@ -113,7 +116,8 @@ def propagate_targets(model, rule, a, h, top_target_value, t, *, iterations: int
         else None.
     """
     ctx = TargetContext.descent(model, a, h, top_target_value, t, damping=damping,
-                                iterations=iterations, side=side)
+                                iterations=iterations, iteration_step=iteration_step,
+                                side=side)
     for l in range(t, 1, -1):
         rule.step(ctx, l)
     targets = ctx.targets

@@ -240,6 +240,12 @@ OVERRIDES = [
     Hostile("override", "`rule.iterations` for a rule that does not iterate",
             run_set("rule.iterations=3"), "--set rule.iterations=3: only the 'iterative' rule "
             "iterates; rule.target is 'dtp'"),
+    Hostile("override", "a damped step for a rule that does not iterate",
+            run_set("rule.iteration_step=0.5"), "--set rule.iteration_step=0.5: only the "
+            "'iterative' rule iterates; rule.target is 'dtp'"),
+    Hostile("override", "a refinement step above 1",
+            run_set("rule.target=iterative", "rule.iteration_step=1.5"),
+            "--set rule.iteration_step=1.5: must lie in (0, 1], got 1.5"),
     Hostile("override", "a feedback learning-rate scale on the first layer",
             run_set("layers.hidden1.feedback_lr_scale=2"),
             "--set layers.hidden1.feedback_lr_scale=2: the first layer has no feedback pathway"),
