@@ -91,7 +91,11 @@ EXPERIMENTS = [
                 "--grid rule.layer_norm=false,true -o results/iterative",
                 f"{_SWEEP} models/bartunov2018.toml protocols/iterative.toml --set rule.target=iterative "
                 "--set rule.iterations=5 --grid engine.name=brian2 -o results/iterative "
-                "--table results/iterative/brian2.csv")),
+                "--table results/iterative/brian2.csv",
+                f"{_SWEEP} models/bartunov2018.toml protocols/iterative.toml --set rule.target=iterative "
+                "--set rule.feedback_pretrain_epochs=3 --set record.first_and_last=false "
+                "--grid rule.iterations=1,2,5,10 --grid rule.iteration_step=1.0,0.5,0.25 "
+                "-o results/iterative/pretrained")),
     Experiment("fashion", "Fashion-MNIST: 784-5×256 tanh-10", {}, "no published number",
                (f"{_SWEEP} models/bartunov2018.toml protocols/fashion_mnist.toml "
                 "--grid rule.target=dtp,fa,dfa,bp -o results/fashion",
@@ -133,6 +137,10 @@ def rule_label(model: dict) -> str:
         label += ", parallel"
     if rule.get("layer_norm"):
         label += ", layer norm"
+    if rule.get("iteration_step", 1) != 1:
+        label += f", α = {rule['iteration_step']:g}"
+    if rule.get("feedback_pretrain_epochs"):
+        label += f", inverses pre-trained {rule['feedback_pretrain_epochs']} epochs"
     return label
 
 
