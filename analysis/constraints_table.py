@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import bioprop
+from bioprop.analysis.tables import mean_std_interval
 
 #: condition → the settings that make it (every run: the reference engine)
 CONDITIONS = {
@@ -58,13 +59,17 @@ def run_all(folder: Path, seeds: int, conditions=CONDITIONS) -> dict:
 
 
 def _cell(values, scale=1.0, digits=2) -> str:
+    """Mean ± sample std (ddof 1); the value alone for one run."""
     values = scale * np.asarray(values)
-    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
 
 
 def summarise(paths) -> str:
     """The markdown table of `paths` ({condition: run files}): mean ± std over the files."""
-    rows = ["| constraints | settings | test accuracy (%) | angle to BP, hidden1 (°) "
+    rows = ["| constraints | settings | test accuracy (%), mean ± std, 95% t interval "
+            "| angle to BP, hidden1 (°) "
             "| reconstruction error of g_2 | n |", "|---|---|---|---|---|---|"]
     for name, files in paths.items():
         accuracy, angle, error = [], [], []
@@ -76,7 +81,8 @@ def summarise(paths) -> str:
             angle.append(float(metrics["angle_to_bp"].values[layers.index("hidden1")]))
             error.append(float(metrics["reconstruction_error"].values[layers.index("hidden2")]))
         settings = ", ".join(f"`{s}`" for s in CONDITIONS.get(name, [])) or "—"
-        rows.append(f"| {name} | {settings} | {_cell(accuracy, 100)} | {_cell(angle, digits=1)} "
+        rows.append(f"| {name} | {settings} | {mean_std_interval(100 * np.asarray(accuracy))} "
+                    f"| {_cell(angle, digits=1)} "
                     f"| {_cell(error, digits=3)} | {len(files)} |")
     return "\n".join(rows)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import bioprop
+from bioprop.analysis.tables import mean_std_interval
 
 VARIANTS = {
     "DTP (Brian2 engine)": ["rule.target=dtp", "engine.name=brian2"],
@@ -40,8 +41,8 @@ def run_all(folder: Path, seeds: int):
 
 
 def summarise(paths) -> str:
-    rows = ["| rule | engine | test accuracy (mean ± std) | min | training time per run |",
-            "|---|---|---|---|---|"]
+    rows = ["| rule | engine | test accuracy (%), mean ± std, 95% t interval, n seeds | min "
+            "| training time per run |", "|---|---|---|---|---|"]
     for name, files in paths.items():
         acc, time = [], []
         for path in files:
@@ -49,9 +50,8 @@ def summarise(paths) -> str:
             acc.append(float(tree["test"]["accuracy"].values[-1]))
             time.append(float(tree["train"]["wall_time"].values.sum()))
         rule, engine = name.split(" (")
-        rows.append(f"| {rule} | {engine.rstrip(')')} | {100 * np.mean(acc):.2f} ± "
-                    f"{100 * np.std(acc):.2f} % (n = {len(acc)}) | {100 * min(acc):.2f} % | "
-                    f"{np.median(time):.1f} s (median) |")
+        rows.append(f"| {rule} | {engine.rstrip(')')} | {mean_std_interval(100 * np.array(acc))} "
+                    f"| {100 * min(acc):.2f} % | {np.median(time):.1f} s (median) |")
     return "\n".join(rows)
 
 

@@ -7,7 +7,7 @@ Usage::
 Each cell trains ``models/<rule>.toml`` under the default protocol with the
 objective set by ``rule.feedback``, over the seeds, and writes one run file per
 point (existing files are reused). The table is then read back from the run files
-alone: final-epoch test accuracy, mean ± std over seeds. Difference rules (bp,
+alone: final-epoch test accuracy, mean ± std (ddof 1) and the 95% t interval over seeds. Difference rules (bp,
 fa, dfa, gn) use no learned inverse, so the objective does not change them: they
 get one cell, and the others state why they are empty.
 """
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import bioprop
+from bioprop.analysis.tables import mean_std_interval
 from bioprop.rules import FEEDBACK_OBJECTIVES, TARGET_RULES
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -37,7 +38,7 @@ def _run(folder, rule, objective, seed, engine):
 
 
 def _cell(accuracies):
-    return f"{100 * np.mean(accuracies):.1f} ± {100 * np.std(accuracies):.1f}"
+    return mean_std_interval(100 * np.asarray(accuracies), digits=1)
 
 
 def main():
@@ -59,7 +60,8 @@ def main():
         cell = _cell([_run(args.runs, rule, "dtp", s, args.engine) for s in seeds])
         lines.append(f"| `{label}` | {cell} | " + " | ".join(["uses no inverse"] * (len(objectives) - 1))
                      + " |")
-    print(f"test accuracy (%) on digits, mean ± std over {args.seeds} seeds, {args.engine} engine")
+    print(f"test accuracy (%) on digits: mean ± std (ddof 1), Student's t 95% interval, over "
+          f"{args.seeds} seeds, {args.engine} engine")
     print("\n".join(lines))
 
 

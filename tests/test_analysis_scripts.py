@@ -22,7 +22,10 @@ def test_digits_table_summarises_run_files(tmp_path):
     accuracies = [float(bioprop.open_run(p)["test"]["accuracy"].values[-1]) for p in paths[
         "DTP (reference engine)"]]
     table = script["summarise"](paths)
-    assert f"{100 * np.mean(accuracies):.2f} ± {100 * np.std(accuracies):.2f} % (n = 2)" in table
+    # ddof 1: with two values the sample std is |a − b| / √2
+    std = 100 * abs(accuracies[0] - accuracies[1]) / np.sqrt(2)
+    assert f"| {100 * np.mean(accuracies):.2f} ± {std:.2f}, 95% CI " in table
+    assert "(n = 2) |" in table
 
 
 def test_rules_table_covers_every_rule_and_reads_a_run(tmp_path):
@@ -36,7 +39,8 @@ def test_rules_table_covers_every_rule_and_reads_a_run(tmp_path):
     bioprop.run(script["MODELS"] / "fa.toml", None, output=path, progress=False, overrides=QUICK)
     accuracy = script["_run"](tmp_path, "fa", "dtp", 1, "reference")  # reuses the file
     assert accuracy == float(bioprop.open_run(path)["test"]["accuracy"].values[-1])
-    assert script["_cell"]([0.5, 0.7]) == "60.0 ± 10.0"
+    # 60 ± 14.1 (ddof 1: 20/√2); t(0.975, 1) = 12.706, so 60 ± 12.706 · 10 = 60 ± 127.1
+    assert script["_cell"]([0.5, 0.7]) == "60.0 ± 14.1, 95% CI -67.1–187.1 (n = 2)"
 
 
 def test_spiking_table_reads_accuracy_and_firing_rates(tmp_path):
@@ -214,7 +218,7 @@ def test_constraints_table_reads_its_conditions_from_run_files(tmp_path):
     accuracy = float(tree["test"]["accuracy"].values[-1])
     assert "constraints" in tree and "constraints" not in bioprop.open_run(paths["none"][0])
     row, = [line for line in table.splitlines() if line.startswith("| dale-both |")]
-    assert f"| {100 * accuracy:.2f} ± 0.00 |" in row and row.endswith("| 1 |")
+    assert f"| {100 * accuracy:.2f} (n = 1) |" in row and row.endswith("| 1 |")
 
 
 def test_the_results_table_in_the_docs_is_what_the_run_files_give():
@@ -240,3 +244,54 @@ def test_mean_std_interval_by_hand():
 
     assert mean_std_interval([1, 2, 3]) == "2.00 ± 1.00, 95% CI -0.48–4.48 (n = 3)"
     assert mean_std_interval([2.5]) == "2.50 (n = 1)"
+
+
+def _bartunov_search(monkeypatch):
+    monkeypatch.chdir(SCRIPTS.parent)  # the script's folders are relative to the repository
+    return runpy.run_path(str(SCRIPTS / "bartunov_search.py"))
+
+
+def test_every_search_command_is_what_its_plan_checks(monkeypatch):
+    """Each rule's printed command draws the configurations the script's plan does."""
+    from bioprop.cli import check
+    from bioprop.sweep.halving import checked_search
+
+    script = _bartunov_search(monkeypatch)
+    for rule in script["RULES"]:
+        args = check(script["command"](rule, 5, 2)[1:])
+        planned = script["plan"](rule, 5)
+        again = checked_search(args.model, args.protocol, space=args.sample,
+                               configs=args.configs, rungs=args.rungs, eta=args.eta,
+                               seeds=args.seeds, overrides=args.set)
+        assert again.drawn == planned.drawn and again.counts == planned.counts == [20, 5, 2]
+        assert planned.pairs[0][1].data.validation == 5000
+
+
+def test_committed_searches_stopped_their_dropped_configurations_early(monkeypatch):
+    """Every run file of a committed search is one the halving asked for, replayed from the
+    files: no configuration went on past a rung it lost."""
+    from bioprop.sweep.halving import search_table
+
+    script = _bartunov_search(monkeypatch)
+    for rule in script["RULES"]:
+        folder = script["RESULTS"] / "search" / rule
+        files = {p.stem for p in folder.glob("*.h5")}
+        if not files:
+            continue
+        table, _ = search_table(script["plan"](rule, 5), folder)
+        assert files <= set(table.point), f"{rule}: runs the halving did not ask for"
+        last_rung = table[table.rung == 2]
+        if (last_rung.status == "complete").all():
+            assert len(table[table.rung == 1]) == 5 and len(last_rung) == 2
+
+
+def test_the_tuned_bartunov_table_in_the_docs_is_what_the_run_files_give(monkeypatch):
+    script = _bartunov_search(monkeypatch)
+    lines = list(script["HEADER"])
+    for rule in script["RULES"]:
+        row, _ = script["search_rows"](rule)
+        if row is not None:
+            lines.append(row)
+    page = (SCRIPTS.parent / "docs" / "reproducing.md").read_text()
+    assert "\n".join(lines) in page, \
+        "docs/reproducing.md's tuned table differs: paste `python analysis/bartunov_search.py --table`"
