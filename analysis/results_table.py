@@ -67,7 +67,14 @@ EXPERIMENTS = [
                (f"{_SWEEP} models/lee2015_discrete.toml protocols/lee2015_discrete.toml "
                 "-o results/lee2015-discrete/sign",
                 f"{_SWEEP} models/lee2015_stochastic.toml protocols/lee2015_discrete.toml "
-                "-o results/lee2015-discrete/bernoulli")),
+                "-o results/lee2015-discrete/bernoulli",
+                # the Brian2 engine at one Euler step of dt = tau per phase, which settles the
+                # sign and tanh layers exactly, as protocols/bartunov2018.toml's phases do
+                f"{_SWEEP} models/lee2015_discrete.toml protocols/lee2015_discrete.toml "
+                "--grid engine.name=brian2 --set 'phases.dt=10 ms' --set 'phases.forward=10 ms' "
+                "--set 'phases.feedback=10 ms' --set 'phases.target=10 ms' "
+                "--set record.first_and_last=false -o results/lee2015-discrete/sign "
+                "--table results/lee2015-discrete/sign/brian2.csv")),
     Experiment("bartunov2018", "Bartunov 2018: MNIST 784-5×256 tanh-10",
                {"DTP": "1.83", "DTP, parallel": "2.86", "FA": "1.85", "DFA": "2.75",
                 "BP": "1.48"}, "Bartunov et al. 2018, as quoted in issue 6",
@@ -110,7 +117,13 @@ EXPERIMENTS = [
                 "--table results/fashion/seeds-2-3.csv",
                 "bioprop sweep --seed-list 2,3 --workers 1 models/bartunov2018.toml "
                 "protocols/fashion_mnist.toml --grid rule.schedule=parallel -o results/fashion "
-                "--table results/fashion/parallel-seeds-2-3.csv")),
+                "--table results/fashion/parallel-seeds-2-3.csv",
+                "bioprop sweep --seed-list 3,4,5 --workers 1 models/bartunov2018.toml "
+                "protocols/fashion_mnist.toml --grid engine.name=brian2 --set record.first_and_last=false "
+                "-o results/fashion --table results/fashion/brian2-seeds-3-5.csv",
+                "bioprop sweep --seed-list 4,5 --workers 1 models/bartunov2018.toml "
+                "protocols/fashion_mnist.toml --grid rule.target=dtp --set record.first_and_last=false "
+                "-o results/fashion --table results/fashion/dtp-seeds-4-5.csv")),
 ]
 
 #: the order of rows within an experiment
