@@ -69,3 +69,13 @@ def test_a_command_the_cli_refuses_is_refused_before_anything_runs(tmp_path, mon
     with pytest.raises(SpecError, match="rul"):
         run(["bioprop sweep --grid rul.target=dtp -o results/x"], Path("results"))
     assert not Path("results").exists()
+
+
+def test_a_point_not_yet_committed_is_expected_to_take_its_commands_median(committed):
+    from pathlib import Path
+
+    more = committed.replace("--grid rule.target=dtp,bp", "--grid rule.target=dtp,bp,fa")
+    planned = plan([more], Path("results"))
+    assert [p.finished for p in planned] == [True, True, False]
+    known = sorted(p.expected_seconds for p in planned[:2])
+    assert planned[2].expected_seconds == pytest.approx((known[0] + known[1]) / 2)

@@ -26,7 +26,8 @@ class PlannedPoint:
     command: str
     path: Path
     finished: bool
-    #: training time of the committed run of the same point (s), None if there is none
+    #: training time of the committed run of the same point (s); without one, the median of
+    #: the command's committed points; None if the command has none
     expected_seconds: float | None
 
 
@@ -88,12 +89,20 @@ def plan(commands, results: Path, into: Path | None = None) -> list[PlannedPoint
     """
     from ..sweep.runfiles import FINISHED, recorded
 
+    import numpy as np
+
     points = []
     for command in commands:
         moved = retarget(command, results, into)
-        for committed, path in zip(_points(command), _points(moved)):
+        pairs = list(zip(_points(command), _points(moved)))
+        times = [_training_time(committed) for committed, _ in pairs]
+        # a point not yet committed (another seed) is expected to take what the command's
+        # committed points took, their median
+        known = [t for t in times if t is not None]
+        usual = float(np.median(known)) if known else None
+        for (_, path), seconds in zip(pairs, times):
             points.append(PlannedPoint(moved, path, recorded(path).get("status") in FINISHED,
-                                       _training_time(committed)))
+                                       usual if seconds is None else seconds))
     return points
 
 
