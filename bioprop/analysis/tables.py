@@ -57,5 +57,7 @@ def mean_std_interval(values, digits: int = 2) -> str:
         return f"{mean:.{digits}f} (n = 1)"
     std = float(np.std(values, ddof=1))
     half = float(student.ppf(0.975, n - 1)) * std / np.sqrt(n)
-    return (f"{mean:.{digits}f} ± {std:.{digits}f}, 95% CI {mean - half:.{digits}f}–"
-            f"{mean + half:.{digits}f} (n = {n})")
+    # + 0.0 after rounding: a bound that rounds to zero is written 0.0, never -0.0
+    low, high = (round(b, digits) + 0.0 for b in (mean - half, mean + half))
+    return (f"{mean:.{digits}f} ± {std:.{digits}f}, 95% CI {low:.{digits}f}–"
+            f"{high:.{digits}f} (n = {n})")
