@@ -102,7 +102,11 @@ EXPERIMENTS = [
                 f"{_SWEEP} models/bartunov2018.toml protocols/iterative.toml --set rule.target=iterative "
                 "--set rule.feedback_pretrain_epochs=3 --set record.first_and_last=false "
                 "--grid rule.iterations=1,2,5,10 --grid rule.iteration_step=1.0,0.5,0.25 "
-                "-o results/iterative/pretrained")),
+                "-o results/iterative/pretrained",
+                f"{_SWEEP} models/bartunov2018.toml protocols/iterative.toml --set rule.target=iterative "
+                "--set rule.feedback_pretrain_epochs=3 --set record.first_and_last=false "
+                "--set rule.layer_norm=true --grid rule.iterations=5,10 "
+                "-o results/iterative/pretrained --table results/iterative/pretrained/layer-norm.csv")),
     Experiment("fashion", "Fashion-MNIST: 784-5×256 tanh-10", {}, "no published number",
                (f"{_SWEEP} models/bartunov2018.toml protocols/fashion_mnist.toml "
                 "--grid rule.target=dtp,fa,dfa,bp -o results/fashion",
