@@ -7,11 +7,13 @@ fence's info string (```` ```python ````); :data:`KINDS` says what each kind get
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import importlib.util
 import io
 import re
 import shlex
+import sys
 import shutil
 import tomllib
 from dataclasses import dataclass
@@ -162,9 +164,19 @@ def check_python(argv):
         return
     script = ROOT / argv[1]
     assert script.is_file(), f"{shlex.join(argv)}: no file {argv[1]}"
-    source = script.read_text(encoding="utf-8")
     for option in (a.split("=")[0] for a in argv[2:] if a.startswith("--")):
-        assert f'"{option}"' in source, f"{shlex.join(argv)}: {argv[1]} has no {option}"
+        assert option in _script_options(script), f"{shlex.join(argv)}: {argv[1]} has no {option}"
+
+
+@functools.lru_cache
+def _script_options(script) -> set:
+    """The --options a script's own --help lists (its parser's, those a helper adds too)."""
+    import re
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True,
+                          text=True, cwd=ROOT, check=True)
+    return set(re.findall(r"--[a-z][a-z0-9-]*", done.stdout))
 
 
 def check_activate(argv):
