@@ -161,6 +161,13 @@ def test_a_search_that_cannot_be_run_as_asked_is_refused_before_it_runs(tmp_path
     assert not list(tmp_path.iterdir())
 
 
+def test_a_search_of_one_seed_has_no_final_runs_besides_its_winner(tmp_path):
+    result = search(space=SPACE, configs=2, rungs=[1], overrides=TINY, output=tmp_path,
+                    workers=1, progress=False)
+    assert len(result.table) == 2 and "final" not in set(result.table.rung)
+    assert result.table.chosen.sum() == 1
+
+
 def test_default_rung_is_the_protocols_epochs():
     checked = checked_search(space=SPACE, configs=3, overrides=TINY)
     assert checked.rungs == [checked.pairs[0][1].training.epochs]

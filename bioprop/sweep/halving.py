@@ -233,6 +233,8 @@ def _replay(checked, directory, run_trials):
     frames, trials, alive = [], [], list(range(len(drawn)))
 
     def rows(stage_trials, stage):
+        if not stage_trials:  # one seed: no final runs besides the last rung's
+            return None
         run_trials(stage_trials)
         trials.extend(stage_trials)
         frame = gather(stage_trials, directory)
