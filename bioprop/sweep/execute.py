@@ -140,7 +140,7 @@ def _client(client_class, address, workers):
     n = workers or os.cpu_count() or 1
     # one thread per worker: a point is one process's BLAS and Brian2 (see _ONE_AT_A_TIME)
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, client_class(cluster) as client:
+                      dashboard_address=":0") as cluster, client_class(cluster) as client:
         yield client
 
 
