@@ -137,7 +137,7 @@ def search_rows(rule: str, seeds: int = 5):
     values = ", ".join(f"{SHORT.get(k, k)} {v:.3g}" for k, v in chosen)
     searched = ", ".join(SHORT.get(k, k) for k, _ in chosen)
     gap = float(np.mean(errors)) - PAPER[rule]
-    row = (f"| {LABELS[rule]} | {searched} | {runs} (+ {len(final) - 1} seeds) | {values} "
+    row = (f"| {LABELS[rule]} | {searched} | {runs} | {values} "
            f"| {100 * (1 - winner.validation_accuracy.item()):.2f} "
            f"| {mean_std_interval(errors)} | {PAPER[rule]:.2f} | {gap:+.2f} "
            f"| {duration(frame.training_time.sum())} |")
@@ -162,6 +162,9 @@ def curves(frames: dict, path: Path):
             style = dict(color="C3", lw=1.6) if row.chosen else dict(color="0.5", lw=0.7)
             ax.plot(range(1, len(error) + 1), error, alpha=0.8, **style)
         ax.set(title=LABELS[rule], xlabel="epoch", yscale="log", xscale="log")
+        ax.set_xticks([1, 2, 5, 10, 20, 30], ["1", "2", "5", "10", "20", "30"])
+        ax.set_yticks([2, 3, 5, 10, 20, 30], ["2", "3", "5", "10", "20", "30"])
+        ax.minorticks_off()
     axes[0][0].set_ylabel("validation error (%)")
     fig.suptitle("Random search with successive halving: every run (red: the chosen "
                  "configuration, every seed)", fontsize=9)
