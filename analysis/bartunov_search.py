@@ -126,7 +126,7 @@ def search_rows(rule: str, seeds: int = 5):
 
     checked = plan(rule, seeds)
     frame, chosen = search_table(checked, RESULTS / "search" / rule)
-    last = frame[frame.rung == len(checked.rungs) - 1]
+    last = frame[frame.rung == str(len(checked.rungs) - 1)]
     if (last.status == "missing").any():
         return None, frame
     final = frame[frame.chosen & (frame.epochs == checked.rungs[-1])

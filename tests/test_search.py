@@ -130,6 +130,18 @@ def test_a_rung_starts_from_scratch_so_its_first_epochs_are_the_rung_before(smal
         assert a["train/loss"][0] == b["train/loss"][0]
 
 
+def test_a_search_table_can_be_netcdf(small_search, tmp_path):
+    import xarray as xr
+
+    from bioprop.sweep import write_table
+
+    result, _ = small_search
+    path = write_table(result.table, tmp_path / "search.nc")
+    with xr.open_dataset(path) as table:
+        assert list(table["rung"].values) == list(result.table["rung"])
+        assert table.sizes["point"] == 7
+
+
 def test_a_rerun_trains_nothing_and_gives_the_same_table(small_search):
     result, out = small_search
     again = search(space=SPACE, configs=4, rungs=[1, 3], eta=2, seeds=2, overrides=TINY,

@@ -155,8 +155,8 @@ def search(model=None, protocol=None, *, space, configs=20, rungs=None, eta=3,
     -------
     SearchResult
         Its table has one row per run: the sweep's columns (:func:`.table.gather`),
-        ``config``, ``rung`` (0, 1, ...; ``final`` for the other seeds' runs) and
-        ``chosen``.
+        ``config``, ``rung`` (``"0"``, ``"1"``, ...; ``"final"`` for the other seeds'
+        runs) and ``chosen``.
 
     Raises
     ------
@@ -239,7 +239,7 @@ def _replay(checked, directory, run_trials):
         trials.extend(stage_trials)
         frame = gather(stage_trials, directory)
         frame.insert(1, "config", [t.config for t in stage_trials])
-        frame.insert(2, "rung", stage)
+        frame.insert(2, "rung", str(stage))  # text throughout, so that NetCDF can hold it
         frames.append(frame)
         return frame
 
