@@ -88,15 +88,6 @@ def _sizes(text):
     return sizes
 
 
-def _seed_list(text):
-    """``"1,5,9"`` → [1, 5, 9], for argparse (which reports a bad value itself)."""
-    try:
-        return [int(s) for s in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, "
-                                         f"got {text!r}") from None
-
-
 def _sweep(args) -> int:
     from .sweep.command import run_command
 
@@ -179,7 +170,7 @@ def _parser():
     seeds = sweep.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=_count, default=1, metavar="N",
                        help="seeds 1..N (default 1)")
-    seeds.add_argument("--seed-list", type=_seed_list, metavar="S1,S2,...",
+    seeds.add_argument("--seed-list", type=sweep_command.int_list, metavar="S1,S2,...",
                        help="these seeds instead")
     sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                        help="an axis of the grid (repeatable); values are read as --set reads them")

@@ -47,12 +47,12 @@ def retarget(command: str, results: Path, into: Path | None) -> str:
 def _points(command: str) -> list[Path]:
     """The run file of every point of a ``bioprop sweep`` command line, as the CLI reads it."""
     from ..cli import check
-    from ..sweep.api import model_name
+    from ..sweep.api import folder
     from ..sweep.grid import expand
 
     args = check(shlex.split(command)[1:])
-    folder = Path(args.output or f"runs/sweep-{model_name(args.model, args.set)}")
-    return [folder / f"{p.name}.h5" for p in expand(args.grid, args.seed_list or args.seeds)]
+    directory = folder(args.output, args.model, args.set)
+    return [directory / f"{p.name}.h5" for p in expand(args.grid, args.seed_list or args.seeds)]
 
 
 def _training_time(path: Path) -> float | None:

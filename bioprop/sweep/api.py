@@ -16,7 +16,8 @@ from .grid import check_key, expand
 from .runfiles import FINISHED, recorded
 from .table import gather, table_path, write_table
 
-__all__ = ["SweepResult", "check_sweep", "sweep", "checked_points", "model_name", "point_task"]
+__all__ = ["SweepResult", "check_sweep", "sweep", "checked_points", "model_name", "point_task",
+           "folder"]
 
 
 @dataclass
@@ -85,7 +86,7 @@ def sweep(model=None, protocol=None, *, grid=(), seeds=1, overrides=(), output=N
     from tqdm.auto import tqdm
 
     points, model, protocol = checked_points(model, protocol, grid, seeds, overrides)
-    directory = Path(output or f"runs/sweep-{model_name(model, overrides)}")
+    directory = folder(output, model, overrides)
     tasks = {p.name: point_task(model, protocol, list(overrides), p, directory) for p in points}
     todo = [t for t in tasks.values() if recorded(Path(t.path)).get("status") not in FINISHED]
     result = SweepResult(None, table_path(table or directory / "sweep.csv"), directory, points)
@@ -160,6 +161,11 @@ def model_name(model, overrides) -> str:
     from ..spec import load_model
 
     return load_model(model, overrides).network.name
+
+
+def folder(output, model, overrides, kind: str = "sweep") -> Path:
+    """A sweep's folder: `output`, else ``runs/<kind>-<model name>``."""
+    return Path(output or f"runs/{kind}-{model_name(model, overrides)}")
 
 
 def _normalised(key: str, text: str) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["add_arguments", "run_command", "check_command", "epoch_list"]
+__all__ = ["add_arguments", "run_command", "check_command", "int_list"]
 
 
-def epoch_list(text):
-    """``"2,8,30"`` → [2, 8, 30], for argparse (the search checks that they increase)."""
+def int_list(text):
+    """``"2,8,30"`` → [2, 8, 30], for argparse: ``--seed-list`` and ``--rungs`` (what the
+    numbers must be is checked where they are used)."""
     try:
         return [int(s) for s in text.split(",")]
     except ValueError:
@@ -29,7 +30,7 @@ def add_arguments(parser, count):
                              "uniform:LOW:HIGH or choice:A,B,...")
     search.add_argument("--configs", type=count, default=20, metavar="N",
                         help="configurations drawn (default 20)")
-    search.add_argument("--rungs", type=epoch_list, metavar="E1,E2,...",
+    search.add_argument("--rungs", type=int_list, metavar="E1,E2,...",
                         help="epochs of each rung (default: one rung of the protocol's epochs)")
     search.add_argument("--eta", type=count, default=3, metavar="N",
                         help="each rung keeps the best 1/N (default 3)")

@@ -137,9 +137,8 @@ def _client(client_class, address, workers):
         return
     from distributed import LocalCluster
 
-    n = workers or os.cpu_count() or 1
     # one thread per worker: a point is one process's BLAS and Brian2 (see _ONE_AT_A_TIME)
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, client_class(cluster) as client:
         yield client
 
@@ -164,9 +163,10 @@ def execute(tasks, workers, scheduler):
     """
     if not tasks:
         return iter(())
+    workers = min(workers or os.cpu_count() or 1, len(tasks))
     if scheduler is not None:
-        return _dask(tasks, scheduler, min(workers or os.cpu_count() or 1, len(tasks)))
-    return _local(tasks, min(workers or os.cpu_count() or 1, len(tasks)))
+        return _dask(tasks, scheduler, workers)
+    return _local(tasks, workers)
 
 
 def describe(err) -> str:

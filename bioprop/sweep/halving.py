@@ -168,7 +168,7 @@ def search(model=None, protocol=None, *, space, configs=20, rungs=None, eta=3,
     """
     from tqdm.auto import tqdm
 
-    from .api import model_name, point_task
+    from .api import folder, point_task
     from .execute import describe, execute
     from .runfiles import FINISHED, recorded
     from .table import table_path, write_table
@@ -176,7 +176,7 @@ def search(model=None, protocol=None, *, space, configs=20, rungs=None, eta=3,
     checked = checked_search(model, protocol, space=space, configs=configs, rungs=rungs,
                              eta=eta, search_seed=search_seed, seeds=seeds, overrides=overrides)
     model, protocol = checked.model, checked.protocol
-    directory = Path(output or f"runs/search-{model_name(model, overrides)}")
+    directory = folder(output, model, overrides, "search")
     directory.mkdir(parents=True, exist_ok=True)
     result = SearchResult(None, table_path(table or directory / "search.csv"), directory,
                           (), [])
