@@ -52,6 +52,9 @@ EXPERIMENTS = [
                 "--grid rule.target=dtp -o results/lee2015",
                 "bioprop sweep --seed-list 2 --workers 1 models/lee2015_dtp.toml protocols/lee2015.toml "
                 "--grid rule.target=dtp -o results/lee2015 --table results/lee2015/dtp-seed-2.csv",
+                "bioprop sweep --seed-list 3,4,5 --workers 1 models/lee2015_dtp.toml "
+                "protocols/lee2015.toml --grid rule.target=dtp -o results/lee2015 "
+                "--table results/lee2015/dtp-seeds-3-5.csv",
                 f"{_SWEEP} models/lee2015_dtp.toml protocols/lee2015.toml --grid rule.target=tp "
                 "--set training.epochs=20 -o results/lee2015 --table results/lee2015/tp.csv",
                 f"{_SWEEP} models/lee2015_dtp.toml protocols/lee2015.toml --grid rule.target=bp "
@@ -74,7 +77,16 @@ EXPERIMENTS = [
                 "--grid engine.name=brian2 --set 'phases.dt=10 ms' --set 'phases.forward=10 ms' "
                 "--set 'phases.feedback=10 ms' --set 'phases.target=10 ms' "
                 "--set record.first_and_last=false -o results/lee2015-discrete/sign "
-                "--table results/lee2015-discrete/sign/brian2.csv")),
+                "--table results/lee2015-discrete/sign/brian2.csv",
+                # the stochastic units redrawn every 1 ms step in the Brian2 engine, beside the
+                # reference's rate twins: 20 epochs would take ~11 h here, so 3 epochs of 10k
+                f"{_SWEEP} models/lee2015_stochastic.toml protocols/lee2015_discrete.toml "
+                "--grid engine.name=reference,brian2 --set 'phases.dt=1 ms' "
+                "--set 'phases.forward=250 ms' --set 'phases.feedback=80 ms' "
+                "--set 'phases.target=250 ms' --set data.n_train=10000 --set data.n_test=2000 "
+                "--set training.epochs=3 --set record.first_and_last=false "
+                "-o results/lee2015-discrete/bernoulli "
+                "--table results/lee2015-discrete/bernoulli/engines.csv")),
     Experiment("bartunov2018", "Bartunov 2018: MNIST 784-5×256 tanh-10",
                {"DTP": "1.83", "DTP, parallel": "2.86", "FA": "1.85", "DFA": "2.75",
                 "BP": "1.48"}, "Bartunov et al. 2018, as quoted in issue 6",
@@ -137,11 +149,16 @@ RULE_ORDER = ["DTP", "DTP, parallel", "iterative", "TP", "FA", "DFA", "BP"]
 LEARNED_FEEDBACK = {"tp", "dtp", "iterative"}
 
 
+#: sub-folders whose runs other scripts table: a hyper-parameter search's
+#: (analysis/bartunov_search.py) and the probes of its gap (analysis/bartunov_gap.py)
+OTHER_TABLES = {"search", "gap"}
+
+
 def experiment_files(results: Path, experiment: Experiment) -> list[Path]:
-    """The run files of one experiment's rows: every file under its folder but those of a
-    hyper-parameter search (``search/``), which analysis/bartunov_search.py tables."""
+    """The run files of one experiment's rows: every file under its folder but those in
+    :data:`OTHER_TABLES`."""
     return sorted(p for p in (results / experiment.folder).rglob("*.h5")
-                  if "search" not in p.relative_to(results / experiment.folder).parts)
+                  if not OTHER_TABLES & set(p.relative_to(results / experiment.folder).parts))
 
 
 def rule_label(model: dict) -> str:
@@ -178,6 +195,14 @@ class RunSummary:
     status: str
 
 
+def dataset_label(data: dict) -> str:
+    """The data set's name, with the number of training images when a run used fewer: a
+    short run on part of the data is a different row, compared only with its like."""
+    if data.get("n_train"):
+        return f"{data['dataset']}, {data['n_train']:,} training images"
+    return data["dataset"]
+
+
 def summarise_run(path) -> RunSummary:
     """Read one run file into a :class:`RunSummary`."""
     tree = bioprop.open_run(path)
@@ -191,7 +216,7 @@ def summarise_run(path) -> RunSummary:
         last = np.asarray(tree["metrics"]["angle_to_gn"].values[-1], dtype=float)[:-1]
         angle = float(np.nanmean(last)) if np.isfinite(last).any() else np.nan
     return RunSummary(Path(path), architecture(model, collapse=True), rule_label(model), engine,
-                      protocol["data"]["dataset"], int(tree.attrs["seed"]), len(accuracy),
+                      dataset_label(protocol["data"]), int(tree.attrs["seed"]), len(accuracy),
                       100 * (1 - accuracy), float(tree["train"]["wall_time"].values.sum()),
                       angle, str(tree.attrs["status"]))
 

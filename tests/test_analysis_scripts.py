@@ -161,7 +161,7 @@ def test_results_table_reads_rules_engines_and_errors_from_run_files(tmp_path):
     assert f"{mean:.2f} ± {std:.2f}, 95% CI {mean - half:.2f}–{mean + half:.2f} (n = 2)" \
         in by_rule[("BP", "reference")]
     assert "| 1.48 |" in by_rule[("BP", "reference")]     # the paper's number, by label
-    assert "64-2×128 tanh-10 (digits)" in by_rule[("BP", "reference")]
+    assert "64-2×128 tanh-10 (digits, 64 training images)" in by_rule[("BP", "reference")]
     # the Brian2 run at one step per phase is seed 1 of the reference: the same error
     brian2 = 100 * (1 - float(bioprop.open_run(folder / "dtp-brian2-seed1.h5")["test"]["accuracy"][-1]))
     reference = 100 * (1 - float(bioprop.open_run(folder / "dtp-seed1.h5")["test"]["accuracy"][-1]))
@@ -295,3 +295,52 @@ def test_the_tuned_bartunov_table_in_the_docs_is_what_the_run_files_give(monkeyp
     page = (SCRIPTS.parent / "docs" / "reproducing.md").read_text()
     assert "\n".join(lines) in page, \
         "docs/reproducing.md's tuned table differs: paste `python analysis/bartunov_search.py --table`"
+
+
+def _bartunov_gap(monkeypatch):
+    monkeypatch.chdir(SCRIPTS.parent)
+    monkeypatch.syspath_prepend(str(SCRIPTS))  # it imports bartunov_search, as a script does
+    return runpy.run_path(str(SCRIPTS / "bartunov_gap.py"))
+
+
+def test_gap_runs_are_the_searches_choices_with_a_cosine_rate(monkeypatch):
+    """Each rule's gap command trains what its search chose, on the search's split, and
+    changes only the forward rate's schedule."""
+    from bioprop.cli import check
+
+    script = _bartunov_gap(monkeypatch)
+    search = runpy.run_path(str(SCRIPTS / "bartunov_search.py"))
+    for rule in script["RULES"]:
+        args = check(script["command"](rule).split()[1:])
+        chosen = dict(script["chosen"](rule))
+        assert chosen, f"{rule}: its search has not chosen yet"
+        settings = dict(item.split("=", 1) for item in args.set)
+        for key, value in chosen.items():
+            assert float(settings.pop(key)) == pytest.approx(value, rel=1e-12)
+        assert settings.pop("optimizer.forward.schedule") == "cosine"
+        fixed = search["FIXED"] + search["RULES"][rule][0]
+        assert settings == dict(item.split("=", 1) for item in fixed)
+
+
+
+def test_lee_options_take_lees_rates_from_the_model_file(monkeypatch):
+    """"Lee's rates" are twice the model file's on both pathways with half on the output
+    layer, the only change besides the schedule; every row's run file is a point of a
+    command."""
+    import tomllib
+
+    from bioprop.cli import check
+
+    monkeypatch.chdir(SCRIPTS.parent)
+    script = runpy.run_path(str(SCRIPTS / "lee_options.py"))
+    model = tomllib.loads((SCRIPTS.parent / "models" / "lee2015_dtp.toml").read_text())
+    args = check(script["COMMANDS"][0].split()[1:])
+    settings = dict(item.split("=", 1) for item in args.set)
+    assert float(settings["optimizer.forward.lr"]) == pytest.approx(2 * model["optimizer"]["forward"]["lr"])
+    assert float(settings["optimizer.feedback.lr"]) == pytest.approx(2 * model["optimizer"]["feedback"]["lr"])
+    assert float(settings["layers.output.lr_scale"]) == 0.5
+    from bioprop.analysis.reproduce import plan
+
+    planned = {p.path for p in plan(script["COMMANDS"], script["RESULTS"], None)}
+    new = {script["RESULTS"] / path for _, path in script["ROWS"] if "options" in path}
+    assert new == planned
