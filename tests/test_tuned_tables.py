@@ -1,0 +1,21 @@
+"""Tables in docs/reproducing.md made by the analysis scripts of the tuned reproductions,
+checked line for line against what the scripts make of the committed run files."""
+import runpy
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "analysis"
+
+
+def _bartunov_gap(monkeypatch):
+    monkeypatch.chdir(SCRIPTS.parent)
+    monkeypatch.syspath_prepend(str(SCRIPTS))  # it imports bartunov_search, as a script does
+    return runpy.run_path(str(SCRIPTS / "bartunov_gap.py"))
+
+
+def test_the_gap_table_in_the_docs_is_what_the_run_files_give(monkeypatch):
+    script = _bartunov_gap(monkeypatch)
+    rows = [script["row"](rule, script["RESULTS"]) for rule in script["RULES"]]
+    assert all(rows), "a gap run is missing: python analysis/bartunov_gap.py --run"
+    page = (SCRIPTS.parent / "docs" / "reproducing.md").read_text()
+    assert "\n".join(script["HEADER"] + rows) in page, \
+        "docs/reproducing.md's gap table differs: paste `python analysis/bartunov_gap.py`"
