@@ -15,7 +15,6 @@ probe batch), at their best and at the last epoch.
 """
 from __future__ import annotations
 
-import argparse
 import tomllib
 from pathlib import Path
 
@@ -77,18 +76,19 @@ def figure(runs, path: Path):
     plt.close(fig)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--figure", type=Path, default=RESULTS / "fa-instability.png")
-    reproduce.add_arguments(parser)
-    args = parser.parse_args()
-    if args.run or args.dry_run:
-        raise SystemExit(reproduce.run([COMMAND], args.results, args.into, args.dry_run))
+def show(args) -> None:
     runs = [summarise(p) for p in sorted((args.results / "fa-instability").glob("*.h5"))]
     print("\n".join(table(runs)))
-    figure(runs, args.figure)
+    figure(runs, args.figure or args.results / "fa-instability.png")
+
+
+def main(argv=None) -> int:
+    def options(parser):
+        parser.add_argument("--figure", type=Path,
+                            help="where to draw the figure (default: RESULTS/fa-instability.png)")
+
+    return reproduce.main(__doc__.splitlines()[0], lambda: [COMMAND], show, argv, options)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

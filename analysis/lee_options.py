@@ -22,7 +22,6 @@ Each new run is set beside the committed run it changes (``results/lee2015`` and
 """
 from __future__ import annotations
 
-import argparse
 import tomllib
 from pathlib import Path
 
@@ -74,16 +73,13 @@ def row(label: str, path: Path) -> str | None:
     return f"| {label} | {lr:g} | {' | '.join(cells)} | {tree.attrs['status']} |"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", type=Path, default=RESULTS)
-    reproduce.add_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.run or args.dry_run:
-        return reproduce.run(list(COMMANDS), args.results, args.into, args.dry_run)
+def print_table(args) -> None:
     rows = [row(label, args.results / path) for label, path in ROWS]
     print("\n".join(HEADER + [r for r in rows if r is not None]))
-    return 0
+
+
+def main(argv=None) -> int:
+    return reproduce.main(__doc__.split("\n\n")[0], lambda: COMMANDS, print_table, argv)
 
 
 if __name__ == "__main__":

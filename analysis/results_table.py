@@ -18,7 +18,6 @@ Beside the table, one PNG per experiment shows test error against epoch for ever
 """
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -326,22 +325,11 @@ def commands_block(experiments) -> list[str]:
     return lines + ["```"]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--commands", action="store_true",
-                        help="print the sweep commands of every experiment and stop")
-    parser.add_argument("--results", type=Path, default=Path("results"),
-                        help="folder with one sub-folder of run files per experiment")
-    parser.add_argument("--figures", type=Path, default=None,
-                        help="where to write the learning-curve PNGs (default: --results)")
-    reproduce.add_arguments(parser)
-    args = parser.parse_args()
+def show(args) -> None:
+    """Print the sweep commands (``--commands``), or the table, drawing its figures."""
     if args.commands:
         print("\n".join(commands_block(EXPERIMENTS)))
         return
-    if args.run or args.dry_run:
-        commands = [c for e in EXPERIMENTS for c in e.commands]
-        raise SystemExit(reproduce.run(commands, args.results, args.into, args.dry_run))
     figures = args.figures or args.results
     figures.mkdir(parents=True, exist_ok=True)
     print("\n".join(HEADER))
@@ -354,5 +342,17 @@ def main():
         learning_curves(experiment, runs, figures / f"{experiment.folder}.png")
 
 
+def main(argv=None) -> int:
+    def options(parser):
+        parser.add_argument("--commands", action="store_true",
+                            help="print the sweep commands of every experiment and stop")
+        parser.add_argument("--figures", type=Path, default=None,
+                            help="where to write the learning-curve PNGs (default: --results)")
+
+    return reproduce.main(__doc__.splitlines()[0],
+                          lambda: [c for e in EXPERIMENTS for c in e.commands], show, argv,
+                          options)
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -20,7 +20,6 @@ Given run files instead, it prints the older one-row-per-file table of docs/spik
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,19 +188,9 @@ def row(path) -> str:
             f"{100 * (1 - accuracy):.2f} % | {duration(seconds)} | {rate_text or '—'} |")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="*", help="run files (.h5): one row each, the older table")
-    parser.add_argument("--commands", action="store_true", help="print the sweep commands and stop")
-    parser.add_argument("--results", type=Path, default=Path("results"),
-                        help="folder with one sub-folder of run files per row")
-    parser.add_argument("--figure", type=Path, default=None,
-                        help="where to write the learning curves (default: RESULTS/spiking.png)")
-    reproduce.add_arguments(parser)
-    args = parser.parse_args()
-    if args.run or args.dry_run:
-        raise SystemExit(reproduce.run([row.command for row in ROWS], args.results, args.into,
-                                       args.dry_run))
+def show(args) -> None:
+    """Print the sweep commands (``--commands``), the rows of given run files, or the table
+    with its figure."""
     if args.commands:
         print("\n".join(commands_block()))
     elif args.runs:
@@ -215,5 +204,18 @@ def main():
         learning_curves(args.results, args.figure or args.results / "spiking.png")
 
 
+def main(argv=None) -> int:
+    def options(parser):
+        parser.add_argument("runs", nargs="*",
+                            help="run files (.h5): one row each, the older table")
+        parser.add_argument("--commands", action="store_true",
+                            help="print the sweep commands and stop")
+        parser.add_argument("--figure", type=Path, default=None,
+                            help="where to write the learning curves (default: RESULTS/spiking.png)")
+
+    return reproduce.main(__doc__.splitlines()[0], lambda: [row.command for row in ROWS], show,
+                          argv, options)
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -79,3 +79,34 @@ def test_a_point_not_yet_committed_is_expected_to_take_its_commands_median(commi
     assert [p.finished for p in planned] == [True, True, False]
     known = sorted(p.expected_seconds for p in planned[:2])
     assert planned[2].expected_seconds == pytest.approx((known[0] + known[1]) / 2)
+
+
+def test_a_table_scripts_command_line_prints_lists_or_trains(committed, capsys):
+    from pathlib import Path
+
+    from bioprop.analysis.reproduce import main
+
+    shown, built = [], []
+
+    def commands():
+        built.append(True)
+        return [committed]
+
+    def options(parser):
+        parser.add_argument("--figure", type=Path)
+
+    # no --run: the table is shown, from --results, and the commands are never built
+    assert main("t", commands, shown.append, ["--results", "elsewhere", "--figure", "f.png"],
+                options) == 0
+    assert shown[0].results == Path("elsewhere") and shown[0].figure == Path("f.png")
+    assert not built
+    # --dry-run lists the points and trains nothing; --run --into trains them there
+    assert main("t", commands, shown.append, ["--dry-run", "--into", "fresh"]) == 0
+    assert "2 of 2 points to train" in capsys.readouterr().out and not Path("fresh").exists()
+    assert main("t", commands, shown.append, ["--run", "--into", "fresh"]) == 0
+    assert all(p.finished for p in plan([committed], Path("results"), Path("fresh")))
+    assert len(shown) == 1
+    # the status of the table's own printer is passed on
+    assert main("t", commands, lambda args: 3, []) == 3
+    with pytest.raises(SystemExit):
+        main("t", commands, shown.append, ["--figure", "f.png"])  # not an option of this script

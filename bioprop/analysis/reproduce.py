@@ -11,12 +11,13 @@ after a stop goes on where it was.
 """
 from __future__ import annotations
 
+import argparse
 import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PlannedPoint", "plan", "retarget", "describe", "run", "add_arguments"]
+__all__ = ["PlannedPoint", "plan", "retarget", "describe", "run", "add_arguments", "main"]
 
 
 @dataclass(frozen=True)
@@ -159,3 +160,41 @@ def add_arguments(parser) -> None:
                        help="list the points to train, with their expected times; run nothing")
     group.add_argument("--into", type=Path, metavar="DIR",
                        help="write the runs under DIR instead of the results folder")
+
+
+def main(description: str, commands, show, argv=None, options=None) -> int:
+    """The command line every table script shares: train the table's runs, or print it.
+
+    ``--results DIR`` (default ``results``) is the folder of the run files, and the options
+    of :func:`add_arguments` train them. Without ``--run`` or ``--dry-run`` the table is
+    printed by `show`.
+
+    Parameters
+    ----------
+    description : str
+        The script's ``--help`` line.
+    commands : callable
+        Returns the table's ``bioprop sweep`` command lines. Called only to train or to
+        list the points, since some scripts build them from run files.
+    show : callable
+        Prints the table from the parsed arguments; returns an exit status, or None for 0.
+    argv : list of str, optional
+        The arguments (None: ``sys.argv[1:]``).
+    options : callable, optional
+        Adds the script's own options to the parser.
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--results", type=Path, default=Path("results"),
+                        help="folder of the table's run files (default: results)")
+    add_arguments(parser)
+    if options is not None:
+        options(parser)
+    args = parser.parse_args(argv)
+    if args.run or args.dry_run:
+        return run(list(commands()), args.results, args.into, args.dry_run)
+    return show(args) or 0
