@@ -19,3 +19,15 @@ def test_the_gap_table_in_the_docs_is_what_the_run_files_give(monkeypatch):
     page = (SCRIPTS.parent / "docs" / "reproducing.md").read_text()
     assert "\n".join(script["HEADER"] + rows) in page, \
         "docs/reproducing.md's gap table differs: paste `python analysis/bartunov_gap.py`"
+
+
+def test_the_lee_options_table_in_the_docs_is_what_the_run_files_give(monkeypatch):
+    monkeypatch.chdir(SCRIPTS.parent)
+    script = runpy.run_path(str(SCRIPTS / "lee_options.py"))
+    rows = [script["row"](label, script["RESULTS"] / path) for label, path in script["ROWS"]]
+    assert all(rows), "a run is missing: python analysis/lee_options.py --run"
+    page = (SCRIPTS.parent / "docs" / "reproducing.md").read_text()
+    # the table is indented there, as part of a list item
+    indented = "\n".join("  " + line for line in script["HEADER"] + rows)
+    assert indented in page, \
+        "docs/reproducing.md's Lee options table differs: paste `python analysis/lee_options.py`"
