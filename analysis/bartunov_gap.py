@@ -40,16 +40,24 @@ def chosen(rule: str) -> list[tuple[str, float]]:
     return list(values)
 
 
-def command(rule: str) -> str:
-    """The ``bioprop sweep`` command of one rule's cosine-schedule runs."""
+def command(rule: str, split: bool = True) -> str:
+    """The ``bioprop sweep`` command of one rule's cosine-schedule runs: on the search's
+    55k/5k split, or (``split=False``) on all 60k training images, in ``<rule>-60k``."""
     fixed, _ = search.RULES[rule]
     words = ["bioprop", "sweep", "--seeds", str(SEEDS), "--workers", "1", search.MODEL,
              search.PROTOCOL]
-    for item in (*search.FIXED, *fixed, *(f"{k}={v:.3g}" for k, v in chosen(rule)),
+    shared = [item for item in search.FIXED if split or not item.startswith("data.validation=")]
+    for item in (*shared, *fixed, *(f"{k}={v:.3g}" for k, v in chosen(rule)),
                  "optimizer.forward.schedule=cosine"):
         words += ["--set", item]
-    words += ["--grid", "training.epochs=30", "-o", str(RESULTS / "bartunov2018" / "gap" / rule)]
+    folder = RESULTS / "bartunov2018" / "gap" / (rule if split else f"{rule}-60k")
+    words += ["--grid", "training.epochs=30", "-o", str(folder)]
     return shlex.join(words)
+
+
+def commands() -> list[str]:
+    """Every command of the script: each rule on the split, then BP on all 60k images."""
+    return [command(r) for r in RULES] + [command("bp", split=False)]
 
 
 def test_errors(path: Path) -> np.ndarray:
@@ -60,25 +68,36 @@ def test_errors(path: Path) -> np.ndarray:
         return 100 * (1 - np.asarray(f["test/accuracy"][:], dtype=float))
 
 
+def cosine_errors(rule: str, results: Path, folder: str | None = None) -> list[np.ndarray | None]:
+    """Test error (%) after every epoch of each seed's cosine-schedule run (in the folder
+    `folder`, default the rule's), None for a seed whose run is missing or unfinished."""
+    from bioprop.sweep.runfiles import FINISHED, recorded
+
+    folder = results / "bartunov2018" / "gap" / (folder or rule)
+    paths = [folder / f"training.epochs-30_seed{s}.h5" for s in range(1, SEEDS + 1)]
+    return [test_errors(p) if recorded(p).get("status") in FINISHED else None for p in paths]
+
+
+def final_errors(rule: str, results: Path, folder: str | None = None) -> np.ndarray | None:
+    """Each seed's test error (%) at epoch 30 under the cosine schedule; None until every
+    seed is finished, since the seeds that finish first would bias a mean."""
+    runs = cosine_errors(rule, results, folder)
+    return None if any(r is None for r in runs) else np.array([r[-1] for r in runs])
+
+
 def row(rule: str, results: Path) -> str | None:
-    """One rule's row, or None until its runs are finished."""
+    """One rule's row, or None until its seed-1 runs are finished."""
     from bioprop.analysis.tables import mean_std_interval
     from bioprop.sweep.halving import search_table
-    from bioprop.sweep.runfiles import FINISHED, recorded
 
     checked = search.plan(rule, 5)
     frame, _ = search_table(checked, search.RESULTS / "search" / rule)
     constant = frame[frame.chosen & (frame.epochs == checked.rungs[-1]) & (frame.seed == 1)]
-    folder = results / "bartunov2018" / "gap" / rule
-    paths = [folder / f"training.epochs-30_seed{s}.h5" for s in range(1, SEEDS + 1)]
-    finished = [p for p in paths if recorded(p).get("status") in FINISHED]
-    if len(constant) != 1 or paths[0] not in finished:
+    cosine, final = cosine_errors(rule, results)[0], final_errors(rule, results)
+    if len(constant) != 1 or cosine is None:
         return None
     base = test_errors(Path(constant.path.item()))
-    cosine = test_errors(paths[0])
-    # a seed still training would bias the mean toward the seeds that finish first
-    seeds = (mean_std_interval([test_errors(p)[-1] for p in paths])
-             if len(finished) == SEEDS else "—")
+    seeds = "—" if final is None else mean_std_interval(final)
     return (f"| {search.LABELS[rule]} | {base[-1]:.2f} | {base.min():.2f} (epoch "
             f"{base.argmin() + 1}) | {cosine[-1]:.2f} | {cosine.min():.2f} (epoch "
             f"{cosine.argmin() + 1}) | {seeds} | {search.PAPER[rule]:.2f} |")
@@ -90,14 +109,63 @@ HEADER = ["| rule (seed 1) | constant lr: test error (%), epoch 30 | constant lr
           "|---|---|---|---|---|---|---|"]
 
 
+def split_row(rule: str, results: Path) -> str | None:
+    """How much of a rule's gap above the paper (cosine schedule, every seed) is BP's too.
+
+    BP's own gap (our BP − the paper's BP) is what this setting adds to every rule; the rest,
+    (rule − BP) here − (rule − BP) in the paper, belongs to the rule. It is taken seed by
+    seed, each rule's run beside BP's of the same seed, so its interval is that of paired
+    differences.
+    """
+    from bioprop.analysis.tables import mean_std_interval
+
+    final, bp = final_errors(rule, results), final_errors("bp", results)
+    if final is None or bp is None:
+        return None
+    own = (final - bp) - (search.PAPER[rule] - search.PAPER["bp"])
+    return (f"| {search.LABELS[rule]} | {final.mean() - search.PAPER[rule]:+.2f} | "
+            f"{bp.mean() - search.PAPER['bp']:+.2f} | {mean_std_interval(own)} |")
+
+
+SPLIT_HEADER = ["| rule (cosine to 0, seeds 1–5) | ours − paper (points) | of it, BP's: our BP − "
+                "the paper's | the rule's own: (rule − BP) here − (rule − BP) in the paper, "
+                "mean ± std, 95% t interval, n |", "|---|---|---|---|"]
+
+
+FULL_HEADER = ["| BP, cosine to 0, seeds 1–5 | test error (%), epoch 30, mean ± std, 95% t "
+               "interval, n | paper |", "|---|---|---|"]
+
+
+def full_rows(results: Path) -> list[str]:
+    """BP trained on the 55k of the split and on all 60k training images, once every seed of
+    both is finished."""
+    from bioprop.analysis.tables import mean_std_interval
+
+    split, full = final_errors("bp", results), final_errors("bp", results, "bp-60k")
+    if split is None or full is None:
+        return []
+    return [f"| 55,000 training images (the search's split) | {mean_std_interval(split)} | "
+            f"{search.PAPER['bp']:.2f} |",
+            f"| all 60,000 | {mean_std_interval(full)} | {search.PAPER['bp']:.2f} |"]
+
+
+def tables(results: Path) -> tuple[list[str], list[str], list[str]]:
+    """The gap table, the table that splits each rule's gap, and BP's on 55k against 60k
+    training images, as lines."""
+    rows = [row(r, results) for r in RULES]
+    split = [split_row(r, results) for r in RULES if r != "bp"]
+    return (HEADER + [r for r in rows if r is not None],
+            SPLIT_HEADER + [r for r in split if r is not None],
+            FULL_HEADER + full_rows(results))
+
+
 def print_table(args) -> None:
-    rows = [row(r, args.results) for r in RULES]
-    print("\n".join(HEADER + [r for r in rows if r is not None]))
+    gap, split, full = tables(args.results)
+    print("\n\n".join("\n".join(t) for t in (gap, split, full)))
 
 
 def main(argv=None) -> int:
-    return reproduce.main(__doc__.split("\n\n")[0], lambda: [command(r) for r in RULES],
-                          print_table, argv)
+    return reproduce.main(__doc__.split("\n\n")[0], commands, print_table, argv)
 
 
 if __name__ == "__main__":

@@ -320,6 +320,26 @@ def test_gap_runs_are_the_searches_choices_with_a_cosine_rate(monkeypatch):
         assert settings.pop("optimizer.forward.schedule") == "cosine"
         fixed = search["FIXED"] + search["RULES"][rule][0]
         assert settings == dict(item.split("=", 1) for item in fixed)
+    assert args.seeds == script["SEEDS"]
+    # BP on all 60k: the same command but for the validation split, in its own folder
+    split, full = script["command"]("bp"), script["command"]("bp", split=False)
+    assert full == split.replace("--set data.validation=5000 ", "").replace("gap/bp", "gap/bp-60k")
+    assert full in script["commands"]()
+
+
+def test_a_rules_gap_is_split_into_bps_and_its_own(monkeypatch):
+    """Hand-computed: FA at 2.2 and 2.4 beside BP at 1.7 and 1.9, against the paper's 1.85
+    and 1.48. Our BP is 0.32 above its paper; FA − BP is 0.50 here, 0.37 in the paper, so
+    0.13 of FA's 0.45 points are its own, the same on both seeds (std 0)."""
+    import numpy as np
+
+    script = _bartunov_gap(monkeypatch)
+    finals = {"fa": np.array([2.2, 2.4]), "bp": np.array([1.7, 1.9])}
+    monkeypatch.setitem(script["split_row"].__globals__, "final_errors",
+                        lambda rule, results: finals.get(rule))
+    line = script["split_row"]("fa", Path("unused"))
+    assert line.startswith("| FA | +0.45 | +0.32 | 0.13 ± 0.00, 95% CI 0.13–0.13 (n = 2) |")
+    assert script["split_row"]("dtp", Path("unused")) is None  # a rule without its seeds
 
 
 
