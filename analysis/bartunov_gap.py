@@ -83,22 +83,22 @@ def cosine_errors(rule: str, results: Path, folder: str | None = None) -> list[n
     return [test_errors(p) if recorded(p).get("status") in FINISHED else None for p in paths]
 
 
-def final_errors(rule: str, results: Path, folder: str | None = None) -> np.ndarray | None:
-    """Each seed's test error (%) at epoch 30 under the cosine schedule; None until every
+def final_errors(runs: list[np.ndarray | None]) -> np.ndarray | None:
+    """Each seed's test error (%) at epoch 30, from :func:`cosine_errors`; None until every
     seed is finished, since the seeds that finish first would bias a mean."""
-    runs = cosine_errors(rule, results, folder)
     return None if any(r is None for r in runs) else np.array([r[-1] for r in runs])
 
 
-def row(rule: str, results: Path) -> str | None:
-    """One rule's row, or None until its seed-1 runs are finished."""
+def row(rule: str, runs: list[np.ndarray | None]) -> str | None:
+    """One rule's row from its cosine-schedule `runs`, or None until its seed-1 runs are
+    finished."""
     from bioprop.analysis.tables import mean_std_interval
     from bioprop.sweep.halving import search_table
 
     checked = search.plan(rule, 5)
     frame, _ = search_table(checked, search.RESULTS / "search" / rule)
     constant = frame[frame.chosen & (frame.epochs == checked.rungs[-1]) & (frame.seed == 1)]
-    cosine, final = cosine_errors(rule, results)[0], final_errors(rule, results)
+    cosine, final = runs[0], final_errors(runs)
     if len(constant) != 1 or cosine is None:
         return None
     base = test_errors(Path(constant.path.item()))
@@ -114,17 +114,16 @@ HEADER = ["| rule (seed 1) | constant lr: test error (%), epoch 30 | constant lr
           "|---|---|---|---|---|---|---|"]
 
 
-def split_row(rule: str, results: Path) -> str | None:
+def split_row(rule: str, final: np.ndarray | None, bp: np.ndarray | None) -> str | None:
     """How much of a rule's gap above the paper (cosine schedule, every seed) is BP's too.
 
     BP's own gap (our BP − the paper's BP) is what this setting adds to every rule; the rest,
     (rule − BP) here − (rule − BP) in the paper, belongs to the rule. It is taken seed by
     seed, each rule's run beside BP's of the same seed, so its interval is that of paired
-    differences.
+    differences. `final` and `bp` are the rule's and BP's :func:`final_errors`.
     """
     from bioprop.analysis.tables import mean_std_interval
 
-    final, bp = final_errors(rule, results), final_errors("bp", results)
     if final is None or bp is None:
         return None
     own = (final - bp) - (search.PAPER[rule] - search.PAPER["bp"])
@@ -141,12 +140,11 @@ FULL_HEADER = ["| BP, cosine to 0, seeds 1–5 | test error (%), epoch 30, mean 
                "interval, n | paper |", "|---|---|---|"]
 
 
-def full_rows(results: Path) -> list[str]:
-    """BP trained on the 55k of the split and on all 60k training images, once every seed of
-    both is finished."""
+def full_rows(split: np.ndarray | None, full: np.ndarray | None) -> list[str]:
+    """BP trained on the 55k of the split and on all 60k training images (their
+    :func:`final_errors`), once every seed of both is finished."""
     from bioprop.analysis.tables import mean_std_interval
 
-    split, full = final_errors("bp", results), final_errors("bp", results, "bp-60k")
     if split is None or full is None:
         return []
     return [f"| 55,000 training images (the search's split) | {mean_std_interval(split)} | "
@@ -156,12 +154,15 @@ def full_rows(results: Path) -> list[str]:
 
 def tables(results: Path) -> tuple[list[str], list[str], list[str]]:
     """The gap table, the table that splits each rule's gap, and BP's on 55k against 60k
-    training images, as lines."""
-    rows = [row(r, results) for r in RULES]
-    split = [split_row(r, results) for r in RULES if r != "bp"]
+    training images, as lines. Each run file is read once."""
+    runs = {r: cosine_errors(r, results) for r in RULES}
+    finals = {r: final_errors(each) for r, each in runs.items()}
+    rows = [row(r, runs[r]) for r in RULES]
+    split = [split_row(r, finals[r], finals["bp"]) for r in RULES if r != "bp"]
+    full = final_errors(cosine_errors("bp", results, "bp-60k"))
     return (HEADER + [r for r in rows if r is not None],
             SPLIT_HEADER + [r for r in split if r is not None],
-            FULL_HEADER + full_rows(results))
+            FULL_HEADER + full_rows(finals["bp"], full))
 
 
 def print_table(args) -> None:

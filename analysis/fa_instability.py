@@ -23,7 +23,6 @@ import numpy as np
 import bioprop
 from bioprop.analysis import reproduce
 
-RESULTS = Path("results")
 COMMAND = ("bioprop sweep --seeds 1 --workers 1 models/bartunov2018.toml "
            "protocols/bartunov2018.toml --set rule.target=fa --set record.first_and_last=false "
            "--grid optimizer.forward.lr=0.001,0.0003,0.0001 -o results/fa-instability")

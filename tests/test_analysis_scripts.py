@@ -334,12 +334,10 @@ def test_a_rules_gap_is_split_into_bps_and_its_own(monkeypatch):
     import numpy as np
 
     script = _bartunov_gap(monkeypatch)
-    finals = {"fa": np.array([2.2, 2.4]), "bp": np.array([1.7, 1.9])}
-    monkeypatch.setitem(script["split_row"].__globals__, "final_errors",
-                        lambda rule, results: finals.get(rule))
-    line = script["split_row"]("fa", Path("unused"))
+    fa, bp = np.array([2.2, 2.4]), np.array([1.7, 1.9])
+    line = script["split_row"]("fa", fa, bp)
     assert line.startswith("| FA | +0.45 | +0.32 | 0.13 ± 0.00, 95% CI 0.13–0.13 (n = 2) |")
-    assert script["split_row"]("dtp", Path("unused")) is None  # a rule without its seeds
+    assert script["split_row"]("dtp", None, bp) is None  # a rule without its seeds
 
 
 
